@@ -1,0 +1,104 @@
+//! Command-line arguments (clap derive). Every command has `--help`; data commands have `--json`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use clap_complete::Shell;
+
+/// pilote: a terminal console for driving deployments.
+///
+/// Without a command, opens the console on the workspace (on a terminal), or prints the
+/// workspace summary (when output is not a terminal).
+#[derive(Debug, Parser)]
+#[command(
+    name = "pilote",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Workspace config dir (default: $XDG_CONFIG_HOME/pilote).
+    #[arg(
+        long,
+        short = 'w',
+        global = true,
+        env = "PILOTE_WORKSPACE",
+        value_name = "DIR"
+    )]
+    pub workspace: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new workspace in DIR from the shipped template.
+    Init {
+        /// Directory to create; must be missing or empty.
+        dir: PathBuf,
+        /// Workspace name (default: the directory's name); names the data dir.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create the pets demo workspace (or reuse it) and open it.
+    ///
+    /// The demo lives where the workspace resolves (--workspace, PILOTE_WORKSPACE or the
+    /// default); it never replaces a workspace that is not a demo.
+    Demo {
+        /// Delete the demo's config and data and create them afresh.
+        #[arg(long)]
+        reset: bool,
+        /// Prepare the demo but do not open the console.
+        #[arg(long)]
+        no_open: bool,
+    },
+    /// Show the workspace summary: where it is, what it holds, what is running.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check or show the workspace configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List apps, domains, environments and hosts.
+    Inventory {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// Shell to generate for.
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load every config file and report all problems with file:line:col (exit 2 on errors).
+    Check {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    /// Whether the command's output is JSON, so errors can be reported as JSON too.
+    pub fn wants_json(&self) -> bool {
+        matches!(
+            self.command,
+            Some(
+                Command::Status { json: true }
+                    | Command::Inventory { json: true }
+                    | Command::Config {
+                        command: ConfigCommand::Check { json: true }
+                    }
+            )
+        )
+    }
+}

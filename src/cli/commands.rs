@@ -1,0 +1,292 @@
+//! The headless commands. Each one is a few calls into settings, store and setup.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use serde_json::json;
+
+use super::args::{Cli, Command, ConfigCommand};
+use super::table;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::settings::{self, Connection, Located, Overrides, Workspace};
+use crate::store::{Store, Summary};
+use crate::{demo, logging, setup};
+
+pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
+    let located =
+        Located::resolve(cli.workspace.clone(), workspace_from_env).map_err(Error::BadInput)?;
+    let overrides = Overrides::from_env();
+    match cli.command {
+        None => console(&located, &overrides),
+        Some(Command::Init { dir, name }) => init(&dir, name.as_deref()),
+        Some(Command::Demo { reset, no_open }) => demo_cmd(&located, &overrides, reset, no_open),
+        Some(Command::Status { json }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            print_summary(&ws, &store.summary()?, json);
+            Ok(())
+        }
+        Some(Command::Config {
+            command: ConfigCommand::Check { json },
+        }) => config_check(&located, &overrides, json),
+        Some(Command::Inventory { json }) => {
+            let ws = load(&located, &overrides)?;
+            print_inventory(&ws, json);
+            Ok(())
+        }
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pilote", &mut script);
+            super::write_stdout(&String::from_utf8_lossy(&script));
+            Ok(())
+        }
+    }
+}
+
+/// Loads and checks the workspace's config, and starts the log file at its level.
+fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
+    let ws = settings::load(located, overrides)?;
+    if let Err(e) = logging::init(ws.settings.log_level) {
+        eprintln!("warning: {e}; going on without a log file");
+    }
+    tracing::info!(workspace = %ws.settings.name, config = %ws.config_dir.display(), "workspace loaded");
+    Ok(ws)
+}
+
+/// Loads the workspace and opens its store, recording the inventory if it changed.
+fn open(located: &Located, overrides: &Overrides) -> Result<(Workspace, Store)> {
+    let ws = load(located, overrides)?;
+    let mut store = Store::open(
+        &ws.data_dir,
+        &ws.config_dir,
+        Duration::from_millis(ws.settings.busy_timeout_ms),
+    )?;
+    store.sync_inventory(&ws.inventory, &Actor::current())?;
+    Ok((ws, store))
+}
+
+fn console(located: &Located, overrides: &Overrides) -> Result<()> {
+    let (ws, store) = open(located, overrides)?;
+    let summary = store.summary()?;
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        drop(store);
+        crate::tui::run(ws, summary)
+    } else {
+        print_summary(&ws, &summary, false);
+        Ok(())
+    }
+}
+
+fn init(dir: &std::path::Path, name: Option<&str>) -> Result<()> {
+    let name = setup::init_workspace(dir, name)?;
+    outln!("created workspace `{name}` in {}", dir.display());
+    outln!(
+        "next: edit inventory.toml and lifecycles.toml, then run `pilote --workspace {} config check`",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn demo_cmd(located: &Located, overrides: &Overrides, reset: bool, no_open: bool) -> Result<()> {
+    let dir = &located.dir;
+    if !setup::is_demo(dir) && !setup::is_free(dir)? {
+        return Err(Error::BadInput(format!(
+            "{} ({}) holds a workspace that is not the demo; leaving it alone. Put the demo elsewhere: pilote --workspace DIR demo",
+            dir.display(),
+            located.origin
+        )));
+    }
+    if reset && setup::is_demo(dir) {
+        // Find the data dir through the config before deleting either; a broken demo config
+        // just means there is no data dir to find.
+        if let Ok(ws) = settings::load(located, overrides) {
+            // Opening checks the data dir belongs to this demo before anything is deleted.
+            drop(Store::open(
+                &ws.data_dir,
+                &ws.config_dir,
+                Duration::from_secs(5),
+            )?);
+            std::fs::remove_dir_all(&ws.data_dir).map_err(Error::io(format!(
+                "cannot delete {}",
+                ws.data_dir.display()
+            )))?;
+        }
+        std::fs::remove_dir_all(dir)
+            .map_err(Error::io(format!("cannot delete {}", dir.display())))?;
+    }
+    let created = !setup::is_demo(dir);
+    if created {
+        setup::write_demo_config(dir)?;
+    }
+    let (ws, store) = open(located, overrides)?;
+    demo::prepare(&ws)?;
+    let verb = if created { "created" } else { "reusing" };
+    eprintln!(
+        "{verb} the pets demo in {} (data in {})",
+        dir.display(),
+        ws.data_dir.display()
+    );
+    if no_open || !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        print_summary(&ws, &store.summary()?, false);
+        return Ok(());
+    }
+    let summary = store.summary()?;
+    drop(store);
+    crate::tui::run(ws, summary)
+}
+
+fn config_check(located: &Located, overrides: &Overrides, json: bool) -> Result<()> {
+    let ws = load(located, overrides)?;
+    if json {
+        let body = json!({
+            "ok": true,
+            "workspace": ws.settings.name,
+            "config_dir": ws.config_dir,
+            "data_dir": ws.data_dir,
+            "diagnostics": ws.warnings,
+        });
+        outln!("{body:#}");
+    } else {
+        if !ws.warnings.is_empty() {
+            eprintln!("{}", ws.warnings);
+        }
+        let inv = &ws.inventory;
+        outln!(
+            "{}: ok ({} app{}, {} environment{}, {} host{}, {} lifecycle{})",
+            ws.config_dir.display(),
+            inv.apps.len(),
+            s(inv.apps.len()),
+            inv.envs.len(),
+            s(inv.envs.len()),
+            inv.hosts.len(),
+            s(inv.hosts.len()),
+            inv.lifecycles.len(),
+            s(inv.lifecycles.len()),
+        );
+    }
+    Ok(())
+}
+
+fn s(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn print_inventory(ws: &Workspace, json: bool) {
+    let inv = &ws.inventory;
+    if json {
+        let body = json!({
+            "workspace": ws.settings.name,
+            "config_dir": ws.config_dir,
+            "apps": inv.apps,
+            "envs": inv.envs,
+            "hosts": inv.hosts,
+            "lifecycles": inv.lifecycles,
+        });
+        outln!("{body:#}");
+        return;
+    }
+    let mut rows = Vec::new();
+    for app in &inv.apps {
+        for domain in &app.domains {
+            for env in &inv.envs {
+                let hosts = inv.hosts_of(&app.name, &env.name, &domain.name);
+                let env_label = if env.protected {
+                    format!("{} (protected)", env.name)
+                } else {
+                    env.name.clone()
+                };
+                rows.push(vec![
+                    app.name.clone(),
+                    domain.name.clone(),
+                    env_label,
+                    if hosts.is_empty() {
+                        "-".to_string()
+                    } else {
+                        hosts.join(", ")
+                    },
+                ]);
+            }
+        }
+    }
+    outln!(
+        "{}",
+        table::render(&["APP", "DOMAIN", "ENV", "HOSTS"], &rows).trim_end()
+    );
+}
+
+fn print_summary(ws: &Workspace, summary: &Summary, json: bool) {
+    let inv = &ws.inventory;
+    if json {
+        let body = json!({
+            "workspace": ws.settings.name,
+            "config_dir": ws.config_dir,
+            "data_dir": ws.data_dir,
+            "apps": inv.apps.iter().map(|a| &a.name).collect::<Vec<_>>(),
+            "envs": inv.envs.iter().map(|e| &e.name).collect::<Vec<_>>(),
+            "hosts": inv.hosts.len(),
+            "store": summary,
+        });
+        outln!("{body:#}");
+        return;
+    }
+    let apps: Vec<String> = inv
+        .apps
+        .iter()
+        .map(|a| {
+            let domains: Vec<&str> = a.domains.iter().map(|d| d.name.as_str()).collect();
+            format!("{} ({})", a.name, domains.join(", "))
+        })
+        .collect();
+    let envs: Vec<String> = inv
+        .envs
+        .iter()
+        .map(|e| {
+            if e.protected {
+                format!("{} (protected)", e.name)
+            } else {
+                e.name.clone()
+            }
+        })
+        .collect();
+    let local = inv
+        .hosts
+        .iter()
+        .filter(|h| h.connection == Connection::Local)
+        .count();
+    let rows = vec![
+        vec!["workspace".into(), ws.settings.name.clone()],
+        vec!["config".into(), ws.config_dir.display().to_string()],
+        vec!["data".into(), ws.data_dir.display().to_string()],
+        vec!["apps".into(), apps.join("; ")],
+        vec!["envs".into(), envs.join(" -> ")],
+        vec![
+            "hosts".into(),
+            format!(
+                "{} ({local} local, {} ssh)",
+                inv.hosts.len(),
+                inv.hosts.len() - local
+            ),
+        ],
+        vec![
+            "activity".into(),
+            format!(
+                "{} open request{}, {} active run{}, {} lock{}",
+                summary.requests_open,
+                s(summary.requests_open as usize),
+                summary.runs_active,
+                s(summary.runs_active as usize),
+                summary.locks,
+                s(summary.locks as usize)
+            ),
+        ],
+    ];
+    let text = table::render(&["", ""], &rows);
+    // The header row of an untitled table is blank: skip it.
+    outln!(
+        "{}",
+        text.split_once('\n')
+            .map_or("", |(_, rest)| rest)
+            .trim_end()
+    );
+}

@@ -1,0 +1,79 @@
+//! The command line: clap types and the headless commands, thin over the core.
+
+/// `println!` for command output: a reader that goes away (`pilote inventory | head`) ends
+/// the process quietly instead of panicking on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod args;
+mod commands;
+mod table;
+
+pub use args::{Cli, Command, ConfigCommand};
+
+use std::io::Write;
+
+use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+
+use crate::error::Error;
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> u8 {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            // clap prints help and version to stdout with code 0, usage errors with code 2.
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    let workspace_from_env = matches.value_source("workspace") == Some(ValueSource::EnvVariable);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return 2;
+        }
+    };
+    let json = cli.wants_json();
+    match commands::run(cli, workspace_from_env) {
+        Ok(()) => 0,
+        Err(e) => {
+            report(&e, json);
+            e.exit_code()
+        }
+    }
+}
+
+/// Prints an error for a person on stderr; with `--json`, config diagnostics also go to
+/// stdout as data so scripts need not parse the text.
+fn report(e: &Error, json: bool) {
+    if json && let Some(d) = e.diagnostics() {
+        let body = serde_json::json!({ "ok": false, "diagnostics": d });
+        outln!("{body:#}");
+    }
+    let mut err = std::io::stderr().lock();
+    match e {
+        Error::Load(crate::settings::LoadError::Invalid(diags)) => {
+            let _ = writeln!(err, "{diags}");
+        }
+        other => {
+            let _ = writeln!(err, "error: {other}");
+        }
+    }
+}
+
+/// Writes command output to stdout; see `outln!`.
+pub(crate) fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write output: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,49 @@
+//! What a command can fail with, and the exit code each failure maps to.
+//!
+//! Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad input (a file, a flag, a
+//! directory the person must fix). Bad input never prints a backtrace.
+
+use crate::settings::{Diagnostics, LoadError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The input is wrong in a way a person must fix; the message says how.
+    #[error("{0}")]
+    BadInput(String),
+    /// An operation failed (I/O, a broken invariant); the message says what was attempted.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Load(_) | Self::BadInput(_) => 2,
+            Self::Store(e) if e.is_bad_input() => 2,
+            Self::Store(_) | Self::Io { .. } => 1,
+        }
+    }
+
+    /// The diagnostics behind a config error, for `--json` output.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            Self::Load(LoadError::Invalid(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

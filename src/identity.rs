@@ -1,0 +1,44 @@
+//! Who is acting: the OS user, from the real uid, never from `$USER` (which anyone can set).
+
+use std::fs;
+
+/// The person behind this process, as recorded in audit events and approvals.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Actor {
+    pub uid: u32,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn current() -> Self {
+        let uid = rustix::process::getuid().as_raw();
+        let name = fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| user_name(&passwd, uid))
+            .unwrap_or_else(|| format!("uid{uid}"));
+        Self { uid, name }
+    }
+}
+
+/// Looks `uid` up in the text of a passwd file.
+fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let entry_uid: u32 = fields.nth(1)?.parse().ok()?;
+        (entry_uid == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_name_by_uid_not_by_position() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/sh\n";
+        assert_eq!(user_name(passwd, 1001).as_deref(), Some("bob"));
+        assert_eq!(user_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_name(passwd, 7), None);
+    }
+}

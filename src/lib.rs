@@ -1,0 +1,16 @@
+//! pilote: a terminal console for driving deployments.
+//!
+//! Parts (see DESIGN.md): `settings` loads the workspace config, `store` is the SQLite store,
+//! `cli` and `tui` are the two faces over the same core functions.
+
+pub mod assets;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod error;
+pub mod identity;
+pub mod logging;
+pub mod settings;
+pub mod setup;
+pub mod store;
+pub mod tui;

@@ -1,0 +1,190 @@
+//! The shapes of the workspace's TOML files, exactly as written by people.
+//!
+//! Names keep their spans so that semantic checks (an unknown domain, a host listed twice) can
+//! point at the offending key. Maps are `IndexMap` so listings keep the order of the file.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `pilote.toml`: the workspace's settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsFile {
+    /// Names the workspace; the default data dir is derived from it.
+    pub name: Spanned<String>,
+    /// Where the SQLite file, the vault and the run spool live; relative to the config dir.
+    #[serde(default)]
+    pub data_dir: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// How long a writer waits for another process's transaction before giving up.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            busy_timeout_ms: default_busy_timeout_ms(),
+        }
+    }
+}
+
+fn default_busy_timeout_ms() -> u64 {
+    5_000
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    #[serde(default)]
+    pub level: LogLevel,
+}
+
+/// Verbosity of the log file in the XDG state dir.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Error,
+            Self::Warn,
+            Self::Info,
+            Self::Debug,
+            Self::Trace,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+    }
+}
+
+/// `inventory.toml`: apps and their domains, hosts, and environments mapping domains to hosts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryFile {
+    pub apps: IndexMap<Spanned<String>, AppDef>,
+    #[serde(default)]
+    pub hosts: IndexMap<Spanned<String>, HostDef>,
+    pub envs: IndexMap<Spanned<String>, EnvDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppDef {
+    #[serde(default)]
+    pub description: String,
+    /// The lifecycles a request for this app may follow; the first is the default.
+    pub lifecycles: Vec<Spanned<String>>,
+    pub domains: IndexMap<Spanned<String>, DomainDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainDef {
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostDef {
+    #[serde(default)]
+    pub connection: Connection,
+    /// The ssh destination (an alias of `~/.ssh/config` or an address); the host's name if unset.
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Free attributes handed to steps as environment variables.
+    #[serde(default)]
+    pub vars: IndexMap<String, String>,
+}
+
+/// How steps reach a host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    /// Through the system OpenSSH client.
+    #[default]
+    Ssh,
+    /// On the jump host itself, once per host (demos, benchmarks, local sandboxes).
+    Local,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvDef {
+    #[serde(default)]
+    pub description: String,
+    /// A protected env accepts only runs of approved requests.
+    #[serde(default)]
+    pub protected: bool,
+    /// app -> domain -> hosts.
+    #[serde(default)]
+    pub apps: IndexMap<Spanned<String>, HostsByDomain>,
+}
+
+/// domain -> hosts, for one app in one env.
+pub type HostsByDomain = IndexMap<Spanned<String>, Vec<Spanned<String>>>;
+
+/// `lifecycles.toml`: the ordered environments a release must pass.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecyclesFile {
+    pub lifecycles: IndexMap<Spanned<String>, LifecycleDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleDef {
+    #[serde(default)]
+    pub description: String,
+    pub stages: Vec<StageDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageDef {
+    pub env: Spanned<String>,
+    /// Distinct approvers needed before a deploy to this env (never the requester).
+    #[serde(default)]
+    pub approvals: u32,
+    /// The same package must have succeeded in the previous stage first.
+    #[serde(default = "yes")]
+    pub require_previous_success: bool,
+}
+
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,403 @@
+//! The checked inventory and lifecycles: what the rest of pilote reads.
+//!
+//! `resolve` turns the file shapes into these plain types, reporting every cross-reference
+//! problem (unknown app, domain, env, host or lifecycle; a host listed twice) as a diagnostic.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use toml::Spanned;
+
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::files::{Connection, InventoryFile, LifecyclesFile};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub apps: Vec<App>,
+    pub envs: Vec<Env>,
+    pub hosts: Vec<Host>,
+    pub lifecycles: Vec<Lifecycle>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub name: String,
+    pub description: String,
+    pub domains: Vec<Domain>,
+    pub lifecycles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Domain {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub connection: Connection,
+    /// The ssh destination; the host's name unless the inventory says otherwise.
+    pub address: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub vars: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Env {
+    pub name: String,
+    pub description: String,
+    pub protected: bool,
+    pub apps: Vec<EnvApp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvApp {
+    pub app: String,
+    pub domains: Vec<DomainHosts>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainHosts {
+    pub domain: String,
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lifecycle {
+    pub name: String,
+    pub description: String,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub env: String,
+    pub approvals: u32,
+    pub require_previous_success: bool,
+}
+
+impl Inventory {
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    pub fn env(&self, name: &str) -> Option<&Env> {
+        self.envs.iter().find(|e| e.name == name)
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The hosts of one domain of an app in one env; empty when the env does not deploy it.
+    pub fn hosts_of(&self, app: &str, env: &str, domain: &str) -> &[String] {
+        self.env(env)
+            .and_then(|e| e.apps.iter().find(|a| a.app == app))
+            .and_then(|a| a.domains.iter().find(|d| d.domain == domain))
+            .map_or(&[], |d| d.hosts.as_slice())
+    }
+}
+
+/// One source file and its text, for locating spans.
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    fn at<T>(&self, item: &Spanned<T>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(self.path, self.text, item.span(), message)
+    }
+}
+
+/// Checks names and cross-references and builds the plain inventory.
+///
+/// Returns `None` only when the diagnostics hold errors; every problem found is reported.
+pub fn resolve(
+    inv: &InventoryFile,
+    inv_src: &Source<'_>,
+    lcs: &LifecyclesFile,
+    lc_src: &Source<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Inventory> {
+    let errors_before = diags.error_count();
+
+    let apps = resolve_apps(inv, inv_src, lcs, diags);
+    let hosts = resolve_hosts(inv, inv_src, diags);
+    let envs = resolve_envs(inv, inv_src, diags);
+    let lifecycles = resolve_lifecycles(inv, lcs, lc_src, diags);
+
+    (diags.error_count() == errors_before).then_some(Inventory {
+        apps,
+        envs,
+        hosts,
+        lifecycles,
+    })
+}
+
+fn resolve_apps(
+    inv: &InventoryFile,
+    src: &Source<'_>,
+    lcs: &LifecyclesFile,
+    diags: &mut Diagnostics,
+) -> Vec<App> {
+    let mut apps = Vec::new();
+    for (name, def) in &inv.apps {
+        check_name(name, "app", src, diags);
+        if def.domains.is_empty() {
+            diags.push(
+                src.at(name, format!("app `{}` has no domain", name.get_ref()))
+                    .expected("at least one `[apps.NAME.domains.DOMAIN]` table"),
+            );
+        }
+        for domain in def.domains.keys() {
+            check_name(domain, "domain", src, diags);
+        }
+        if def.lifecycles.is_empty() {
+            diags.push(
+                src.at(name, format!("app `{}` lists no lifecycle", name.get_ref()))
+                    .expected(format!(
+                        "lifecycles = [{}]",
+                        quoted_list(lcs.lifecycles.keys())
+                    )),
+            );
+        }
+        for lc in &def.lifecycles {
+            if !lcs.lifecycles.contains_key(lc.get_ref().as_str()) {
+                diags.push(
+                    src.at(lc, format!("unknown lifecycle `{}`", lc.get_ref()))
+                        .expected(one_of(lcs.lifecycles.keys())),
+                );
+            }
+        }
+        apps.push(App {
+            name: name.get_ref().clone(),
+            description: def.description.clone(),
+            domains: def
+                .domains
+                .iter()
+                .map(|(d, def)| Domain {
+                    name: d.get_ref().clone(),
+                    description: def.description.clone(),
+                })
+                .collect(),
+            lifecycles: def.lifecycles.iter().map(|l| l.get_ref().clone()).collect(),
+        });
+    }
+    apps
+}
+
+fn resolve_hosts(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics) -> Vec<Host> {
+    inv.hosts
+        .iter()
+        .map(|(name, def)| {
+            let valid = name
+                .get_ref()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                && name
+                    .get_ref()
+                    .starts_with(|c: char| c.is_ascii_alphanumeric());
+            if !valid {
+                diags.push(
+                    src.at(name, format!("invalid host name `{}`", name.get_ref()))
+                        .expected(
+                            "letters, digits, `.`, `-` or `_`, starting with a letter or digit",
+                        ),
+                );
+            }
+            Host {
+                name: name.get_ref().clone(),
+                connection: def.connection,
+                address: def
+                    .address
+                    .clone()
+                    .unwrap_or_else(|| name.get_ref().clone()),
+                user: def.user.clone(),
+                port: def.port,
+                vars: def.vars.clone(),
+            }
+        })
+        .collect()
+}
+
+fn resolve_envs(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics) -> Vec<Env> {
+    // Which env first claimed each host: one host in two envs would let a uat run touch prod.
+    let mut host_env: HashMap<&str, &str> = HashMap::new();
+    let mut envs = Vec::new();
+    for (env_name, env) in &inv.envs {
+        check_name(env_name, "environment", src, diags);
+        let mut apps = Vec::new();
+        for (app_name, domains) in &env.apps {
+            let Some(app) = inv.apps.get(app_name.get_ref().as_str()) else {
+                diags.push(
+                    src.at(
+                        app_name,
+                        format!(
+                            "environment `{}` names unknown app `{}`",
+                            env_name.get_ref(),
+                            app_name.get_ref()
+                        ),
+                    )
+                    .expected(one_of(inv.apps.keys())),
+                );
+                continue;
+            };
+            let mut resolved = Vec::new();
+            for (domain, hosts) in domains {
+                if !app.domains.contains_key(domain.get_ref().as_str()) {
+                    diags.push(
+                        src.at(
+                            domain,
+                            format!(
+                                "environment `{}` names domain `{}`, which app `{}` does not define",
+                                env_name.get_ref(),
+                                domain.get_ref(),
+                                app_name.get_ref()
+                            ),
+                        )
+                        .expected(one_of(app.domains.keys())),
+                    );
+                }
+                let mut seen: Vec<&str> = Vec::new();
+                for host in hosts {
+                    let h = host.get_ref().as_str();
+                    if seen.contains(&h) {
+                        diags.push(src.at(
+                            host,
+                            format!(
+                                "host `{h}` is listed twice for domain `{}` of app `{}` in environment `{}`",
+                                domain.get_ref(),
+                                app_name.get_ref(),
+                                env_name.get_ref()
+                            ),
+                        ));
+                        continue;
+                    }
+                    seen.push(h);
+                    if !inv.hosts.contains_key(h) {
+                        diags.push(
+                            src.at(host, format!("unknown host `{h}`"))
+                                .expected(format!("a `[hosts.{h}]` table in the inventory")),
+                        );
+                    }
+                    match host_env.get(h) {
+                        Some(other) if *other != env_name.get_ref().as_str() => {
+                            diags.push(src.at(
+                                host,
+                                format!(
+                                    "host `{h}` is listed in environment `{other}` and again in `{}`; an environment must not share hosts with another",
+                                    env_name.get_ref()
+                                ),
+                            ));
+                        }
+                        _ => {
+                            host_env.insert(h, env_name.get_ref());
+                        }
+                    }
+                }
+                resolved.push(DomainHosts {
+                    domain: domain.get_ref().clone(),
+                    hosts: seen.iter().map(|h| h.to_string()).collect(),
+                });
+            }
+            apps.push(EnvApp {
+                app: app_name.get_ref().clone(),
+                domains: resolved,
+            });
+        }
+        envs.push(Env {
+            name: env_name.get_ref().clone(),
+            description: env.description.clone(),
+            protected: env.protected,
+            apps,
+        });
+    }
+    envs
+}
+
+fn resolve_lifecycles(
+    inv: &InventoryFile,
+    lcs: &LifecyclesFile,
+    src: &Source<'_>,
+    diags: &mut Diagnostics,
+) -> Vec<Lifecycle> {
+    let mut out = Vec::new();
+    for (name, def) in &lcs.lifecycles {
+        check_name(name, "lifecycle", src, diags);
+        if def.stages.is_empty() {
+            diags.push(
+                src.at(name, format!("lifecycle `{}` has no stage", name.get_ref()))
+                    .expected("at least one `[[lifecycles.NAME.stages]]` with `env = \"...\"`"),
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for stage in &def.stages {
+            let env = stage.env.get_ref().as_str();
+            if !inv.envs.contains_key(env) {
+                diags.push(
+                    src.at(&stage.env, format!("unknown environment `{env}`"))
+                        .expected(one_of(inv.envs.keys())),
+                );
+            }
+            if seen.contains(&env) {
+                diags.push(src.at(
+                    &stage.env,
+                    format!(
+                        "environment `{env}` appears twice in lifecycle `{}`",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            seen.push(env);
+        }
+        out.push(Lifecycle {
+            name: name.get_ref().clone(),
+            description: def.description.clone(),
+            stages: def
+                .stages
+                .iter()
+                .map(|s| Stage {
+                    env: s.env.get_ref().clone(),
+                    approvals: s.approvals,
+                    require_previous_success: s.require_previous_success,
+                })
+                .collect(),
+        });
+    }
+    out
+}
+
+/// Names end up in file paths, SQL rows, env var values and command lines: keep them plain.
+fn check_name(name: &Spanned<String>, what: &str, src: &Source<'_>, diags: &mut Diagnostics) {
+    let n = name.get_ref();
+    let ok = n.len() <= 64
+        && n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        diags.push(src.at(name, format!("invalid {what} name `{n}`")).expected(
+            "lowercase letters, digits, `-` or `_`, at most 64, starting with a letter or digit",
+        ));
+    }
+}
+
+fn quoted_list<'a>(names: impl Iterator<Item = &'a Spanned<String>>) -> String {
+    names
+        .map(|n| format!("\"{}\"", n.get_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn one_of<'a>(names: impl Iterator<Item = &'a Spanned<String>>) -> String {
+    let names: Vec<String> = names.map(|n| format!("`{}`", n.get_ref())).collect();
+    match names.len() {
+        0 => "a defined name (none is defined)".to_string(),
+        1 => names[0].clone(),
+        _ => format!("one of {}", names.join(", ")),
+    }
+}

@@ -1,0 +1,236 @@
+//! Workspace configuration: where it is, how it is loaded and checked.
+//!
+//! A workspace is a config dir (`pilote.toml`, `inventory.toml`, `lifecycles.toml`,
+//! `automations/`) plus a data dir (SQLite file, vault, run spool). Named `settings` so it is not
+//! confused with the repository's top-level `config/` folder, the shipped default workspace.
+
+mod diagnostic;
+mod files;
+mod inventory;
+mod locate;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use files::{Connection, LogLevel};
+pub use inventory::{App, Domain, DomainHosts, Env, EnvApp, Host, Inventory, Lifecycle, Stage};
+pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
+
+use files::{InventoryFile, LifecyclesFile, SettingsFile};
+
+pub const SETTINGS_FILE: &str = "pilote.toml";
+pub const INVENTORY_FILE: &str = "inventory.toml";
+pub const LIFECYCLES_FILE: &str = "lifecycles.toml";
+pub const AUTOMATIONS_DIR: &str = "automations";
+
+/// A config file larger than this is refused before parsing: config is typed by people.
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Settings from `pilote.toml` after `PILOTE_*` overrides.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    pub name: String,
+    pub busy_timeout_ms: u64,
+    pub log_level: LogLevel,
+}
+
+/// A loaded, checked workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub settings: Settings,
+    pub inventory: Inventory,
+    /// Warnings found while loading; errors would have stopped the load.
+    pub warnings: Diagnostics,
+}
+
+/// Why a workspace could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "no workspace at {} ({}): create one with `pilote init {}` or try `pilote demo`",
+        .dir.display(), .origin.describe(), .dir.display()
+    )]
+    Missing { dir: PathBuf, origin: Origin },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("{0}")]
+    Environment(String),
+}
+
+/// `PILOTE_*` environment variables that override `pilote.toml`.
+///
+/// Read in one place so tests can build them by hand; none of them can weaken approvals or locks.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub busy_timeout_ms: Option<String>,
+}
+
+impl Overrides {
+    pub fn from_env() -> Self {
+        Self {
+            data_dir: std::env::var_os("PILOTE_DATA_DIR").map(PathBuf::from),
+            log_level: std::env::var("PILOTE_LOG").ok(),
+            busy_timeout_ms: std::env::var("PILOTE_BUSY_TIMEOUT_MS").ok(),
+        }
+    }
+}
+
+/// Loads and checks every file of the workspace at `located`, reporting all problems at once.
+pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadError> {
+    let dir = &located.dir;
+    if !dir.join(SETTINGS_FILE).exists() {
+        return Err(LoadError::Missing {
+            dir: dir.clone(),
+            origin: located.origin,
+        });
+    }
+    let mut diags = Diagnostics::default();
+    let settings_text = read(dir, SETTINGS_FILE, &mut diags);
+    let inventory_text = read(dir, INVENTORY_FILE, &mut diags);
+    let lifecycles_text = read(dir, LIFECYCLES_FILE, &mut diags);
+
+    let settings: Option<SettingsFile> = parse(dir, SETTINGS_FILE, &settings_text, &mut diags);
+    let inv: Option<InventoryFile> = parse(dir, INVENTORY_FILE, &inventory_text, &mut diags);
+    let lcs: Option<LifecyclesFile> = parse(dir, LIFECYCLES_FILE, &lifecycles_text, &mut diags);
+
+    let inventory = match (&inv, &lcs) {
+        (Some(inv), Some(lcs)) => inventory::resolve(
+            inv,
+            &inventory::Source {
+                path: &dir.join(INVENTORY_FILE),
+                text: inventory_text.as_deref().unwrap_or_default(),
+            },
+            lcs,
+            &inventory::Source {
+                path: &dir.join(LIFECYCLES_FILE),
+                text: lifecycles_text.as_deref().unwrap_or_default(),
+            },
+            &mut diags,
+        ),
+        _ => None,
+    };
+    let settings_path = dir.join(SETTINGS_FILE);
+    let settings_src = settings_text.as_deref().unwrap_or_default();
+    if let Some(s) = &settings {
+        let name = s.name.get_ref();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            diags.push(
+                Diagnostic::at(
+                    &settings_path,
+                    settings_src,
+                    s.name.span(),
+                    format!("invalid workspace name `{name}`"),
+                )
+                .expected("lowercase letters, digits, `-` or `_` (it names the data dir)"),
+            );
+        }
+    }
+    if diags.has_errors() {
+        return Err(LoadError::Invalid(diags));
+    }
+    let (Some(s), Some(inventory)) = (settings, inventory) else {
+        // Unreachable in practice: a missing part always comes with an error above.
+        return Err(LoadError::Invalid(diags));
+    };
+
+    let log_level = match &overrides.log_level {
+        Some(v) => LogLevel::parse(v).ok_or_else(|| {
+            LoadError::Environment(format!(
+                "PILOTE_LOG={v:?} is not a log level; expected one of error, warn, info, debug, trace"
+            ))
+        })?,
+        None => s.log.level,
+    };
+    let busy_timeout_ms = match &overrides.busy_timeout_ms {
+        Some(v) => v.parse().map_err(|_| {
+            LoadError::Environment(format!(
+                "PILOTE_BUSY_TIMEOUT_MS={v:?} is not a number of milliseconds"
+            ))
+        })?,
+        None => s.store.busy_timeout_ms,
+    };
+    let name = s.name.into_inner();
+    let data_dir = match (&overrides.data_dir, &s.data_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => dir.join(d.get_ref()),
+        (None, None) => default_data_root()
+            .map_err(LoadError::Environment)?
+            .join("workspaces")
+            .join(&name),
+    };
+    Ok(Workspace {
+        config_dir: dir.clone(),
+        data_dir,
+        settings: Settings {
+            name,
+            busy_timeout_ms,
+            log_level,
+        },
+        inventory,
+        warnings: diags,
+    })
+}
+
+/// Reads one config file, or records why it cannot be read.
+fn read(dir: &Path, name: &str, diags: &mut Diagnostics) -> Option<String> {
+    let path = dir.join(name);
+    let result = fs::metadata(&path).and_then(|m| {
+        if m.len() > MAX_CONFIG_BYTES {
+            Err(std::io::Error::other(format!(
+                "file is {} bytes, more than the {MAX_CONFIG_BYTES} a config file may have",
+                m.len()
+            )))
+        } else {
+            fs::read(&path)
+        }
+    });
+    match result {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                diags.push(
+                    Diagnostic::at(&path, &text, offset..offset + 1, "file is not valid UTF-8")
+                        .expected("a UTF-8 text file"),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            let message = match e.kind() {
+                std::io::ErrorKind::NotFound => "file is missing".to_string(),
+                _ => format!("cannot read file: {e}"),
+            };
+            diags.push(Diagnostic::file_error(&path, message));
+            None
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    text: &Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let text = text.as_deref()?;
+    match toml::from_str(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(Diagnostic::from_toml(&dir.join(name), text, &e));
+            None
+        }
+    }
+}

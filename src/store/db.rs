@@ -1,0 +1,263 @@
+//! Opening the store: file permissions, pragmas, migrations, ownership.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::migrations::{MIGRATIONS, SCHEMA_VERSION};
+
+pub const DB_FILE: &str = "pilote.db";
+
+/// Why the store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data dir {}: {source}", .path.display())]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error(
+        "{} is readable by group or others (mode {mode:04o}); it holds logs and audit data. Fix it with: chmod {fix:o} {}",
+        .path.display(), .path.display()
+    )]
+    Permissions { path: PathBuf, mode: u32, fix: u32 },
+    #[error(
+        "data dir {} belongs to the workspace at {owner}, not {}; give this workspace its own `data_dir` in pilote.toml",
+        .data_dir.display(), .config_dir.display()
+    )]
+    ForeignWorkspace {
+        data_dir: PathBuf,
+        config_dir: PathBuf,
+        owner: String,
+    },
+    #[error(
+        "{} was written by a newer pilote (schema {found}, this binary knows up to {SCHEMA_VERSION}); upgrade pilote, the file was left untouched",
+        .path.display()
+    )]
+    TooNew { path: PathBuf, found: usize },
+    #[error("database error in {}: {source}", .path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot migrate {}: {source}", .path.display())]
+    Migration {
+        path: PathBuf,
+        source: rusqlite_migration::Error,
+    },
+}
+
+impl StoreError {
+    /// Problems the person can fix in their files or dirs (exit 2) versus failed operations.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Self::Sqlite { .. } | Self::Migration { .. })
+    }
+}
+
+/// An open store: one connection, owned by one thread.
+pub struct Store {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+/// Counts shown by the workspace summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub schema_version: usize,
+    pub requests_open: i64,
+    pub runs_active: i64,
+    pub locks: i64,
+    pub audit_events: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store of the workspace whose config dir is `config_dir`.
+    pub fn open(
+        data_dir: &Path,
+        config_dir: &Path,
+        busy_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        ensure_private_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        ensure_private_file(&path)?;
+        let mut conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let sql_err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        // Pragmas are per connection and journal_mode is a no-op inside a transaction: set them
+        // before migrating. FULL makes run and audit commits survive power loss, not just crashes.
+        conn.busy_timeout(busy_timeout).map_err(sql_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql_err)?;
+
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql_err)?;
+        let found = usize::try_from(found).unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path, found });
+        }
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migration {
+                path: path.clone(),
+                source,
+            })?;
+        let mut store = Self { conn, path };
+        store.claim(data_dir, config_dir)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction: in WAL, a deferred transaction that later
+    /// writes can fail with SQLITE_BUSY despite the busy timeout.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = &self.path;
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let value = f(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(value)
+    }
+
+    pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Records which workspace owns this data dir, and refuses another one: two workspaces
+    /// with the same name would otherwise share requests, runs and locks unknowingly.
+    fn claim(&mut self, data_dir: &Path, config_dir: &Path) -> Result<(), StoreError> {
+        let config = fs::canonicalize(config_dir)
+            .unwrap_or_else(|_| config_dir.to_path_buf())
+            .display()
+            .to_string();
+        let now = crate::clock::now_ms();
+        let owner = self.write(|tx| {
+            let owner: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'config_dir'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if owner.is_none() {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('config_dir', ?1), ('created_at', ?2)",
+                    params![config, now.to_string()],
+                )?;
+            }
+            Ok(owner)
+        })?;
+        match owner {
+            Some(owner) if owner != config => Err(StoreError::ForeignWorkspace {
+                data_dir: data_dir.to_path_buf(),
+                config_dir: config_dir.to_path_buf(),
+                owner,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts for the workspace summary.
+    pub fn summary(&self) -> Result<Summary, StoreError> {
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(|e| self.sql_error(e))
+        };
+        Ok(Summary {
+            schema_version: SCHEMA_VERSION,
+            requests_open: count(
+                "SELECT count(*) FROM requests WHERE state NOT IN ('closed', 'cancelled', 'rejected')",
+            )?,
+            runs_active: count(
+                "SELECT count(*) FROM runs WHERE state IN ('pending', 'running', 'waiting')",
+            )?,
+            locks: count("SELECT count(*) FROM locks")?,
+            audit_events: count("SELECT count(*) FROM audit_events")?,
+        })
+    }
+}
+
+fn dir_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates the data dir 0700, or checks that an existing one is private.
+fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(dir_error(dir))?;
+    let meta = fs::metadata(dir).map_err(dir_error(dir))?;
+    if !meta.is_dir() {
+        return Err(StoreError::DataDir {
+            path: dir.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    check_private(dir, meta.permissions().mode(), 0o700)
+}
+
+/// Creates the DB file 0600 before SQLite opens it (its `-wal` and `-shm` inherit the mode),
+/// or checks that the existing files are private.
+fn ensure_private_file(path: &Path) -> Result<(), StoreError> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{suffix}", path.display()));
+                match fs::metadata(&p) {
+                    Ok(meta) => check_private(&p, meta.permissions().mode(), 0o600)?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(dir_error(&p)(e)),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(dir_error(path.parent().unwrap_or(path))(e)),
+    }
+}
+
+fn check_private(path: &Path, mode: u32, fix: u32) -> Result<(), StoreError> {
+    if mode & 0o077 != 0 {
+        return Err(StoreError::Permissions {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+            fix,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The SQLite store: the only code that knows SQL.
+//!
+//! One file per workspace (`pilote.db` in the data dir), WAL, foreign keys on, writers in
+//! `BEGIN IMMEDIATE` transactions. Later, a shared server store can be put behind this API
+//! without touching the engine, the console or the CLI.
+
+mod audit;
+mod db;
+mod inventory;
+mod migrations;
+
+pub use audit::AuditEvent;
+pub use db::{DB_FILE, Store, StoreError, Summary};
+pub use migrations::SCHEMA_VERSION;

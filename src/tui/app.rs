@@ -1,0 +1,168 @@
+//! Console state and key handling, kept apart from drawing (`view.rs`).
+
+use std::io::Stdout;
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::settings::Workspace;
+use crate::store::Summary;
+
+/// The panes, reachable by number keys and Tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Requests,
+    Plan,
+    Runs,
+    Dashboard,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Requests, Pane::Plan, Pane::Runs, Pane::Dashboard];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Requests => "Requests",
+            Self::Plan => "Plan",
+            Self::Runs => "Runs/Log",
+            Self::Dashboard => "Dashboard",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+pub struct App {
+    pub ws: Workspace,
+    pub summary: Summary,
+    pub actor: Actor,
+    pub pane: Pane,
+    pub show_help: bool,
+    /// First inventory row shown (the overview scrolls on small terminals).
+    pub scroll: u16,
+    quit: bool,
+}
+
+impl App {
+    pub fn new(ws: Workspace, summary: Summary, actor: Actor) -> Self {
+        Self {
+            ws,
+            summary,
+            actor,
+            pane: Pane::Requests,
+            show_help: false,
+            scroll: 0,
+            quit: false,
+        }
+    }
+
+    pub fn run(&mut self, terminal: &mut Terminal<CrosstermBackend<Stdout>>) -> Result<()> {
+        let fail = |e| Error::io("terminal error")(e);
+        while !self.quit {
+            terminal
+                .draw(|f| super::view::draw(self, f))
+                .map_err(fail)?;
+            // Block until input: nothing changes on screen by itself yet.
+            if event::poll(Duration::from_secs(1)).map_err(fail)?
+                && let Event::Key(key) = event::read().map_err(fail)?
+            {
+                self.on_key(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one key press. Pure state change, no IO.
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.kind != KeyEventKind::Press {
+            return;
+        }
+        if self.show_help {
+            self.show_help = false;
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => self.quit = true,
+            KeyCode::Char('?') => self.show_help = true,
+            KeyCode::Char(c @ '1'..='4') => {
+                self.pane = Pane::ALL[(c as usize) - ('1' as usize)];
+            }
+            KeyCode::Tab => self.pane = Pane::ALL[(self.pane.index() + 1) % Pane::ALL.len()],
+            KeyCode::BackTab => {
+                self.pane = Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()];
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
+            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Located, Origin, Overrides, load};
+    use crate::store::Summary;
+
+    fn app() -> App {
+        let ws = load(
+            &Located {
+                dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config"),
+                origin: Origin::Flag,
+            },
+            &Overrides::default(),
+        )
+        .expect("demo config");
+        App::new(
+            ws,
+            Summary::default(),
+            Actor {
+                uid: 1000,
+                name: "ops".into(),
+            },
+        )
+    }
+
+    fn press(app: &mut App, code: KeyCode) {
+        app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+    }
+
+    #[test]
+    fn number_keys_and_tab_switch_panes() {
+        let mut app = app();
+        press(&mut app, KeyCode::Char('4'));
+        assert_eq!(app.pane, Pane::Dashboard);
+        press(&mut app, KeyCode::Tab);
+        assert_eq!(app.pane, Pane::Requests, "tab wraps around");
+        press(&mut app, KeyCode::BackTab);
+        assert_eq!(app.pane, Pane::Dashboard);
+    }
+
+    #[test]
+    fn help_swallows_the_next_key() {
+        let mut app = app();
+        press(&mut app, KeyCode::Char('?'));
+        assert!(app.show_help);
+        press(&mut app, KeyCode::Char('q'));
+        assert!(!app.show_help);
+        assert!(!app.quit, "the key that closes help does not also quit");
+        press(&mut app, KeyCode::Char('q'));
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn key_releases_are_ignored() {
+        let mut app = app();
+        let mut key = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        key.kind = KeyEventKind::Release;
+        app.on_key(key);
+        assert!(!app.quit);
+    }
+}

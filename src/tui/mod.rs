@@ -1,0 +1,17 @@
+//! The console. This first version shows the workspace (inventory across environments) with
+//! the pane tabs the console grows into; it owns the terminal through [`terminal::Guard`].
+
+mod app;
+pub mod terminal;
+mod view;
+
+use crate::error::Result;
+use crate::settings::Workspace;
+use crate::store::Summary;
+
+/// Opens the console on `ws` and returns when the operator quits.
+pub fn run(ws: Workspace, summary: Summary) -> Result<()> {
+    let mut app = app::App::new(ws, summary, crate::identity::Actor::current());
+    let mut guard = terminal::Guard::enter()?;
+    app.run(guard.terminal())
+}

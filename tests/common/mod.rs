@@ -1,0 +1,86 @@
+//! Shared test harness: a private XDG home per test and the real `pilote` binary.
+#![allow(dead_code)] // Each test crate uses a different part of the harness.
+
+pub mod tmux;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+/// A throwaway home: XDG config/data/state dirs under one temp dir, so tests never touch the
+/// developer's real workspace and can run in parallel.
+pub struct Home {
+    pub root: TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `pilote` with this home's environment and nothing inherited that changes behaviour.
+    pub fn pilote(&self) -> Command {
+        let mut cmd = Command::cargo_bin("pilote").expect("pilote binary");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("LANG", "C.UTF-8");
+        cmd
+    }
+
+    /// A copy of the demo's config files in `<home>/ws`, for tests that break them on purpose.
+    pub fn demo_config(&self) -> PathBuf {
+        let dir = self.path().join("ws");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config");
+        copy_dir(&src, &dir);
+        dir
+    }
+
+    /// Replaces the home's path by `[HOME]` so snapshots do not depend on the temp dir.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.path().display().to_string(), "[HOME]")
+    }
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).expect("create dir");
+    for entry in fs::read_dir(src).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = dst.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// Edits one file of a workspace by plain text replacement; panics if `from` is absent so a
+/// test cannot silently stop testing what it claims.
+pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = fs::read_to_string(&path).expect("read config");
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    fs::write(&path, text.replacen(from, to, 1)).expect("write config");
+}
+
+/// Runs `cmd`, returning (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run pilote");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
