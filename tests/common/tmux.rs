@@ -5,13 +5,27 @@ use std::time::{Duration, Instant};
 
 pub struct Tmux {
     socket: String,
+    /// Holds the file the wrapper shell writes the program's exit status to.
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
     /// Starts `command` (a shell line) in a detached session of `width`x`height`.
     pub fn start(command: &str, width: u16, height: u16) -> Self {
         let socket = format!("pilote-test-{}-{}", std::process::id(), next_id());
-        let t = Self { socket };
+        let t = Self {
+            socket,
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        // The exit status goes through a file: under load tmux sometimes never reaps a pane's
+        // process, leaving `pane_dead_status` empty for good (seen with tmux 3.3a).
+        let status = t.dir.path().join("status");
+        let command = format!(
+            "{command}; echo $? > {}.tmp && mv {}.tmp {}",
+            status.display(),
+            status.display(),
+            status.display()
+        );
         let out = t.tmux(&[
             "new-session",
             "-d",
@@ -21,7 +35,7 @@ impl Tmux {
             &width.to_string(),
             "-y",
             &height.to_string(),
-            command,
+            &command,
             ";",
             "set-option",
             "-t",
@@ -78,30 +92,17 @@ impl Tmux {
     /// Waits for the program to exit and returns its exit status.
     pub fn wait_exit(&self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let status = self.dir.path().join("status");
         loop {
-            let out = self.tmux(&[
-                "display-message",
-                "-p",
-                "-t",
-                "t",
-                "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
-            ]);
-            let text = String::from_utf8_lossy(&out.stdout);
-            let fields: Vec<&str> = text.trim().split(':').collect();
-            // tmux marks the pane dead when its terminal closes and learns the exit status a
-            // moment later, when it reaps the process: wait for the status as well.
-            if let ["1", status, signal] = fields.as_slice() {
-                assert!(signal.is_empty(), "program killed by signal {signal}");
-                if let Ok(status) = status.parse() {
-                    return status;
-                }
+            if let Ok(text) = std::fs::read_to_string(&status) {
+                return text.trim().parse().unwrap_or(-1);
             }
             assert!(
                 Instant::now() < deadline,
                 "program did not exit; screen:\n{}",
                 self.screen()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
