@@ -23,6 +23,10 @@ pub const DEMO_WORKSPACE: &[Embedded] = embed!("assets/demo/config":
     "pilote.toml",
     "inventory.toml",
     "lifecycles.toml",
+    "automations/jboss.toml",
+    "automations/database.toml",
+    "automations/datastage.toml",
+    "plans/pets-1.4.0.toml",
 );
 
 /// `assets/demo/release/`: the pets 1.4.0 release, copied into the demo's drop folder.

@@ -12,6 +12,12 @@ pub enum Error {
     Load(#[from] LoadError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A plan (or another input file) has errors; each says where and what was expected.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// Only warnings, but the caller asked for them to fail (`--strict`).
+    #[error("{0}")]
+    Warnings(Diagnostics),
     /// The input is wrong in a way a person must fix; the message says how.
     #[error("{0}")]
     BadInput(String),
@@ -26,7 +32,8 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Load(_) | Self::BadInput(_) => 2,
+            Self::Load(_) | Self::BadInput(_) | Self::Invalid(_) => 2,
+            Self::Warnings(_) => 1,
             Self::Store(e) if e.is_bad_input() => 2,
             Self::Store(_) | Self::Io { .. } => 1,
         }

@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod cli;
 pub mod clock;
+pub mod core;
 pub mod demo;
 pub mod error;
 pub mod identity;

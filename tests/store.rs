@@ -1,5 +1,7 @@
 //! The SQLite store: created private, migrated from empty, refuses what it must refuse.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -183,10 +185,8 @@ fn foreign_keys_are_enforced() {
 }
 
 fn common_demo_config(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config");
-    fs::create_dir_all(dir).expect("mkdir");
-    for entry in fs::read_dir(src).expect("read") {
-        let entry = entry.expect("entry");
-        fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
-    }
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config"),
+        dir,
+    );
 }

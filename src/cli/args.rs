@@ -64,6 +64,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Check a plan, or show what it will run and its derived rollback.
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+    /// List or show the automations of the catalog.
+    Automation {
+        #[command(subcommand)]
+        command: AutomationCommand,
+    },
     /// List apps, domains, environments and hosts.
     Inventory {
         /// Print JSON instead of a table.
@@ -87,6 +97,55 @@ pub enum ConfigCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Validate a plan against the catalog and the inventory; every problem at once.
+    ///
+    /// Exit code 0 when clean, 2 on errors, 1 on warnings with --strict.
+    Check {
+        /// The plan file (a relative path is also looked up in the workspace's config dir).
+        file: PathBuf,
+        /// Check for this environment only (default: every environment of the lifecycle).
+        #[arg(long)]
+        env: Option<String>,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        strict: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the concrete steps a plan runs on an environment, and its derived rollback plan.
+    Show {
+        /// The plan file (a relative path is also looked up in the workspace's config dir).
+        file: PathBuf,
+        /// The environment to expand the plan for.
+        #[arg(long)]
+        env: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AutomationCommand {
+    /// List the automations of the catalog.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one automation: parameters and steps.
+    Show {
+        /// The automation's name.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 impl Cli {
     /// Whether the command's output is JSON, so errors can be reported as JSON too.
     pub fn wants_json(&self) -> bool {
@@ -97,6 +156,14 @@ impl Cli {
                     | Command::Inventory { json: true }
                     | Command::Config {
                         command: ConfigCommand::Check { json: true }
+                    }
+                    | Command::Plan {
+                        command: PlanCommand::Check { json: true, .. }
+                            | PlanCommand::Show { json: true, .. }
+                    }
+                    | Command::Automation {
+                        command: AutomationCommand::List { json: true }
+                            | AutomationCommand::Show { json: true, .. }
                     }
             )
         )

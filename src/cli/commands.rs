@@ -7,6 +7,7 @@ use clap::CommandFactory;
 use serde_json::json;
 
 use super::args::{Cli, Command, ConfigCommand};
+use super::plan;
 use super::table;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -30,6 +31,10 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
         Some(Command::Config {
             command: ConfigCommand::Check { json },
         }) => config_check(&located, &overrides, json),
+        Some(Command::Plan { command }) => plan::plan(&load(&located, &overrides)?, command),
+        Some(Command::Automation { command }) => {
+            plan::automation(&load(&located, &overrides)?, command)
+        }
         Some(Command::Inventory { json }) => {
             let ws = load(&located, &overrides)?;
             print_inventory(&ws, json);
@@ -45,7 +50,7 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
 }
 
 /// Loads and checks the workspace's config, and starts the log file at its level.
-fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
+pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
     let ws = settings::load(located, overrides)?;
     if let Err(e) = logging::init(ws.settings.log_level) {
         eprintln!("warning: {e}; going on without a log file");

@@ -10,9 +10,10 @@ macro_rules! outln {
 
 mod args;
 mod commands;
+mod plan;
 mod table;
 
-pub use args::{Cli, Command, ConfigCommand};
+pub use args::{AutomationCommand, Cli, Command, ConfigCommand, PlanCommand};
 
 use std::io::Write;
 
@@ -57,7 +58,9 @@ fn report(e: &Error, json: bool) {
     }
     let mut err = std::io::stderr().lock();
     match e {
-        Error::Load(crate::settings::LoadError::Invalid(diags)) => {
+        Error::Load(crate::settings::LoadError::Invalid(diags))
+        | Error::Invalid(diags)
+        | Error::Warnings(diags) => {
             let _ = writeln!(err, "{diags}");
         }
         other => {

@@ -22,6 +22,9 @@ pub struct SettingsFile {
     pub store: StoreSection,
     #[serde(default)]
     pub log: LogSection,
+    /// Workspace-wide variables: the last place a plan parameter is looked up.
+    #[serde(default)]
+    pub vars: IndexMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +153,9 @@ pub struct EnvDef {
     /// A protected env accepts only runs of approved requests.
     #[serde(default)]
     pub protected: bool,
+    /// Variables of this environment, looked up after the plan's own `[vars]`.
+    #[serde(default)]
+    pub vars: IndexMap<String, toml::Value>,
     /// app -> domain -> hosts.
     #[serde(default)]
     pub apps: IndexMap<Spanned<String>, HostsByDomain>,

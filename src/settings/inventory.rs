@@ -10,8 +10,8 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use toml::Spanned;
 
-use super::diagnostic::{Diagnostic, Diagnostics};
 use super::files::{Connection, InventoryFile, LifecyclesFile};
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Inventory {
@@ -51,6 +51,7 @@ pub struct Env {
     pub name: String,
     pub description: String,
     pub protected: bool,
+    pub vars: IndexMap<String, toml::Value>,
     pub apps: Vec<EnvApp>,
 }
 
@@ -314,6 +315,7 @@ fn resolve_envs(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics) 
             name: env_name.get_ref().clone(),
             description: env.description.clone(),
             protected: env.protected,
+            vars: env.vars.clone(),
             apps,
         });
     }

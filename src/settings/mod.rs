@@ -4,7 +4,6 @@
 //! `automations/`) plus a data dir (SQLite file, vault, run spool). Named `settings` so it is not
 //! confused with the repository's top-level `config/` folder, the shipped default workspace.
 
-mod diagnostic;
 mod files;
 mod inventory;
 mod locate;
@@ -14,7 +13,10 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::core::SourceFile;
+use crate::core::automation::{self, Catalog};
+
+pub use crate::core::diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use files::{Connection, LogLevel};
 pub use inventory::{App, Domain, DomainHosts, Env, EnvApp, Host, Inventory, Lifecycle, Stage};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
@@ -33,6 +35,8 @@ const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Settings {
     pub name: String,
+    /// `[vars]`: workspace-wide plan variables.
+    pub vars: indexmap::IndexMap<String, toml::Value>,
     pub busy_timeout_ms: u64,
     pub log_level: LogLevel,
 }
@@ -44,6 +48,7 @@ pub struct Workspace {
     pub data_dir: PathBuf,
     pub settings: Settings,
     pub inventory: Inventory,
+    pub catalog: Catalog,
     /// Warnings found while loading; errors would have stopped the load.
     pub warnings: Diagnostics,
 }
@@ -116,6 +121,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         ),
         _ => None,
     };
+    let catalog = automation::parse_catalog(&read_catalog(dir, &mut diags), &mut diags);
     let settings_path = dir.join(SETTINGS_FILE);
     let settings_src = settings_text.as_deref().unwrap_or_default();
     if let Some(s) = &settings {
@@ -161,6 +167,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         None => s.store.busy_timeout_ms,
     };
     let name = s.name.into_inner();
+    let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => dir.join(d.get_ref()),
@@ -174,17 +181,49 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         data_dir,
         settings: Settings {
             name,
+            vars,
             busy_timeout_ms,
             log_level,
         },
         inventory,
+        catalog,
         warnings: diags,
     })
 }
 
+/// Reads the catalog's `automations/*.toml`, in name order so diagnostics are stable.
+fn read_catalog(dir: &Path, diags: &mut Diagnostics) -> Vec<SourceFile> {
+    let cat = dir.join(AUTOMATIONS_DIR);
+    let mut paths: Vec<PathBuf> = match fs::read_dir(&cat) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            diags.push(Diagnostic::file_error(
+                &cat,
+                format!("cannot read the automation catalog: {e}"),
+            ));
+            Vec::new()
+        }
+    };
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| read_path(&p, diags).map(|text| SourceFile::new(p, text)))
+        .collect()
+}
+
 /// Reads one config file, or records why it cannot be read.
 fn read(dir: &Path, name: &str, diags: &mut Diagnostics) -> Option<String> {
-    let path = dir.join(name);
+    read_path(&dir.join(name), diags)
+}
+
+/// Reads a text file of at most `MAX_CONFIG_BYTES`, or records why it cannot be read.
+pub fn read_path(path: &Path, diags: &mut Diagnostics) -> Option<String> {
+    let path = path.to_path_buf();
     let result = fs::metadata(&path).and_then(|m| {
         if m.len() > MAX_CONFIG_BYTES {
             Err(std::io::Error::other(format!(

@@ -1,0 +1,650 @@
+//! The automation catalog: reusable technical processes, each a list of typed steps.
+//!
+//! A catalog file maps automation names to definitions:
+//!
+//! ```toml
+//! [jboss-stop]
+//! description = "Stop the JBoss instances"
+//! domain = "war"
+//! [jboss-stop.params.grace]
+//! type = "duration"
+//! default = "30s"
+//! [[jboss-stop.steps]]
+//! name = "stop"
+//! kind = "ssh"
+//! script = "jboss-cli.sh --connect command=:shutdown(timeout=$GRACE)"
+//! ```
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::diagnostic::Diagnostics;
+use super::duration;
+use super::source::SourceFile;
+use super::value::{self, ParamType, Value};
+
+/// Names available to `${...}` in step fields besides the automation's own parameters.
+pub const BUILTINS: &[&str] = &[
+    "app", "env", "host", "address", "domain", "version", "data_dir", "run",
+];
+
+/// Environment variable names a parameter may not take: they would change how scripts run.
+const RESERVED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "SHELL", "IFS", "PWD", "LANG", "TERM", "ENV", "CDPATH", "TMPDIR",
+];
+
+/// One automation, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Automation {
+    pub name: String,
+    pub description: String,
+    /// The domain whose hosts host-bound steps run on; `None` for automations that only run
+    /// on the jump host.
+    pub domain: Option<String>,
+    /// Whether running it changes something on the targets, so a plan must say how to undo it.
+    pub changes_state: bool,
+    pub params: Vec<Param>,
+    pub steps: Vec<Step>,
+    /// Where it is defined (`file:line`), for listings.
+    pub defined_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Param {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ParamType,
+    pub default: Option<Value>,
+    pub description: String,
+}
+
+impl Param {
+    /// The environment variable a script reads this parameter from.
+    pub fn env_name(&self) -> String {
+        self.name.to_ascii_uppercase()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    Shell,
+    Ssh,
+    Copy,
+    Http,
+    Wait,
+    Gate,
+    Silence,
+    Unsilence,
+    Ansible,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shell => "shell",
+            Self::Ssh => "ssh",
+            Self::Copy => "copy",
+            Self::Http => "http",
+            Self::Wait => "wait",
+            Self::Gate => "gate",
+            Self::Silence => "silence",
+            Self::Unsilence => "unsilence",
+            Self::Ansible => "ansible",
+        }
+    }
+
+    /// Whether the step runs once per target host (else once, on the jump host).
+    pub fn per_host(self) -> bool {
+        matches!(self, Self::Ssh | Self::Copy)
+    }
+
+    /// Whether the step needs the automation to name a domain.
+    fn needs_domain(self) -> bool {
+        matches!(
+            self,
+            Self::Ssh | Self::Copy | Self::Ansible | Self::Silence | Self::Unsilence
+        )
+    }
+
+    fn default_timeout(self) -> Duration {
+        match self {
+            Self::Http => Duration::from_secs(30),
+            Self::Gate => Duration::from_secs(24 * 3600),
+            Self::Silence | Self::Unsilence => Duration::from_secs(30),
+            _ => Duration::from_secs(600),
+        }
+    }
+
+    /// The kind-specific fields: (field, required).
+    fn fields(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Self::Shell | Self::Ssh => &[("script", true)],
+            Self::Copy => &[("artifact", true), ("dest", true)],
+            Self::Http => &[
+                ("url", true),
+                ("method", false),
+                ("expect_status", false),
+                ("expect_body", false),
+                ("max_latency", false),
+                ("probes", false),
+            ],
+            Self::Wait => &[("duration", true)],
+            Self::Gate => &[("prompt", true)],
+            Self::Silence => &[("duration", false), ("comment", false)],
+            Self::Unsilence => &[],
+            Self::Ansible => &[("playbook", true)],
+        }
+    }
+}
+
+/// What one step does, with its kind-specific settings.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StepAction {
+    Shell {
+        script: String,
+    },
+    Ssh {
+        script: String,
+    },
+    /// Copies the artifact named by parameter `artifact` to `dest` on each host.
+    Copy {
+        artifact: String,
+        dest: String,
+    },
+    Http {
+        method: String,
+        url: String,
+        expect_status: u16,
+        expect_body: Option<String>,
+        #[serde(serialize_with = "ser_opt_duration")]
+        max_latency: Option<Duration>,
+        probes: u32,
+    },
+    Wait {
+        #[serde(serialize_with = "ser_duration")]
+        duration: Duration,
+    },
+    Gate {
+        prompt: String,
+    },
+    Silence {
+        #[serde(serialize_with = "ser_duration")]
+        duration: Duration,
+        comment: String,
+    },
+    Unsilence,
+    Ansible {
+        playbook: String,
+    },
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&duration::format(*d))
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&duration::format(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+impl StepAction {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Self::Shell { .. } => StepKind::Shell,
+            Self::Ssh { .. } => StepKind::Ssh,
+            Self::Copy { .. } => StepKind::Copy,
+            Self::Http { .. } => StepKind::Http,
+            Self::Wait { .. } => StepKind::Wait,
+            Self::Gate { .. } => StepKind::Gate,
+            Self::Silence { .. } => StepKind::Silence,
+            Self::Unsilence => StepKind::Unsilence,
+            Self::Ansible { .. } => StepKind::Ansible,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: String,
+    #[serde(flatten)]
+    pub action: StepAction,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    pub retries: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub backoff: Duration,
+    pub continue_on_error: bool,
+    /// How many hosts at once; 0 = all.
+    pub parallelism: u32,
+    /// How many host failures are tolerated before the step fails and stops launching hosts.
+    pub max_failures: u32,
+}
+
+/// All automations of a workspace, by name.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Catalog {
+    pub automations: Vec<Automation>,
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Option<&Automation> {
+        self.automations.iter().find(|a| a.name == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.automations.iter().map(|a| a.name.as_str())
+    }
+}
+
+// ---- file shapes ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutomationDef {
+    #[serde(default)]
+    description: String,
+    domain: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    changes_state: bool,
+    #[serde(default)]
+    params: IndexMap<Spanned<String>, ParamDef>,
+    steps: Spanned<Vec<StepDef>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamDef {
+    #[serde(rename = "type")]
+    ty: ParamType,
+    default: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepDef {
+    name: Spanned<String>,
+    kind: Spanned<StepKind>,
+    script: Option<Spanned<String>>,
+    artifact: Option<Spanned<String>>,
+    dest: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    method: Option<Spanned<String>>,
+    expect_status: Option<Spanned<u16>>,
+    expect_body: Option<Spanned<String>>,
+    max_latency: Option<Spanned<String>>,
+    probes: Option<Spanned<u32>>,
+    duration: Option<Spanned<String>>,
+    prompt: Option<Spanned<String>>,
+    comment: Option<Spanned<String>>,
+    playbook: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    retries: u32,
+    backoff: Option<Spanned<String>>,
+    #[serde(default)]
+    continue_on_error: bool,
+    #[serde(default)]
+    parallelism: u32,
+    #[serde(default)]
+    max_failures: u32,
+}
+
+impl StepDef {
+    /// The span of a kind-specific field if it was written.
+    fn field_span(&self, field: &str) -> Option<std::ops::Range<usize>> {
+        let s = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span);
+        match field {
+            "script" => s(&self.script),
+            "artifact" => s(&self.artifact),
+            "dest" => s(&self.dest),
+            "url" => s(&self.url),
+            "method" => s(&self.method),
+            "expect_status" => self.expect_status.as_ref().map(Spanned::span),
+            "expect_body" => s(&self.expect_body),
+            "max_latency" => s(&self.max_latency),
+            "probes" => self.probes.as_ref().map(Spanned::span),
+            "duration" => s(&self.duration),
+            "prompt" => s(&self.prompt),
+            "comment" => s(&self.comment),
+            "playbook" => s(&self.playbook),
+            _ => None,
+        }
+    }
+}
+
+const KIND_FIELDS: &[&str] = &[
+    "script",
+    "artifact",
+    "dest",
+    "url",
+    "method",
+    "expect_status",
+    "expect_body",
+    "max_latency",
+    "probes",
+    "duration",
+    "prompt",
+    "comment",
+    "playbook",
+];
+
+// ---- parsing and checks --------------------------------------------------------------------
+
+/// Parses and checks catalog files; every problem of every file is reported. Automations with
+/// errors are left out of the catalog.
+pub fn parse_catalog(files: &[SourceFile], diags: &mut Diagnostics) -> Catalog {
+    let mut catalog = Catalog::default();
+    let mut defined: IndexMap<String, String> = IndexMap::new();
+    for file in files {
+        let defs: IndexMap<Spanned<String>, AutomationDef> = match toml::from_str(&file.text) {
+            Ok(d) => d,
+            Err(e) => {
+                diags.push(super::diagnostic::Diagnostic::from_toml(
+                    file.path(),
+                    &file.text,
+                    &e,
+                ));
+                continue;
+            }
+        };
+        for (name, def) in &defs {
+            let at = format!(
+                "{}:{}",
+                file.path.display(),
+                file.line_of(name.span().start)
+            );
+            if let Some(first) = defined.get(name.get_ref()) {
+                diags.push(file.at(
+                    name,
+                    format!(
+                        "automation `{}` is already defined at {first}",
+                        name.get_ref()
+                    ),
+                ));
+                continue;
+            }
+            defined.insert(name.get_ref().clone(), at.clone());
+            if let Some(a) = check_automation(file, name, def, at, diags) {
+                catalog.automations.push(a);
+            }
+        }
+    }
+    catalog
+}
+
+fn check_automation(
+    file: &SourceFile,
+    name: &Spanned<String>,
+    def: &AutomationDef,
+    defined_at: String,
+    diags: &mut Diagnostics,
+) -> Option<Automation> {
+    let errors_before = diags.error_count();
+    let n = name.get_ref();
+    if n == "none" || !is_name(n) {
+        diags.push(
+            file.at(name, format!("invalid automation name `{n}`"))
+                .expected("lowercase letters, digits, `-` or `_`, and not `none`"),
+        );
+    }
+    let mut params = Vec::new();
+    for (pname, pdef) in &def.params {
+        let p = pname.get_ref();
+        let env = p.to_ascii_uppercase();
+        if !p.starts_with(|c: char| c.is_ascii_lowercase())
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            diags.push(
+                file.at(pname, format!("invalid parameter name `{p}`"))
+                    .expected("lowercase letters, digits and `_`, starting with a letter (scripts read it as an upper-case environment variable)"),
+            );
+        } else if RESERVED_ENV.contains(&env.as_str()) || env.starts_with("PILOTE_") {
+            diags.push(file.at(
+                pname,
+                format!(
+                    "parameter `{p}` would set ${env}, which scripts rely on; choose another name"
+                ),
+            ));
+        }
+        let default = match &pdef.default {
+            Some(v) => match value::typed(pdef.ty, v.get_ref()) {
+                Ok(v) => Some(v),
+                Err(m) => {
+                    diags.push(
+                        file.at(v, format!("default of `{p}`: {}", m.message))
+                            .expected(m.expected),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        params.push(Param {
+            name: p.clone(),
+            ty: pdef.ty,
+            default,
+            description: pdef.description.clone(),
+        });
+    }
+    if def.steps.get_ref().is_empty() {
+        diags.push(file.at(&def.steps, format!("automation `{n}` has no step")));
+    }
+    let mut steps = Vec::new();
+    for s in def.steps.get_ref() {
+        if let Some(step) = check_step(file, def, &params, s, diags) {
+            steps.push(step);
+        }
+    }
+    (diags.error_count() == errors_before).then(|| Automation {
+        name: n.clone(),
+        description: def.description.clone(),
+        domain: def.domain.as_ref().map(|d| d.get_ref().clone()),
+        changes_state: def.changes_state,
+        params,
+        steps,
+        defined_at,
+    })
+}
+
+fn check_step(
+    file: &SourceFile,
+    def: &AutomationDef,
+    params: &[Param],
+    s: &StepDef,
+    diags: &mut Diagnostics,
+) -> Option<Step> {
+    let errors_before = diags.error_count();
+    let kind = *s.kind.get_ref();
+    let allowed = kind.fields();
+    for field in KIND_FIELDS {
+        let Some(span) = s.field_span(field) else {
+            continue;
+        };
+        if !allowed.iter().any(|(f, _)| f == field) {
+            let fits: Vec<String> = allowed.iter().map(|(f, _)| format!("`{f}`")).collect();
+            let mut d = file.at_span(
+                span,
+                format!("`{field}` does not apply to a `{}` step", kind.as_str()),
+            );
+            if !fits.is_empty() {
+                d = d.expected(format!("one of {}", fits.join(", ")));
+            }
+            diags.push(d);
+        }
+    }
+    for (field, required) in allowed {
+        if *required && s.field_span(field).is_none() {
+            diags.push(file.at(
+                &s.kind,
+                format!("a `{}` step needs `{field}`", kind.as_str()),
+            ));
+        }
+    }
+    if kind.needs_domain() && def.domain.is_none() {
+        diags.push(file.at(
+            &s.kind,
+            format!(
+                "a `{}` step targets hosts, so its automation needs `domain = \"...\"`",
+                kind.as_str()
+            ),
+        ));
+    }
+    // Placeholders in non-script fields must name a parameter or a built-in.
+    for field in [
+        "dest",
+        "url",
+        "prompt",
+        "comment",
+        "playbook",
+        "expect_body",
+    ] {
+        let text = match field {
+            "dest" => &s.dest,
+            "url" => &s.url,
+            "prompt" => &s.prompt,
+            "comment" => &s.comment,
+            "playbook" => &s.playbook,
+            _ => &s.expect_body,
+        };
+        if let Some(t) = text {
+            check_placeholders(file, t, params, diags);
+        }
+    }
+    // Scripts are never interpolated by pilote: `${x}` in a script is the shell's own
+    // expansion, and parameters arrive as environment variables.
+    let dur = |v: &Option<Spanned<String>>, default: Duration, diags: &mut Diagnostics| match v {
+        Some(t) => duration::parse(t.get_ref()).unwrap_or_else(|e| {
+            diags.push(file.at(t, e).expected(duration::EXPECTED));
+            default
+        }),
+        None => default,
+    };
+    let text =
+        |v: &Option<Spanned<String>>| v.as_ref().map(|t| t.get_ref().clone()).unwrap_or_default();
+    let action = match kind {
+        StepKind::Shell => StepAction::Shell {
+            script: text(&s.script),
+        },
+        StepKind::Ssh => StepAction::Ssh {
+            script: text(&s.script),
+        },
+        StepKind::Copy => {
+            if let Some(a) = &s.artifact {
+                match params.iter().find(|p| &p.name == a.get_ref()) {
+                    Some(p) if p.ty == ParamType::Artifact => {}
+                    Some(p) => diags.push(file.at(
+                        a,
+                        format!(
+                            "parameter `{}` is a {}, not an artifact",
+                            p.name,
+                            p.ty.as_str()
+                        ),
+                    )),
+                    None => diags.push(
+                        file.at(
+                            a,
+                            format!("`{}` is not a parameter of this automation", a.get_ref()),
+                        )
+                        .expected("the name of a parameter of type `artifact`"),
+                    ),
+                }
+            }
+            StepAction::Copy {
+                artifact: text(&s.artifact),
+                dest: text(&s.dest),
+            }
+        }
+        StepKind::Http => StepAction::Http {
+            method: s
+                .method
+                .as_ref()
+                .map_or_else(|| "GET".to_string(), |m| m.get_ref().to_ascii_uppercase()),
+            url: text(&s.url),
+            expect_status: s.expect_status.as_ref().map_or(200, |c| *c.get_ref()),
+            expect_body: s.expect_body.as_ref().map(|b| b.get_ref().clone()),
+            max_latency: s
+                .max_latency
+                .as_ref()
+                .map(|_| dur(&s.max_latency, Duration::ZERO, diags)),
+            probes: s.probes.as_ref().map_or(1, |p| (*p.get_ref()).max(1)),
+        },
+        StepKind::Wait => StepAction::Wait {
+            duration: dur(&s.duration, Duration::ZERO, diags),
+        },
+        StepKind::Gate => StepAction::Gate {
+            prompt: text(&s.prompt),
+        },
+        StepKind::Silence => StepAction::Silence {
+            duration: dur(&s.duration, Duration::from_secs(3600), diags),
+            comment: s.comment.as_ref().map_or_else(
+                || "deployment in progress".to_string(),
+                |c| c.get_ref().clone(),
+            ),
+        },
+        StepKind::Unsilence => StepAction::Unsilence,
+        StepKind::Ansible => StepAction::Ansible {
+            playbook: text(&s.playbook),
+        },
+    };
+    let timeout = dur(&s.timeout, kind.default_timeout(), diags);
+    let backoff = dur(&s.backoff, Duration::from_secs(5), diags);
+    (diags.error_count() == errors_before).then(|| Step {
+        name: s.name.get_ref().clone(),
+        action,
+        timeout,
+        retries: s.retries,
+        backoff,
+        continue_on_error: s.continue_on_error,
+        parallelism: s.parallelism,
+        max_failures: s.max_failures,
+    })
+}
+
+fn check_placeholders(
+    file: &SourceFile,
+    text: &Spanned<String>,
+    params: &[Param],
+    diags: &mut Diagnostics,
+) {
+    // The span covers the quoted TOML string; offsets inside it are approximate for escapes,
+    // so point at the string as a whole.
+    match value::placeholders(text.get_ref()) {
+        Err((_, message)) => diags.push(file.at(text, message)),
+        Ok(found) => {
+            for (name, _) in found {
+                if !BUILTINS.contains(&name.as_str()) && !params.iter().any(|p| p.name == name) {
+                    let mut known: Vec<String> =
+                        params.iter().map(|p| format!("`{}`", p.name)).collect();
+                    known.extend(BUILTINS.iter().map(|b| format!("`{b}`")));
+                    diags.push(
+                        file.at(text, format!("unknown placeholder `${{{name}}}`"))
+                            .expected(format!("one of {}", known.join(", "))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn is_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}

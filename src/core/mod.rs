@@ -1,0 +1,15 @@
+//! The domain, pure and synchronous: no file, process or database access here.
+//!
+//! Plans and automations are parsed from text (the caller reads the files), checked against
+//! the inventory, expanded into concrete steps and reversed into rollback plans.
+
+pub mod automation;
+pub mod diagnostic;
+pub mod duration;
+pub mod expand;
+pub mod plan;
+pub mod rollback;
+mod source;
+mod value;
+
+pub use source::SourceFile;
