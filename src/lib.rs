@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod core;
 pub mod demo;
+pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod logging;

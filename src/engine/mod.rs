@@ -1,0 +1,3 @@
+//! The automation engine: runs plans as real processes. Knows nothing of the terminal.
+
+pub mod process;

@@ -1,0 +1,326 @@
+//! Running one step's child process: own process group, stdin null, output drained line by
+//! line while waiting, a timeout, and cancellation as SIGTERM to the group, a grace period,
+//! then SIGKILL to the group (nextest's discipline, STYLE.md §4.3).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// How a child process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Outcome {
+    Exited {
+        code: i32,
+    },
+    Signalled {
+        signal: i32,
+    },
+    TimedOut,
+    Cancelled,
+    SpawnFailed {
+        error: String,
+    },
+    /// The process exited but something it started kept its output open past the deadline.
+    Leaked {
+        code: i32,
+    },
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        matches!(self, Self::Exited { code: 0 } | Self::Leaked { code: 0 })
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub timeout: Duration,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// How long to keep reading output after the process exits before calling it a leak.
+    pub leak_timeout: Duration,
+}
+
+/// Lines longer than this are split: one runaway line must not hold the runner's memory.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Runs `spec`, sending each output line to `lines`, until it ends, times out, or `cancel`
+/// becomes true.
+pub async fn run(
+    spec: &Spec,
+    lines: mpsc::UnboundedSender<(Stream, String)>,
+    mut cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome::SpawnFailed {
+                error: e.to_string(),
+            };
+        }
+    };
+    let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
+    let mut readers = 0;
+    if let Some(out) = child.stdout.take() {
+        readers += 1;
+        tokio::spawn(pump(out, Stream::Stdout, lines.clone(), done_tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers += 1;
+        tokio::spawn(pump(err, Stream::Stderr, lines, done_tx.clone()));
+    }
+    drop(done_tx);
+
+    let signal_group = |sig: Signal| {
+        if let Some(p) = pgid {
+            let _ = kill_process_group(p, sig);
+        }
+    };
+    let deadline = tokio::time::sleep(spec.timeout);
+    tokio::pin!(deadline);
+    let mut stopped: Option<Outcome> = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            () = &mut deadline, if stopped.is_none() => {
+                stopped = Some(Outcome::TimedOut);
+                signal_group(Signal::TERM);
+            }
+            changed = cancel.changed(), if stopped.is_none() => {
+                if changed.is_err() || *cancel.borrow() {
+                    stopped = Some(Outcome::Cancelled);
+                    signal_group(Signal::TERM);
+                }
+            }
+            () = tokio::time::sleep(spec.grace), if stopped.is_some() => {
+                signal_group(Signal::KILL);
+            }
+        }
+    };
+    // The group leader is gone; anything left in its group goes too, so a cancelled or timed
+    // out step leaves no process behind.
+    if stopped.is_some() {
+        signal_group(Signal::KILL);
+    }
+    // Keep draining output for a while: a grandchild may still hold the pipes.
+    let drained = tokio::time::timeout(spec.leak_timeout, async {
+        let mut left = readers;
+        while left > 0 && done_rx.recv().await.is_some() {
+            left -= 1;
+        }
+    })
+    .await
+    .is_ok();
+    if let Some(o) = stopped {
+        return o;
+    }
+    let code = match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (s.code(), s.signal()) {
+                (Some(c), _) => c,
+                (None, Some(sig)) => return Outcome::Signalled { signal: sig },
+                (None, None) => -1,
+            }
+        }
+        Err(e) => {
+            return Outcome::SpawnFailed {
+                error: e.to_string(),
+            };
+        }
+    };
+    if drained {
+        Outcome::Exited { code }
+    } else {
+        Outcome::Leaked { code }
+    }
+}
+
+/// Reads `r` line by line (lossy UTF-8, long lines split) into `lines`, then says it is done.
+async fn pump(
+    r: impl AsyncRead + Unpin,
+    stream: Stream,
+    lines: mpsc::UnboundedSender<(Stream, String)>,
+    done: mpsc::UnboundedSender<()>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = match (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(n) => n,
+            Err(_) => break,
+        };
+        if n == 0 {
+            break;
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        if lines
+            .send((stream, String::from_utf8_lossy(&buf).into_owned()))
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = done.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout: Duration) -> Spec {
+        Spec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("GREETING".into(), "hello $(not run)".into())],
+            cwd: None,
+            timeout,
+            grace: Duration::from_millis(300),
+            leak_timeout: Duration::from_millis(300),
+        }
+    }
+
+    async fn collect(
+        spec: Spec,
+        cancel_after: Option<Duration>,
+    ) -> (Outcome, Vec<(Stream, String)>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (ctx, crx) = watch::channel(false);
+        if let Some(d) = cancel_after {
+            tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                let _ = ctx.send(true);
+            });
+        } else {
+            std::mem::forget(ctx);
+        }
+        let outcome = run(&spec, tx, crx).await;
+        let mut lines = Vec::new();
+        while let Ok(l) = rx.try_recv() {
+            lines.push(l);
+        }
+        (outcome, lines)
+    }
+
+    #[tokio::test]
+    async fn captures_both_streams_and_the_exit_code() {
+        let (o, lines) = collect(
+            sh(
+                "printf '%s\\n' \"$GREETING\"; echo oops >&2; exit 3",
+                Duration::from_secs(5),
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(o, Outcome::Exited { code: 3 });
+        assert!(lines.contains(&(Stream::Stdout, "hello $(not run)".into())));
+        assert!(lines.contains(&(Stream::Stderr, "oops".into())));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group() {
+        let start = std::time::Instant::now();
+        let (o, _) = collect(
+            sh(
+                "trap '' TERM; sleep 30 & sleep 30",
+                Duration::from_millis(200),
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(o, Outcome::TimedOut);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_step() {
+        let (o, _) = collect(
+            sh("sleep 30", Duration::from_secs(60)),
+            Some(Duration::from_millis(100)),
+        )
+        .await;
+        assert_eq!(o, Outcome::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_grandchild_holding_stdout_is_a_leak_not_a_hang() {
+        let start = std::time::Instant::now();
+        let (o, _) = collect(
+            sh("setsid sleep 5 & echo started", Duration::from_secs(60)),
+            None,
+        )
+        .await;
+        assert_eq!(o, Outcome::Leaked { code: 0 });
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn spawn_failure_is_an_outcome() {
+        let mut spec = sh("true", Duration::from_secs(1));
+        spec.program = "/nonexistent/shell".into();
+        let (o, _) = collect(spec, None).await;
+        assert!(matches!(o, Outcome::SpawnFailed { .. }));
+    }
+}
