@@ -18,6 +18,10 @@ pub enum Error {
     /// Only warnings, but the caller asked for them to fail (`--strict`).
     #[error("{0}")]
     Warnings(Diagnostics),
+    /// A followed run ended other than by success: exit with its outcome (1 failed,
+    /// 3 cancelled, 4 interrupted); the log already said why.
+    #[error("run #{run} {state}")]
+    RunEnded { run: i64, state: String },
     /// The input is wrong in a way a person must fix; the message says how.
     #[error("{0}")]
     BadInput(String),
@@ -34,6 +38,11 @@ impl Error {
         match self {
             Self::Load(_) | Self::BadInput(_) | Self::Invalid(_) => 2,
             Self::Warnings(_) => 1,
+            Self::RunEnded { state, .. } => match state.as_str() {
+                "cancelled" => 3,
+                "interrupted" => 4,
+                _ => 1,
+            },
             Self::Store(e) if e.is_bad_input() => 2,
             Self::Store(_) | Self::Io { .. } => 1,
         }

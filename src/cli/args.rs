@@ -74,6 +74,82 @@ pub enum Command {
         #[command(subcommand)]
         command: AutomationCommand,
     },
+    /// Run a plan on an environment (an ad-hoc run: runbooks, benchmarks).
+    ///
+    /// Prints the run id and returns at once; the run goes on in a detached runner process
+    /// that survives the terminal. With --follow, streams its log and exits with its outcome:
+    /// 0 succeeded, 1 failed, 3 cancelled, 4 interrupted.
+    Run {
+        /// The plan file (a relative path is also looked up in the workspace's config dir).
+        file: PathBuf,
+        /// The environment to run on.
+        #[arg(long)]
+        env: String,
+        /// Directory holding the release's artifacts, for copy steps.
+        #[arg(long, value_name = "DIR")]
+        package: Option<PathBuf>,
+        /// Stream the log until the run ends, and exit with its outcome.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Roll back the last run of an app on an environment: the undo of each action that
+    /// started, in reverse order.
+    Rollback {
+        /// The app to roll back.
+        app: String,
+        /// The environment to roll back.
+        #[arg(long)]
+        env: String,
+        /// Start without asking (the rollback plan is printed either way).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Stream the log until the rollback ends, and exit with its outcome.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// List runs, newest first.
+    Runs {
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run's log, from the start; with --follow, until the run ends.
+    Logs {
+        /// The run id.
+        run: i64,
+        /// Keep streaming until the run ends, and exit with its outcome.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only lines of this host.
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Ask a run to stop: its running steps get SIGTERM, then SIGKILL after a grace period.
+    Cancel {
+        /// The run id.
+        run: i64,
+    },
+    /// Confirm or abort a run waiting at a gate.
+    Gate {
+        /// The run id.
+        run: i64,
+        /// Let the run go on.
+        #[arg(long, conflicts_with = "abort", required_unless_present = "abort")]
+        confirm: bool,
+        /// Stop the run here (it fails).
+        #[arg(long)]
+        abort: bool,
+    },
+    /// The runner itself (started by `run` and `rollback`, detached from the terminal).
+    #[command(name = "__runner", hide = true)]
+    Runner { run: i64 },
     /// List apps, domains, environments and hosts.
     Inventory {
         /// Print JSON instead of a table.
@@ -154,6 +230,7 @@ impl Cli {
             Some(
                 Command::Status { json: true }
                     | Command::Inventory { json: true }
+                    | Command::Runs { json: true, .. }
                     | Command::Config {
                         command: ConfigCommand::Check { json: true }
                     }

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::args::{Cli, Command, ConfigCommand};
 use super::plan;
+use super::runs;
 use super::table;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -35,6 +36,49 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
         Some(Command::Automation { command }) => {
             plan::automation(&load(&located, &overrides)?, command)
         }
+        Some(Command::Run {
+            file,
+            env,
+            package,
+            follow,
+        }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::run(ws, store, &file, &env, package.as_deref(), follow)
+        }
+        Some(Command::Rollback {
+            app,
+            env,
+            yes,
+            follow,
+        }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::rollback(ws, store, &app, &env, yes, follow)
+        }
+        Some(Command::Runs {
+            app,
+            env,
+            limit,
+            json,
+        }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::list(&ws, &store, app.as_deref(), env.as_deref(), limit, json)
+        }
+        Some(Command::Logs { run, follow, host }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::logs(&ws, store, run, follow, host.as_deref())
+        }
+        Some(Command::Cancel { run }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::command(&ws, store, run, "cancel")
+        }
+        Some(Command::Gate { run, confirm, .. }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::command(&ws, store, run, if confirm { "confirm" } else { "abort" })
+        }
+        Some(Command::Runner { run }) => {
+            let ws = load(&located, &overrides)?;
+            runs::runner(ws, run)
+        }
         Some(Command::Inventory { json }) => {
             let ws = load(&located, &overrides)?;
             print_inventory(&ws, json);
@@ -60,7 +104,7 @@ pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace
 }
 
 /// Loads the workspace and opens its store, recording the inventory if it changed.
-fn open(located: &Located, overrides: &Overrides) -> Result<(Workspace, Store)> {
+pub(super) fn open(located: &Located, overrides: &Overrides) -> Result<(Workspace, Store)> {
     let ws = load(located, overrides)?;
     let mut store = Store::open(
         &ws.data_dir,

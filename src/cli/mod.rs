@@ -11,6 +11,7 @@ macro_rules! outln {
 mod args;
 mod commands;
 mod plan;
+mod runs;
 mod table;
 
 pub use args::{AutomationCommand, Cli, Command, ConfigCommand, PlanCommand};

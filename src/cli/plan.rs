@@ -26,7 +26,7 @@ pub fn plan(ws: &Workspace, command: PlanCommand) -> Result<()> {
     }
 }
 
-fn context(ws: &Workspace) -> Context<'_> {
+pub(super) fn context(ws: &Workspace) -> Context<'_> {
     Context {
         catalog: &ws.catalog,
         inventory: &ws.inventory,
@@ -36,7 +36,7 @@ fn context(ws: &Workspace) -> Context<'_> {
 
 /// Reads a plan file; a relative path missing from the current dir is looked up in the
 /// workspace's config dir (`plans/...` works from anywhere).
-fn read_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
+pub(super) fn read_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
     let candidates: Vec<PathBuf> = if path.is_relative() && !path.exists() {
         vec![ws.config_dir.join(path)]
     } else {
@@ -53,7 +53,7 @@ fn read_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
     }
 }
 
-fn known_env(ws: &Workspace, env: &str) -> Result<()> {
+pub(super) fn known_env(ws: &Workspace, env: &str) -> Result<()> {
     if ws.inventory.env(env).is_some() {
         return Ok(());
     }
@@ -65,7 +65,11 @@ fn known_env(ws: &Workspace, env: &str) -> Result<()> {
 }
 
 /// Checks a plan; returns it with its diagnostics, or the error to exit with.
-fn checked(ws: &Workspace, file: &SourceFile, env: Option<&str>) -> (Option<Plan>, Diagnostics) {
+pub(super) fn checked(
+    ws: &Workspace,
+    file: &SourceFile,
+    env: Option<&str>,
+) -> (Option<Plan>, Diagnostics) {
     let envs: Option<Vec<String>> = env.map(|e| vec![e.to_string()]);
     plan::check(file, &context(ws), envs.as_deref())
 }
@@ -169,7 +173,7 @@ fn show(ws: &Workspace, path: &Path, env: &str, json: bool) -> Result<()> {
 }
 
 /// The human listing of an expanded plan: batches, numbered actions, their steps and hosts.
-fn render(out: &mut String, title: &str, x: &Expanded) {
+pub(super) fn render(out: &mut String, title: &str, x: &Expanded) {
     let steps: usize = x
         .batches
         .iter()

@@ -10,6 +10,6 @@ pub mod expand;
 pub mod plan;
 pub mod rollback;
 mod source;
-mod value;
+pub mod value;
 
 pub use source::SourceFile;

@@ -1,3 +1,5 @@
 //! The automation engine: runs plans as real processes. Knows nothing of the terminal.
 
 pub mod process;
+mod redact;
+pub mod runner;

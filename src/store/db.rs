@@ -37,6 +37,17 @@ pub enum StoreError {
         .path.display()
     )]
     TooNew { path: PathBuf, found: usize },
+    #[error(
+        "{app} on {env} is locked by run #{run} ({by}, since {}); wait for it, or cancel it with `pilote cancel {run}`",
+        crate::clock::format_ms(*.since)
+    )]
+    Locked {
+        app: String,
+        env: String,
+        run: i64,
+        by: String,
+        since: i64,
+    },
     #[error("database error in {}: {source}", .path.display())]
     Sqlite {
         path: PathBuf,
@@ -52,7 +63,10 @@ pub enum StoreError {
 impl StoreError {
     /// Problems the person can fix in their files or dirs (exit 2) versus failed operations.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Self::Sqlite { .. } | Self::Migration { .. })
+        !matches!(
+            self,
+            Self::Sqlite { .. } | Self::Migration { .. } | Self::Locked { .. }
+        )
     }
 }
 

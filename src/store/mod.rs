@@ -8,7 +8,9 @@ mod audit;
 mod db;
 mod inventory;
 mod migrations;
+mod runs;
 
 pub use audit::AuditEvent;
 pub use db::{DB_FILE, Store, StoreError, Summary};
 pub use migrations::SCHEMA_VERSION;
+pub use runs::{LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished};

@@ -1,0 +1,396 @@
+//! `pilote run|rollback|runs|logs|cancel|gate`, and the hidden `__runner`.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::plan::{checked, context, known_env, read_plan, render};
+use super::table;
+use crate::core::expand::expand;
+use crate::core::rollback;
+use crate::engine::runner::{self, runner_alive, spool_dir};
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::settings::Workspace;
+use crate::store::{NewRun, RunKind, Store, is_finished};
+
+pub fn run(
+    ws: Workspace,
+    mut store: Store,
+    file: &Path,
+    env: &str,
+    package: Option<&Path>,
+    follow: bool,
+) -> Result<()> {
+    known_env(&ws, env)?;
+    let source = read_plan(&ws, file)?;
+    let (plan, diags) = checked(&ws, &source, Some(env));
+    let Some(plan) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    if !diags.is_empty() {
+        eprintln!("{diags}");
+    }
+    let package = match package {
+        Some(p) if !p.is_dir() => {
+            return Err(Error::BadInput(format!(
+                "--package {}: not a directory",
+                p.display()
+            )));
+        }
+        Some(p) => Some(
+            std::fs::canonicalize(p)
+                .map_err(Error::io(format!("cannot resolve {}", p.display())))?,
+        ),
+        None => None,
+    };
+    recover_stale(&ws, &mut store, &plan.app, env)?;
+    let path = source.path.display().to_string();
+    let package_dir = package.as_ref().map(|p| p.display().to_string());
+    let id = store.create_run(&NewRun {
+        kind: RunKind::Adhoc,
+        app: &plan.app,
+        env,
+        plan_body: &source.text,
+        plan_path: Some(&path),
+        rollback_of: None,
+        package_dir: package_dir.as_deref(),
+        actor: &Actor::current(),
+    })?;
+    start(&ws, id)?;
+    finish_launch(ws, store, id, follow)
+}
+
+pub fn rollback(
+    ws: Workspace,
+    mut store: Store,
+    app: &str,
+    env: &str,
+    yes: bool,
+    follow: bool,
+) -> Result<()> {
+    known_env(&ws, env)?;
+    recover_stale(&ws, &mut store, app, env)?;
+    let Some(last) = store
+        .runs(Some(app), Some(env), 50)?
+        .into_iter()
+        .find(|r| r.kind != "rollback")
+    else {
+        return Err(Error::BadInput(format!(
+            "no run of {app} on {env} to roll back"
+        )));
+    };
+    if !is_finished(&last.state) {
+        return Err(Error::BadInput(format!(
+            "run #{} is still {}; cancel it first (`pilote cancel {}`), then roll back",
+            last.id, last.state, last.id
+        )));
+    }
+    let (body, path) = store
+        .run_plan(last.id)?
+        .ok_or_else(|| Error::BadInput(format!("run #{} has no plan", last.id)))?;
+    let source = crate::core::SourceFile::new(
+        path.clone().unwrap_or_else(|| "plan.toml".into()),
+        body.clone(),
+    );
+    let (plan, diags) = checked(&ws, &source, Some(env));
+    let Some(plan) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    let started = store.started_actions(last.id)?;
+    let flags: Vec<bool> = plan
+        .actions
+        .iter()
+        .map(|a| started.contains(&a.id))
+        .collect();
+    let back = rollback::derive(&plan, Some(&flags));
+    let ctx = context(&ws);
+    let expanded = expand(&back, &ctx, env).map_err(|e| {
+        Error::BadInput(
+            e.into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let mut text = format!(
+        "Rollback of run #{} ({}, {}) of {app} on {env}\n",
+        last.id, last.kind, last.state
+    );
+    render(&mut text, "Rollback plan", &expanded);
+    eprintln!("{}", text.trim_end());
+    if back.actions.is_empty() {
+        return Err(Error::BadInput(format!(
+            "run #{} started nothing that declares an undo: nothing to roll back",
+            last.id
+        )));
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::BadInput(
+                "not on a terminal: pass --yes to start the rollback".into(),
+            ));
+        }
+        eprint!("Start this rollback on {env}? Type `yes`: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            return Err(Error::BadInput("rollback not started".into()));
+        }
+    }
+    let package = store.run_package(last.id)?;
+    let id = store.create_run(&NewRun {
+        kind: RunKind::Rollback,
+        app,
+        env,
+        plan_body: &body,
+        plan_path: path.as_deref(),
+        rollback_of: Some(last.id),
+        package_dir: package.as_deref(),
+        actor: &Actor::current(),
+    })?;
+    start(&ws, id)?;
+    finish_launch(ws, store, id, follow)
+}
+
+/// A run holding the lock whose runner is gone becomes `interrupted`, so the person sees why
+/// the env is locked and what to do, instead of waiting on a ghost.
+fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) -> Result<()> {
+    if let Some(holder) = store.lock_holder(app, env)?
+        && let Some(row) = store.run(holder)?
+        && !is_finished(&row.state)
+        && row.runner_pid.is_some()
+        && !runner_alive(ws, holder)
+    {
+        store.mark_interrupted(holder, &Actor::current())?;
+    }
+    Ok(())
+}
+
+/// Starts the detached runner of run `id`: its own session (no controlling terminal, so no
+/// SIGHUP when the SSH connection drops), stdin from /dev/null, stderr to the spool.
+fn start(ws: &Workspace, id: i64) -> Result<()> {
+    let spool = spool_dir(ws);
+    std::fs::create_dir_all(&spool)
+        .map_err(Error::io(format!("cannot create {}", spool.display())))?;
+    let err_path = spool.join(format!("run-{id}.stderr"));
+    let stderr = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&err_path)
+        .map_err(Error::io(format!("cannot create {}", err_path.display())))?;
+    let exe = std::env::current_exe().map_err(Error::io("cannot find the pilote binary"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--workspace")
+        .arg(&ws.config_dir)
+        .arg("__runner")
+        .arg(id.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn().map_err(Error::io("cannot start the runner"))?;
+    Ok(())
+}
+
+fn finish_launch(ws: Workspace, store: Store, id: i64, follow: bool) -> Result<()> {
+    if follow {
+        eprintln!("run #{id} started");
+        return logs(&ws, store, id, true, None);
+    }
+    outln!("{id}");
+    eprintln!("run #{id} started; follow it with `pilote logs {id} --follow`");
+    Ok(())
+}
+
+/// The hidden `__runner` command: executes the run, then exits.
+pub fn runner(ws: Workspace, id: i64) -> Result<()> {
+    match runner::execute(ws, id) {
+        Ok(_) => Ok(()),
+        Err(runner::RunnerError::Store(e)) => Err(Error::Store(e)),
+        Err(runner::RunnerError::Setup(m)) => Err(Error::BadInput(m)),
+    }
+}
+
+pub fn list(
+    ws: &Workspace,
+    store: &Store,
+    app: Option<&str>,
+    env: Option<&str>,
+    limit: i64,
+    json: bool,
+) -> Result<()> {
+    let mut rows = store.runs(app, env, limit)?;
+    for r in &mut rows {
+        // Show a dead runner's run as what it is, without writing from a read-only listing.
+        if !is_finished(&r.state) && r.runner_pid.is_some() && !runner_alive(ws, r.id) {
+            r.state = "interrupted".into();
+        }
+    }
+    if json {
+        outln!("{:#}", json!({ "runs": rows }));
+        return Ok(());
+    }
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let duration = match (r.started_at, r.finished_at) {
+                (Some(s), Some(f)) => {
+                    crate::core::duration::format(Duration::from_millis((f - s).max(0) as u64))
+                }
+                (Some(_), None) => "…".into(),
+                _ => "-".into(),
+            };
+            vec![
+                r.id.to_string(),
+                r.kind.clone(),
+                r.app.clone(),
+                r.env.clone(),
+                r.state.clone(),
+                r.started_by.clone(),
+                crate::clock::format_ms(r.created_at),
+                duration,
+            ]
+        })
+        .collect();
+    outln!(
+        "{}",
+        table::render(
+            &[
+                "RUN", "KIND", "APP", "ENV", "STATE", "BY", "CREATED", "DURATION"
+            ],
+            &table_rows
+        )
+        .trim_end()
+    );
+    Ok(())
+}
+
+pub fn logs(
+    ws: &Workspace,
+    mut store: Store,
+    id: i64,
+    follow: bool,
+    host: Option<&str>,
+) -> Result<()> {
+    if store.run(id)?.is_none() {
+        return Err(Error::BadInput(format!("no run #{id}")));
+    }
+    let mut last = 0;
+    let launched = Instant::now();
+    loop {
+        let page = store.log_page(id, last, 2000)?;
+        for l in &page {
+            last = l.seq;
+            if host.is_some_and(|h| h != l.host) {
+                continue;
+            }
+            let time = crate::clock::format_ms(l.at);
+            let time = time.get(11..).unwrap_or(&time);
+            let marker = match l.stream.as_str() {
+                "stderr" => "!",
+                "system" => "-",
+                _ => "|",
+            };
+            let who = if l.host.is_empty() {
+                "pilote"
+            } else {
+                l.host.as_str()
+            };
+            outln!("{time} {who:<16} {marker} {}", sanitize(&l.line));
+        }
+        if page.len() == 2000 {
+            continue;
+        }
+        let row = store
+            .run(id)?
+            .ok_or_else(|| Error::BadInput(format!("no run #{id}")))?;
+        if is_finished(&row.state) {
+            // Lines committed just before the final state: read them too before stopping.
+            if store.log_page(id, last, 1)?.is_empty() {
+                return outcome(id, &row.state, follow);
+            }
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        // A runner that never took its lease within 10 s, or that lost it, is gone.
+        let dead = !runner_alive(ws, id)
+            && (row.runner_pid.is_some() || launched.elapsed() > Duration::from_secs(10));
+        if dead {
+            store.mark_interrupted(id, &Actor::current())?;
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn outcome(id: i64, state: &str, follow: bool) -> Result<()> {
+    if follow {
+        eprintln!("run #{id} {state}");
+        if state != "succeeded" {
+            return Err(Error::RunEnded {
+                run: id,
+                state: state.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Output is stored raw; escape sequences and other control characters are shown, not
+/// obeyed, so a remote script cannot rewrite the operator's screen.
+fn sanitize(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+pub fn command(ws: &Workspace, mut store: Store, id: i64, command: &str) -> Result<()> {
+    let Some(row) = store.run(id)? else {
+        return Err(Error::BadInput(format!("no run #{id}")));
+    };
+    if is_finished(&row.state) {
+        return Err(Error::BadInput(format!(
+            "run #{id} is already {}",
+            row.state
+        )));
+    }
+    if command != "cancel" && row.state != "waiting" {
+        return Err(Error::BadInput(format!(
+            "run #{id} is not waiting at a gate (it is {})",
+            row.state
+        )));
+    }
+    if !runner_alive(ws, id) && row.runner_pid.is_some() {
+        store.mark_interrupted(id, &Actor::current())?;
+        return Err(Error::BadInput(format!(
+            "run #{id} has no runner any more: it is now interrupted"
+        )));
+    }
+    store.request_command(id, command, &Actor::current())?;
+    eprintln!("asked run #{id} to {command}");
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Masking secrets in output before anything is stored.
+
+/// Replaces every occurrence of a secret (and of its base64 form) by `****`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    patterns: Vec<String>,
+}
+
+/// Shorter values would mask ordinary words; such secrets are refused elsewhere or left alone.
+const MIN_LEN: usize = 4;
+
+impl Redactor {
+    pub fn new<'a>(secrets: impl Iterator<Item = &'a str>) -> Self {
+        let mut patterns = Vec::new();
+        for s in secrets.filter(|s| s.len() >= MIN_LEN) {
+            patterns.push(s.to_string());
+            patterns.push(base64(s.as_bytes()));
+        }
+        // Longest first, so a secret that contains another is masked whole.
+        patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        patterns.dedup();
+        Self { patterns }
+    }
+
+    pub fn redact(&self, line: &str) -> String {
+        let mut out = line.to_string();
+        for p in &self.patterns {
+            if out.contains(p.as_str()) {
+                out = out.replace(p.as_str(), "****");
+            }
+        }
+        out
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_raw_and_base64_forms() {
+        let r = Redactor::new(["hunter2-secret"].into_iter());
+        assert_eq!(r.redact("pw=hunter2-secret!"), "pw=****!");
+        assert_eq!(base64(b"hunter2-secret"), "aHVudGVyMi1zZWNyZXQ=");
+        assert_eq!(r.redact("b64 aHVudGVyMi1zZWNyZXQ="), "b64 ****");
+        assert_eq!(r.redact("nothing here"), "nothing here");
+    }
+}

@@ -1,0 +1,805 @@
+//! The runner: the detached process that executes one run and writes everything it does into
+//! the store, so any console can follow it and a dropped terminal changes nothing.
+//!
+//! Order of writes: "step started" is committed before the step's process is spawned and
+//! "step finished" after it ends; output lines are batched (every 50 ms or 10,000 lines).
+//! Control (cancel, gate confirm/abort) arrives through `run_commands`, polled every 50 ms.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::process::{self, Outcome, Spec, Stream};
+use super::redact::Redactor;
+use crate::core::SourceFile;
+use crate::core::automation::StepAction;
+use crate::core::expand::{ExpandedAction, ExpandedStep, expand};
+use crate::core::plan::{self, Context, Plan};
+use crate::core::rollback;
+use crate::core::value::{SecretRef, Value};
+use crate::identity::Actor;
+use crate::settings::{Connection, Workspace};
+use crate::store::{PendingLine, RunRow, Store, StoreError};
+
+/// The run spool: runner stderr files and lease files, beside the store.
+pub fn spool_dir(ws: &Workspace) -> PathBuf {
+    ws.data_dir.join("spool")
+}
+
+pub fn lease_path(ws: &Workspace, run: i64) -> PathBuf {
+    spool_dir(ws).join(format!("run-{run}.lock"))
+}
+
+/// Whether a live runner holds the run's lease. A lease is a file lock, released by the kernel
+/// when the runner dies however it dies, so a reused pid cannot fool it.
+pub fn runner_alive(ws: &Workspace, run: i64) -> bool {
+    let Ok(f) = File::open(lease_path(ws, run)) else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// Why a runner could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+type SharedStore = Arc<Mutex<Store>>;
+
+fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What every task of a run shares.
+struct Ctx {
+    store: SharedStore,
+    run: i64,
+    app: String,
+    ws: Workspace,
+    package: Option<PathBuf>,
+    secrets: Vec<(String, String)>,
+    lines: mpsc::UnboundedSender<PendingLine>,
+    cancel: watch::Receiver<bool>,
+    gate: watch::Receiver<Option<bool>>,
+}
+
+impl Ctx {
+    fn say(&self, step_run: Option<i64>, host: &str, line: impl Into<String>) {
+        let _ = self.lines.send(PendingLine {
+            at: crate::clock::now_ms(),
+            step_run_id: step_run,
+            stream: "system",
+            host: host.to_string(),
+            line: line.into(),
+        });
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+}
+
+/// Executes run `run` to its end and returns its final state. Called in the runner process.
+pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
+    // The lease first: while we hold it, nobody marks this run interrupted.
+    std::fs::create_dir_all(spool_dir(&ws)).map_err(|e| RunnerError::Setup(e.to_string()))?;
+    let lease = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(lease_path(&ws, run))
+        .map_err(|e| RunnerError::Setup(format!("cannot create the run's lease: {e}")))?;
+    lease
+        .try_lock()
+        .map_err(|_| RunnerError::Setup(format!("run #{run} already has a runner")))?;
+
+    let mut store = Store::open(
+        &ws.data_dir,
+        &ws.config_dir,
+        Duration::from_millis(ws.settings.busy_timeout_ms),
+    )?;
+    let row = store
+        .run(run)?
+        .ok_or_else(|| RunnerError::Setup(format!("no run #{run}")))?;
+    let actor = Actor::current();
+    let prepared = prepare(&ws, &store, &row);
+    let (plan, package) = match prepared {
+        Ok(p) => p,
+        Err(message) => {
+            store.append_lines(run, &[system_line(&message)])?;
+            store.finish_run(run, "failed", &message, &actor)?;
+            return Ok("failed".into());
+        }
+    };
+    let secrets = match read_secrets(&ws, &plan, &row.env) {
+        Ok(s) => s,
+        Err(message) => {
+            store.append_lines(run, &[system_line(&message)])?;
+            store.finish_run(run, "failed", &message, &actor)?;
+            return Ok("failed".into());
+        }
+    };
+    store.mark_running(run, std::process::id())?;
+    let store: SharedStore = Arc::new(Mutex::new(store));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| RunnerError::Setup(e.to_string()))?;
+    let (state, outcome) = runtime.block_on(async {
+        // A dropped SSH session sends SIGHUP: listening replaces the default action (exit).
+        let _hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        let (line_tx, line_rx) = mpsc::unbounded_channel();
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let (gate_tx, gate_rx) = watch::channel(None);
+        let redactor = Redactor::new(secrets.iter().map(|(_, v)| v.as_str()));
+        let writer = tokio::spawn(write_lines(store.clone(), run, line_rx, redactor.clone()));
+        let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
+        let ctx = Arc::new(Ctx {
+            store: store.clone(),
+            run,
+            app: row.app.clone(),
+            ws,
+            package,
+            secrets,
+            lines: line_tx,
+            cancel: cancel_rx,
+            gate: gate_rx,
+        });
+        let result = run_plan(&ctx, &plan, &row.env).await;
+        control.abort();
+        let _ = control.await;
+        // Dropping the last sender lets the writer store the final batch and stop.
+        drop(ctx);
+        let _ = writer.await;
+        result
+    });
+    let mut store = lock(&store);
+    store.finish_run(run, &state, &outcome, &actor)?;
+    drop(lease);
+    Ok(state)
+}
+
+fn system_line(message: &str) -> PendingLine {
+    PendingLine {
+        at: crate::clock::now_ms(),
+        step_run_id: None,
+        stream: "system",
+        host: String::new(),
+        line: message.to_string(),
+    }
+}
+
+/// The plan this run executes (a rollback run derives it from the run it rolls back), checked
+/// against the workspace as it is now, and the package dir its artifacts come from.
+fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<PathBuf>), String> {
+    let (body, path) = store
+        .run_plan(row.id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("run #{} has no plan", row.id))?;
+    let ctx = Context {
+        catalog: &ws.catalog,
+        inventory: &ws.inventory,
+        workspace_vars: &ws.settings.vars,
+    };
+    let file = SourceFile::new(path.clone().unwrap_or_else(|| "plan.toml".into()), body);
+    let (plan, diags) = plan::check(&file, &ctx, Some(std::slice::from_ref(&row.env)));
+    let plan =
+        plan.ok_or_else(|| format!("the plan no longer checks against the workspace:\n{diags}"))?;
+    let plan = match (row.kind.as_str(), row.rollback_of) {
+        ("rollback", Some(of)) => {
+            let started = store.started_actions(of).map_err(|e| e.to_string())?;
+            let flags: Vec<bool> = plan
+                .actions
+                .iter()
+                .map(|a| started.contains(&a.id))
+                .collect();
+            rollback::derive(&plan, Some(&flags))
+        }
+        _ => plan,
+    };
+    let package = store
+        .run_package(row.id)
+        .map_err(|e| e.to_string())?
+        .map(PathBuf::from);
+    Ok((plan, package))
+}
+
+/// Reads every secret parameter's value now, from the environment or a file; the values are
+/// only ever held in memory and masked in every stored line.
+fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, String)>, String> {
+    let ctx = Context {
+        catalog: &ws.catalog,
+        inventory: &ws.inventory,
+        workspace_vars: &ws.settings.vars,
+    };
+    let expanded = expand(plan, &ctx, env).map_err(|e| {
+        e.into_iter()
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let mut out = Vec::new();
+    for a in expanded.batches.iter().flat_map(|b| &b.actions) {
+        for p in &a.params {
+            let Value::Secret(r) = &p.value else { continue };
+            let value = match r {
+                SecretRef::Env(name) => std::env::var(name).map_err(|_| {
+                    format!(
+                        "secret `{}`: environment variable {name} is not set",
+                        p.name
+                    )
+                })?,
+                SecretRef::File(path) => std::fs::read_to_string(path)
+                    .map(|s| s.trim_end_matches('\n').to_string())
+                    .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?,
+            };
+            out.push((format!("{}:{}", a.id, p.name), value));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the batches in order; returns (state, outcome text).
+async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
+    let ws = &ctx.ws;
+    let cctx = Context {
+        catalog: &ws.catalog,
+        inventory: &ws.inventory,
+        workspace_vars: &ws.settings.vars,
+    };
+    let expanded = match expand(plan, &cctx, env) {
+        Ok(x) => x,
+        Err(e) => {
+            let m = e
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; ");
+            ctx.say(None, "", format!("cannot expand the plan: {m}"));
+            return ("failed".into(), m);
+        }
+    };
+    ctx.say(
+        None,
+        "",
+        format!(
+            "run #{} of {} on {env}: {} actions",
+            ctx.run,
+            plan.app,
+            expanded.action_count()
+        ),
+    );
+    let mut position = 0i64;
+    for batch in &expanded.batches {
+        let mut jobs = Vec::new();
+        for action in &batch.actions {
+            let base = position;
+            position += 1000;
+            jobs.push((base, action));
+        }
+        let results: Vec<Result<(), String>> = if batch.parallel {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(base, action)| {
+                    let ctx = ctx.clone();
+                    let action = action.clone();
+                    let env = env.to_string();
+                    tokio::spawn(async move { run_action(&ctx, &action, base, &env).await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(
+                    h.await
+                        .unwrap_or_else(|e| Err(format!("action task failed: {e}"))),
+                );
+            }
+            out
+        } else {
+            let mut out = Vec::new();
+            for (base, action) in jobs {
+                let r = run_action(ctx, action, base, env).await;
+                let failed = r.is_err();
+                out.push(r);
+                if failed {
+                    break;
+                }
+            }
+            out
+        };
+        if ctx.cancelled() {
+            ctx.say(None, "", "run cancelled");
+            return ("cancelled".into(), "cancelled by request".into());
+        }
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            ctx.say(None, "", format!("run failed: {e}"));
+            return ("failed".into(), e);
+        }
+    }
+    ctx.say(None, "", "run succeeded");
+    ("succeeded".into(), "all steps succeeded".into())
+}
+
+/// Runs one action's steps in order.
+async fn run_action(
+    ctx: &Arc<Ctx>,
+    action: &ExpandedAction,
+    base: i64,
+    env: &str,
+) -> Result<(), String> {
+    ctx.say(None, "", format!("action {}: {}", action.id, action.title));
+    for (j, step) in action.steps.iter().enumerate() {
+        if ctx.cancelled() {
+            return Err("cancelled".into());
+        }
+        let position = base + j as i64;
+        let result = run_step(ctx, action, step, position, env).await;
+        if let Err(e) = result {
+            if step.step.continue_on_error {
+                ctx.say(
+                    None,
+                    "",
+                    format!(
+                        "step `{}` failed ({e}); continuing as the automation allows",
+                        step.name
+                    ),
+                );
+                continue;
+            }
+            return Err(format!("action `{}`, step `{}`: {e}", action.id, step.name));
+        }
+    }
+    Ok(())
+}
+
+/// Runs one step: once on the jump host, or on each target host with the step's parallelism
+/// limit, stopping new hosts once more than `max_failures` have failed.
+async fn run_step(
+    ctx: &Arc<Ctx>,
+    action: &ExpandedAction,
+    step: &ExpandedStep,
+    position: i64,
+    env: &str,
+) -> Result<(), String> {
+    if step.hosts.is_empty() {
+        return run_on(ctx, action, step, position, env, None).await;
+    }
+    let limit = match step.step.parallelism {
+        0 => step.hosts.len(),
+        n => n as usize,
+    };
+    let sem = Arc::new(Semaphore::new(limit.max(1)));
+    let failures = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let max_failures = step.step.max_failures;
+    let mut handles = Vec::new();
+    for host in &step.hosts {
+        let Ok(permit) = sem.clone().acquire_owned().await else {
+            break;
+        };
+        if failures.load(std::sync::atomic::Ordering::SeqCst) > max_failures || ctx.cancelled() {
+            break;
+        }
+        let (ctx, action, step, env, host, failures) = (
+            ctx.clone(),
+            action.clone(),
+            step.clone(),
+            env.to_string(),
+            host.clone(),
+            failures.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let r = run_on(&ctx, &action, &step, position, &env, Some(&host)).await;
+            if r.is_err() {
+                failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            drop(permit);
+            r.map_err(|e| format!("{host}: {e}"))
+        }));
+    }
+    let mut errors = Vec::new();
+    for h in handles {
+        if let Err(e) = h
+            .await
+            .unwrap_or_else(|e| Err(format!("host task failed: {e}")))
+        {
+            errors.push(e);
+        }
+    }
+    let launched_all = errors.len() as u32 <= max_failures;
+    if errors.is_empty() || (launched_all && !ctx.cancelled()) {
+        if !errors.is_empty() {
+            ctx.say(
+                None,
+                "",
+                format!(
+                    "step `{}`: {} host(s) failed, within max_failures = {max_failures}",
+                    step.name,
+                    errors.len()
+                ),
+            );
+        }
+        return Ok(());
+    }
+    Err(errors.join("; "))
+}
+
+/// Runs one step on one host (or on the jump host), with retries; records start and end.
+async fn run_on(
+    ctx: &Arc<Ctx>,
+    action: &ExpandedAction,
+    step: &ExpandedStep,
+    position: i64,
+    env: &str,
+    host: Option<&str>,
+) -> Result<(), String> {
+    let host_name = host.unwrap_or("");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let step_run = lock(&ctx.store)
+            .step_started(ctx.run, position, &action.id, &step.name, host_name)
+            .map_err(|e| e.to_string())?;
+        let result = attempt_on(ctx, action, step, env, host, step_run).await;
+        let (state, code, detail) = match &result {
+            Ok(()) => ("succeeded", Some(0), String::new()),
+            Err((state, code, detail)) => (*state, *code, detail.clone()),
+        };
+        lock(&ctx.store)
+            .step_finished(step_run, state, code, &detail)
+            .map_err(|e| e.to_string())?;
+        match result {
+            Ok(()) => return Ok(()),
+            Err((state, _, detail)) => {
+                if state == "cancelled" || attempt > step.step.retries || ctx.cancelled() {
+                    return Err(detail);
+                }
+                let wait = step.step.backoff * attempt;
+                ctx.say(
+                    Some(step_run),
+                    host_name,
+                    format!(
+                        "attempt {attempt} failed ({detail}); retrying in {}",
+                        crate::core::duration::format(wait)
+                    ),
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+type StepFailure = (&'static str, Option<i32>, String);
+
+async fn attempt_on(
+    ctx: &Arc<Ctx>,
+    action: &ExpandedAction,
+    step: &ExpandedStep,
+    env: &str,
+    host: Option<&str>,
+    step_run: i64,
+) -> Result<(), StepFailure> {
+    let host_name = host.unwrap_or("");
+    match &step.step.action {
+        StepAction::Shell { script } | StepAction::Ssh { script } => {
+            if let Some(h) = host
+                && ctx
+                    .ws
+                    .inventory
+                    .host(h)
+                    .is_some_and(|h| h.connection == Connection::Ssh)
+            {
+                return Err((
+                    "failed",
+                    None,
+                    format!("host `{h}` is reached over ssh, which this pilote cannot do yet"),
+                ));
+            }
+            let spec = Spec {
+                program: "/bin/sh".into(),
+                args: vec![
+                    "-c".into(),
+                    script.into(),
+                    format!("pilote:{}", step.name).into(),
+                ],
+                env: script_env(ctx, action, env, host),
+                cwd: Some(ctx.ws.data_dir.clone()),
+                timeout: step.step.timeout,
+                grace: Duration::from_secs(5),
+                leak_timeout: Duration::from_secs(2),
+            };
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let forward = {
+                let lines = ctx.lines.clone();
+                let host = host_name.to_string();
+                tokio::spawn(async move {
+                    while let Some((stream, line)) = rx.recv().await {
+                        let _ = lines.send(PendingLine {
+                            at: crate::clock::now_ms(),
+                            step_run_id: Some(step_run),
+                            stream: match stream {
+                                Stream::Stdout => "stdout",
+                                Stream::Stderr => "stderr",
+                            },
+                            host: host.clone(),
+                            line,
+                        });
+                    }
+                })
+            };
+            let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
+            let _ = forward.await;
+            match outcome {
+                Outcome::Exited { code: 0 } => Ok(()),
+                Outcome::Leaked { code: 0 } => {
+                    ctx.say(
+                        Some(step_run),
+                        host_name,
+                        "a process left running still held the output; stopped reading it",
+                    );
+                    Ok(())
+                }
+                Outcome::Exited { code } | Outcome::Leaked { code } => {
+                    Err(("failed", Some(code), format!("exited with code {code}")))
+                }
+                Outcome::Signalled { signal } => {
+                    Err(("failed", None, format!("killed by signal {signal}")))
+                }
+                Outcome::TimedOut => Err((
+                    "timed_out",
+                    None,
+                    format!(
+                        "timed out after {}",
+                        crate::core::duration::format(step.step.timeout)
+                    ),
+                )),
+                Outcome::Cancelled => Err(("cancelled", None, "cancelled".into())),
+                Outcome::SpawnFailed { error } => {
+                    Err(("failed", None, format!("could not start: {error}")))
+                }
+            }
+        }
+        StepAction::Copy { artifact, dest } => {
+            copy_local(ctx, action, env, host, dest, artifact, step_run)
+        }
+        StepAction::Wait { duration } => {
+            let mut cancel = ctx.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(*duration) => Ok(()),
+                _ = cancel.wait_for(|c| *c) => Err(("cancelled", None, "cancelled".into())),
+            }
+        }
+        StepAction::Gate { prompt } => {
+            ctx.say(
+                Some(step_run),
+                host_name,
+                format!(
+                    "waiting for confirmation: {prompt} (pilote gate {} --confirm | --abort)",
+                    ctx.run
+                ),
+            );
+            let _ = lock(&ctx.store).set_run_state(ctx.run, "waiting");
+            let mut gate = ctx.gate.clone();
+            let mut cancel = ctx.cancel.clone();
+            let decision = tokio::select! {
+                d = gate.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
+                _ = cancel.wait_for(|c| *c) => None,
+            };
+            let _ = lock(&ctx.store).set_run_state(ctx.run, "running");
+            match decision {
+                Some(true) => Ok(()),
+                Some(false) => Err(("failed", None, "aborted at the gate".into())),
+                None => Err(("cancelled", None, "cancelled".into())),
+            }
+        }
+        other => Err((
+            "failed",
+            None,
+            format!(
+                "`{}` steps are not supported by this pilote yet",
+                other.kind().as_str()
+            ),
+        )),
+    }
+}
+
+/// The environment of a script: the run's context, the host's vars, the parameters.
+fn script_env(
+    ctx: &Ctx,
+    action: &ExpandedAction,
+    env: &str,
+    host: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("PILOTE_RUN".to_string(), ctx.run.to_string()),
+        ("PILOTE_APP".to_string(), ctx.app.clone()),
+        ("PILOTE_ENV".to_string(), env.to_string()),
+        ("PILOTE_ACTION".to_string(), action.id.clone()),
+        (
+            "PILOTE_DATA_DIR".to_string(),
+            ctx.ws.data_dir.display().to_string(),
+        ),
+    ];
+    if let Some(d) = &action.domain {
+        out.push(("PILOTE_DOMAIN".into(), d.clone()));
+    }
+    if let Some(h) = host.and_then(|h| ctx.ws.inventory.host(h)) {
+        out.push(("PILOTE_HOST".into(), h.name.clone()));
+        out.push(("PILOTE_ADDRESS".into(), h.address.clone()));
+        for (k, v) in &h.vars {
+            out.push((format!("HOST_{}", k.to_ascii_uppercase()), v.clone()));
+        }
+    }
+    for p in &action.params {
+        let value = match &p.value {
+            Value::Secret(_) => ctx
+                .secrets
+                .iter()
+                .find(|(k, _)| k == &format!("{}:{}", action.id, p.name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            v => v.to_string(),
+        };
+        out.push((p.env_var.clone(), value));
+    }
+    out
+}
+
+/// Copies an artifact of the run's package to a local host's path, checking its SHA-256
+/// before sending and after writing.
+fn copy_local(
+    ctx: &Ctx,
+    action: &ExpandedAction,
+    env: &str,
+    host: Option<&str>,
+    dest: &str,
+    artifact: &str,
+    step_run: i64,
+) -> Result<(), StepFailure> {
+    let host_name = host.unwrap_or("");
+    let fail = |m: String| ("failed", None, m);
+    let Some(package) = &ctx.package else {
+        return Err(fail(
+            "this run has no package; start it with --package DIR".into(),
+        ));
+    };
+    let rel = action
+        .params
+        .iter()
+        .find(|p| p.name == artifact)
+        .map(|p| p.value.to_string())
+        .ok_or_else(|| fail(format!("no artifact parameter `{artifact}`")))?;
+    let source = package.join(&rel);
+    let h = host.and_then(|h| ctx.ws.inventory.host(h));
+    if h.is_some_and(|h| h.connection == Connection::Ssh) {
+        return Err(fail(format!(
+            "host `{host_name}` is reached over ssh, which this pilote cannot do yet"
+        )));
+    }
+    let target = crate::core::value::interpolate(dest, |name| match name {
+        "app" => Some(ctx.app.clone()),
+        "env" => Some(env.to_string()),
+        "host" => Some(host_name.to_string()),
+        "address" => h.map(|h| h.address.clone()),
+        "domain" => action.domain.clone(),
+        "data_dir" => Some(ctx.ws.data_dir.display().to_string()),
+        "run" => Some(ctx.run.to_string()),
+        _ => action
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.to_string()),
+    })
+    .map_err(|n| fail(format!("cannot resolve `${{{n}}}` in `{dest}`")))?;
+    let before =
+        sha256_file(&source).map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
+    let target = Path::new(&target);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    std::fs::copy(&source, target)
+        .map_err(|e| fail(format!("cannot copy to {}: {e}", target.display())))?;
+    let after = sha256_file(target)
+        .map_err(|e| fail(format!("cannot read back {}: {e}", target.display())))?;
+    if before != after {
+        return Err(fail(format!(
+            "digest mismatch: sent {before}, found {after} on the target"
+        )));
+    }
+    ctx.say(
+        Some(step_run),
+        host_name,
+        format!("copied {rel} (sha256 {before}) to {}", target.display()),
+    );
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Stores output lines in batches: whatever arrived within 50 ms, at most 10,000 at a time.
+async fn write_lines(
+    store: SharedStore,
+    run: i64,
+    mut rx: mpsc::UnboundedReceiver<PendingLine>,
+    redactor: Redactor,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::sleep(Duration::from_millis(50));
+        tokio::pin!(deadline);
+        while batch.len() < 10_000 {
+            tokio::select! {
+                l = rx.recv() => match l {
+                    Some(l) => batch.push(l),
+                    None => break,
+                },
+                () = &mut deadline => break,
+            }
+        }
+        for l in &mut batch {
+            l.line = redactor.redact(&l.line);
+        }
+        let lines = std::mem::take(&mut batch);
+        let store = store.clone();
+        let _ = tokio::task::spawn_blocking(move || lock(&store).append_lines(run, &lines)).await;
+    }
+}
+
+/// Polls the run's commands every 50 ms and turns them into signals for the run's tasks.
+async fn poll_commands(
+    store: SharedStore,
+    run: i64,
+    cancel: watch::Sender<bool>,
+    gate: watch::Sender<Option<bool>>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let cmds = tokio::task::spawn_blocking(move || lock(&s).take_commands(run))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for c in cmds {
+            match c.as_str() {
+                "cancel" => {
+                    let _ = cancel.send(true);
+                }
+                "confirm" => {
+                    let _ = gate.send(Some(true));
+                }
+                "abort" => {
+                    let _ = gate.send(Some(false));
+                }
+                _ => {}
+            }
+        }
+    }
+}

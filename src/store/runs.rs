@@ -1,0 +1,499 @@
+//! Runs, their step runs, log lines, locks and control commands.
+//!
+//! A run and its (app, env) lock are created in one immediate transaction, so of two
+//! operators starting a run on the same env at once exactly one wins.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::audit;
+use super::db::{Store, StoreError};
+use crate::identity::Actor;
+
+/// What a run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Deploy,
+    Rollback,
+    Adhoc,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+            Self::Adhoc => "adhoc",
+        }
+    }
+}
+
+/// A run to create.
+pub struct NewRun<'a> {
+    pub kind: RunKind,
+    pub app: &'a str,
+    pub env: &'a str,
+    pub plan_body: &'a str,
+    pub plan_path: Option<&'a str>,
+    pub rollback_of: Option<i64>,
+    /// Where copy steps take artifacts from (until runs take packages from the vault).
+    pub package_dir: Option<&'a str>,
+    pub actor: &'a Actor,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub kind: String,
+    pub app: String,
+    pub env: String,
+    pub state: String,
+    pub started_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub runner_pid: Option<i64>,
+    pub rollback_of: Option<i64>,
+    pub outcome: Option<String>,
+    pub last_seq: i64,
+}
+
+/// One stored output line.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub seq: i64,
+    pub at: i64,
+    pub step_run_id: Option<i64>,
+    pub stream: String,
+    pub host: String,
+    pub line: String,
+}
+
+/// A line waiting to be written; the store assigns its sequence number.
+#[derive(Debug, Clone)]
+pub struct PendingLine {
+    pub at: i64,
+    pub step_run_id: Option<i64>,
+    pub stream: &'static str,
+    pub host: String,
+    pub line: String,
+}
+
+/// One step on one host, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRunRow {
+    pub id: i64,
+    pub position: i64,
+    pub action_id: String,
+    pub step_name: String,
+    pub host: String,
+    pub state: String,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub detail: Option<String>,
+}
+
+const RUN_COLUMNS: &str = "id, kind, app, env, state, started_by, created_at, started_at, finished_at, runner_pid, rollback_of, outcome, last_seq";
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        app: r.get(2)?,
+        env: r.get(3)?,
+        state: r.get(4)?,
+        started_by: r.get(5)?,
+        created_at: r.get(6)?,
+        started_at: r.get(7)?,
+        finished_at: r.get(8)?,
+        runner_pid: r.get(9)?,
+        rollback_of: r.get(10)?,
+        outcome: r.get(11)?,
+        last_seq: r.get(12)?,
+    })
+}
+
+/// Whether a run state is final.
+pub fn is_finished(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed" | "cancelled" | "interrupted")
+}
+
+impl Store {
+    /// Creates a run and takes its (app, env) lock in one transaction.
+    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<i64, StoreError> {
+        let now = crate::clock::now_ms();
+        let digest = hex::encode(Sha256::digest(new.plan_body.as_bytes()));
+        let held = self.write(|tx| {
+            let held: Option<(i64, String, i64)> = tx
+                .query_row(
+                    "SELECT run_id, taken_by, taken_at FROM locks WHERE app = ?1 AND env = ?2",
+                    params![new.app, new.env],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some(h) = held {
+                // Rolling back an interrupted run takes its lock over; anything else waits.
+                let interrupted: bool = tx.query_row(
+                    "SELECT state = 'interrupted' FROM runs WHERE id = ?1",
+                    [h.0],
+                    |r| r.get(0),
+                )?;
+                if !(interrupted && new.rollback_of == Some(h.0)) {
+                    return Ok(Err(h));
+                }
+                tx.execute("DELETE FROM locks WHERE run_id = ?1", [h.0])?;
+            }
+            tx.execute(
+                "INSERT INTO plans (app, source_path, body, digest, catalog_digest, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+                params![new.app, new.plan_path, new.plan_body, digest, now, new.actor.name],
+            )?;
+            let plan_id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
+                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir],
+            )?;
+            let run = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO locks (app, env, run_id, taken_by, taken_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![new.app, new.env, run, new.actor.name, now],
+            )?;
+            audit::append(
+                tx,
+                now,
+                new.actor,
+                "run.created",
+                &format!("run:{run}"),
+                &serde_json::json!({
+                    "kind": new.kind.as_str(), "app": new.app, "env": new.env,
+                    "plan_digest": digest, "rollback_of": new.rollback_of,
+                }),
+            )?;
+            Ok(Ok(run))
+        })?;
+        held.map_err(|(run, by, since)| StoreError::Locked {
+            app: new.app.to_string(),
+            env: new.env.to_string(),
+            run,
+            by,
+            since,
+        })
+    }
+
+    pub fn run(&self, id: i64) -> Result<Option<RunRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                run_row,
+            )
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// The plan text a run executes, and where it was read from.
+    pub fn run_plan(&self, id: i64) -> Result<Option<(String, Option<String>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT p.body, p.source_path FROM runs r JOIN plans p ON p.id = r.plan_id WHERE r.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// The package dir of a run, if it has one.
+    pub fn run_package(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT package_dir FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Ids of the actions of a run that started at least one step: what its rollback undoes.
+    pub fn started_actions(&self, run: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT action_id FROM step_runs WHERE run_id = ?1")
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([run], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// `running` <-> `waiting` (at a gate).
+    pub fn set_run_state(&mut self, id: i64, state: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET state = ?2 WHERE id = ?1 AND state IN ('running', 'waiting')",
+                params![id, state],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Runs, newest first, optionally for one app and/or env.
+    pub fn runs(
+        &self,
+        app: Option<&str>,
+        env: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR env = ?2)
+                 ORDER BY id DESC LIMIT ?3"
+            ))
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map(params![app, env, limit], run_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    pub fn mark_running(&mut self, id: i64, pid: u32) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2), runner_pid = ?3 WHERE id = ?1",
+                params![id, now, pid],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records that a step is about to start on a host; committed before the side effect.
+    pub fn step_started(
+        &mut self,
+        run: i64,
+        position: i64,
+        action_id: &str,
+        step_name: &str,
+        host: &str,
+    ) -> Result<i64, StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            let attempt: i64 = tx.query_row(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM step_runs WHERE run_id = ?1 AND position = ?2 AND host = ?3",
+                params![run, position, host],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO step_runs (run_id, position, action_id, step_name, host, attempt, state, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+                params![run, position, action_id, step_name, host, attempt, now],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Records how a step ended on a host.
+    pub fn step_finished(
+        &mut self,
+        step_run: i64,
+        state: &str,
+        exit_code: Option<i32>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE step_runs SET state = ?2, finished_at = ?3, exit_code = ?4, detail = ?5 WHERE id = ?1",
+                params![step_run, state, now, exit_code, detail],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn step_runs(&self, run: i64) -> Result<Vec<StepRunRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, position, action_id, step_name, host, state, started_at, finished_at, exit_code, detail
+                 FROM step_runs WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([run], |r| {
+                Ok(StepRunRow {
+                    id: r.get(0)?,
+                    position: r.get(1)?,
+                    action_id: r.get(2)?,
+                    step_name: r.get(3)?,
+                    host: r.get(4)?,
+                    state: r.get(5)?,
+                    started_at: r.get(6)?,
+                    finished_at: r.get(7)?,
+                    exit_code: r.get(8)?,
+                    detail: r.get(9)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// Appends lines in one transaction, numbering them after the run's last sequence number.
+    pub fn append_lines(&mut self, run: i64, lines: &[PendingLine]) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| append_lines(tx, run, lines))
+    }
+
+    /// Up to `limit` lines of a run after sequence number `after`.
+    pub fn log_page(&self, run: i64, after: i64, limit: i64) -> Result<Vec<LogLine>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, at, step_run_id, stream, host, line FROM log_lines
+                 WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map(params![run, after, limit], |r| {
+                Ok(LogLine {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    step_run_id: r.get(2)?,
+                    stream: r.get(3)?,
+                    host: r.get(4)?,
+                    line: r.get(5)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// The run holding the (app, env) lock, if any.
+    pub fn lock_holder(&self, app: &str, env: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT run_id FROM locks WHERE app = ?1 AND env = ?2",
+                params![app, env],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Ends a run: its final state, and its lock released in the same transaction.
+    pub fn finish_run(
+        &mut self,
+        id: i64,
+        state: &str,
+        outcome: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3, outcome = ?4 WHERE id = ?1",
+                params![id, state, now, outcome],
+            )?;
+            tx.execute("DELETE FROM locks WHERE run_id = ?1", [id])?;
+            audit::append(
+                tx,
+                now,
+                actor,
+                "run.finished",
+                &format!("run:{id}"),
+                &serde_json::json!({ "state": state, "outcome": outcome }),
+            )
+            .map(drop)
+        })
+    }
+
+    /// Marks a run whose runner is gone as interrupted: the steps that had started and not
+    /// finished are `unknown`, and the lock stays held until someone resumes or rolls back.
+    pub fn mark_interrupted(&mut self, id: i64, actor: &Actor) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE runs SET state = 'interrupted', outcome = 'runner gone' WHERE id = ?1 AND state IN ('pending', 'running', 'waiting')",
+                [id],
+            )?;
+            if changed == 0 {
+                return Ok(());
+            }
+            tx.execute(
+                "UPDATE step_runs SET state = 'unknown', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
+                params![id, now],
+            )?;
+            audit::append(tx, now, actor, "run.interrupted", &format!("run:{id}"), &serde_json::json!({}))
+                .map(drop)
+        })
+    }
+
+    /// Asks a run's runner to do something (`cancel`, `confirm`, `abort`); any console may.
+    pub fn request_command(
+        &mut self,
+        run: i64,
+        command: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO run_commands (run_id, command, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4)",
+                params![run, command, actor.name, now],
+            )?;
+            audit::append(tx, now, actor, &format!("run.{command}"), &format!("run:{run}"), &serde_json::json!({}))
+                .map(drop)
+        })
+    }
+
+    /// Commands not yet handled for a run, oldest first; they are marked handled.
+    pub fn take_commands(&mut self, run: i64) -> Result<Vec<String>, StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            let cmds: Vec<(i64, String)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, command FROM run_commands WHERE run_id = ?1 AND handled_at IS NULL ORDER BY id",
+                )?;
+                stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            for (id, _) in &cmds {
+                tx.execute("UPDATE run_commands SET handled_at = ?2 WHERE id = ?1", params![id, now])?;
+            }
+            Ok(cmds.into_iter().map(|(_, c)| c).collect())
+        })
+    }
+}
+
+fn append_lines(tx: &Transaction<'_>, run: i64, lines: &[PendingLine]) -> rusqlite::Result<()> {
+    let last: i64 = tx.query_row("SELECT last_seq FROM runs WHERE id = ?1", [run], |r| {
+        r.get(0)
+    })?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO log_lines (run_id, seq, step_run_id, at, stream, host, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (i, l) in lines.iter().enumerate() {
+        stmt.execute(params![
+            run,
+            last + 1 + i as i64,
+            l.step_run_id,
+            l.at,
+            l.stream,
+            l.host,
+            l.line
+        ])?;
+    }
+    tx.execute(
+        "UPDATE runs SET last_seq = ?2 WHERE id = ?1",
+        params![run, last + lines.len() as i64],
+    )?;
+    Ok(())
+}
