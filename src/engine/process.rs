@@ -102,7 +102,13 @@ pub async fn run(
             };
         }
     };
-    let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
+    // The child leads a group of its own; never signal ours, whatever happened to the child.
+    let own = rustix::process::getpgrp();
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(Pid::from_raw)
+        .filter(|p| *p != own && p.as_raw_nonzero().get() > 1);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
     let mut readers = 0;
     if let Some(out) = child.stdout.take() {

@@ -94,6 +94,17 @@ impl Store {
         busy_timeout: Duration,
     ) -> Result<Self, StoreError> {
         ensure_private_dir(data_dir)?;
+        // Processes opening a new store at once would race to create the schema: creation and
+        // migration happen under an exclusive lock file, released when `_setup` is dropped.
+        let lock_path = data_dir.join("pilote.lock");
+        let _setup = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .and_then(|f| f.lock().map(|()| f))
+            .map_err(dir_error(&lock_path))?;
         let path = data_dir.join(DB_FILE);
         ensure_private_file(&path)?;
         let mut conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
