@@ -1,5 +1,6 @@
-//! How long `pilote plan check` takes on a 200-action plan (the console re-validates on every
-//! pause in typing, so the target is well under 10 ms), next to the floor any validator pays:
+//! How long `pilote plan check` takes on a 200-action plan (the console's plan editor is to
+//! re-validate on every pause in typing, so the target is well under 10 ms), next to the floor
+//! any validator pays:
 //! parsing the same text into a generic TOML table.
 //!
 //! Run: `cargo bench --bench plan_check`.

@@ -51,7 +51,7 @@ impl Error {
     /// The diagnostics behind a config error, for `--json` output.
     pub fn diagnostics(&self) -> Option<&Diagnostics> {
         match self {
-            Self::Load(LoadError::Invalid(d)) => Some(d),
+            Self::Load(LoadError::Invalid(d)) | Self::Invalid(d) | Self::Warnings(d) => Some(d),
             _ => None,
         }
     }

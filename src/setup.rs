@@ -16,18 +16,26 @@ pub const DEMO_MARKER: &str = ".pilote-demo";
 /// Writes a new workspace from the shipped template into `dir`, named `name` (default: the
 /// dir's own name).
 pub fn init_workspace(dir: &Path, name: Option<&str>) -> Result<String> {
+    let explicit = name.is_some();
     let name = match name {
         Some(n) => n.to_string(),
         None => name_from_dir(dir),
     };
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
+    if !crate::core::automation::is_name(&name) {
         return Err(Error::BadInput(format!(
-            "invalid workspace name {name:?}: use lowercase letters, digits, `-` or `_` (pass --name NAME)"
+            "invalid workspace name {name:?}: use lowercase letters, digits, `-` or `_`, starting with a letter or digit{}",
+            if explicit { "" } else { " (pass --name NAME)" }
         )));
+    }
+    // Two workspaces of one name would share the default data dir; say so now, not later.
+    if let Ok(root) = crate::settings::default_data_root() {
+        let data = root.join("workspaces").join(&name);
+        if data.join(crate::store::DB_FILE).exists() {
+            return Err(Error::BadInput(format!(
+                "a workspace named `{name}` already keeps its data in {}; choose another with --name NAME",
+                data.display()
+            )));
+        }
     }
     let files: Vec<(String, Vec<u8>)> = DEFAULT_WORKSPACE
         .iter()
@@ -47,14 +55,67 @@ pub fn init_workspace(dir: &Path, name: Option<&str>) -> Result<String> {
 }
 
 /// Writes the pets demo workspace's config into `dir`.
-pub fn write_demo_config(dir: &Path) -> Result<()> {
+pub fn write_demo_config(dir: &Path, data_inside: bool) -> Result<()> {
     let mut files = owned(DEMO_WORKSPACE);
+    if data_inside {
+        for (path, bytes) in &mut files {
+            if path == SETTINGS_FILE {
+                let text = String::from_utf8_lossy(bytes).replace(
+                    "name = \"demo\"\n",
+                    "name = \"demo\"\n# Kept beside the config: this demo is not in the default place.\ndata_dir = \"data\"\n",
+                );
+                *bytes = text.into_bytes();
+            }
+        }
+    }
     files.push((
         DEMO_MARKER.to_string(),
         b"This workspace was created by `pilote demo`; `pilote demo --reset` may delete it.\n"
             .to_vec(),
     ));
     write_atomically(dir, &files)
+}
+
+/// What `pilote demo` and the runs it starts create in a data dir; `--reset` deletes these
+/// and nothing else, so a data dir pointed elsewhere by mistake loses nothing.
+const DEMO_DATA: &[&str] = &[
+    "pilote.db",
+    "pilote.db-wal",
+    "pilote.db-shm",
+    "pilote.lock",
+    "sandbox",
+    "drop",
+    "spool",
+];
+
+/// Deletes the demo's data, after checking the store there belongs to this demo.
+pub fn clear_demo_data(ws: &crate::settings::Workspace) -> Result<()> {
+    let dir = &ws.data_dir;
+    if dir.join(crate::store::DB_FILE).exists() {
+        // Opening refuses a store that belongs to another workspace.
+        drop(crate::store::Store::open(
+            dir,
+            &ws.config_dir,
+            std::time::Duration::from_secs(5),
+        )?);
+    } else {
+        return Ok(());
+    }
+    for name in DEMO_DATA {
+        let path = dir.join(name);
+        let result = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("cannot delete {}", path.display()))(e)),
+        }
+    }
+    let _ = fs::remove_dir(dir);
+    Ok(())
 }
 
 /// Whether `dir` holds a demo workspace created by `pilote demo`.

@@ -6,17 +6,27 @@ use common::{Home, run};
 
 #[test]
 fn every_command_has_help() {
+    fn paths(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        {
+            let mut path = prefix.clone();
+            path.push(sub.get_name().to_string());
+            out.push(path.clone());
+            paths(sub, path, out);
+        }
+    }
+    let mut all = Vec::new();
+    paths(
+        &<pilote::cli::Cli as clap::CommandFactory>::command(),
+        Vec::new(),
+        &mut all,
+    );
+    assert!(all.len() >= 15, "{all:?}");
     let home = Home::new();
-    for args in [
-        vec!["--help"],
-        vec!["init", "--help"],
-        vec!["demo", "--help"],
-        vec!["status", "--help"],
-        vec!["config", "--help"],
-        vec!["config", "check", "--help"],
-        vec!["inventory", "--help"],
-        vec!["completions", "--help"],
-    ] {
+    for mut args in all.into_iter().chain([Vec::new()]) {
+        args.push("--help".into());
         let (code, out, _) = run(home.pilote().args(&args));
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("Usage: pilote"), "{args:?}: {out}");
@@ -159,6 +169,60 @@ fn demo_reuses_then_resets() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("created the pets demo"), "{err}");
     assert!(!marker.exists(), "reset starts afresh");
+}
+
+#[test]
+fn a_second_demo_elsewhere_keeps_its_own_data() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let other = home.path().join("other-demo");
+    let (code, _, err) = run(home
+        .pilote()
+        .arg("-w")
+        .arg(&other)
+        .args(["demo", "--no-open"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        other.join("data/pilote.db").is_file(),
+        "the second demo keeps its data beside its config"
+    );
+    let (code, _, err) =
+        run(home
+            .pilote()
+            .arg("-w")
+            .arg(&other)
+            .args(["demo", "--no-open", "--reset"]));
+    assert_eq!(code, 0, "{err}");
+    // The first demo is untouched.
+    assert!(
+        home.path()
+            .join("data/pilote/workspaces/demo/pilote.db")
+            .is_file()
+    );
+}
+
+#[test]
+fn init_refuses_a_name_whose_data_dir_is_taken() {
+    let home = Home::new();
+    assert_eq!(
+        run(home.pilote().arg("init").arg(home.path().join("a/shop"))).0,
+        0
+    );
+    assert_eq!(
+        run(home
+            .pilote()
+            .arg("-w")
+            .arg(home.path().join("a/shop"))
+            .arg("status"))
+        .0,
+        0
+    );
+    let (code, _, err) = run(home.pilote().arg("init").arg(home.path().join("b/shop")));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("a workspace named `shop` already keeps its data in"),
+        "{err}"
+    );
 }
 
 #[test]

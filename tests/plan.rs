@@ -223,7 +223,7 @@ fn hostile_plan_files_get_an_error_not_a_panic() {
         (
             "deep.toml",
             format!("app = {}", "[".repeat(5000)).into_bytes(),
-            "nesting deeper than 32 levels",
+            "cannot recurse further",
         ),
         (
             "huge.toml",
@@ -235,6 +235,11 @@ fn hostile_plan_files_get_an_error_not_a_panic() {
             "types.toml",
             b"app = 12\nactions = \"all\"\n".to_vec(),
             "invalid type",
+        ),
+        (
+            "unicode.toml",
+            "app = \"pets\"\n[[actions]]\nid = \"a\"\ntitle = \"t\"\nuses = \"éé\"\nundo = \"ééé\"\n".as_bytes().to_vec(),
+            "unknown automation `éé`",
         ),
     ];
     for (name, bytes, expected) in cases {

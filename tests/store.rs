@@ -150,6 +150,23 @@ fn audit_events_are_append_only() {
         "unchanged inventory is not re-recorded"
     );
     assert_eq!(store.summary().expect("summary").audit_events, 1);
+    // A -> B -> A: each change is recorded once, and A again is not re-recorded on every open.
+    let mut changed = ws.inventory.clone();
+    changed.envs[0].protected = !changed.envs[0].protected;
+    let a_digest = store.inventory_digest().expect("digest");
+    assert!(store.sync_inventory(&changed, &actor).expect("to B"));
+    assert!(
+        store
+            .sync_inventory(&ws.inventory, &actor)
+            .expect("back to A")
+    );
+    assert!(
+        !store
+            .sync_inventory(&ws.inventory, &actor)
+            .expect("A again")
+    );
+    assert_eq!(store.inventory_digest().expect("digest"), a_digest);
+    assert_eq!(store.summary().expect("summary").audit_events, 3);
     drop(store);
 
     let conn = rusqlite::Connection::open(data.join(DB_FILE)).expect("conn");

@@ -150,23 +150,16 @@ fn demo_cmd(located: &Located, overrides: &Overrides, reset: bool, no_open: bool
         // Find the data dir through the config before deleting either; a broken demo config
         // just means there is no data dir to find.
         if let Ok(ws) = settings::load(located, overrides) {
-            // Opening checks the data dir belongs to this demo before anything is deleted.
-            drop(Store::open(
-                &ws.data_dir,
-                &ws.config_dir,
-                Duration::from_secs(5),
-            )?);
-            std::fs::remove_dir_all(&ws.data_dir).map_err(Error::io(format!(
-                "cannot delete {}",
-                ws.data_dir.display()
-            )))?;
+            setup::clear_demo_data(&ws)?;
         }
         std::fs::remove_dir_all(dir)
             .map_err(Error::io(format!("cannot delete {}", dir.display())))?;
     }
     let created = !setup::is_demo(dir);
     if created {
-        setup::write_demo_config(dir)?;
+        // Away from the default place, the demo keeps its data inside its own dir, so two
+        // demos never claim the same data dir.
+        setup::write_demo_config(dir, located.origin != settings::Origin::Default)?;
     }
     let (ws, store) = open(located, overrides)?;
     demo::prepare(&ws)?;

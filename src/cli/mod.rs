@@ -54,7 +54,12 @@ pub fn main() -> u8 {
 /// stdout as data so scripts need not parse the text.
 fn report(e: &Error, json: bool) {
     if json && let Some(d) = e.diagnostics() {
-        let body = serde_json::json!({ "ok": false, "diagnostics": d });
+        let body = serde_json::json!({
+            "ok": false,
+            "errors": d.error_count(),
+            "warnings": d.warning_count(),
+            "diagnostics": d,
+        });
         outln!("{body:#}");
     }
     let mut err = std::io::stderr().lock();

@@ -88,11 +88,11 @@ fn check(ws: &Workspace, path: &Path, env: Option<&str>, strict: bool, json: boo
     let rollback_len = plan
         .as_ref()
         .map(|p| rollback::derive(p, None).actions.len());
-    if json {
+    if json && plan.is_some() && !(strict && diags.warning_count() > 0) {
         outln!(
             "{:#}",
             json!({
-                "ok": plan.is_some() && !(strict && diags.warning_count() > 0),
+                "ok": true,
                 "file": file.path,
                 "envs": envs,
                 "actions": plan.as_ref().map(|p| p.actions.len()),

@@ -641,7 +641,9 @@ fn check_placeholders(
     }
 }
 
-pub(crate) fn is_name(n: &str) -> bool {
+/// The one rule for names that end up in paths, SQL rows and env values: lowercase letters,
+/// digits, `-` and `_`, starting with a letter or digit, at most 64.
+pub fn is_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())

@@ -148,11 +148,22 @@ impl fmt::Display for Diagnostic {
         if let Some(snippet) = &self.snippet {
             let gutter = self.line.to_string().len();
             // Control characters (a tab, binary garbage) would shift or corrupt the caret line.
-            let text: String = snippet
+            let mut text: String = snippet
                 .text
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect();
+            // A very long line (minified or hostile input) is shown as a window around the caret.
+            let mut caret_col = snippet.caret_col;
+            let len = text.chars().count();
+            if len > 160 {
+                let start = caret_col.saturating_sub(60);
+                let window: String = text.chars().skip(start).take(120).collect();
+                let head = if start > 0 { "…" } else { "" };
+                let tail = if start + 120 < len { "…" } else { "" };
+                caret_col = caret_col - start + head.chars().count();
+                text = format!("{head}{window}{tail}");
+            }
             write!(
                 f,
                 "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
@@ -160,8 +171,8 @@ impl fmt::Display for Diagnostic {
                 self.line,
                 text,
                 "",
-                " ".repeat(snippet.caret_col - 1),
-                "^".repeat(snippet.caret_len),
+                " ".repeat(caret_col.saturating_sub(1)),
+                "^".repeat(snippet.caret_len.min(120)),
             )?;
         }
         if let Some(expected) = &self.expected {

@@ -120,10 +120,13 @@ pub fn expand(plan: &Plan, ctx: &Context<'_>, env: &str) -> Result<Expanded, Vec
                         errors.push(ExpandError {
                             action: i,
                             message: format!(
-                                "environment `{env}` has no host for domain `{domain}` of app `{}` (action `{}`)",
-                                plan.app, action.id
+                                "environment `{env}` has no host for domain `{domain}` of app `{}`",
+                                plan.app
                             ),
-                            expected: Some(format!("hosts under `[envs.{env}.apps.{}]` in the inventory", plan.app)),
+                            expected: Some(format!(
+                                "hosts under `[envs.{env}.apps.{}]` in the inventory",
+                                plan.app
+                            )),
                         });
                         continue;
                     }

@@ -30,9 +30,6 @@ use crate::settings::Inventory;
 
 /// A plan file larger than this is refused unread: plans are written by people.
 pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
-/// Deeper nesting than this is refused before parsing, so a hostile file cannot exhaust the
-/// parser's stack.
-const MAX_NESTING: usize = 32;
 
 /// What a plan is checked against.
 pub struct Context<'a> {
@@ -175,13 +172,6 @@ pub fn check(
         ));
         return (None, diags);
     }
-    if let Some(offset) = too_deep(&file.text) {
-        diags.push(file.at_span(
-            offset..offset + 1,
-            format!("nesting deeper than {MAX_NESTING} levels"),
-        ));
-        return (None, diags);
-    }
     let def: PlanFile = match toml::from_str(&file.text) {
         Ok(d) => d,
         Err(e) => {
@@ -212,7 +202,7 @@ pub fn check(
                 let span = p.actions.get(e.action).map_or(0..0, |a| a.span.clone());
                 let repeated = seen
                     .iter()
-                    .any(|(at, m)| *at == span.start && (m == &e.message || !prefix.is_empty()));
+                    .any(|(at, m)| *at == span.start && m == &e.message);
                 if repeated {
                     continue;
                 }
@@ -773,48 +763,10 @@ fn find_cycle(phases: &[Phase]) -> Option<Vec<usize>> {
     None
 }
 
-/// The offset where brackets or braces (outside strings) nest deeper than allowed.
-fn too_deep(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_str: Option<char> = None;
-    let mut escaped = false;
-    let mut comment = false;
-    for (i, c) in text.char_indices() {
-        if comment {
-            comment = c != '\n';
-            continue;
-        }
-        match in_str {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    in_str = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' => in_str = Some(c),
-                '#' => comment = true,
-                '[' | '{' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Some(i);
-                    }
-                }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                '\n' => {}
-                _ => {}
-            },
-        }
-    }
-    None
-}
-
 /// Close enough to be a typo: same prefix of 3, or one contains the other.
 fn similar(a: &str, b: &str) -> bool {
-    a.contains(b) || b.contains(a) || (a.len() >= 3 && b.len() >= 3 && a[..3] == b[..3])
+    let prefix = |s: &str| s.chars().take(3).collect::<String>();
+    a.contains(b) || b.contains(a) || (a.chars().count() >= 3 && prefix(a) == prefix(b))
 }
 
 fn one_of(known: &[String]) -> String {

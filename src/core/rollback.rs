@@ -12,7 +12,7 @@ use super::plan::{Action, Batch, Phase, Plan, Undo};
 /// of them, as shown before a run starts.
 pub fn derive(plan: &Plan, started: Option<&[bool]>) -> Plan {
     let ran = |i: usize| started.is_none_or(|s| s.get(i).copied().unwrap_or(false));
-    // Undo actions keep their forward index so phases and order can be computed on them.
+    // An undo action keeps its forward action's phase and span (for diagnostics).
     let undo_of = |i: usize, a: &Action| -> Option<Action> {
         let Undo::Run { uses, title, with } = &a.undo else {
             return None;
@@ -32,6 +32,7 @@ pub fn derive(plan: &Plan, started: Option<&[bool]>) -> Plan {
 
     let mut actions = Vec::new();
     let mut batches = Vec::new();
+    let mut phases = Vec::new();
     if plan.phases.is_empty() {
         for (i, a) in plan.actions.iter().enumerate().rev() {
             if let Some(u) = undo_of(i, a) {
@@ -45,7 +46,7 @@ pub fn derive(plan: &Plan, started: Option<&[bool]>) -> Plan {
         }
     } else {
         // Reverse the dependency edges: Q's undo runs after P's undo when P ran after Q.
-        let phases: Vec<Phase> = plan
+        phases = plan
             .phases
             .iter()
             .enumerate()
@@ -84,22 +85,13 @@ pub fn derive(plan: &Plan, started: Option<&[bool]>) -> Plan {
                 });
             }
         }
-        return Plan {
-            app: plan.app.clone(),
-            lifecycle: plan.lifecycle.clone(),
-            description: format!("Rollback of: {}", plan.description),
-            vars: plan.vars.clone(),
-            phases,
-            actions,
-            batches,
-        };
     }
     Plan {
         app: plan.app.clone(),
         lifecycle: plan.lifecycle.clone(),
         description: format!("Rollback of: {}", plan.description),
         vars: plan.vars.clone(),
-        phases: Vec::new(),
+        phases,
         actions,
         batches,
     }

@@ -126,11 +126,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
     let settings_src = settings_text.as_deref().unwrap_or_default();
     if let Some(s) = &settings {
         let name = s.name.get_ref();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !automation::is_name(name) {
             diags.push(
                 Diagnostic::at(
                     &settings_path,
@@ -140,6 +136,38 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
                 )
                 .expected("lowercase letters, digits, `-` or `_` (it names the data dir)"),
             );
+        }
+    }
+    if let Some(inv) = &inventory {
+        for a in &catalog.automations {
+            let Some(domain) = &a.domain else { continue };
+            if !inv
+                .apps
+                .iter()
+                .any(|app| app.domains.iter().any(|d| &d.name == domain))
+            {
+                let known: Vec<String> = inv
+                    .apps
+                    .iter()
+                    .flat_map(|app| app.domains.iter().map(|d| format!("`{}`", d.name)))
+                    .collect();
+                let (file, line) = a
+                    .defined_at
+                    .rsplit_once(':')
+                    .unwrap_or((&a.defined_at, "0"));
+                let mut d = Diagnostic::file_error(
+                    Path::new(file),
+                    format!(
+                        "automation `{}` targets domain `{domain}`, which no app has",
+                        a.name
+                    ),
+                )
+                .expected(format!("one of {}", known.join(", ")))
+                .warning();
+                d.line = line.parse().unwrap_or(0);
+                d.col = 1;
+                diags.push(d);
+            }
         }
     }
     if diags.has_errors() {
@@ -166,6 +194,31 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         })?,
         None => s.store.busy_timeout_ms,
     };
+    if let Some(d) = &s.data_dir {
+        let text = d.get_ref().to_string_lossy();
+        let problem = if text.is_empty() {
+            Some("`data_dir` is empty")
+        } else if text.starts_with('~') {
+            Some("`data_dir` starts with `~`, which is not expanded")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            let mut d = Diagnostic::at(&settings_path, settings_src, d.span(), p)
+                .expected("an absolute path, or a path relative to the config dir");
+            d.line = d.line.max(1);
+            return Err(LoadError::Invalid(Diagnostics(vec![d])));
+        }
+    }
+    if overrides
+        .data_dir
+        .as_ref()
+        .is_some_and(|d| d.as_os_str().is_empty())
+    {
+        return Err(LoadError::Environment(
+            "PILOTE_DATA_DIR is set but empty; unset it or give a directory".into(),
+        ));
+    }
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {

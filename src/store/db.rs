@@ -214,7 +214,12 @@ impl Store {
                 .map_err(|e| self.sql_error(e))
         };
         Ok(Summary {
-            schema_version: SCHEMA_VERSION,
+            schema_version: usize::try_from(
+                self.conn
+                    .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                    .map_err(|e| self.sql_error(e))?,
+            )
+            .unwrap_or(0),
             requests_open: count(
                 "SELECT count(*) FROM requests WHERE state NOT IN ('closed', 'cancelled', 'rejected')",
             )?,

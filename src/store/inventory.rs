@@ -18,7 +18,7 @@ impl Store {
         self.write(|tx| {
             let latest: Option<String> = tx
                 .query_row(
-                    "SELECT digest FROM inventory_snapshots ORDER BY id DESC LIMIT 1",
+                    "SELECT value FROM meta WHERE key = 'inventory_digest'",
                     [],
                     |r| r.get(0),
                 )
@@ -65,6 +65,13 @@ impl Store {
                     ],
                 )?;
             }
+            // The current snapshot is named in meta: after A -> B -> A the newest row is B's,
+            // but A is current again.
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('inventory_digest', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [&digest],
+            )?;
             audit::append(
                 tx,
                 now,
@@ -81,7 +88,7 @@ impl Store {
     pub fn inventory_digest(&self) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
-                "SELECT digest FROM inventory_snapshots ORDER BY id DESC LIMIT 1",
+                "SELECT value FROM meta WHERE key = 'inventory_digest'",
                 [],
                 |r| r.get(0),
             )

@@ -78,6 +78,12 @@ impl App {
         Ok(())
     }
 
+    /// Rows of the inventory table (one per app domain): the scroll stops at the last one.
+    fn rows(&self) -> u16 {
+        let n: usize = self.ws.inventory.apps.iter().map(|a| a.domains.len()).sum();
+        u16::try_from(n).unwrap_or(u16::MAX)
+    }
+
     /// Applies one key press. Pure state change, no IO.
     pub fn on_key(&mut self, key: KeyEvent) {
         if key.kind != KeyEventKind::Press {
@@ -98,7 +104,9 @@ impl App {
             KeyCode::BackTab => {
                 self.pane = Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()];
             }
-            KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.scroll = (self.scroll + 1).min(self.rows().saturating_sub(1));
+            }
             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
             _ => {}
         }

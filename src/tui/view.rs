@@ -46,24 +46,48 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
 
 fn header_line(app: &App) -> Paragraph<'static> {
     let ws = &app.ws;
-    let envs: Vec<&str> = ws.inventory.envs.iter().map(|e| e.name.as_str()).collect();
     let s = &app.summary;
+    // Most important first: a narrow terminal cuts the end of the line.
     Paragraph::new(Line::from(vec![
         Span::styled(
             " pilote ",
             Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
         ),
         Span::raw(format!(" {} ", ws.settings.name)).bold(),
-        Span::raw(format!("│ {} │ ", envs.join(" → "))),
         Span::raw(format!(
-            "{} active run{} · {} lock{} │ ",
+            "│ {} active run{} · {} lock{} │ ",
             s.runs_active,
             if s.runs_active == 1 { "" } else { "s" },
             s.locks,
             if s.locks == 1 { "" } else { "s" }
         )),
         Span::raw(app.actor.name.clone()).italic(),
+        Span::raw(format!(" │ {}", lifecycle_line(ws))),
     ]))
+}
+
+/// The first app's default lifecycle as `uat → preprod → prod`, or the environments' names.
+fn lifecycle_line(ws: &crate::settings::Workspace) -> String {
+    let inv = &ws.inventory;
+    let stages = inv
+        .apps
+        .first()
+        .and_then(|a| a.lifecycles.first())
+        .and_then(|l| inv.lifecycles.iter().find(|x| &x.name == l));
+    match stages {
+        Some(l) => l
+            .stages
+            .iter()
+            .map(|s| s.env.as_str())
+            .collect::<Vec<_>>()
+            .join(" → "),
+        None => inv
+            .envs
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 fn footer_line() -> Paragraph<'static> {
@@ -81,7 +105,7 @@ fn footer_line() -> Paragraph<'static> {
 fn empty_state(pane: Pane) -> &'static str {
     match pane {
         Pane::Requests => {
-            "No deployment request yet. A request binds an app version, its package and its plan; it moves uat → preprod → prod as it is approved."
+            "No deployment request yet. A request binds an app version, its package and its plan; it moves through its lifecycle's environments as it is approved."
         }
         Pane::Plan => {
             "No plan open. Plans are TOML files of ordered actions; their rollback plan is derived automatically."
