@@ -147,6 +147,23 @@ pub enum Command {
         #[arg(long)]
         abort: bool,
     },
+    /// Resume an interrupted run: steps that succeeded are skipped, the step left `unknown`
+    /// runs again (use mark-done first if its effect already happened).
+    Resume {
+        /// The run id.
+        run: i64,
+        /// Stream the log until the run ends, and exit with its outcome.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Mark the `unknown` step(s) of an interrupted run as done, so a resume goes on after them.
+    MarkDone {
+        /// The run id.
+        run: i64,
+        /// Only this step run (its id in `pilote logs`/`runs --json`); default: every unknown step.
+        #[arg(long)]
+        step: Option<i64>,
+    },
     /// The runner itself (started by `run` and `rollback`, detached from the terminal).
     #[command(name = "__runner", hide = true)]
     Runner { run: i64 },

@@ -75,6 +75,14 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let (ws, store) = open(&located, &overrides)?;
             runs::command(&ws, store, run, if confirm { "confirm" } else { "abort" })
         }
+        Some(Command::Resume { run, follow }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::resume(ws, store, run, follow)
+        }
+        Some(Command::MarkDone { run, step }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            runs::mark_done(&ws, store, run, step)
+        }
         Some(Command::Runner { run }) => {
             let ws = load(&located, &overrides)?;
             runs::runner(ws, run)

@@ -218,6 +218,50 @@ fn finish_launch(ws: Workspace, store: Store, id: i64, follow: bool) -> Result<(
     Ok(())
 }
 
+pub fn resume(ws: Workspace, mut store: Store, id: i64, follow: bool) -> Result<()> {
+    interrupted(&ws, &mut store, id)?;
+    if !store.reopen_interrupted(id, &Actor::current())? {
+        return Err(Error::BadInput(format!("run #{id} is not interrupted")));
+    }
+    start(&ws, id)?;
+    finish_launch(ws, store, id, follow)
+}
+
+pub fn mark_done(ws: &Workspace, mut store: Store, id: i64, step: Option<i64>) -> Result<()> {
+    interrupted(ws, &mut store, id)?;
+    let n = store.mark_done(id, step, &Actor::current())?;
+    if n == 0 {
+        return Err(Error::BadInput(format!(
+            "run #{id} has no unknown step{}",
+            step.map(|s| format!(" #{s}")).unwrap_or_default()
+        )));
+    }
+    eprintln!(
+        "marked {n} step{} of run #{id} done; `pilote resume {id}` goes on after {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" }
+    );
+    Ok(())
+}
+
+/// Checks that run `id` is interrupted (marking it so if its runner is gone).
+fn interrupted(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+    let Some(row) = store.run(id)? else {
+        return Err(Error::BadInput(format!("no run #{id}")));
+    };
+    if !is_finished(&row.state) && row.runner_pid.is_some() && !runner_alive(ws, id) {
+        store.mark_interrupted(id, &Actor::current())?;
+        return Ok(());
+    }
+    if row.state != "interrupted" {
+        return Err(Error::BadInput(format!(
+            "run #{id} is {}, not interrupted",
+            row.state
+        )));
+    }
+    Ok(())
+}
+
 /// The hidden `__runner` command: executes the run, then exits.
 pub fn runner(ws: Workspace, id: i64) -> Result<()> {
     match runner::execute(ws, id) {

@@ -65,6 +65,8 @@ struct Ctx {
     app: String,
     ws: Workspace,
     package: Option<PathBuf>,
+    /// (position, host) of the steps that already succeeded, when resuming.
+    done: std::collections::HashSet<(i64, String)>,
     secrets: Vec<(String, String)>,
     lines: mpsc::UnboundedSender<PendingLine>,
     cancel: watch::Receiver<bool>,
@@ -128,6 +130,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             return Ok("failed".into());
         }
     };
+    let done = store.succeeded_steps(run)?;
     store.mark_running(run, std::process::id())?;
     let store: SharedStore = Arc::new(Mutex::new(store));
 
@@ -151,6 +154,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             app: row.app.clone(),
             ws,
             package,
+            done,
             secrets,
             lines: line_tx,
             cancel: cancel_rx,
@@ -444,13 +448,24 @@ async fn run_on(
     host: Option<&str>,
 ) -> Result<(), String> {
     let host_name = host.unwrap_or("");
+    // A resumed run does not repeat what already succeeded.
+    if ctx.done.contains(&(position, host_name.to_string())) {
+        ctx.say(
+            None,
+            host_name,
+            format!("step `{}` already done", step.name),
+        );
+        return Ok(());
+    }
     let mut attempt = 0;
     loop {
         attempt += 1;
         let step_run = lock(&ctx.store)
             .step_started(ctx.run, position, &action.id, &step.name, host_name)
             .map_err(|e| e.to_string())?;
+        crash_point("step_started");
         let result = attempt_on(ctx, action, step, env, host, step_run).await;
+        crash_point("step_ran");
         let (state, code, detail) = match &result {
             Ok(()) => ("succeeded", Some(0), String::new()),
             Err((state, code, detail)) => (*state, *code, detail.clone()),
@@ -739,6 +754,26 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// Test hook for crash recovery: with `PILOTE_CRASH_AT=<point>#<n>`, the runner aborts the
+/// n-th time it passes that point (`step_started`: after the start is committed, before the
+/// process; `step_ran`: after the process, before its end is committed). Unset in production.
+fn crash_point(point: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let Ok(spec) = std::env::var("PILOTE_CRASH_AT") else {
+        return;
+    };
+    let counter = match point {
+        "step_started" => &STARTED,
+        _ => &RAN,
+    };
+    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+    if spec == format!("{point}#{n}") {
+        std::process::abort();
+    }
 }
 
 /// Stores output lines in batches: whatever arrived within 50 ms, at most 10,000 at a time.

@@ -231,6 +231,67 @@ impl Store {
         rows.map_err(|e| self.sql_error(e))
     }
 
+    /// (position, host) of every step of a run that succeeded: a resumed run skips them.
+    pub fn succeeded_steps(
+        &self,
+        run: i64,
+    ) -> Result<std::collections::HashSet<(i64, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT position, host FROM step_runs WHERE run_id = ?1 AND state = 'succeeded'",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<Result<_, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// Lets an interrupted run be resumed: back to `pending` for a new runner.
+    pub fn reopen_interrupted(&mut self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE runs SET state = 'pending', runner_pid = NULL, outcome = NULL WHERE id = ?1 AND state = 'interrupted'",
+                [id],
+            )?;
+            if n == 1 {
+                audit::append(tx, now, actor, "run.resumed", &format!("run:{id}"), &serde_json::json!({}))?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    /// Marks the `unknown` steps of an interrupted run (or one of them) as done: the person
+    /// checked that their side effect happened, so a resume goes on after them.
+    pub fn mark_done(
+        &mut self,
+        run: i64,
+        step_run: Option<i64>,
+        actor: &Actor,
+    ) -> Result<usize, StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE step_runs SET state = 'succeeded', detail = 'marked done by ' || ?3
+                 WHERE run_id = ?1 AND state = 'unknown' AND (?2 IS NULL OR id = ?2)",
+                params![run, step_run, actor.name],
+            )?;
+            if n > 0 {
+                audit::append(
+                    tx,
+                    now,
+                    actor,
+                    "run.marked_done",
+                    &format!("run:{run}"),
+                    &serde_json::json!({ "steps": n, "step_run": step_run }),
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
     /// `running` <-> `waiting` (at a gate).
     pub fn set_run_state(&mut self, id: i64, state: &str) -> Result<(), StoreError> {
         self.write(|tx| {
