@@ -57,6 +57,13 @@ fn workspace(root: &Path) -> PathBuf {
     ws
 }
 
+/// Median of three timings: single runs on a 2-core machine vary by a third.
+fn median3(mut make: impl FnMut() -> Command) -> Duration {
+    let mut t: Vec<Duration> = (0..3).map(|_| time(make())).collect();
+    t.sort();
+    t[1]
+}
+
 fn time(mut cmd: Command) -> Duration {
     let start = Instant::now();
     let out = cmd.output().expect("run");
@@ -105,12 +112,12 @@ fn main() {
     let root = tmp.path();
     let ws = workspace(root);
 
-    let p = time(pilote(&ws, root, "noop"));
-    let b = time(sh("for i in $(seq 1000); do /bin/true; done"));
+    let p = median3(|| pilote(&ws, root, "noop"));
+    let b = median3(|| sh("for i in $(seq 1000); do /bin/true; done"));
     report("1000 sequential no-op steps", p, b, "bash loop", "<= 1.5x");
 
-    let p = time(pilote(&ws, root, "fan"));
-    let b = time(sh("seq 500 | xargs -P 50 -n1 sh -c true"));
+    let p = median3(|| pilote(&ws, root, "fan"));
+    let b = median3(|| sh("seq 500 | xargs -P 50 -n1 sh -c true"));
     report(
         "no-op on 500 local hosts, 50 at a time",
         p,
@@ -118,10 +125,18 @@ fn main() {
         "xargs -P 50",
         "<= 2x",
     );
+    let conn = rusqlite::Connection::open(ws.join("data/pilote.db")).expect("db");
+    let memory: String = conn
+        .query_row(
+            "SELECT line FROM log_lines WHERE run_id = (SELECT max(id) FROM runs) AND line LIKE 'runner peak memory:%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("peak memory line");
+    println!("{:<40} {memory}   (target <= 50 MB)", "");
 
     let p = time(pilote(&ws, root, "spew"));
     let b = time(sh("seq 1000000 > /dev/null"));
-    let conn = rusqlite::Connection::open(ws.join("data/pilote.db")).expect("db");
     let lines: i64 = conn
         .query_row(
             "SELECT count(*) FROM log_lines WHERE run_id = (SELECT max(id) FROM runs) AND stream = 'stdout'",

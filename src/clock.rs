@@ -12,7 +12,9 @@ pub fn now_ms() -> i64 {
 pub fn format_ms(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| {
-            t.to_zoned(jiff::tz::TimeZone::system())
+            // Looked up once: `logs` formats every line, and the lookup reads zoneinfo.
+            static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+            t.to_zoned(ZONE.get_or_init(jiff::tz::TimeZone::system).clone())
                 .strftime("%Y-%m-%d %H:%M:%S")
                 .to_string()
         })

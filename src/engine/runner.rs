@@ -161,6 +161,9 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             gate: gate_rx,
         });
         let result = run_plan(&ctx, &plan, &row.env).await;
+        if let Some(kb) = peak_rss_kb() {
+            ctx.say(None, "", format!("runner peak memory: {} MB", kb / 1024));
+        }
         control.abort();
         let _ = control.await;
         // Dropping the last sender lets the writer store the final batch and stop.
@@ -756,6 +759,15 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The runner's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Test hook for crash recovery: with `PILOTE_CRASH_AT=<point>#<n>`, the runner aborts the
 /// n-th time it passes that point (`step_started`: after the start is committed, before the
 /// process; `step_ran`: after the process, before its end is committed). Unset in production.
@@ -798,7 +810,7 @@ async fn write_lines(
             }
         }
         for l in &mut batch {
-            l.line = redactor.redact(&l.line);
+            redactor.redact_in_place(&mut l.line);
         }
         let lines = std::mem::take(&mut batch);
         let store = store.clone();
