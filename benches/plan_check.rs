@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pilote::core::SourceFile;
-use pilote::core::plan::{self, Context};
+use pilote::core::plan;
 use pilote::settings::{self, Located, Origin, Overrides};
 
 const ACTIONS: usize = 200;
@@ -73,11 +73,7 @@ fn main() {
         &Overrides::default(),
     )
     .expect("demo config");
-    let ctx = Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
-    };
+    let ctx = ws.plan_context();
     let text = plan_text();
     let file = SourceFile::new("bench.toml", text.clone());
     let (plan, diags) = plan::check(&file, &ctx, None);

@@ -19,11 +19,7 @@ fn demo() -> Workspace {
 }
 
 fn ctx(ws: &Workspace) -> Context<'_> {
-    Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
-    }
+    ws.plan_context()
 }
 
 /// How a generated action is undone.

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pilote::core::SourceFile;
-use pilote::core::plan::{self, Context};
+use pilote::core::plan;
 use pilote::settings::{self, Located, Origin, Overrides, Workspace};
 
 fn demo() -> &'static Workspace {
@@ -25,11 +25,7 @@ fn demo() -> &'static Workspace {
 
 fuzz_target!(|data: &[u8]| {
     let ws = demo();
-    let ctx = Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
-    };
+    let ctx = ws.plan_context();
     let file = SourceFile::new("fuzz.toml", String::from_utf8_lossy(data).into_owned());
     let _ = plan::check(&file, &ctx, None);
 });

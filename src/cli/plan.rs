@@ -9,7 +9,7 @@ use super::table;
 use crate::core::automation::Automation;
 use crate::core::diagnostic::Diagnostics;
 use crate::core::expand::{Expanded, expand};
-use crate::core::plan::{self, Context, Plan};
+use crate::core::plan::{self, Plan};
 use crate::core::{SourceFile, rollback};
 use crate::error::{Error, Result};
 use crate::settings::{self, Workspace};
@@ -23,14 +23,6 @@ pub fn plan(ws: &Workspace, command: PlanCommand) -> Result<()> {
             json,
         } => check(ws, &file, env.as_deref(), strict, json),
         PlanCommand::Show { file, env, json } => show(ws, &file, &env, json),
-    }
-}
-
-pub(super) fn context(ws: &Workspace) -> Context<'_> {
-    Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
     }
 }
 
@@ -71,7 +63,7 @@ pub(super) fn checked(
     env: Option<&str>,
 ) -> (Option<Plan>, Diagnostics) {
     let envs: Option<Vec<String>> = env.map(|e| vec![e.to_string()]);
-    plan::check(file, &context(ws), envs.as_deref())
+    plan::check(file, &ws.plan_context(), envs.as_deref())
 }
 
 fn check(ws: &Workspace, path: &Path, env: Option<&str>, strict: bool, json: bool) -> Result<()> {
@@ -139,7 +131,7 @@ fn show(ws: &Workspace, path: &Path, env: &str, json: bool) -> Result<()> {
     if !diags.is_empty() {
         eprintln!("{diags}");
     }
-    let ctx = context(ws);
+    let ctx = ws.plan_context();
     let rollback_plan = rollback::derive(&plan, None);
     // Both were expanded by the check above, so these succeed; map defensively all the same.
     let fail = |_| Error::BadInput(format!("plan cannot be expanded on `{env}`"));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::plan::{checked, context, known_env, read_plan, render};
+use super::plan::{checked, known_env, read_plan, render};
 use super::table;
 use crate::core::expand::expand;
 use crate::core::rollback;
@@ -110,7 +110,7 @@ pub fn rollback(
         .map(|a| started.contains(&a.id))
         .collect();
     let back = rollback::derive(&plan, Some(&flags));
-    let ctx = context(&ws);
+    let ctx = ws.plan_context();
     let expanded = expand(&back, &ctx, env).map_err(|e| {
         Error::BadInput(
             e.into_iter()

@@ -18,7 +18,7 @@ use super::redact::Redactor;
 use crate::core::SourceFile;
 use crate::core::automation::StepAction;
 use crate::core::expand::{ExpandedAction, ExpandedStep, expand};
-use crate::core::plan::{self, Context, Plan};
+use crate::core::plan::{self, Plan};
 use crate::core::rollback;
 use crate::core::value::{SecretRef, Value};
 use crate::identity::Actor;
@@ -194,11 +194,7 @@ fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<
         .run_plan(row.id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("run #{} has no plan", row.id))?;
-    let ctx = Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
-    };
+    let ctx = ws.plan_context();
     let file = SourceFile::new(path.clone().unwrap_or_else(|| "plan.toml".into()), body);
     let (plan, diags) = plan::check(&file, &ctx, Some(std::slice::from_ref(&row.env)));
     let plan =
@@ -225,11 +221,7 @@ fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<
 /// Reads every secret parameter's value now, from the environment or a file; the values are
 /// only ever held in memory and masked in every stored line.
 fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, String)>, String> {
-    let ctx = Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
-    };
+    let ctx = ws.plan_context();
     let expanded = expand(plan, &ctx, env).map_err(|e| {
         e.into_iter()
             .map(|e| e.message)
@@ -260,11 +252,7 @@ fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, S
 /// Runs the batches in order; returns (state, outcome text).
 async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
     let ws = &ctx.ws;
-    let cctx = Context {
-        catalog: &ws.catalog,
-        inventory: &ws.inventory,
-        workspace_vars: &ws.settings.vars,
-    };
+    let cctx = ws.plan_context();
     let expanded = match expand(plan, &cctx, env) {
         Ok(x) => x,
         Err(e) => {

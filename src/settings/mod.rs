@@ -53,6 +53,17 @@ pub struct Workspace {
     pub warnings: Diagnostics,
 }
 
+impl Workspace {
+    /// What plans of this workspace are checked and expanded against.
+    pub fn plan_context(&self) -> crate::core::plan::Context<'_> {
+        crate::core::plan::Context {
+            catalog: &self.catalog,
+            inventory: &self.inventory,
+            workspace_vars: &self.settings.vars,
+        }
+    }
+}
+
 /// Why a workspace could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
