@@ -172,9 +172,11 @@ pub(super) fn render(out: &mut String, title: &str, x: &Expanded) {
         .flat_map(|b| &b.actions)
         .map(|a| a.steps.len())
         .sum();
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     out.push_str(&format!(
-        "\n{title}: {} actions, {steps} steps\n",
-        x.action_count()
+        "\n{title}: {}, {}\n",
+        count(x.action_count(), "action"),
+        count(steps, "step")
     ));
     let mut n = 0;
     for batch in &x.batches {
@@ -333,7 +335,11 @@ fn describe(a: &Automation) -> String {
                 String::new()
             },
             if s.parallelism > 0 {
-                format!(", {} hosts at a time", s.parallelism)
+                format!(
+                    ", {} host{} at a time",
+                    s.parallelism,
+                    if s.parallelism == 1 { "" } else { "s" }
+                )
             } else {
                 String::new()
             },
