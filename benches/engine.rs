@@ -1,7 +1,8 @@
 //! The engine against the plain tools, each pair measured in the same run:
 //! - 1000 sequential no-op steps (`true`), every event persisted, vs a bash loop of `/bin/true`;
 //! - one no-op step over 500 local hosts, 50 at a time, vs `xargs -P 50`;
-//! - a step printing 1,000,000 lines: lines persisted per second, every line present after.
+//! - a step printing 1,000,000 lines: lines persisted per second, every line present after;
+//! - `pilote rollback --yes`: from the command start to the first rollback step started.
 //!
 //! Run: `cargo bench --bench engine` (the release binary is what is timed).
 
@@ -46,7 +47,13 @@ fn workspace(root: &Path) -> PathBuf {
             "[[noop.steps]]\nname = \"true {i}\"\nkind = \"shell\"\nscript = \"true\""
         );
     }
-    std::fs::write(ws.join("automations/bench.toml"), cat).expect("write");
+    cat.push_str("\n[one]\nchanges_state = false\n[[one.steps]]\nname = \"true\"\nkind = \"shell\"\nscript = \"true\"\n");
+    std::fs::write(ws.join("automations/bench.toml"), &cat).expect("write");
+    std::fs::write(
+        ws.join("plans/undoable.toml"),
+        "app = \"bench\"\n[[actions]]\nid = \"one\"\ntitle = \"one\"\nuses = \"one\"\nundo = \"one\"\n",
+    )
+    .expect("write");
     for name in ["noop", "fan", "spew"] {
         std::fs::write(
             ws.join(format!("plans/{name}.toml")),
@@ -157,4 +164,36 @@ fn main() {
         "",
         1_000_000.0 / p.as_secs_f64()
     );
+
+    // `pilote rollback --yes`: from the command's start to the rollback's first step started.
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        time(pilote(&ws, root, "undoable"));
+        let start = now_ms();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pilote"));
+        c.env("XDG_STATE_HOME", root.join("state"))
+            .arg("--workspace")
+            .arg(&ws)
+            .args(["rollback", "bench", "--env", "local", "--yes", "--follow"]);
+        time(c);
+        let first: i64 = conn
+            .query_row(
+                "SELECT min(started_at) FROM step_runs WHERE run_id = (SELECT max(id) FROM runs)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("first step");
+        latencies.push(first - start);
+    }
+    latencies.sort_unstable();
+    println!(
+        "{:<40} {:>6} ms (median of 5; target <= 100 ms)",
+        "rollback --yes: start to first step", latencies[2]
+    );
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
