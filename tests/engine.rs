@@ -55,6 +55,14 @@ prompt = "go ahead?"
 name = "after"
 kind = "shell"
 script = "echo confirmed"
+[[gated.steps]]
+name = "ask again"
+kind = "gate"
+prompt = "really?"
+[[gated.steps]]
+name = "after again"
+kind = "shell"
+script = "echo confirmed twice"
 
 [count]
 description = "Record that this action ran"
@@ -289,9 +297,29 @@ fn a_gate_holds_the_lock_until_confirmed() {
     // Another env is free.
     let (code, _, _) = ws.pilote(&["gate", &id, "--confirm"]);
     assert_eq!(code, 0);
+    // The first answer does not open the second gate: the run waits again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, out, _) = ws.pilote(&["logs", &id]);
+        if out.contains("really?") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached the second gate: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ws.wait_state(&id, "waiting");
+    let (_, out, _) = ws.pilote(&["logs", &id]);
+    assert!(
+        out.contains("| confirmed") && !out.contains("confirmed twice"),
+        "{out}"
+    );
+    assert_eq!(ws.pilote(&["gate", &id, "--confirm"]).0, 0);
     let (code, out, _) = ws.pilote(&["logs", &id, "--follow"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("| confirmed"), "{out}");
+    assert!(out.contains("| confirmed twice"), "{out}");
 }
 
 #[test]

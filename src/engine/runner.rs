@@ -594,18 +594,30 @@ async fn attempt_on(
                     ctx.run
                 ),
             );
-            let _ = lock(&ctx.store).set_run_state(ctx.run, "waiting");
+            // An answer given to an earlier gate must not open this one: only a value sent
+            // after this point counts (the CLI accepts answers only once the run is waiting).
             let mut gate = ctx.gate.clone();
+            gate.borrow_and_update();
+            let _ = lock(&ctx.store).set_run_state(ctx.run, "waiting");
             let mut cancel = ctx.cancel.clone();
             let decision = tokio::select! {
-                d = gate.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
-                _ = cancel.wait_for(|c| *c) => None,
+                changed = gate.changed() => if changed.is_ok() { Ok(*gate.borrow()) } else { Ok(None) },
+                _ = cancel.wait_for(|c| *c) => Ok(None),
+                () = tokio::time::sleep(step.step.timeout) => Err(()),
             };
             let _ = lock(&ctx.store).set_run_state(ctx.run, "running");
             match decision {
-                Some(true) => Ok(()),
-                Some(false) => Err(("failed", None, "aborted at the gate".into())),
-                None => Err(("cancelled", None, "cancelled".into())),
+                Ok(Some(true)) => Ok(()),
+                Ok(Some(false)) => Err(("failed", None, "aborted at the gate".into())),
+                Ok(None) => Err(("cancelled", None, "cancelled".into())),
+                Err(()) => Err((
+                    "timed_out",
+                    None,
+                    format!(
+                        "nobody answered within {}",
+                        crate::core::duration::format(step.step.timeout)
+                    ),
+                )),
             }
         }
         other => Err((
