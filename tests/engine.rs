@@ -72,6 +72,14 @@ name = "count"
 kind = "shell"
 script = 'echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"'
 
+[daemon]
+description = "Start something that outlives the step"
+changes_state = false
+[[daemon.steps]]
+name = "start"
+kind = "shell"
+script = 'setsid sleep 6 & echo started'
+
 [fail]
 description = "Fail"
 changes_state = false
@@ -92,7 +100,9 @@ script = '''
 echo "raw $TOKEN"
 echo "on stderr $TOKEN" >&2
 printf '%s' "$TOKEN" | base64
-printf 'split %s' "${TOKEN%????????}"; printf '%s\n' "${TOKEN#??????????}"
+echo "$TOKEN" | base64
+head=${TOKEN%????????}
+printf 'split %s' "$head"; printf '%s\n' "${TOKEN#"$head"}"
 printf 'no newline %s' "$TOKEN"
 '''
 "#;
@@ -295,6 +305,15 @@ fn a_gate_holds_the_lock_until_confirmed() {
         "{err}"
     );
     // Another env is free.
+    let other = ws.plan("other", &[("say", "with = { value = \"elsewhere\" }")]);
+    let (code, out, err) = ws.pilote(&[
+        "run",
+        other.to_str().expect("utf8"),
+        "--env",
+        "preprod",
+        "--follow",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
     let (code, _, _) = ws.pilote(&["gate", &id, "--confirm"]);
     assert_eq!(code, 0);
     // The first answer does not open the second gate: the run waits again.
@@ -339,10 +358,18 @@ fn cancel_stops_the_run_and_its_processes() {
         "cancel took {:?}",
         started.elapsed()
     );
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "the step's shell survived cancel"
-    );
+    // Nothing of the step's process group is left: not the shell, not its `sleep`.
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // Fields after the command name: state ppid pgrp ...
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            rest.split_whitespace().nth(2) == Some(pid.to_string().as_str())
+        })
+        .collect();
+    assert!(survivors.is_empty(), "survived cancel: {survivors:?}");
 }
 
 #[test]
@@ -396,7 +423,7 @@ fn secrets_never_reach_the_disk() {
         ]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("raw ****"), "{out}");
-    let b64 = "czNjcjN0LVRvazNuLTRmN2U5YQ==";
+    let b64 = "czNjcjN0LVRvazNuLTRmN2U5YQ";
     let mut files = Vec::new();
     collect(ws.home.path(), &mut files);
     for f in files {
@@ -579,4 +606,29 @@ fn crash_at_each_commit_point_then_recover() {
         ]);
         assert_eq!(code, 0, "{point}: {err}");
     }
+}
+
+#[test]
+fn a_process_left_behind_does_not_hang_the_run() {
+    let ws = Ws::new();
+    let plan = ws.plan(
+        "daemon",
+        &[("daemon", ""), ("say", "with = { value = \"next\" }")],
+    );
+    let start = Instant::now();
+    let (code, out, _) = ws.pilote(&[
+        "run",
+        plan.to_str().expect("utf8"),
+        "--env",
+        "uat",
+        "--follow",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("| next"), "{out}");
+    assert!(out.contains("still held the output"), "{out}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
 }

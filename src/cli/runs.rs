@@ -63,7 +63,7 @@ pub fn run(
         package_dir: package_dir.as_deref(),
         actor: &Actor::current(),
     })?;
-    start(&ws, id)?;
+    launch(&ws, &mut store, id)?;
     finish_launch(ws, store, id, follow)
 }
 
@@ -156,8 +156,35 @@ pub fn rollback(
         package_dir: package.as_deref(),
         actor: &Actor::current(),
     })?;
-    start(&ws, id)?;
+    launch(&ws, &mut store, id)?;
     finish_launch(ws, store, id, follow)
+}
+
+/// How long a new runner may take to take its lease.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// Whether an unfinished run has no runner: it lost its lease, or never took one although
+/// created long ago (its runner failed to start).
+fn runner_gone(ws: &Workspace, row: &crate::store::RunRow) -> bool {
+    if is_finished(&row.state) || runner_alive(ws, row.id) {
+        return false;
+    }
+    if row.runner_pid.is_some() {
+        return true;
+    }
+    // Never started: judged from the last launch (the lease file is touched then), so a
+    // resumed run is not declared dead for its age.
+    let launched = std::fs::metadata(runner::lease_path(ws, row.id))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    match launched {
+        Some(since) => since > STARTUP * 3,
+        None => {
+            crate::clock::now_ms() - row.created_at
+                > i64::try_from((STARTUP * 3).as_millis()).unwrap_or(i64::MAX)
+        }
+    }
 }
 
 /// A run holding the lock whose runner is gone becomes `interrupted`, so the person sees why
@@ -165,9 +192,7 @@ pub fn rollback(
 fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) -> Result<()> {
     if let Some(holder) = store.lock_holder(app, env)?
         && let Some(row) = store.run(holder)?
-        && !is_finished(&row.state)
-        && row.runner_pid.is_some()
-        && !runner_alive(ws, holder)
+        && runner_gone(ws, &row)
     {
         store.mark_interrupted(holder, &Actor::current())?;
     }
@@ -187,6 +212,15 @@ fn start(ws: &Workspace, id: i64) -> Result<()> {
         .mode(0o600)
         .open(&err_path)
         .map_err(Error::io(format!("cannot create {}", err_path.display())))?;
+    let lease = runner::lease_path(ws, id);
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lease)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .map_err(Error::io(format!("cannot touch {}", lease.display())))?;
     let exe = std::env::current_exe().map_err(Error::io("cannot find the pilote binary"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--workspace")
@@ -208,6 +242,15 @@ fn start(ws: &Workspace, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Starts the runner; if it cannot even be spawned, the run fails at once and frees its lock.
+fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+    if let Err(e) = start(ws, id) {
+        store.finish_run(id, "failed", &e.to_string(), &Actor::current())?;
+        return Err(e);
+    }
+    Ok(())
+}
+
 fn finish_launch(ws: Workspace, store: Store, id: i64, follow: bool) -> Result<()> {
     if follow {
         eprintln!("run #{id} started");
@@ -223,7 +266,7 @@ pub fn resume(ws: Workspace, mut store: Store, id: i64, follow: bool) -> Result<
     if !store.reopen_interrupted(id, &Actor::current())? {
         return Err(Error::BadInput(format!("run #{id} is not interrupted")));
     }
-    start(&ws, id)?;
+    launch(&ws, &mut store, id)?;
     finish_launch(ws, store, id, follow)
 }
 
@@ -249,7 +292,7 @@ fn interrupted(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     let Some(row) = store.run(id)? else {
         return Err(Error::BadInput(format!("no run #{id}")));
     };
-    if !is_finished(&row.state) && row.runner_pid.is_some() && !runner_alive(ws, id) {
+    if runner_gone(ws, &row) {
         store.mark_interrupted(id, &Actor::current())?;
         return Ok(());
     }
@@ -282,7 +325,7 @@ pub fn list(
     let mut rows = store.runs(app, env, limit)?;
     for r in &mut rows {
         // Show a dead runner's run as what it is, without writing from a read-only listing.
-        if !is_finished(&r.state) && r.runner_pid.is_some() && !runner_alive(ws, r.id) {
+        if runner_gone(ws, r) {
             r.state = "interrupted".into();
         }
     }
@@ -374,10 +417,7 @@ pub fn logs(
         if !follow {
             return Ok(());
         }
-        // A runner that never took its lease within 10 s, or that lost it, is gone.
-        let dead = !runner_alive(ws, id)
-            && (row.runner_pid.is_some() || launched.elapsed() > Duration::from_secs(10));
-        if dead {
+        if runner_gone(ws, &row) || (!runner_alive(ws, id) && launched.elapsed() > STARTUP) {
             store.mark_interrupted(id, &Actor::current())?;
             continue;
         }
@@ -428,7 +468,7 @@ pub fn command(ws: &Workspace, mut store: Store, id: i64, command: &str) -> Resu
             row.state
         )));
     }
-    if !runner_alive(ws, id) && row.runner_pid.is_some() {
+    if runner_gone(ws, &row) {
         store.mark_interrupted(id, &Actor::current())?;
         return Err(Error::BadInput(format!(
             "run #{id} has no runner any more: it is now interrupted"

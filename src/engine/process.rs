@@ -110,15 +110,24 @@ pub async fn run(
         .and_then(Pid::from_raw)
         .filter(|p| *p != own && p.as_raw_nonzero().get() > 1);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
-    let mut readers = 0;
+    let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
-        readers += 1;
-        tokio::spawn(pump(out, Stream::Stdout, lines.clone(), done_tx.clone()));
+        pumps.push(tokio::spawn(pump(
+            out,
+            Stream::Stdout,
+            lines.clone(),
+            done_tx.clone(),
+        )));
     }
     if let Some(err) = child.stderr.take() {
-        readers += 1;
-        tokio::spawn(pump(err, Stream::Stderr, lines, done_tx.clone()));
+        pumps.push(tokio::spawn(pump(
+            err,
+            Stream::Stderr,
+            lines,
+            done_tx.clone(),
+        )));
     }
+    let readers = pumps.len();
     drop(done_tx);
 
     let signal_group = |sig: Signal| {
@@ -161,6 +170,14 @@ pub async fn run(
     })
     .await
     .is_ok();
+    // Readers still blocked on a pipe a grandchild holds are stopped here: they hold line
+    // senders, and the caller waits for every sender to go before it moves on.
+    for p in &pumps {
+        p.abort();
+    }
+    for p in pumps {
+        let _ = p.await;
+    }
     if let Some(o) = stopped {
         return o;
     }

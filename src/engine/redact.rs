@@ -14,7 +14,16 @@ impl Redactor {
         let mut patterns = Vec::new();
         for s in secrets.filter(|s| s.len() >= MIN_LEN) {
             patterns.push(s.to_string());
-            patterns.push(base64(s.as_bytes()));
+            // A multi-line secret (a PEM key) is printed line by line.
+            patterns.extend(s.lines().filter(|l| l.len() >= MIN_LEN).map(str::to_string));
+            let encoded = base64(s.as_bytes());
+            // The whole 3-byte groups encode the same whatever follows the secret (`echo`'s
+            // newline, other text), so that prefix is masked too.
+            let whole = (s.len() / 3) * 4;
+            if whole >= 8 {
+                patterns.push(encoded[..whole].to_string());
+            }
+            patterns.push(encoded);
         }
         // Longest first, so a secret that contains another is masked whole.
         patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -71,5 +80,16 @@ mod tests {
         assert_eq!(base64(b"hunter2-secret"), "aHVudGVyMi1zZWNyZXQ=");
         assert_eq!(r.redact("b64 aHVudGVyMi1zZWNyZXQ="), "b64 ****");
         assert_eq!(r.redact("nothing here"), "nothing here");
+        // `echo "$TOKEN" | base64` encodes the newline too.
+        assert_eq!(base64(b"hunter2-secret\n"), "aHVudGVyMi1zZWNyZXQK");
+        assert!(
+            !r.redact("aHVudGVyMi1zZWNyZXQK")
+                .contains("aHVudGVyMi1zZWNy")
+        );
+        let pem = Redactor::new(
+            ["-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"]
+                .into_iter(),
+        );
+        assert_eq!(pem.redact("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "****");
     }
 }

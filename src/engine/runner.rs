@@ -100,9 +100,17 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         .mode(0o600)
         .open(lease_path(&ws, run))
         .map_err(|e| RunnerError::Setup(format!("cannot create the run's lease: {e}")))?;
-    lease
-        .try_lock()
-        .map_err(|_| RunnerError::Setup(format!("run #{run} already has a runner")))?;
+    // A console checking liveness holds the lock for an instant: retry for a while before
+    // concluding that another runner has it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while lease.try_lock().is_err() {
+        if std::time::Instant::now() > deadline {
+            return Err(RunnerError::Setup(format!(
+                "run #{run} already has a runner"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let mut store = Store::open(
         &ws.data_dir,
@@ -131,7 +139,11 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
     };
     let done = store.succeeded_steps(run)?;
-    store.mark_running(run, std::process::id())?;
+    if !store.mark_running(run, std::process::id())? {
+        return Err(RunnerError::Setup(format!(
+            "run #{run} is no longer pending"
+        )));
+    }
     let store: SharedStore = Arc::new(Mutex::new(store));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -313,7 +325,8 @@ async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
             }
             out
         };
-        if ctx.cancelled() {
+        // A cancel that came after the batch's last step succeeded does not undo its success.
+        if ctx.cancelled() && (results.iter().any(Result::is_err) || !is_last(&expanded, batch)) {
             ctx.say(None, "", "run cancelled");
             return ("cancelled".into(), "cancelled by request".into());
         }
@@ -324,6 +337,10 @@ async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
     }
     ctx.say(None, "", "run succeeded");
     ("succeeded".into(), "all steps succeeded".into())
+}
+
+fn is_last(x: &crate::core::expand::Expanded, batch: &crate::core::expand::ExpandedBatch) -> bool {
+    x.batches.last().is_some_and(|b| std::ptr::eq(b, batch))
 }
 
 /// Runs one action's steps in order.
@@ -479,7 +496,11 @@ async fn run_on(
                         crate::core::duration::format(wait)
                     ),
                 );
-                tokio::time::sleep(wait).await;
+                let mut cancel = ctx.cancel.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = cancel.wait_for(|c| *c) => return Err("cancelled".into()),
+                }
             }
         }
     }
@@ -814,7 +835,19 @@ async fn write_lines(
         }
         let lines = std::mem::take(&mut batch);
         let store = store.clone();
-        let _ = tokio::task::spawn_blocking(move || lock(&store).append_lines(run, &lines)).await;
+        // A busy store is waited out: losing lines silently is not an option.
+        let _ = tokio::task::spawn_blocking(move || {
+            for attempt in 1..=10u32 {
+                match lock(&store).append_lines(run, &lines) {
+                    Ok(()) => return,
+                    Err(e) if attempt == 10 => {
+                        eprintln!("run #{run}: {} log lines lost: {e}", lines.len())
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(100 * u64::from(attempt))),
+                }
+            }
+        })
+        .await;
     }
 }
 

@@ -324,14 +324,17 @@ impl Store {
         rows.map_err(|e| self.sql_error(e))
     }
 
-    pub fn mark_running(&mut self, id: i64, pid: u32) -> Result<(), StoreError> {
+    /// A pending run becomes running under runner `pid`; false if it was not pending (a
+    /// console already declared it interrupted, for instance).
+    pub fn mark_running(&mut self, id: i64, pid: u32) -> Result<bool, StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
             tx.execute(
-                "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2), runner_pid = ?3 WHERE id = ?1",
+                "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2), runner_pid = ?3
+                 WHERE id = ?1 AND state = 'pending'",
                 params![id, now, pid],
             )
-            .map(drop)
+            .map(|n| n == 1)
         })
     }
 
