@@ -65,6 +65,8 @@ struct Ctx {
     app: String,
     ws: Workspace,
     package: Option<PathBuf>,
+    /// Gates waiting for an answer right now.
+    gates_waiting: std::sync::atomic::AtomicUsize,
     /// (position, host) of the steps that already succeeded, when resuming.
     done: std::collections::HashSet<(i64, String)>,
     secrets: Vec<(String, String)>,
@@ -167,6 +169,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             ws,
             package,
             done,
+            gates_waiting: std::sync::atomic::AtomicUsize::new(0),
             secrets,
             lines: line_tx,
             cancel: cancel_rx,
@@ -597,7 +600,23 @@ async fn attempt_on(
             }
         }
         StepAction::Copy { artifact, dest } => {
-            copy_local(ctx, action, env, host, dest, artifact, step_run)
+            // Copying and hashing a big package blocks: keep it off the async workers, which
+            // read output and watch for cancel meanwhile.
+            let (ctx, action, env) = (ctx.clone(), action.clone(), env.to_string());
+            let (host, dest, artifact) = (host.map(str::to_string), dest.clone(), artifact.clone());
+            tokio::task::spawn_blocking(move || {
+                copy_local(
+                    &ctx,
+                    &action,
+                    &env,
+                    host.as_deref(),
+                    &dest,
+                    &artifact,
+                    step_run,
+                )
+            })
+            .await
+            .unwrap_or_else(|e| Err(("failed", None, format!("copy task failed: {e}"))))
         }
         StepAction::Wait { duration } => {
             let mut cancel = ctx.cancel.clone();
@@ -619,14 +638,27 @@ async fn attempt_on(
             // after this point counts (the CLI accepts answers only once the run is waiting).
             let mut gate = ctx.gate.clone();
             gate.borrow_and_update();
-            let _ = lock(&ctx.store).set_run_state(ctx.run, "waiting");
+            // Parallel actions may wait at gates together: the run waits while any does.
+            if ctx
+                .gates_waiting
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                == 0
+            {
+                let _ = lock(&ctx.store).set_run_state(ctx.run, "waiting");
+            }
             let mut cancel = ctx.cancel.clone();
             let decision = tokio::select! {
                 changed = gate.changed() => if changed.is_ok() { Ok(*gate.borrow()) } else { Ok(None) },
                 _ = cancel.wait_for(|c| *c) => Ok(None),
                 () = tokio::time::sleep(step.step.timeout) => Err(()),
             };
-            let _ = lock(&ctx.store).set_run_state(ctx.run, "running");
+            if ctx
+                .gates_waiting
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+            {
+                let _ = lock(&ctx.store).set_run_state(ctx.run, "running");
+            }
             match decision {
                 Ok(Some(true)) => Ok(()),
                 Ok(Some(false)) => Err(("failed", None, "aborted at the gate".into())),
