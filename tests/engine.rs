@@ -365,8 +365,10 @@ fn cancel_stops_the_run_and_its_processes() {
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| {
             // Fields after the command name: state ppid pgrp ...
+            // A zombie is dead already, waiting for init to reap it.
             let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            rest.split_whitespace().nth(2) == Some(pid.to_string().as_str())
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.get(2) == Some(&pid.to_string().as_str()) && fields.first() != Some(&"Z")
         })
         .collect();
     assert!(survivors.is_empty(), "survived cancel: {survivors:?}");
