@@ -142,6 +142,16 @@ impl Ws {
             .args(args))
     }
 
+    /// `pilote run PLAN --env ENV [--follow]` in this workspace.
+    fn run_plan(&self, plan: &Path, env: &str, follow: bool) -> (i32, String, String) {
+        let plan = plan.to_str().expect("utf8 path");
+        let mut args = vec!["run", plan, "--env", env];
+        if follow {
+            args.push("--follow");
+        }
+        self.pilote(&args)
+    }
+
     fn data(&self) -> PathBuf {
         self.home.path().join("data/pilote/workspaces/demo")
     }
@@ -244,13 +254,7 @@ fn a_failing_step_fails_the_run_and_releases_the_lock() {
         "fail",
         &[("fail", ""), ("say", "with = { value = \"never\" }")],
     );
-    let (code, out, _) = ws.pilote(&[
-        "run",
-        plan.to_str().expect("utf8"),
-        "--env",
-        "uat",
-        "--follow",
-    ]);
+    let (code, out, _) = ws.run_plan(&plan, "uat", true);
     assert_eq!(code, 1);
     assert!(out.contains("! about to fail"), "{out}");
     assert!(out.contains("exited with code 7"), "{out}");
@@ -260,13 +264,7 @@ fn a_failing_step_fails_the_run_and_releases_the_lock() {
     );
     // The lock is free again: the next run starts.
     let plan = ws.plan("ok", &[("say", "with = { value = \"hello\" }")]);
-    let (code, out, _) = ws.pilote(&[
-        "run",
-        plan.to_str().expect("utf8"),
-        "--env",
-        "uat",
-        "--follow",
-    ]);
+    let (code, out, _) = ws.run_plan(&plan, "uat", true);
     assert_eq!(code, 0, "{out}");
 }
 
@@ -276,13 +274,7 @@ fn parameters_reach_scripts_byte_exact() {
     let nasty = r#"it's "quoted" $(touch /tmp/pilote-pwned) `id` ; rm -rf / & $HOME \n|| x"#;
     let with = format!("with = {{ value = '''{nasty}''' }}");
     let plan = ws.plan("quote", &[("say", &with)]);
-    let (code, out, _) = ws.pilote(&[
-        "run",
-        plan.to_str().expect("utf8"),
-        "--env",
-        "uat",
-        "--follow",
-    ]);
+    let (code, out, _) = ws.run_plan(&plan, "uat", true);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("| {nasty}")), "{out}");
     assert!(!Path::new("/tmp/pilote-pwned").exists());
@@ -306,13 +298,7 @@ fn a_gate_holds_the_lock_until_confirmed() {
     );
     // Another env is free.
     let other = ws.plan("other", &[("say", "with = { value = \"elsewhere\" }")]);
-    let (code, out, err) = ws.pilote(&[
-        "run",
-        other.to_str().expect("utf8"),
-        "--env",
-        "preprod",
-        "--follow",
-    ]);
+    let (code, out, err) = ws.run_plan(&other, "preprod", true);
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, _) = ws.pilote(&["gate", &id, "--confirm"]);
     assert_eq!(code, 0);
@@ -345,7 +331,7 @@ fn a_gate_holds_the_lock_until_confirmed() {
 fn cancel_stops_the_run_and_its_processes() {
     let ws = Ws::new();
     let plan = ws.plan("sleepy", &[("sleepy", "")]);
-    let (code, id, _) = ws.pilote(&["run", plan.to_str().expect("utf8"), "--env", "uat"]);
+    let (code, id, _) = ws.run_plan(&plan, "uat", false);
     assert_eq!(code, 0);
     let id = id.trim().to_string();
     let pid = wait_pid(&ws.data().join("sleepy.pid"));
@@ -378,7 +364,7 @@ fn cancel_stops_the_run_and_its_processes() {
 fn a_killed_runner_leaves_an_interrupted_run_with_an_unknown_step() {
     let ws = Ws::new();
     let plan = ws.plan("sleepy", &[("sleepy", "")]);
-    let (_, id, _) = ws.pilote(&["run", plan.to_str().expect("utf8"), "--env", "uat"]);
+    let (_, id, _) = ws.run_plan(&plan, "uat", false);
     let id = id.trim().to_string();
     let pid = wait_pid(&ws.data().join("sleepy.pid"));
     let row = ws.wait_state(&id, "running");
@@ -398,7 +384,7 @@ fn a_killed_runner_leaves_an_interrupted_run_with_an_unknown_step() {
     // The step's own process is an orphan now; the test cleans it up.
     kill(pid, true);
     // The env stays locked by the interrupted run until someone rolls it back.
-    let (code, _, err) = ws.pilote(&["run", plan.to_str().expect("utf8"), "--env", "uat"]);
+    let (code, _, err) = ws.run_plan(&plan, "uat", false);
     assert_eq!(code, 1, "{err}");
 }
 
@@ -599,13 +585,7 @@ fn crash_at_each_commit_point_then_recover() {
             );
         }
         // The lock is released once the resumed run ends.
-        let (code, _, err) = ws.pilote(&[
-            "run",
-            plan.to_str().expect("utf8"),
-            "--env",
-            "uat",
-            "--follow",
-        ]);
+        let (code, _, err) = ws.run_plan(&plan, "uat", true);
         assert_eq!(code, 0, "{point}: {err}");
     }
 }
@@ -618,13 +598,7 @@ fn a_process_left_behind_does_not_hang_the_run() {
         &[("daemon", ""), ("say", "with = { value = \"next\" }")],
     );
     let start = Instant::now();
-    let (code, out, _) = ws.pilote(&[
-        "run",
-        plan.to_str().expect("utf8"),
-        "--env",
-        "uat",
-        "--follow",
-    ]);
+    let (code, out, _) = ws.run_plan(&plan, "uat", true);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("| next"), "{out}");
     assert!(out.contains("still held the output"), "{out}");
