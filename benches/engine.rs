@@ -1,5 +1,6 @@
 //! The engine against the plain tools, each pair measured in the same run:
-//! - 1000 sequential no-op steps (`true`), every event persisted, vs a bash loop of `/bin/true`;
+//! - 1000 sequential no-op steps (`true`), every event persisted, vs a bash loop of `/bin/true`,
+//!   then the same steps declared as changing state, whose starts are synced to disk;
 //! - one no-op step over 500 local hosts, 50 at a time, vs `xargs -P 50`;
 //! - a step printing 1,000,000 lines: lines persisted per second, every line present after;
 //! - `pilote rollback --yes`: from the command start to the first rollback step started.
@@ -47,11 +48,24 @@ fn workspace(root: &Path) -> PathBuf {
             "[[noop.steps]]\nname = \"true {i}\"\nkind = \"shell\"\nscript = \"true\""
         );
     }
+    // The same steps in an automation that changes state: each start is synced to disk first.
+    cat.push_str("\n[change]\nchanges_state = true\n");
+    for i in 0..1000 {
+        let _ = writeln!(
+            cat,
+            "[[change.steps]]\nname = \"true {i}\"\nkind = \"shell\"\nscript = \"true\""
+        );
+    }
     cat.push_str("\n[one]\nchanges_state = false\n[[one.steps]]\nname = \"true\"\nkind = \"shell\"\nscript = \"true\"\n");
     std::fs::write(ws.join("automations/bench.toml"), &cat).expect("write");
     std::fs::write(
         ws.join("plans/undoable.toml"),
         "app = \"bench\"\n[[actions]]\nid = \"one\"\ntitle = \"one\"\nuses = \"one\"\nundo = \"one\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        ws.join("plans/change.toml"),
+        "app = \"bench\"\n[[actions]]\nid = \"change\"\ntitle = \"change\"\nuses = \"change\"\nundo = \"none\"\nundo_reason = \"a benchmark\"\n",
     )
     .expect("write");
     for name in ["noop", "fan", "spew"] {
@@ -122,6 +136,14 @@ fn main() {
     let p = median3(|| pilote(&ws, root, "noop"));
     let b = median3(|| sh("for i in $(seq 1000); do /bin/true; done"));
     report("1000 sequential no-op steps", p, b, "bash loop", "<= 1.5x");
+    let p = median3(|| pilote(&ws, root, "change"));
+    report(
+        "same, changes_state (start fsynced)",
+        p,
+        b,
+        "bash loop",
+        "none: the fsync's cost",
+    );
 
     let p = median3(|| pilote(&ws, root, "fan"));
     let b = median3(|| sh("seq 500 | xargs -P 50 -n1 sh -c true"));

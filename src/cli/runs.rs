@@ -1,5 +1,6 @@
 //! `pilote run|rollback|runs|logs|cancel|gate`, and the hidden `__runner`.
 
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -380,15 +381,24 @@ pub fn logs(
     }
     let mut last = 0;
     let launched = Instant::now();
+    // A step may print a million lines: one write per page, the time formatted once a second.
+    let mut text = String::new();
+    let mut second = (i64::MIN, String::new());
     loop {
         let page = store.log_page(id, last, 2000)?;
+        text.clear();
         for l in &page {
             last = l.seq;
             if host.is_some_and(|h| h != l.host) {
                 continue;
             }
-            let time = crate::clock::format_ms(l.at);
-            let time = time.get(11..).unwrap_or(&time);
+            if l.at.div_euclid(1000) != second.0 {
+                let time = crate::clock::format_ms(l.at);
+                second = (
+                    l.at.div_euclid(1000),
+                    time.get(11..).unwrap_or(&time).to_string(),
+                );
+            }
             let marker = match l.stream.as_str() {
                 "stderr" => "!",
                 "system" => "-",
@@ -399,7 +409,15 @@ pub fn logs(
             } else {
                 l.host.as_str()
             };
-            outln!("{time} {who:<16} {marker} {}", sanitize(&l.line));
+            let _ = writeln!(
+                text,
+                "{} {who:<16} {marker} {}",
+                second.1,
+                sanitize(&l.line)
+            );
+        }
+        if !text.is_empty() {
+            crate::cli::write_stdout(&text);
         }
         if page.len() == 2000 {
             continue;

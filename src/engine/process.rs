@@ -5,6 +5,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process_group};
@@ -75,10 +77,11 @@ pub struct Spec {
 const MAX_LINE: usize = 64 * 1024;
 
 /// Runs `spec`, sending each output line to `lines`, until it ends, times out, or `cancel`
-/// becomes true.
+/// becomes true. `lines` is bounded: when whoever stores the lines falls behind, reading
+/// stops and the child waits on its pipe, so memory stays bounded however much it prints.
 pub async fn run(
     spec: &Spec,
-    lines: mpsc::UnboundedSender<(Stream, String)>,
+    lines: mpsc::Sender<(Stream, String)>,
     mut cancel: watch::Receiver<bool>,
 ) -> Outcome {
     let mut cmd = Command::new(&spec.program);
@@ -110,6 +113,7 @@ pub async fn run(
         .and_then(Pid::from_raw)
         .filter(|p| *p != own && p.as_raw_nonzero().get() > 1);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
+    let progress = Arc::new(AtomicU64::new(0));
     let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
         pumps.push(tokio::spawn(pump(
@@ -117,6 +121,7 @@ pub async fn run(
             Stream::Stdout,
             lines.clone(),
             done_tx.clone(),
+            progress.clone(),
         )));
     }
     if let Some(err) = child.stderr.take() {
@@ -125,6 +130,7 @@ pub async fn run(
             Stream::Stderr,
             lines,
             done_tx.clone(),
+            progress.clone(),
         )));
     }
     let readers = pumps.len();
@@ -161,15 +167,28 @@ pub async fn run(
     if stopped.is_some() {
         signal_group(Signal::KILL);
     }
-    // Keep draining output for a while: a grandchild may still hold the pipes.
-    let drained = tokio::time::timeout(spec.leak_timeout, async {
-        let mut left = readers;
-        while left > 0 && done_rx.recv().await.is_some() {
-            left -= 1;
+    // Keep draining output: a grandchild may still hold the pipes. It is a leak once no line
+    // has come through for `leak_timeout` (a slow store is not a leak: lines still move), or
+    // after ten times that in all (a grandchild printing forever is one).
+    let mut left = readers;
+    let mut seen = progress.load(Ordering::Relaxed);
+    let cap = tokio::time::Instant::now() + spec.leak_timeout * 10;
+    let drained = loop {
+        if left == 0 {
+            break true;
         }
-    })
-    .await
-    .is_ok();
+        match tokio::time::timeout(spec.leak_timeout, done_rx.recv()).await {
+            Ok(Some(())) => left -= 1,
+            Ok(None) => break true,
+            Err(_) => {
+                let now = progress.load(Ordering::Relaxed);
+                if now == seen || tokio::time::Instant::now() >= cap {
+                    break false;
+                }
+                seen = now;
+            }
+        }
+    };
     // Readers still blocked on a pipe a grandchild holds are stopped here: they hold line
     // senders, and the caller waits for every sender to go before it moves on.
     for p in &pumps {
@@ -207,8 +226,9 @@ pub async fn run(
 async fn pump(
     r: impl AsyncRead + Unpin,
     stream: Stream,
-    lines: mpsc::UnboundedSender<(Stream, String)>,
+    lines: mpsc::Sender<(Stream, String)>,
     done: mpsc::UnboundedSender<()>,
+    progress: Arc<AtomicU64>,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut buf = Vec::new();
@@ -233,10 +253,12 @@ async fn pump(
         }
         if lines
             .send((stream, String::from_utf8_lossy(&buf).into_owned()))
+            .await
             .is_err()
         {
             break;
         }
+        progress.fetch_add(1, Ordering::Relaxed);
     }
     let _ = done.send(());
 }
@@ -261,7 +283,14 @@ mod tests {
         spec: Spec,
         cancel_after: Option<Duration>,
     ) -> (Outcome, Vec<(Stream, String)>) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(16);
+        let collector = tokio::spawn(async move {
+            let mut lines = Vec::new();
+            while let Some(l) = rx.recv().await {
+                lines.push(l);
+            }
+            lines
+        });
         let (ctx, crx) = watch::channel(false);
         if let Some(d) = cancel_after {
             tokio::spawn(async move {
@@ -272,11 +301,7 @@ mod tests {
             std::mem::forget(ctx);
         }
         let outcome = run(&spec, tx, crx).await;
-        let mut lines = Vec::new();
-        while let Ok(l) = rx.try_recv() {
-            lines.push(l);
-        }
-        (outcome, lines)
+        (outcome, collector.await.expect("collector"))
     }
 
     #[tokio::test]
@@ -337,6 +362,54 @@ mod tests {
             "took {:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_grandchild_printing_forever_is_a_leak_too() {
+        let start = std::time::Instant::now();
+        let (o, lines) = collect(
+            sh(
+                "(while :; do echo tick; sleep 0.01; done) & echo started",
+                Duration::from_secs(60),
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(o, Outcome::Leaked { code: 0 });
+        assert!(lines.len() > 10, "{} lines", lines.len());
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_holds_the_child_back_and_loses_nothing() {
+        // Each line is taken slowly, so draining what is left when the child exits takes
+        // longer than the leak deadline: still every line, and no leak.
+        // What is left when seq exits (a pipe's worth, ~12k lines) takes ~0.4 s to take:
+        // past the 150 ms deadline, within its 1.5 s cap.
+        let spec = Spec {
+            leak_timeout: Duration::from_millis(150),
+            ..sh("seq 30000", Duration::from_secs(60))
+        };
+        let (tx, mut rx) = mpsc::channel(16);
+        let reader = tokio::spawn(async move {
+            let mut n = 0u32;
+            while let Some((_, line)) = rx.recv().await {
+                n += 1;
+                assert_eq!(line, n.to_string());
+                if n % 40 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            n
+        });
+        let (_keep, crx) = watch::channel(false);
+        let o = run(&spec, tx, crx).await;
+        assert_eq!(o, Outcome::Exited { code: 0 });
+        assert_eq!(reader.await.expect("reader"), 30000);
     }
 
     #[tokio::test]

@@ -71,6 +71,8 @@ struct Ctx {
     done: std::collections::HashSet<(i64, String)>,
     secrets: Vec<(String, String)>,
     lines: mpsc::UnboundedSender<PendingLine>,
+    /// Step output lines sent but not stored yet may not exceed [`BACKLOG`]: see `write_lines`.
+    backlog: Arc<Semaphore>,
     cancel: watch::Receiver<bool>,
     gate: watch::Receiver<Option<bool>>,
 }
@@ -160,7 +162,14 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let (gate_tx, gate_rx) = watch::channel(None);
         let redactor = Redactor::new(secrets.iter().map(|(_, v)| v.as_str()));
-        let writer = tokio::spawn(write_lines(store.clone(), run, line_rx, redactor.clone()));
+        let backlog = Arc::new(Semaphore::new(BACKLOG));
+        let writer = tokio::spawn(write_lines(
+            store.clone(),
+            run,
+            line_rx,
+            redactor.clone(),
+            backlog.clone(),
+        ));
         let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
         let ctx = Arc::new(Ctx {
             store: store.clone(),
@@ -172,6 +181,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             gates_waiting: std::sync::atomic::AtomicUsize::new(0),
             secrets,
             lines: line_tx,
+            backlog,
             cancel: cancel_rx,
             gate: gate_rx,
         });
@@ -468,11 +478,18 @@ async fn run_on(
         );
         return Ok(());
     }
+    let durable = ctx
+        .ws
+        .catalog
+        .get(&action.automation)
+        .is_none_or(|a| a.changes_state);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let step_run = lock(&ctx.store)
-            .step_started(ctx.run, position, &action.id, &step.name, host_name)
+            .step_started(
+                ctx.run, position, &action.id, &step.name, host_name, durable,
+            )
             .map_err(|e| e.to_string())?;
         crash_point("step_started");
         let result = attempt_on(ctx, action, step, env, host, step_run).await;
@@ -548,12 +565,17 @@ async fn attempt_on(
                 grace: Duration::from_secs(5),
                 leak_timeout: Duration::from_secs(2),
             };
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, mut rx) = mpsc::channel(1024);
             let forward = {
                 let lines = ctx.lines.clone();
+                let backlog = ctx.backlog.clone();
                 let host = host_name.to_string();
                 tokio::spawn(async move {
                     while let Some((stream, line)) = rx.recv().await {
+                        // Released once the line is stored; waiting here stops the reading.
+                        if let Ok(permit) = backlog.acquire().await {
+                            permit.forget();
+                        }
                         let _ = lines.send(PendingLine {
                             at: crate::clock::now_ms(),
                             step_run_id: Some(step_run),
@@ -841,12 +863,17 @@ fn crash_point(point: &str) {
     }
 }
 
+/// Step output lines in memory, not stored yet, at most: past it, steps' output stops being
+/// read until the store catches up (the processes wait on their pipes, as on a slow terminal).
+const BACKLOG: usize = 50_000;
+
 /// Stores output lines in batches: whatever arrived within 50 ms, at most 10,000 at a time.
 async fn write_lines(
     store: SharedStore,
     run: i64,
     mut rx: mpsc::UnboundedReceiver<PendingLine>,
     redactor: Redactor,
+    backlog: Arc<Semaphore>,
 ) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -866,6 +893,7 @@ async fn write_lines(
             redactor.redact_in_place(&mut l.line);
         }
         let lines = std::mem::take(&mut batch);
+        let output = lines.iter().filter(|l| l.stream != "system").count();
         let store = store.clone();
         // A busy store is waited out: losing lines silently is not an option.
         let _ = tokio::task::spawn_blocking(move || {
@@ -880,6 +908,7 @@ async fn write_lines(
             }
         })
         .await;
+        backlog.add_permits(output);
     }
 }
 

@@ -167,6 +167,47 @@ impl Store {
         Ok(value)
     }
 
+    /// Like [`Store::write`], but commits without waiting for the disk: for records of what
+    /// already happened (a step's end, output lines, handled commands). They survive a crash
+    /// of pilote at once (WAL) and a power loss once the next durable commit syncs the WAL
+    /// behind them; the worst a power loss can do is make a finished step read as unknown,
+    /// never make a started step read as not started (that commit stays durable).
+    pub fn write_relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        // Cached statements: the runner does this several times per step.
+        let set = |conn: &Connection, sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map(drop)
+        };
+        set(&self.conn, "PRAGMA synchronous = NORMAL").map_err(|e| self.sql_error(e))?;
+        let result = self.write(f);
+        let restored = set(&self.conn, "PRAGMA synchronous = FULL").map_err(|e| self.sql_error(e));
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
+    /// Runs `f` with foreign key checks off (they cannot change inside a transaction).
+    pub(crate) fn without_foreign_keys<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let set = |conn: &Connection, sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map(drop)
+        };
+        set(&self.conn, "PRAGMA foreign_keys = OFF").map_err(|e| self.sql_error(e))?;
+        let result = f(self);
+        let restored = set(&self.conn, "PRAGMA foreign_keys = ON").map_err(|e| self.sql_error(e));
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
     pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
