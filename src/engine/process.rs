@@ -400,7 +400,7 @@ mod tests {
             while let Some((_, line)) = rx.recv().await {
                 n += 1;
                 assert_eq!(line, n.to_string());
-                if n % 40 == 0 {
+                if n.is_multiple_of(40) {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
