@@ -166,14 +166,14 @@ pub enum StepAction {
         probes: u32,
     },
     Wait {
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "duration::serialize")]
         duration: Duration,
     },
     Gate {
         prompt: String,
     },
     Silence {
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "duration::serialize")]
         duration: Duration,
         comment: String,
     },
@@ -181,10 +181,6 @@ pub enum StepAction {
     Ansible {
         playbook: String,
     },
-}
-
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&duration::format(*d))
 }
 
 fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -215,10 +211,10 @@ pub struct Step {
     pub name: String,
     #[serde(flatten)]
     pub action: StepAction,
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "duration::serialize")]
     pub timeout: Duration,
     pub retries: u32,
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "duration::serialize")]
     pub backoff: Duration,
     pub continue_on_error: bool,
     /// How many hosts at once; 0 = all.

@@ -46,6 +46,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// Serializes as `format` writes it, for `--json` output.
+pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*d))
+}
+
 /// Formats a duration the way `parse` reads it, largest units first (`1h30m`, `250ms`).
 pub fn format(d: Duration) -> String {
     let mut ms = d.as_millis();

@@ -1,5 +1,7 @@
 //! The automation engine: runs plans as real processes. Knows nothing of the terminal.
 
+pub mod http;
 pub mod process;
 mod redact;
 pub mod runner;
+pub mod ssh;

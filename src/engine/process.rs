@@ -1,4 +1,4 @@
-//! Running one step's child process: own process group, stdin null, output drained line by
+//! Running one step's child process: own process group, stdin never the terminal, output drained line by
 //! line while waiting, a timeout, and cancellation as SIGTERM to the group, a grace period,
 //! then SIGKILL to the group (nextest's discipline, STYLE.md §4.3).
 
@@ -59,11 +59,24 @@ impl Outcome {
     }
 }
 
+/// What a child reads. Never the terminal: a password prompt must not reach the console.
+#[derive(Debug, Clone, Default)]
+pub enum Input {
+    #[default]
+    Null,
+    /// A pipe that gets these bytes, then stays open until the child ends or this process
+    /// dies: `ssh` passes its end to the remote side, which then stops the remote command.
+    Held(Vec<u8>),
+    /// A file's content (a package sent over `ssh`).
+    File(PathBuf),
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
+    pub input: Input,
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub timeout: Duration,
@@ -71,6 +84,14 @@ pub struct Spec {
     pub grace: Duration,
     /// How long to keep reading output after the process exits before calling it a leak.
     pub leak_timeout: Duration,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Lines longer than this are split: one runaway line must not hold the runner's memory.
@@ -84,9 +105,21 @@ pub async fn run(
     lines: mpsc::Sender<(Stream, String)>,
     mut cancel: watch::Receiver<bool>,
 ) -> Outcome {
+    let stdin = match &spec.input {
+        Input::Null => Stdio::null(),
+        Input::Held(_) => Stdio::piped(),
+        Input::File(path) => match std::fs::File::open(path) {
+            Ok(f) => Stdio::from(f),
+            Err(e) => {
+                return Outcome::SpawnFailed {
+                    error: format!("cannot read {}: {e}", path.display()),
+                };
+            }
+        },
+    };
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -105,6 +138,19 @@ pub async fn run(
             };
         }
     };
+    // Aborted (closing the pipe) when this function returns, after the child ended.
+    let _held = child.stdin.take().map(|mut stdin| {
+        let bytes = match &spec.input {
+            Input::Held(b) => b.clone(),
+            _ => Vec::new(),
+        };
+        AbortOnDrop(tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(&bytes).await;
+            std::future::pending::<()>().await;
+            drop(stdin);
+        }))
+    });
     // The child leads a group of its own; never signal ours, whatever happened to the child.
     let own = rustix::process::getpgrp();
     let pgid = child
@@ -271,6 +317,7 @@ mod tests {
         Spec {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
+            input: Input::Null,
             env: vec![("GREETING".into(), "hello $(not run)".into())],
             cwd: None,
             timeout,

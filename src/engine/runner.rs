@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::process::{self, Outcome, Spec, Stream};
 use super::redact::Redactor;
+use super::ssh;
 use crate::core::SourceFile;
 use crate::core::automation::StepAction;
 use crate::core::expand::{ExpandedAction, ExpandedStep, expand};
@@ -70,6 +71,8 @@ struct Ctx {
     /// (position, host) of the steps that already succeeded, when resuming.
     done: std::collections::HashSet<(i64, String)>,
     secrets: Vec<(String, String)>,
+    /// The run's ssh connections; why there are none if their socket dir is unusable.
+    ssh: Result<ssh::Connections, String>,
     lines: mpsc::UnboundedSender<PendingLine>,
     /// Step output lines sent but not stored yet may not exceed [`BACKLOG`]: see `write_lines`.
     backlog: Arc<Semaphore>,
@@ -171,7 +174,10 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             backlog.clone(),
         ));
         let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
+        let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
+        let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected);
         let ctx = Arc::new(Ctx {
+            ssh,
             store: store.clone(),
             run,
             app: row.app.clone(),
@@ -188,6 +194,9 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let result = run_plan(&ctx, &plan, &row.env).await;
         if let Some(kb) = peak_rss_kb() {
             ctx.say(None, "", format!("runner peak memory: {} MB", kb / 1024));
+        }
+        if let Ok(ssh) = &ctx.ssh {
+            ssh.close().await;
         }
         control.abort();
         let _ = control.await;
@@ -539,87 +548,49 @@ async fn attempt_on(
     let host_name = host.unwrap_or("");
     match &step.step.action {
         StepAction::Shell { script } | StepAction::Ssh { script } => {
-            if let Some(h) = host
-                && ctx
-                    .ws
-                    .inventory
-                    .host(h)
-                    .is_some_and(|h| h.connection == Connection::Ssh)
-            {
-                return Err((
-                    "failed",
-                    None,
-                    format!("host `{h}` is reached over ssh, which this pilote cannot do yet"),
-                ));
-            }
-            let spec = Spec {
-                program: "/bin/sh".into(),
-                args: vec![
-                    "-c".into(),
-                    script.into(),
-                    format!("pilote:{}", step.name).into(),
-                ],
-                env: script_env(ctx, action, env, host),
-                cwd: Some(ctx.ws.data_dir.clone()),
-                timeout: step.step.timeout,
-                grace: Duration::from_secs(5),
-                leak_timeout: Duration::from_secs(2),
-            };
-            let (tx, mut rx) = mpsc::channel(1024);
-            let forward = {
-                let lines = ctx.lines.clone();
-                let backlog = ctx.backlog.clone();
-                let host = host_name.to_string();
-                tokio::spawn(async move {
-                    while let Some((stream, line)) = rx.recv().await {
-                        // Released once the line is stored; waiting here stops the reading.
-                        if let Ok(permit) = backlog.acquire().await {
-                            permit.forget();
-                        }
-                        let _ = lines.send(PendingLine {
-                            at: crate::clock::now_ms(),
-                            step_run_id: Some(step_run),
-                            stream: match stream {
-                                Stream::Stdout => "stdout",
-                                Stream::Stderr => "stderr",
-                            },
-                            host: host.clone(),
-                            line,
-                        });
-                    }
-                })
+            let (tx, forward) = output_to_log(ctx, step_run, host_name);
+            let remote = host
+                .and_then(|h| ctx.ws.inventory.host(h))
+                .filter(|h| h.connection == Connection::Ssh);
+            let spec = if let Some(h) = remote {
+                let ssh = ctx.ssh.as_ref().map_err(|e| ("failed", None, e.clone()))?;
+                let target = ssh::Target::from(h);
+                if let Err(e) = ssh.connect(&target, &tx, ctx.cancel.clone()).await {
+                    drop(tx);
+                    let _ = forward.await;
+                    let state = if e == "cancelled" {
+                        "cancelled"
+                    } else {
+                        "failed"
+                    };
+                    return Err((state, None, e));
+                }
+                ssh.command(
+                    &target,
+                    &step.name,
+                    script,
+                    &script_env(ctx, action, env, host),
+                    step.step.timeout,
+                )
+            } else {
+                Spec {
+                    program: "/bin/sh".into(),
+                    args: vec![
+                        "-c".into(),
+                        script.into(),
+                        format!("pilote:{}", step.name).into(),
+                    ],
+                    input: process::Input::Null,
+                    env: script_env(ctx, action, env, host),
+                    cwd: Some(ctx.ws.data_dir.clone()),
+                    timeout: step.step.timeout,
+                    grace: Duration::from_secs(5),
+                    leak_timeout: Duration::from_secs(2),
+                }
             };
             let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
             let _ = forward.await;
-            match outcome {
-                Outcome::Exited { code: 0 } => Ok(()),
-                Outcome::Leaked { code: 0 } => {
-                    ctx.say(
-                        Some(step_run),
-                        host_name,
-                        "a process left running still held the output; stopped reading it",
-                    );
-                    Ok(())
-                }
-                Outcome::Exited { code } | Outcome::Leaked { code } => {
-                    Err(("failed", Some(code), format!("exited with code {code}")))
-                }
-                Outcome::Signalled { signal } => {
-                    Err(("failed", None, format!("killed by signal {signal}")))
-                }
-                Outcome::TimedOut => Err((
-                    "timed_out",
-                    None,
-                    format!(
-                        "timed out after {}",
-                        crate::core::duration::format(step.step.timeout)
-                    ),
-                )),
-                Outcome::Cancelled => Err(("cancelled", None, "cancelled".into())),
-                Outcome::SpawnFailed { error } => {
-                    Err(("failed", None, format!("could not start: {error}")))
-                }
-            }
+            judge(ctx, step, step_run, host_name, remote.is_some(), outcome)
         }
         StepAction::Copy { artifact, dest } => {
             // Copying and hashing a big package blocks: keep it off the async workers, which
@@ -703,6 +674,87 @@ async fn attempt_on(
                 other.kind().as_str()
             ),
         )),
+    }
+}
+
+/// A channel for a step's output and the task that stores what comes through it, tagged
+/// with the step and host. Wait for the task once the sender is gone.
+fn output_to_log(
+    ctx: &Arc<Ctx>,
+    step_run: i64,
+    host: &str,
+) -> (mpsc::Sender<(Stream, String)>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel(1024);
+    let lines = ctx.lines.clone();
+    let backlog = ctx.backlog.clone();
+    let host = host.to_string();
+    let forward = tokio::spawn(async move {
+        while let Some((stream, line)) = rx.recv().await {
+            // Released once the line is stored; waiting here stops the reading.
+            if let Ok(permit) = backlog.acquire().await {
+                permit.forget();
+            }
+            let _ = lines.send(PendingLine {
+                at: crate::clock::now_ms(),
+                step_run_id: Some(step_run),
+                stream: match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                },
+                host: host.clone(),
+                line,
+            });
+        }
+    });
+    (tx, forward)
+}
+
+/// A step's outcome from its process's; over ssh, exit 255 is ssh's own failure.
+fn judge(
+    ctx: &Ctx,
+    step: &ExpandedStep,
+    step_run: i64,
+    host: &str,
+    over_ssh: bool,
+    outcome: Outcome,
+) -> Result<(), StepFailure> {
+    match outcome {
+        Outcome::Exited { code: 0 } => Ok(()),
+        Outcome::Leaked { code: 0 } => {
+            ctx.say(
+                Some(step_run),
+                host,
+                "a process left running still held the output; stopped reading it",
+            );
+            Ok(())
+        }
+        Outcome::Exited { code } | Outcome::Leaked { code }
+            if over_ssh && code == ssh::SSH_FAILED =>
+        {
+            Err((
+                "failed",
+                Some(code),
+                format!("connection to {host} failed or was lost (ssh exited with 255)"),
+            ))
+        }
+        Outcome::Exited { code } | Outcome::Leaked { code } => {
+            Err(("failed", Some(code), format!("exited with code {code}")))
+        }
+        Outcome::Signalled { signal } => {
+            Err(("failed", None, format!("killed by signal {signal}")))
+        }
+        Outcome::TimedOut => Err((
+            "timed_out",
+            None,
+            format!(
+                "timed out after {}",
+                crate::core::duration::format(step.step.timeout)
+            ),
+        )),
+        Outcome::Cancelled => Err(("cancelled", None, "cancelled".into())),
+        Outcome::SpawnFailed { error } => {
+            Err(("failed", None, format!("could not start: {error}")))
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub struct SettingsFile {
     pub store: StoreSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub ssh: SshSection,
     /// Workspace-wide variables: the last place a plan parameter is looked up.
     #[serde(default)]
     pub vars: IndexMap<String, toml::Value>,
@@ -45,6 +47,48 @@ impl Default for StoreSection {
 
 fn default_busy_timeout_ms() -> u64 {
     5_000
+}
+
+/// `[ssh]`: how remote steps use the system OpenSSH client. Everything else (users, keys,
+/// ProxyJump, known hosts) comes from the ssh config, as for the operator's own `ssh`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSection {
+    /// An ssh config file given to `ssh -F`, relative to the config dir; without it, the
+    /// user's `~/.ssh/config` and the system's.
+    #[serde(default)]
+    pub config: Option<Spanned<PathBuf>>,
+    /// Giving up on a host that does not answer (`ConnectTimeout`), e.g. "10s".
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<String>>,
+    /// A dead connection is noticed after `keepalive_interval` × `keepalive_count`.
+    #[serde(default)]
+    pub keepalive_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub keepalive_count: Option<u32>,
+    /// `StrictHostKeyChecking` for unprotected envs; protected envs always use "yes".
+    #[serde(default)]
+    pub host_key_checking: HostKeyChecking,
+}
+
+/// What ssh does with a host whose key it does not know yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyChecking {
+    /// Refuse it: the key must already be in known_hosts.
+    Yes,
+    /// Record it and go on; a changed key is still refused.
+    #[default]
+    AcceptNew,
+}
+
+impl HostKeyChecking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::AcceptNew => "accept-new",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

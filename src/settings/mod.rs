@@ -17,7 +17,7 @@ use crate::core::SourceFile;
 use crate::core::automation::{self, Catalog};
 
 pub use crate::core::diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use files::{Connection, LogLevel};
+pub use files::{Connection, HostKeyChecking, LogLevel};
 pub use inventory::{App, Domain, DomainHosts, Env, EnvApp, Host, Inventory, Lifecycle, Stage};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
 
@@ -39,6 +39,20 @@ pub struct Settings {
     pub vars: indexmap::IndexMap<String, toml::Value>,
     pub busy_timeout_ms: u64,
     pub log_level: LogLevel,
+    pub ssh: Ssh,
+}
+
+/// `[ssh]` with its defaults applied.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ssh {
+    /// Given to `ssh -F` when set.
+    pub config: Option<PathBuf>,
+    #[serde(serialize_with = "crate::core::duration::serialize")]
+    pub connect_timeout: std::time::Duration,
+    #[serde(serialize_with = "crate::core::duration::serialize")]
+    pub keepalive_interval: std::time::Duration,
+    pub keepalive_count: u32,
+    pub host_key_checking: HostKeyChecking,
 }
 
 /// A loaded, checked workspace.
@@ -230,6 +244,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             "PILOTE_DATA_DIR is set but empty; unset it or give a directory".into(),
         ));
     }
+    let ssh = ssh_settings(dir, &s.ssh, &settings_path, settings_src)?;
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
@@ -248,10 +263,46 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             vars,
             busy_timeout_ms,
             log_level,
+            ssh,
         },
         inventory,
         catalog,
         warnings: diags,
+    })
+}
+
+/// `[ssh]` checked: durations in whole seconds (what ssh takes), at least one.
+fn ssh_settings(
+    dir: &Path,
+    s: &files::SshSection,
+    path: &Path,
+    src: &str,
+) -> Result<Ssh, LoadError> {
+    let seconds = |v: &Option<toml::Spanned<String>>, default: u64| {
+        let Some(v) = v else {
+            return Ok(std::time::Duration::from_secs(default));
+        };
+        crate::core::duration::parse(v.get_ref())
+            .ok()
+            .filter(|d| d.as_secs() >= 1 && d.subsec_nanos() == 0)
+            .ok_or_else(|| {
+                let mut d = Diagnostic::at(
+                    path,
+                    src,
+                    v.span(),
+                    format!("`{}` is not a whole number of seconds", v.get_ref()),
+                )
+                .expected("a duration of at least one second, like \"10s\" or \"1m\"");
+                d.line = d.line.max(1);
+                LoadError::Invalid(Diagnostics(vec![d]))
+            })
+    };
+    Ok(Ssh {
+        config: s.config.as_ref().map(|c| dir.join(c.get_ref())),
+        connect_timeout: seconds(&s.connect_timeout, 10)?,
+        keepalive_interval: seconds(&s.keepalive_interval, 5)?,
+        keepalive_count: s.keepalive_count.unwrap_or(3).max(1),
+        host_key_checking: s.host_key_checking,
     })
 }
 

@@ -1,0 +1,445 @@
+//! Remote steps through the system OpenSSH client, so that `~/.ssh/config`, ProxyJump,
+//! agents and known_hosts work as they do for the operator's own `ssh`.
+//!
+//! One multiplexed master connection per host, opened on first use and shared by every step
+//! of the run, closed when the run ends (and by `ControlPersist` if the runner died). Step
+//! commands are sent as one POSIX-quoted line that starts a fixed wrapper script; the
+//! parameters travel on the command's stdin, never on a command line (remote `ps` shows
+//! command lines to every user). The wrapper runs the script in a session of its own and
+//! kills that session when its stdin ends: when the local `ssh` is killed (timeout, cancel),
+//! when the runner dies, or when the connection drops.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::process::{self, Input, Outcome, Spec, Stream};
+use crate::settings::{self, HostKeyChecking};
+
+/// How long an idle master outlives its last step: covers a runner that died without
+/// closing its masters. A step after a longer gate simply connects again.
+const PERSIST: &str = "10m";
+
+/// ssh's own failures (cannot connect, auth refused, connection lost) exit with 255.
+pub const SSH_FAILED: i32 = 255;
+
+/// Runs on the target as `sh -c WRAPPER pilote SCRIPT NAME MARKER`. Reads `export` lines up
+/// to MARKER from stdin, starts the script in its own session with stdin `/dev/null`, and a
+/// watcher (also in a session of its own) that kills the script's session, TERM then KILL,
+/// once stdin reaches its end. A script exiting 255 is reported as 254: 255 means ssh failed.
+const WRAPPER: &str = r#"m=$3; e=
+while IFS= read -r l; do [ "$l" = "$m" ] && break; e="$e$l
+"; done
+eval "$e"
+exec 3<&0
+setsid sh -c "$1" "$2" </dev/null & p=$!
+setsid sh -c 'cat >/dev/null; kill -TERM -"$1" 2>/dev/null; sleep 5; kill -KILL -"$1" 2>/dev/null' watch "$p" <&3 >/dev/null 2>&1 & w=$!
+exec 3<&-
+wait "$p"; rc=$?
+kill -TERM -"$w" 2>/dev/null
+if [ "$rc" -eq 255 ]; then echo "pilote: the script exited with 255, reported as 254 (255 means ssh failed)" >&2; rc=254; fi
+exit "$rc""#;
+
+/// A host as ssh sees it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub address: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl From<&settings::Host> for Target {
+    fn from(h: &settings::Host) -> Self {
+        Self {
+            name: h.name.clone(),
+            address: h.address.clone(),
+            user: h.user.clone(),
+            port: h.port,
+        }
+    }
+}
+
+/// The ssh connections of one run.
+pub struct Connections {
+    settings: settings::Ssh,
+    checking: HostKeyChecking,
+    /// Holds the control sockets: 0700, short enough for a socket path (108 bytes).
+    dir: PathBuf,
+    masters: Mutex<HashMap<String, Master>>,
+}
+
+struct Master {
+    socket: PathBuf,
+    target: Target,
+    /// Whether the master is up. Only success is kept: a retry tries to connect again.
+    open: Arc<tokio::sync::Mutex<bool>>,
+}
+
+impl Connections {
+    /// `protected`: the env never accepts a host key it does not know yet, whatever the config.
+    pub fn new(settings: &settings::Ssh, run: i64, protected: bool) -> Result<Self, String> {
+        // Runs of other workspaces have the same numbers: the runner's pid tells them apart.
+        let dir = sockets_dir()?.join(format!("{}-r{run}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Self {
+            settings: settings.clone(),
+            checking: if protected {
+                HostKeyChecking::Yes
+            } else {
+                settings.host_key_checking
+            },
+            dir,
+            masters: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn master(&self, target: &Target) -> (PathBuf, Arc<tokio::sync::Mutex<bool>>) {
+        let mut masters = self.masters.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = masters.len();
+        let m = masters
+            .entry(target.name.clone())
+            .or_insert_with(|| Master {
+                socket: self.dir.join(n.to_string()),
+                target: target.clone(),
+                open: Arc::new(tokio::sync::Mutex::new(false)),
+            });
+        (m.socket.clone(), m.open.clone())
+    }
+
+    /// The options every ssh invocation of this run shares, then the destination.
+    fn args(&self, target: &Target, socket: &Path) -> Vec<OsString> {
+        let s = &self.settings;
+        let mut a: Vec<OsString> = Vec::new();
+        if let Some(cfg) = &s.config {
+            a.push("-F".into());
+            a.push(cfg.into());
+        }
+        for o in [
+            "BatchMode=yes".to_string(),
+            format!("ConnectTimeout={}", s.connect_timeout.as_secs()),
+            format!("ServerAliveInterval={}", s.keepalive_interval.as_secs()),
+            format!("ServerAliveCountMax={}", s.keepalive_count),
+            format!("StrictHostKeyChecking={}", self.checking.as_str()),
+            format!("ControlPath={}", socket.display()),
+        ] {
+            a.push("-o".into());
+            a.push(o.into());
+        }
+        if let Some(p) = target.port {
+            a.push("-p".into());
+            a.push(p.to_string().into());
+        }
+        if let Some(u) = &target.user {
+            a.push("-l".into());
+            a.push(u.into());
+        }
+        a
+    }
+
+    /// Opens the host's master connection unless it is open; every caller for one host waits
+    /// for the same attempt. Its messages (a new host key recorded, why it failed) go to
+    /// `lines`.
+    pub async fn connect(
+        &self,
+        target: &Target,
+        lines: &mpsc::Sender<(Stream, String)>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let (socket, open) = self.master(target);
+        let mut open = open.lock().await;
+        if *open {
+            return Ok(());
+        }
+        let result = async {
+            let mut args = self.args(target, &socket);
+            for o in [
+                "ControlMaster=yes".to_string(),
+                format!("ControlPersist={PERSIST}"),
+            ] {
+                args.push("-o".into());
+                args.push(o.into());
+            }
+            args.extend(["-N".into(), "-f".into(), target.address.clone().into()]);
+            let spec = Spec {
+                program: "ssh".into(),
+                args,
+                input: Input::Null,
+                env: Vec::new(),
+                cwd: None,
+                // A ProxyJump makes two handshakes; each may take the connect timeout.
+                timeout: self.settings.connect_timeout * 3,
+                grace: Duration::from_secs(2),
+                leak_timeout: Duration::from_secs(1),
+            };
+            let (tx, mut rx) = mpsc::channel(64);
+            let relay = {
+                let lines = lines.clone();
+                tokio::spawn(async move {
+                    let mut last = String::new();
+                    while let Some((stream, line)) = rx.recv().await {
+                        last.clone_from(&line);
+                        let _ = lines.send((stream, line)).await;
+                    }
+                    last
+                })
+            };
+            let outcome = process::run(&spec, tx, cancel).await;
+            let last = relay.await.unwrap_or_default();
+            match outcome {
+                Outcome::Exited { code: 0 } | Outcome::Leaked { code: 0 } => Ok(()),
+                Outcome::Exited { code } | Outcome::Leaked { code } => Err(format!(
+                    "cannot connect to {} ({}): {}",
+                    target.name,
+                    target.address,
+                    if last.is_empty() {
+                        format!("ssh exited with {code}")
+                    } else {
+                        last
+                    }
+                )),
+                Outcome::TimedOut => Err(format!(
+                    "cannot connect to {} ({}): no answer within {}",
+                    target.name,
+                    target.address,
+                    crate::core::duration::format(spec.timeout)
+                )),
+                Outcome::Cancelled => Err("cancelled".into()),
+                Outcome::Signalled { signal } => {
+                    Err(format!("ssh to {} killed by signal {signal}", target.name))
+                }
+                Outcome::SpawnFailed { error } => Err(format!("cannot start ssh: {error}")),
+            }
+        }
+        .await;
+        *open = result.is_ok();
+        result
+    }
+
+    /// The local `ssh` process that runs `script` on `target` through its master; `env`
+    /// reaches the script as exported variables (names that are not shell identifiers are
+    /// left out: a remote shell cannot hold them).
+    pub fn command(
+        &self,
+        target: &Target,
+        step: &str,
+        script: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Spec {
+        let (socket, _) = self.master(target);
+        let marker = format!("pilote-env-{:016x}", rand_u64());
+        let mut prelude = String::new();
+        for (k, v) in env {
+            if is_identifier(k) {
+                let _ = writeln!(prelude, "export {k}={}", quote(v));
+            }
+        }
+        prelude.push_str(&marker);
+        prelude.push('\n');
+        let remote = format!(
+            "exec sh -c {} pilote {} {} {}",
+            quote(WRAPPER),
+            quote(script),
+            quote(&format!("pilote:{step}")),
+            quote(&marker)
+        );
+        let mut args = self.args(target, &socket);
+        args.extend([
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "-T".into(),
+            target.address.clone().into(),
+            "--".into(),
+            remote.into(),
+        ]);
+        Spec {
+            program: "ssh".into(),
+            args,
+            input: Input::Held(prelude.into_bytes()),
+            env: Vec::new(),
+            cwd: None,
+            timeout,
+            grace: Duration::from_secs(5),
+            leak_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The local `ssh` process that writes `source` to `dest` on `target`: into a part file,
+    /// checked with `sha256sum` against `digest` on the target, then renamed into place. A
+    /// mismatch removes the part file and exits 65 with both digests on stderr.
+    pub fn upload(
+        &self,
+        target: &Target,
+        source: &Path,
+        dest: &str,
+        digest: &str,
+        timeout: Duration,
+    ) -> Spec {
+        let (socket, _) = self.master(target);
+        let part = format!("{dest}.pilote-part");
+        let remote = format!(
+            "d=$(dirname {dest}) && mkdir -p \"$d\" && cat > {part} && \
+             got=$(sha256sum {part} | cut -d' ' -f1) && \
+             if [ \"$got\" = {digest} ]; then mv -f {part} {dest}; \
+             else rm -f {part}; echo \"digest mismatch on the target: sent {digest}, found $got\" >&2; exit 65; fi",
+            dest = quote(dest),
+            part = quote(&part),
+            digest = quote(digest),
+        );
+        let mut args = self.args(target, &socket);
+        args.extend([
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "-T".into(),
+            target.address.clone().into(),
+            "--".into(),
+            remote.into(),
+        ]);
+        Spec {
+            program: "ssh".into(),
+            args,
+            input: Input::File(source.to_path_buf()),
+            env: Vec::new(),
+            cwd: None,
+            timeout,
+            grace: Duration::from_secs(5),
+            leak_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Closes every master this run opened and removes the sockets' directory.
+    pub async fn close(&self) {
+        let masters: Vec<(PathBuf, Target)> = self
+            .masters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|m| m.open.try_lock().map_or(true, |open| *open))
+            .map(|m| (m.socket.clone(), m.target.clone()))
+            .collect();
+        let exits = masters.into_iter().map(|(socket, target)| {
+            let mut args = self.args(&target, &socket);
+            args.extend(["-O".into(), "exit".into(), target.address.clone().into()]);
+            async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::process::Command::new("ssh")
+                        .args(args)
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status(),
+                )
+                .await;
+            }
+        });
+        futures_join_all(exits).await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the futures concurrently and waits for all of them.
+async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) {
+    let mut set = tokio::task::JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// `$XDG_RUNTIME_DIR/pilote`, or `/tmp/pilote-<uid>`: created 0700, and refused if someone
+/// else owns it or can enter it (they could swap our sockets).
+fn sockets_dir() -> Result<PathBuf, String> {
+    let uid = rustix::process::geteuid().as_raw();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("pilote"),
+        None => std::env::temp_dir().join(format!("pilote-{uid}")),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} must be a directory of yours with mode 0700 (it holds ssh control sockets)",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// POSIX shell single quoting: the word reaches the program exactly as given.
+pub fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// A marker no parameter value can guess: time and pid mixed, good enough for a delimiter.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        for word in [
+            "plain",
+            "it's",
+            "$(touch /tmp/pwned)",
+            "`id`",
+            "a; rm -rf /",
+            "line1\nline2",
+            "'\"\\",
+            "",
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", quote(word)))
+                .output()
+                .expect("sh");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), word);
+        }
+    }
+
+    #[test]
+    fn only_shell_identifiers_are_exported() {
+        assert!(is_identifier("PILOTE_RUN"));
+        assert!(is_identifier("_x1"));
+        assert!(!is_identifier("HOST_RACK-ID"));
+        assert!(!is_identifier("1X"));
+        assert!(!is_identifier(""));
+    }
+}
