@@ -61,6 +61,34 @@ name = "write"
 kind = "ssh"
 script = '''printf '%s' "$VALUE" > "$OUT.$PILOTE_HOST"'''
 
+[ship]
+domain = "web"
+changes_state = false
+[ship.params.war]
+type = "artifact"
+[ship.params.dir]
+type = "string"
+[[ship.steps]]
+name = "wait for the word"
+kind = "gate"
+prompt = "ship it?"
+[[ship.steps]]
+name = "transfer"
+kind = "copy"
+artifact = "war"
+dest = "${dir}/${host}/app.war"
+
+[probe]
+changes_state = false
+[probe.params.url]
+type = "string"
+[[probe.steps]]
+name = "probe"
+kind = "http"
+url = "${url}"
+expect_body = "/^status: (ok|fine)$/"
+probes = 4
+
 [code]
 domain = "web"
 changes_state = false
@@ -375,4 +403,178 @@ fn a_host_behind_a_proxy_jump_works_from_the_ssh_config_alone() {
         r.sshd.logs().contains("direct-tcpip"),
         "the jump host forwarded nothing"
     );
+}
+
+/// A package dir with one WAR, and a dir the remote user may write into.
+fn package(r: &Remote) -> (PathBuf, PathBuf) {
+    let pkg = r.home.path().join("pkg");
+    std::fs::create_dir_all(&pkg).expect("mkdir");
+    std::fs::write(
+        pkg.join("app.war"),
+        "the real application, version 2\n".repeat(1000),
+    )
+    .expect("write");
+    let out = r.sshd.dir.path().join("deployed");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    (pkg, out)
+}
+
+/// Starts the `ship` plan (it waits at its gate), then lets `before_confirm` act.
+fn ship(
+    r: &Remote,
+    pkg: &std::path::Path,
+    out: &std::path::Path,
+    before_confirm: impl FnOnce(),
+) -> (i32, String, String) {
+    let plan = r.plan(
+        "ship",
+        &format!(
+            "[actions.with]\nwar = \"app.war\"\ndir = \"{}\"\n",
+            out.display()
+        ),
+    );
+    let pkg = pkg.display().to_string();
+    let (code, out, err) = r.pilote(&["run", &plan, "--env", "test", "--package", &pkg]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let id = run_id(&format!("{out}\n{err}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = r.pilote(&["runs", "--json"]);
+        if out.contains("\"waiting\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never waited at the gate: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    before_confirm();
+    let (code, out, err) = r.pilote(&["gate", &id, "--confirm"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    r.pilote(&["logs", &id, "--follow"])
+}
+
+#[test]
+fn a_copy_reaches_every_host_with_its_digest_checked() {
+    let r = Remote::new(3, "", "");
+    let (pkg, out) = package(&r);
+    let (code, log, _) = ship(&r, &pkg, &out, || {});
+    assert_eq!(code, 0, "{log}");
+    let sent = std::fs::read(pkg.join("app.war")).expect("read");
+    for h in ["h0", "h1", "h2"] {
+        let got = std::fs::read(out.join(h).join("app.war")).expect("copied");
+        assert!(got == sent, "{h} got other bytes");
+        assert!(
+            log.contains(&format!("{h:<16} - copied app.war (sha256 ")),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn a_package_altered_after_the_run_was_created_is_not_sent() {
+    let r = Remote::new(1, "", "");
+    let (pkg, out) = package(&r);
+    let (code, log, _) = ship(&r, &pkg, &out, || {
+        std::fs::write(pkg.join("app.war"), "a backdoored application\n").expect("tamper");
+    });
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("app.war changed since run #1 was created: recorded sha256 "),
+        "{log}"
+    );
+    assert!(!out.join("h0").exists(), "something was sent");
+}
+
+#[test]
+fn a_copy_truncated_on_the_target_fails_the_after_check() {
+    // On h1's address, the server's PATH starts with a `cat` that keeps 10 bytes only.
+    let evil = tempfile::tempdir().expect("tmp");
+    std::fs::write(evil.path().join("cat"), "#!/bin/sh\nhead -c 10\n").expect("write");
+    for (p, mode) in [
+        (evil.path().to_path_buf(), 0o755),
+        (evil.path().join("cat"), 0o755),
+    ] {
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod");
+    }
+    let r = Remote::new(
+        2,
+        "",
+        &format!(
+            "Match LocalAddress 127.0.0.3\n  SetEnv PATH={}:/usr/bin:/bin\n",
+            evil.path().display()
+        ),
+    );
+    let (pkg, out) = package(&r);
+    let (code, log, _) = ship(&r, &pkg, &out, || {});
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("h1               ! digest mismatch on the target: sent "),
+        "{log}"
+    );
+    assert!(out.join("h0/app.war").exists(), "h0 is unaffected");
+    assert!(
+        !out.join("h1/app.war").exists(),
+        "a bad copy was left in place"
+    );
+    let steps = r.steps("1");
+    assert!(
+        steps.iter().any(|s| s["host"] == "h1"
+            && s["detail"] == "the copy of app.war on h1 does not match its digest (see the log)"),
+        "{steps:?}"
+    );
+}
+
+/// A loopback HTTP server: `/ok` answers 200 `status: ok`; `/flap` alternates 200 and 503.
+fn http_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut n = 0;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let len = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..len]);
+            n += 1;
+            let status = if request.starts_with("GET /flap") && n % 2 == 0 {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let body = "status: ok";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn http_checks_record_latency_and_availability_with_the_run() {
+    let r = Remote::new(1, "", "");
+    let base = http_server();
+    let plan = r.plan("probe", &format!("[actions.with]\nurl = \"{base}/ok\"\n"));
+    let (code, out, err) = r.run_follow(&plan, "test");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("4/4 ok"), "{out}");
+
+    let plan = r.plan("probe", &format!("[actions.with]\nurl = \"{base}/flap\"\n"));
+    let (code, out, _) = r.run_follow(&plan, "test");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("probe 2/4: 503"), "{out}");
+    let db = rusqlite::Connection::open(r.dir.join("data/pilote.db")).expect("db");
+    let rows: Vec<(i64, i64, f64)> = db
+        .prepare("SELECT probes, ok, availability FROM http_checks ORDER BY step_run_id")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows, [(4, 4, 1.0), (4, 2, 0.5)]);
 }

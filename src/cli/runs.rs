@@ -51,6 +51,11 @@ pub fn run(
         ),
         None => None,
     };
+    let artifacts = match &package {
+        Some(dir) => crate::vault::manifest(dir)
+            .map_err(|e| Error::BadInput(format!("--package {}: {e}", dir.display())))?,
+        None => Vec::new(),
+    };
     recover_stale(&ws, &mut store, &plan.app, env)?;
     let path = source.path.display().to_string();
     let package_dir = package.as_ref().map(|p| p.display().to_string());
@@ -62,6 +67,7 @@ pub fn run(
         plan_path: Some(&path),
         rollback_of: None,
         package_dir: package_dir.as_deref(),
+        artifacts: &artifacts,
         actor: &Actor::current(),
     })?;
     launch(&ws, &mut store, id)?;
@@ -146,7 +152,9 @@ pub fn rollback(
             return Err(Error::BadInput("rollback not started".into()));
         }
     }
+    // The same package, checked against the same digests, as the run rolled back.
     let package = store.run_package(last.id)?;
+    let artifacts = store.run_artifacts(last.id)?;
     let id = store.create_run(&NewRun {
         kind: RunKind::Rollback,
         app,
@@ -155,6 +163,7 @@ pub fn rollback(
         plan_path: path.as_deref(),
         rollback_of: Some(last.id),
         package_dir: package.as_deref(),
+        artifacts: &artifacts,
         actor: &Actor::current(),
     })?;
     launch(&ws, &mut store, id)?;

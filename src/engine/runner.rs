@@ -66,6 +66,8 @@ struct Ctx {
     app: String,
     ws: Workspace,
     package: Option<PathBuf>,
+    /// The package's files as recorded when the run was created.
+    artifacts: Vec<crate::store::Artifact>,
     /// Gates waiting for an answer right now.
     gates_waiting: std::sync::atomic::AtomicUsize,
     /// (position, host) of the steps that already succeeded, when resuming.
@@ -137,6 +139,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             return Ok("failed".into());
         }
     };
+    let artifacts = store.run_artifacts(run)?;
     let secrets = match read_secrets(&ws, &plan, &row.env) {
         Ok(s) => s,
         Err(message) => {
@@ -178,6 +181,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected);
         let ctx = Arc::new(Ctx {
             ssh,
+            artifacts,
             store: store.clone(),
             run,
             app: row.app.clone(),
@@ -593,24 +597,9 @@ async fn attempt_on(
             judge(ctx, step, step_run, host_name, remote.is_some(), outcome)
         }
         StepAction::Copy { artifact, dest } => {
-            // Copying and hashing a big package blocks: keep it off the async workers, which
-            // read output and watch for cancel meanwhile.
-            let (ctx, action, env) = (ctx.clone(), action.clone(), env.to_string());
-            let (host, dest, artifact) = (host.map(str::to_string), dest.clone(), artifact.clone());
-            tokio::task::spawn_blocking(move || {
-                copy_local(
-                    &ctx,
-                    &action,
-                    &env,
-                    host.as_deref(),
-                    &dest,
-                    &artifact,
-                    step_run,
-                )
-            })
-            .await
-            .unwrap_or_else(|e| Err(("failed", None, format!("copy task failed: {e}"))))
+            copy(ctx, action, step, env, host, step_run, artifact, dest).await
         }
+        StepAction::Http { .. } => http_check(ctx, action, step, env, step_run).await,
         StepAction::Wait { duration } => {
             let mut cancel = ctx.cancel.clone();
             tokio::select! {
@@ -800,16 +789,18 @@ fn script_env(
     out
 }
 
-/// Copies an artifact of the run's package to a local host's path, checking its SHA-256
-/// before sending and after writing.
-fn copy_local(
-    ctx: &Ctx,
+/// Copies an artifact of the run's package to a host: its SHA-256 checked against the
+/// digest recorded when the run was created before sending, and on the target after.
+#[allow(clippy::too_many_arguments)] // One step's whole context; grouping it would only rename it.
+async fn copy(
+    ctx: &Arc<Ctx>,
     action: &ExpandedAction,
+    step: &ExpandedStep,
     env: &str,
     host: Option<&str>,
-    dest: &str,
-    artifact: &str,
     step_run: i64,
+    artifact: &str,
+    dest: &str,
 ) -> Result<(), StepFailure> {
     let host_name = host.unwrap_or("");
     let fail = |m: String| ("failed", None, m);
@@ -824,17 +815,85 @@ fn copy_local(
         .find(|p| p.name == artifact)
         .map(|p| p.value.to_string())
         .ok_or_else(|| fail(format!("no artifact parameter `{artifact}`")))?;
+    let Some(recorded) = ctx.artifacts.iter().find(|a| a.path == rel) else {
+        return Err(fail(format!(
+            "`{rel}` is not in the package this run was created with"
+        )));
+    };
+    let expected = recorded.sha256.clone();
     let source = package.join(&rel);
     let h = host.and_then(|h| ctx.ws.inventory.host(h));
-    if h.is_some_and(|h| h.connection == Connection::Ssh) {
+    let target = resolve(ctx, action, env, host, dest).map_err(fail)?;
+
+    // Hashing a big package blocks: keep it off the async workers.
+    let hashed = {
+        let path = source.clone();
+        tokio::task::spawn_blocking(move || crate::vault::sha256_file(&path))
+            .await
+            .map_err(|e| fail(format!("hashing task failed: {e}")))?
+            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?
+            .0
+    };
+    if hashed != expected {
         return Err(fail(format!(
-            "host `{host_name}` is reached over ssh, which this pilote cannot do yet"
+            "{rel} changed since run #{} was created: recorded sha256 {expected}, found {hashed}; not sent",
+            ctx.run
         )));
     }
-    let target = crate::core::value::interpolate(dest, |name| match name {
+
+    if let Some(h) = h.filter(|h| h.connection == Connection::Ssh) {
+        let ssh = ctx.ssh.as_ref().map_err(|e| fail(e.clone()))?;
+        let target_host = ssh::Target::from(h);
+        let (tx, forward) = output_to_log(ctx, step_run, host_name);
+        if let Err(e) = ssh.connect(&target_host, &tx, ctx.cancel.clone()).await {
+            drop(tx);
+            let _ = forward.await;
+            return Err(fail(e));
+        }
+        let spec = ssh.upload(&target_host, &source, &target, &expected, step.step.timeout);
+        let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
+        let _ = forward.await;
+        if outcome
+            == (Outcome::Exited {
+                code: ssh::DIGEST_MISMATCH,
+            })
+        {
+            return Err((
+                "failed",
+                Some(ssh::DIGEST_MISMATCH),
+                format!("the copy of {rel} on {host_name} does not match its digest (see the log)"),
+            ));
+        }
+        judge(ctx, step, step_run, host_name, true, outcome)?;
+    } else {
+        let (source, target_path) = (source.clone(), PathBuf::from(&target));
+        let expected = expected.clone();
+        tokio::task::spawn_blocking(move || copy_local(&source, &target_path, &expected))
+            .await
+            .map_err(|e| fail(format!("copy task failed: {e}")))?
+            .map_err(fail)?;
+    }
+    ctx.say(
+        Some(step_run),
+        host_name,
+        format!("copied {rel} (sha256 {expected}) to {target}"),
+    );
+    Ok(())
+}
+
+/// `text` with its `${...}` placeholders resolved: the run's context, then the parameters.
+fn resolve(
+    ctx: &Ctx,
+    action: &ExpandedAction,
+    env: &str,
+    host: Option<&str>,
+    text: &str,
+) -> Result<String, String> {
+    let h = host.and_then(|h| ctx.ws.inventory.host(h));
+    crate::core::value::interpolate(text, |name| match name {
         "app" => Some(ctx.app.clone()),
         "env" => Some(env.to_string()),
-        "host" => Some(host_name.to_string()),
+        "host" => host.map(str::to_string),
         "address" => h.map(|h| h.address.clone()),
         "domain" => action.domain.clone(),
         "data_dir" => Some(ctx.ws.data_dir.display().to_string()),
@@ -845,45 +904,124 @@ fn copy_local(
             .find(|p| p.name == name)
             .map(|p| p.value.to_string()),
     })
-    .map_err(|n| fail(format!("cannot resolve `${{{n}}}` in `{dest}`")))?;
-    let before =
-        sha256_file(&source).map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
-    let target = Path::new(&target);
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    std::fs::copy(&source, target)
-        .map_err(|e| fail(format!("cannot copy to {}: {e}", target.display())))?;
-    let after = sha256_file(target)
-        .map_err(|e| fail(format!("cannot read back {}: {e}", target.display())))?;
-    if before != after {
-        return Err(fail(format!(
-            "digest mismatch: sent {before}, found {after} on the target"
-        )));
-    }
-    ctx.say(
-        Some(step_run),
-        host_name,
-        format!("copied {rel} (sha256 {before}) to {}", target.display()),
-    );
-    Ok(())
+    .map_err(|n| format!("cannot resolve `${{{n}}}` in `{text}`"))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
+/// Runs an http step's probes and records what they measured with the run.
+async fn http_check(
+    ctx: &Arc<Ctx>,
+    action: &ExpandedAction,
+    step: &ExpandedStep,
+    env: &str,
+    step_run: i64,
+) -> Result<(), StepFailure> {
+    let StepAction::Http {
+        method,
+        url,
+        expect_status,
+        expect_body,
+        max_latency,
+        probes,
+    } = &step.step.action
+    else {
+        return Err(("failed", None, "not an http step".into()));
+    };
+    let url = resolve(ctx, action, env, None, url).map_err(|e| ("failed", None, e))?;
+    let check = super::http::Check {
+        method,
+        url: &url,
+        expect_status: *expect_status,
+        expect_body: expect_body.as_deref(),
+        max_latency: *max_latency,
+        probes: *probes,
+        connect_timeout: HTTP_CONNECT_TIMEOUT.min(step.step.timeout),
+        timeout: HTTP_PROBE_TIMEOUT.min(step.step.timeout),
+        interval: HTTP_PROBE_INTERVAL,
+    };
+    let on_probe = |i: usize, p: &super::http::Probe| {
+        ctx.say(
+            Some(step_run),
+            "",
+            format!(
+                "probe {}/{probes}: {} in {} ms{}",
+                i + 1,
+                p.status
+                    .map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+                p.latency.as_millis(),
+                p.problem
+                    .as_ref()
+                    .map_or_else(String::new, |why| format!(" ({why})")),
+            ),
+        );
+    };
+    let report = match tokio::time::timeout(
+        step.step.timeout,
+        super::http::run(&check, on_probe, ctx.cancel.clone()),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err((
+                "timed_out",
+                None,
+                format!(
+                    "timed out after {}",
+                    crate::core::duration::format(step.step.timeout)
+                ),
+            ));
         }
-        h.update(&buf[..n]);
+        Ok(Err(e)) if e == "cancelled" => return Err(("cancelled", None, e)),
+        Ok(Err(e)) => return Err(("failed", None, e)),
+        Ok(Ok(r)) => r,
+    };
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let ok = report.probes.iter().filter(|p| p.ok).count();
+    let _ = lock(&ctx.store).record_http_check(
+        step_run,
+        &crate::store::HttpCheck {
+            url: url.clone(),
+            probes: *probes,
+            ok: u32::try_from(ok).unwrap_or(u32::MAX),
+            p50_ms: ms(report.p50),
+            p95_ms: ms(report.p95),
+            availability: report.availability,
+        },
+    );
+    let summary = format!("{method} {url}: {}", report.summary());
+    ctx.say(Some(step_run), "", summary.clone());
+    if report.passed() {
+        Ok(())
+    } else {
+        let why = report
+            .probes
+            .iter()
+            .find_map(|p| p.problem.clone())
+            .unwrap_or_default();
+        Err(("failed", None, format!("{summary}; {why}")))
     }
-    Ok(hex::encode(h.finalize()))
+}
+
+/// http steps: time to connect, time for one probe, pause between probes.
+const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const HTTP_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+const HTTP_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Copies a file on the jump host and checks the copy against `expected`.
+fn copy_local(source: &Path, target: &Path, expected: &str) -> Result<(), String> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::copy(source, target)
+        .map_err(|e| format!("cannot copy to {}: {e}", target.display()))?;
+    let (after, _) = crate::vault::sha256_file(target)
+        .map_err(|e| format!("cannot read back {}: {e}", target.display()))?;
+    if after != expected {
+        return Err(format!(
+            "digest mismatch on the target: sent {expected}, found {after}"
+        ));
+    }
+    Ok(())
 }
 
 /// The runner's peak resident memory (VmHWM), in KiB.

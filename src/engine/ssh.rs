@@ -29,6 +29,9 @@ const PERSIST: &str = "10m";
 /// ssh's own failures (cannot connect, auth refused, connection lost) exit with 255.
 pub const SSH_FAILED: i32 = 255;
 
+/// The exit code of an upload whose copy on the target does not match its digest.
+pub const DIGEST_MISMATCH: i32 = 65;
+
 /// Runs on the target as `sh -c WRAPPER pilote SCRIPT NAME MARKER`. Reads `export` lines up
 /// to MARKER from stdin, starts the script in its own session with stdin `/dev/null`, and a
 /// watcher (also in a session of its own) that kills the script's session, TERM then KILL,
@@ -292,7 +295,7 @@ impl Connections {
             "d=$(dirname {dest}) && mkdir -p \"$d\" && cat > {part} && \
              got=$(sha256sum {part} | cut -d' ' -f1) && \
              if [ \"$got\" = {digest} ]; then mv -f {part} {dest}; \
-             else rm -f {part}; echo \"digest mismatch on the target: sent {digest}, found $got\" >&2; exit 65; fi",
+             else rm -f {part}; echo \"digest mismatch on the target: sent {digest}, found $got\" >&2; exit {DIGEST_MISMATCH}; fi",
             dest = quote(dest),
             part = quote(&part),
             digest = quote(digest),

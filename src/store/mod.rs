@@ -13,4 +13,6 @@ mod runs;
 pub use audit::AuditEvent;
 pub use db::{DB_FILE, Store, StoreError, Summary};
 pub use migrations::SCHEMA_VERSION;
-pub use runs::{LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished};
+pub use runs::{
+    Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished,
+};

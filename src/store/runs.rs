@@ -40,7 +40,29 @@ pub struct NewRun<'a> {
     pub rollback_of: Option<i64>,
     /// Where copy steps take artifacts from (until runs take packages from the vault).
     pub package_dir: Option<&'a str>,
+    /// The package's files as they were when the run was created.
+    pub artifacts: &'a [Artifact],
     pub actor: &'a Actor,
+}
+
+/// One file of a run's package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    /// Relative to the package dir, `/`-separated.
+    pub path: String,
+    pub sha256: String,
+    pub size: i64,
+}
+
+/// What an http step measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpCheck {
+    pub url: String,
+    pub probes: u32,
+    pub ok: u32,
+    pub p50_ms: i64,
+    pub p95_ms: i64,
+    pub availability: f64,
 }
 
 /// A run as stored.
@@ -159,6 +181,12 @@ impl Store {
                 params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir],
             )?;
             let run = tx.last_insert_rowid();
+            for a in new.artifacts {
+                tx.execute(
+                    "INSERT INTO run_artifacts (run_id, path, sha256, size) VALUES (?1, ?2, ?3, ?4)",
+                    params![run, a.path, a.sha256, a.size],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO locks (app, env, run_id, taken_by, taken_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![new.app, new.env, run, new.actor.name, now],
@@ -206,6 +234,38 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.sql_error(e))
+    }
+
+    /// The artifacts recorded with a run's package, by path.
+    pub fn run_artifacts(&self, id: i64) -> Result<Vec<Artifact>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT path, sha256, size FROM run_artifacts WHERE run_id = ?1 ORDER BY path",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(Artifact {
+                    path: r.get(0)?,
+                    sha256: r.get(1)?,
+                    size: r.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// Records what an http step measured.
+    pub fn record_http_check(&mut self, step_run: i64, c: &HttpCheck) -> Result<(), StoreError> {
+        self.write_relaxed(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO http_checks (step_run_id, url, probes, ok, p50_ms, p95_ms, availability)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![step_run, c.url, c.probes, c.ok, c.p50_ms, c.p95_ms, c.availability],
+            )
+            .map(drop)
+        })
     }
 
     /// The package dir of a run, if it has one.
