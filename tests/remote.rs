@@ -234,6 +234,9 @@ fn a_plan_over_twenty_hosts_tags_each_hosts_output_and_closes_its_masters() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The steps' wrappers are gone too: a watcher left behind would sit in `sleep 5`.
+    let left = r.sshd.remote_processes("sleep 5");
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -315,6 +318,33 @@ fn a_server_that_stops_answering_is_noticed_within_the_keepalive_window() {
         noticed < Duration::from_secs(8),
         "noticed after {noticed:?}"
     );
+}
+
+#[test]
+fn cancel_stops_the_remote_command() {
+    let r = Remote::new(1, "", "");
+    let plan = r.plan("stall", "");
+    let (code, out, err) = r.pilote(&["run", &plan, "--env", "test"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let id = run_id(&format!("{out}\n{err}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.sshd.remote_processes("sleep 30").is_empty() {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, out, err) = r.pilote(&["cancel", &id]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, _) = r.pilote(&["logs", &id, "--follow"]);
+    assert_eq!(code, 3, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !r.sshd.remote_processes("sleep 30").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left on the server: {:?}",
+            r.sshd.remote_processes("sleep 30")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn signal(pid: i32, sig: rustix::process::Signal) {

@@ -5,9 +5,9 @@
 //! of the run, closed when the run ends (and by `ControlPersist` if the runner died). Step
 //! commands are sent as one POSIX-quoted line that starts a fixed wrapper script; the
 //! parameters travel on the command's stdin, never on a command line (remote `ps` shows
-//! command lines to every user). The wrapper runs the script in a session of its own and
-//! kills that session when its stdin ends: when the local `ssh` is killed (timeout, cancel),
-//! when the runner dies, or when the connection drops.
+//! command lines to every user). The wrapper kills the command's session when its stdin
+//! ends: when the local `ssh` is killed (timeout, cancel), when the runner dies, or when
+//! the connection drops.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -32,20 +32,25 @@ pub const SSH_FAILED: i32 = 255;
 /// The exit code of an upload whose copy on the target does not match its digest.
 pub const DIGEST_MISMATCH: i32 = 65;
 
-/// Runs on the target as `sh -c WRAPPER pilote SCRIPT NAME MARKER`. Reads `export` lines up
-/// to MARKER from stdin, starts the script in its own session with stdin `/dev/null`, and a
-/// watcher (also in a session of its own) that kills the script's session, TERM then KILL,
-/// once stdin reaches its end. A script exiting 255 is reported as 254: 255 means ssh failed.
+/// Runs on the target as `sh -c WRAPPER pilote SCRIPT NAME MARKER`, as the leader of the
+/// session sshd made for the command. Reads `export` lines up to MARKER from stdin, runs the
+/// script with stdin `/dev/null`, and a watcher subshell that reads on until stdin ends
+/// (given stdin explicitly: a background job gets `/dev/null`), then kills the whole
+/// session's process group, TERM then KILL (ignoring TERM itself by then, to see it
+/// through). If the script ends first, the watcher is stopped. The script runs in a subshell
+/// of the wrapper, as `sh -c` would run it, and the wrapper uses only builtins: every program
+/// started costs CPU on the target, for every step. A script exiting 255 is reported as 254:
+/// 255 means ssh failed.
 const WRAPPER: &str = r#"m=$3; e=
 while IFS= read -r l; do [ "$l" = "$m" ] && break; e="$e$l
 "; done
 eval "$e"
 exec 3<&0
-setsid sh -c "$1" "$2" </dev/null & p=$!
-setsid sh -c 'cat >/dev/null; kill -TERM -"$1" 2>/dev/null; sleep 5; kill -KILL -"$1" 2>/dev/null' watch "$p" <&3 >/dev/null 2>&1 & w=$!
+s=$1; (set --; eval "$s") </dev/null & p=$!
+(while read -r _; do :; done; trap '' TERM; kill -TERM 0; sleep 5; kill -KILL 0) <&3 >/dev/null 2>&1 & w=$!
 exec 3<&-
 wait "$p"; rc=$?
-kill -TERM -"$w" 2>/dev/null
+kill "$w" 2>/dev/null
 if [ "$rc" -eq 255 ]; then echo "pilote: the script exited with 255, reported as 254 (255 means ssh failed)" >&2; rc=254; fi
 exit "$rc""#;
 
