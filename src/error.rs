@@ -25,6 +25,9 @@ pub enum Error {
     /// The input is wrong in a way a person must fix; the message says how.
     #[error("{0}")]
     BadInput(String),
+    /// A check ran and found problems (`vault verify`, `audit verify`); they were listed.
+    #[error("{0}")]
+    CheckFailed(String),
     /// An operation failed (I/O, a broken invariant); the message says what was attempted.
     #[error("{context}: {source}")]
     Io {
@@ -37,7 +40,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Load(_) | Self::BadInput(_) | Self::Invalid(_) => 2,
-            Self::Warnings(_) => 1,
+            Self::Warnings(_) | Self::CheckFailed(_) => 1,
             Self::RunEnded { state, .. } => match state.as_str() {
                 "cancelled" => 3,
                 "interrupted" => 4,

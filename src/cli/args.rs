@@ -88,6 +88,9 @@ pub enum Command {
         /// Directory holding the release's artifacts, for copy steps.
         #[arg(long, value_name = "DIR")]
         package: Option<PathBuf>,
+        /// The vault package of the plan's app at this version, for copy steps.
+        #[arg(long, value_name = "VERSION", conflicts_with = "package")]
+        release: Option<String>,
         /// Stream the log until the run ends, and exit with its outcome.
         #[arg(long, short = 'f')]
         follow: bool,
@@ -106,6 +109,11 @@ pub enum Command {
         /// Stream the log until the rollback ends, and exit with its outcome.
         #[arg(long, short = 'f')]
         follow: bool,
+    },
+    /// The release vault: immutable packages, named by their digest.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
     },
     /// List runs, newest first.
     Runs {
@@ -191,6 +199,45 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Store a file or a directory as the package of an app's version. Importing the same
+    /// content again changes nothing; another content under the same version is refused.
+    #[command(disable_version_flag = true)]
+    Import {
+        /// The file or directory to import.
+        path: PathBuf,
+        #[arg(long)]
+        app: String,
+        // Not `version`: that id is clap's `--version` flag.
+        #[arg(long = "version", id = "package_version", value_name = "VERSION")]
+        version: String,
+    },
+    /// List the packages, newest first.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a package's artifacts and digests.
+    Show {
+        app: String,
+        #[arg(id = "package_version", value_name = "VERSION")]
+        version: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every blob (of one package, or of all) and name any that does not match.
+    Verify {
+        app: Option<String>,
+        #[arg(id = "package_version", value_name = "VERSION")]
+        version: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PlanCommand {
     /// Validate a plan against the catalog and the inventory; every problem at once.
     ///
@@ -248,6 +295,10 @@ impl Cli {
                 Command::Status { json: true }
                     | Command::Inventory { json: true }
                     | Command::Runs { json: true, .. }
+                    | Command::Vault {
+                        command: VaultCommand::List { json: true, .. }
+                            | VaultCommand::Show { json: true, .. }
+                    }
                     | Command::Config {
                         command: ConfigCommand::Check { json: true }
                     }
@@ -261,5 +312,14 @@ impl Cli {
                     }
             )
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -40,10 +40,19 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             file,
             env,
             package,
+            release,
             follow,
         }) => {
             let (ws, store) = open(&located, &overrides)?;
-            runs::run(ws, store, &file, &env, package.as_deref(), follow)
+            runs::run(
+                ws,
+                store,
+                &file,
+                &env,
+                package.as_deref(),
+                release.as_deref(),
+                follow,
+            )
         }
         Some(Command::Rollback {
             app,
@@ -53,6 +62,10 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
         }) => {
             let (ws, store) = open(&located, &overrides)?;
             runs::rollback(ws, store, &app, &env, yes, follow)
+        }
+        Some(Command::Vault { command }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            super::vault::vault(&ws, store, command)
         }
         Some(Command::Runs {
             app,

@@ -13,8 +13,9 @@ mod commands;
 mod plan;
 mod runs;
 mod table;
+mod vault;
 
-pub use args::{AutomationCommand, Cli, Command, ConfigCommand, PlanCommand};
+pub use args::{AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, VaultCommand};
 
 use std::io::Write;
 

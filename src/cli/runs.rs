@@ -27,6 +27,7 @@ pub fn run(
     file: &Path,
     env: &str,
     package: Option<&Path>,
+    release: Option<&str>,
     follow: bool,
 ) -> Result<()> {
     known_env(&ws, env)?;
@@ -51,10 +52,17 @@ pub fn run(
         ),
         None => None,
     };
-    let artifacts = match &package {
-        Some(dir) => crate::vault::manifest(dir)
-            .map_err(|e| Error::BadInput(format!("--package {}: {e}", dir.display())))?,
-        None => Vec::new(),
+    let (package_digest, artifacts) = match (&package, release) {
+        (Some(dir), _) => (
+            None,
+            crate::vault::manifest(dir)
+                .map_err(|e| Error::BadInput(format!("--package {}: {e}", dir.display())))?,
+        ),
+        (None, Some(version)) => {
+            let p = verified_package(&ws, &store, &plan.app, version)?;
+            (Some(p.digest), p.artifacts)
+        }
+        (None, None) => (None, Vec::new()),
     };
     recover_stale(&ws, &mut store, &plan.app, env)?;
     let path = source.path.display().to_string();
@@ -67,6 +75,7 @@ pub fn run(
         plan_path: Some(&path),
         rollback_of: None,
         package_dir: package_dir.as_deref(),
+        package_digest: package_digest.as_deref(),
         artifacts: &artifacts,
         actor: &Actor::current(),
     })?;
@@ -154,6 +163,7 @@ pub fn rollback(
     }
     // The same package, checked against the same digests, as the run rolled back.
     let package = store.run_package(last.id)?;
+    let package_digest = store.run_package_digest(last.id)?;
     let artifacts = store.run_artifacts(last.id)?;
     let id = store.create_run(&NewRun {
         kind: RunKind::Rollback,
@@ -163,11 +173,47 @@ pub fn rollback(
         plan_path: path.as_deref(),
         rollback_of: Some(last.id),
         package_dir: package.as_deref(),
+        package_digest: package_digest.as_deref(),
         artifacts: &artifacts,
         actor: &Actor::current(),
     })?;
     launch(&ws, &mut store, id)?;
     finish_launch(ws, store, id, follow)
+}
+
+/// A vault package of `app`, every blob re-hashed: an altered package never starts a run.
+pub fn verified_package(
+    ws: &Workspace,
+    store: &Store,
+    app: &str,
+    version: &str,
+) -> Result<crate::store::PackageRow> {
+    let p = store.package(app, version)?.ok_or_else(|| {
+        Error::BadInput(format!(
+            "no package {app} {version} in the vault; import it with `pilote vault import PATH --app {app} --version {version}`"
+        ))
+    })?;
+    let vault = crate::vault::Vault::open(&ws.data_dir).map_err(Error::io(format!(
+        "cannot open the vault in {}",
+        ws.data_dir.display()
+    )))?;
+    let problems: Vec<String> = p
+        .artifacts
+        .iter()
+        .filter_map(|a| vault.check(a).err())
+        .collect();
+    if !problems.is_empty() || crate::vault::package_digest(&p.artifacts) != p.digest {
+        return Err(Error::BadInput(format!(
+            "package {app} {version} does not match its digest, refusing to run it:\n  {}\n\
+             Run `pilote vault verify` and import a good copy as a new version.",
+            if problems.is_empty() {
+                "its manifest was altered".to_string()
+            } else {
+                problems.join("\n  ")
+            }
+        )));
+    }
+    Ok(p)
 }
 
 /// How long a new runner may take to take its lease.

@@ -59,13 +59,21 @@ fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Where a run's artifacts are read from.
+enum Source {
+    /// A `--package` dir: an artifact is the file at its path.
+    Dir(PathBuf),
+    /// A vault package: an artifact is the blob of its digest.
+    Vault(crate::vault::Vault),
+}
+
 /// What every task of a run shares.
 struct Ctx {
     store: SharedStore,
     run: i64,
     app: String,
     ws: Workspace,
-    package: Option<PathBuf>,
+    package: Option<Source>,
     /// The package's files as recorded when the run was created.
     artifacts: Vec<crate::store::Artifact>,
     /// Gates waiting for an answer right now.
@@ -227,7 +235,7 @@ fn system_line(message: &str) -> PendingLine {
 
 /// The plan this run executes (a rollback run derives it from the run it rolls back), checked
 /// against the workspace as it is now, and the package dir its artifacts come from.
-fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<PathBuf>), String> {
+fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<Source>), String> {
     let (body, path) = store
         .run_plan(row.id)
         .map_err(|e| e.to_string())?
@@ -249,10 +257,18 @@ fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<
         }
         _ => plan,
     };
-    let package = store
-        .run_package(row.id)
-        .map_err(|e| e.to_string())?
-        .map(PathBuf::from);
+    let dir = store.run_package(row.id).map_err(|e| e.to_string())?;
+    let digest = store
+        .run_package_digest(row.id)
+        .map_err(|e| e.to_string())?;
+    let package = match (dir, digest) {
+        (Some(dir), _) => Some(Source::Dir(PathBuf::from(dir))),
+        (None, Some(_)) => Some(Source::Vault(
+            crate::vault::Vault::open(&ws.data_dir)
+                .map_err(|e| format!("cannot open the vault: {e}"))?,
+        )),
+        (None, None) => None,
+    };
     Ok((plan, package))
 }
 
@@ -806,7 +822,7 @@ async fn copy(
     let fail = |m: String| ("failed", None, m);
     let Some(package) = &ctx.package else {
         return Err(fail(
-            "this run has no package; start it with --package DIR".into(),
+            "this run has no package; start it with --release VERSION or --package DIR".into(),
         ));
     };
     let rel = action
@@ -821,7 +837,10 @@ async fn copy(
         )));
     };
     let expected = recorded.sha256.clone();
-    let source = package.join(&rel);
+    let source = match package {
+        Source::Dir(dir) => dir.join(&rel),
+        Source::Vault(vault) => vault.blob(&expected),
+    };
     let h = host.and_then(|h| ctx.ws.inventory.host(h));
     let target = resolve(ctx, action, env, host, dest).map_err(fail)?;
 

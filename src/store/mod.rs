@@ -8,11 +8,13 @@ mod audit;
 mod db;
 mod inventory;
 mod migrations;
+mod packages;
 mod runs;
 
 pub use audit::AuditEvent;
 pub use db::{DB_FILE, Store, StoreError, Summary};
 pub use migrations::SCHEMA_VERSION;
+pub use packages::{Imported, PackageRow};
 pub use runs::{
     Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished,
 };

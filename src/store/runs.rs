@@ -40,13 +40,15 @@ pub struct NewRun<'a> {
     pub rollback_of: Option<i64>,
     /// Where copy steps take artifacts from (until runs take packages from the vault).
     pub package_dir: Option<&'a str>,
+    /// A vault package whose blobs copy steps send (instead of a dir).
+    pub package_digest: Option<&'a str>,
     /// The package's files as they were when the run was created.
     pub artifacts: &'a [Artifact],
     pub actor: &'a Actor,
 }
 
-/// One file of a run's package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One file of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Artifact {
     /// Relative to the package dir, `/`-separated.
     pub path: String,
@@ -176,9 +178,9 @@ impl Store {
             )?;
             let plan_id = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
-                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir],
+                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir, package_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9)",
+                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir, new.package_digest],
             )?;
             let run = tx.last_insert_rowid();
             for a in new.artifacts {
@@ -266,6 +268,17 @@ impl Store {
             )
             .map(drop)
         })
+    }
+
+    /// The vault package of a run, if it has one.
+    pub fn run_package_digest(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT package_digest FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql_error(e))
     }
 
     /// The package dir of a run, if it has one.

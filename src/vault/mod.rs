@@ -1,33 +1,153 @@
-//! Packages and their digests. For now a package is a directory given with `--package`; its
-//! manifest is taken when a run is created, and every copy is checked against it. The release
-//! vault proper (content-addressed, immutable) builds on this.
+//! The release vault: packages stored once, immutable, content-addressed.
+//!
+//! Each artifact is a read-only blob named by its SHA-256 under `<data>/vault/blobs/` (0700);
+//! a package is a manifest (path, digest, size of each artifact) whose own digest names it.
+//! A run of a package copies blobs, re-hashed before sending. A `--package DIR` run records
+//! the same kind of manifest for the dir (see `manifest`).
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::store::Artifact;
 
-/// Files in a package at most: a runaway directory (a home, `/`) is refused, not hashed.
-const MAX_FILES: usize = 10_000;
-
-/// Every regular file under `dir` with its SHA-256 and size, sorted by path. Symlinks and
-/// special files are refused: what is copied must be what was hashed.
-pub fn manifest(dir: &Path) -> io::Result<Vec<Artifact>> {
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+/// The vault of one workspace.
+pub struct Vault {
+    dir: PathBuf,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
+impl Vault {
+    /// `<data dir>/vault`, created 0700 with its `blobs/` and `tmp/`.
+    pub fn open(data_dir: &Path) -> io::Result<Self> {
+        let dir = data_dir.join("vault");
+        for d in [dir.clone(), dir.join("blobs"), dir.join("tmp")] {
+            DirBuilder::new().mode(0o700).recursive(true).create(&d)?;
+        }
+        Ok(Self { dir })
+    }
+
+    /// Where the blob of a digest is.
+    pub fn blob(&self, sha256: &str) -> PathBuf {
+        self.dir.join("blobs").join(sha256)
+    }
+
+    /// Stores every file of `path` (a file, or a directory walked whole) as blobs, each hashed
+    /// while it is copied (never loaded whole), and returns the manifest. Blobs already there
+    /// are kept; nothing outside `blobs/` and `tmp/` is written.
+    pub fn store(&self, path: &Path) -> io::Result<Vec<Artifact>> {
+        let meta = fs::symlink_metadata(path)?;
+        let files = if meta.is_dir() {
+            let mut files = Vec::new();
+            list_files(path, path, &mut files)?;
+            files
+        } else if meta.is_file() {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| io::Error::other("the file name is not UTF-8"))?;
+            vec![(name.to_string(), path.to_path_buf())]
+        } else {
+            return Err(io::Error::other(
+                "not a regular file or a directory (symlinks are not imported)",
+            ));
+        };
+        let mut out = Vec::new();
+        for (rel, file) in files {
+            let (sha256, size) = self.store_blob(&file)?;
+            out.push(Artifact {
+                path: rel,
+                sha256,
+                size: i64::try_from(size).unwrap_or(i64::MAX),
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Copies one file into `tmp/` while hashing it, syncs it, then renames it to its digest.
+    fn store_blob(&self, file: &Path) -> io::Result<(String, u64)> {
+        let tmp = self
+            .dir
+            .join("tmp")
+            .join(format!("{}-{}", std::process::id(), unique()));
+        let result = (|| {
+            let mut src = File::open(file)?;
+            let mut dst = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                dst.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+            dst.sync_all()?;
+            let sha = hex::encode(h.finalize());
+            let blob = self.blob(&sha);
+            if blob.exists() {
+                fs::remove_file(&tmp)?;
+            } else {
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o400))?;
+                fs::rename(&tmp, &blob)?;
+            }
+            Ok((sha, size))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Re-hashes an artifact's blob: `Err` says what is wrong with it.
+    pub fn check(&self, a: &Artifact) -> Result<(), String> {
+        let blob = self.blob(&a.sha256);
+        match sha256_file(&blob) {
+            Ok((sha, _)) if sha == a.sha256 => Ok(()),
+            Ok((sha, _)) => Err(format!(
+                "{}: the blob was altered (recorded sha256 {}, found {sha})",
+                a.path, a.sha256
+            )),
+            Err(e) => Err(format!("{}: cannot read {}: {e}", a.path, blob.display())),
+        }
+    }
+}
+
+/// The digest that names a package: SHA-256 of its manifest, one `sha256 size path` line per
+/// artifact in path order (a text anyone can recompute with `sha256sum`).
+pub fn package_digest(manifest: &[Artifact]) -> String {
+    let mut h = Sha256::new();
+    for a in manifest {
+        h.update(format!("{} {} {}\n", a.sha256, a.size, a.path).as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Regular files under `dir` as (relative `/`-path, path), refusing anything else.
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(fs::DirEntry::file_name);
     for e in entries {
         let path = e.path();
         let kind = e.file_type()?;
         if kind.is_dir() {
-            walk(root, &path, out)?;
+            list_files(root, &path, out)?;
         } else if kind.is_file() {
             if out.len() >= MAX_FILES {
                 return Err(io::Error::other(format!(
@@ -43,12 +163,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> io::Result<()> {
                     io::Error::other(format!("{}: the name is not UTF-8", path.display()))
                 })?
                 .to_string();
-            let (sha256, size) = sha256_file(&path)?;
-            out.push(Artifact {
-                path: rel,
-                sha256,
-                size: i64::try_from(size).unwrap_or(i64::MAX),
-            });
+            out.push((rel, path));
         } else {
             return Err(io::Error::other(format!(
                 "{}: not a regular file (symlinks are not packaged)",
@@ -59,9 +174,29 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> io::Result<()> {
     Ok(())
 }
 
+/// Files in a package at most: a runaway directory (a home, `/`) is refused, not hashed.
+const MAX_FILES: usize = 10_000;
+
+/// Every regular file under `dir` with its SHA-256 and size, sorted by path. Symlinks and
+/// special files are refused: what is copied must be what was hashed.
+pub fn manifest(dir: &Path) -> io::Result<Vec<Artifact>> {
+    let mut files = Vec::new();
+    list_files(dir, dir, &mut files)?;
+    let mut out = Vec::new();
+    for (rel, path) in files {
+        let (sha256, size) = sha256_file(&path)?;
+        out.push(Artifact {
+            path: rel,
+            sha256,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
 /// The SHA-256 of a file, read in 64 KiB blocks (never loaded whole), and its size.
 pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    use sha2::{Digest, Sha256};
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];

@@ -1,0 +1,206 @@
+//! `pilote vault`: import, list, show and verify packages.
+
+use serde_json::json;
+
+use super::VaultCommand;
+use super::table;
+use crate::core::automation::is_name;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::settings::Workspace;
+use crate::store::{Imported, PackageRow, Store};
+use crate::vault::{Vault, package_digest};
+
+pub fn vault(ws: &Workspace, mut store: Store, command: VaultCommand) -> Result<()> {
+    match command {
+        VaultCommand::Import { path, app, version } => {
+            import(ws, &mut store, &path, &app, &version)
+        }
+        VaultCommand::List { app, json } => list(&store, app.as_deref(), json),
+        VaultCommand::Show { app, version, json } => show(&store, &app, &version, json),
+        VaultCommand::Verify { app, version } => {
+            verify(ws, &store, app.as_deref(), version.as_deref())
+        }
+    }
+}
+
+fn open_vault(ws: &Workspace) -> Result<Vault> {
+    Vault::open(&ws.data_dir).map_err(Error::io(format!(
+        "cannot open the vault in {}",
+        ws.data_dir.display()
+    )))
+}
+
+fn import(
+    ws: &Workspace,
+    store: &mut Store,
+    path: &std::path::Path,
+    app: &str,
+    version: &str,
+) -> Result<()> {
+    if ws.inventory.apps.iter().all(|a| a.name != app) {
+        let known: Vec<&str> = ws.inventory.apps.iter().map(|a| a.name.as_str()).collect();
+        return Err(Error::BadInput(format!(
+            "no app `{app}` in the inventory; expected one of {}",
+            known.join(", ")
+        )));
+    }
+    if version.is_empty()
+        || version.len() > 64
+        || !version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+    {
+        return Err(Error::BadInput(format!(
+            "`{version}` is not a version; expected letters, digits, `.`, `_`, `-` or `+` (at most 64)"
+        )));
+    }
+    debug_assert!(is_name(app));
+    let vault = open_vault(ws)?;
+    let artifacts = vault
+        .store(path)
+        .map_err(|e| Error::BadInput(format!("cannot import {}: {e}", path.display())))?;
+    if artifacts.is_empty() {
+        return Err(Error::BadInput(format!(
+            "cannot import {}: it holds no file",
+            path.display()
+        )));
+    }
+    let digest = package_digest(&artifacts);
+    match store.import_package(app, version, &digest, &artifacts, &Actor::current())? {
+        Imported::New => {
+            outln!(
+                "imported {app} {version}: {} artifact(s), package sha256 {digest}",
+                artifacts.len()
+            );
+            Ok(())
+        }
+        Imported::Unchanged => {
+            outln!(
+                "{app} {version} is already in the vault with this content (package sha256 {digest})"
+            );
+            Ok(())
+        }
+        Imported::Conflict(existing) => Err(Error::BadInput(format!(
+            "{app} {version} is already in the vault with another content (package sha256 {existing}, \
+             this one {digest}); a version never changes: import it as a new version"
+        ))),
+    }
+}
+
+fn list(store: &Store, app: Option<&str>, json: bool) -> Result<()> {
+    let rows = store.packages(app)?;
+    if json {
+        outln!("{:#}", json!({ "packages": rows }));
+        return Ok(());
+    }
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            vec![
+                p.app.clone(),
+                p.version.clone(),
+                p.artifacts.len().to_string(),
+                size(p.size_bytes),
+                p.digest.get(..12).unwrap_or(&p.digest).to_string(),
+                p.imported_by.clone(),
+                crate::clock::format_ms(p.imported_at),
+            ]
+        })
+        .collect();
+    outln!(
+        "{}",
+        table::render(
+            &[
+                "APP", "VERSION", "FILES", "SIZE", "DIGEST", "BY", "IMPORTED"
+            ],
+            &table_rows
+        )
+        .trim_end()
+    );
+    Ok(())
+}
+
+fn find(store: &Store, app: &str, version: &str) -> Result<PackageRow> {
+    store.package(app, version)?.ok_or_else(|| {
+        Error::BadInput(format!(
+            "no package {app} {version} in the vault; `pilote vault list` shows what is there"
+        ))
+    })
+}
+
+fn show(store: &Store, app: &str, version: &str, json: bool) -> Result<()> {
+    let p = find(store, app, version)?;
+    if json {
+        outln!("{:#}", json!({ "package": p }));
+        return Ok(());
+    }
+    outln!(
+        "{} {}  package sha256 {}\nimported by {} at {}, {} in {} artifact(s)",
+        p.app,
+        p.version,
+        p.digest,
+        p.imported_by,
+        crate::clock::format_ms(p.imported_at),
+        size(p.size_bytes),
+        p.artifacts.len()
+    );
+    let rows: Vec<Vec<String>> = p
+        .artifacts
+        .iter()
+        .map(|a| vec![a.path.clone(), size(a.size), a.sha256.clone()])
+        .collect();
+    outln!(
+        "{}",
+        table::render(&["ARTIFACT", "SIZE", "SHA256"], &rows).trim_end()
+    );
+    Ok(())
+}
+
+fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str>) -> Result<()> {
+    let vault = open_vault(ws)?;
+    let packages = match (app, version) {
+        (Some(a), Some(v)) => vec![find(store, a, v)?],
+        (app, None) => store.packages(app)?,
+        (None, Some(_)) => unreachable!("clap requires the app before the version"),
+    };
+    let mut bad = 0;
+    for p in &packages {
+        let mut problems: Vec<String> = p
+            .artifacts
+            .iter()
+            .filter_map(|a| vault.check(a).err())
+            .collect();
+        if package_digest(&p.artifacts) != p.digest {
+            problems.push("the manifest does not match the package digest".into());
+        }
+        if problems.is_empty() {
+            outln!(
+                "ok       {} {} ({} artifact(s))",
+                p.app,
+                p.version,
+                p.artifacts.len()
+            );
+        } else {
+            bad += 1;
+            for why in problems {
+                outln!("ALTERED  {} {}: {why}", p.app, p.version);
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Error::CheckFailed(format!(
+            "{bad} of {} package(s) do not match their digests; do not deploy them",
+            packages.len()
+        )));
+    }
+    Ok(())
+}
+
+fn size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 10 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 10 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
