@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,36 +59,20 @@ impl Sshd {
             // Privilege separation directory, which Debian's init script would create.
             fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
         }
-        let port = free_port();
         let addresses: Vec<String> = (0..hosts).map(|i| format!("127.0.0.{}", i + 2)).collect();
-        let mut daemons = Vec::new();
-        for (n, chunk) in addresses.chunks(16).enumerate() {
-            let mut cfg = format!(
-                "Port {port}\nHostKey {root}/host_key\nAuthorizedKeysFile {root}/authorized_keys\n\
-                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 MaxStartups 200\nMaxSessions 100\nPidFile none\nLogLevel DEBUG1\n\
-                 Subsystem sftp /usr/lib/openssh/sftp-server\n",
-                root = root.display()
-            );
-            for a in chunk {
-                let _ = writeln!(cfg, "ListenAddress {a}");
+        // Another test may take the same port on the same addresses between our choice and
+        // our bind: then our daemon says so and exits, and we try another port.
+        let mut attempt = 0;
+        let (port, daemons) = loop {
+            attempt += 1;
+            let port = free_port();
+            let daemons = spawn_daemons(root, port, &addresses, extra);
+            match wait_listening(root, port, &addresses, daemons) {
+                Ok(daemons) => break (port, daemons),
+                Err(why) if attempt >= 5 => panic!("sshd did not start: {why}"),
+                Err(_) => {}
             }
-            cfg.push_str(extra);
-            let cfg_path = root.join(format!("sshd_config{n}"));
-            fs::write(&cfg_path, cfg).expect("write sshd config");
-            let log = fs::File::create(root.join(format!("sshd{n}.log"))).expect("log");
-            let child = Command::new(SSHD)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&cfg_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start sshd");
-            daemons.push(child);
-        }
+        };
         let sshd = Self {
             dir,
             port,
@@ -96,33 +80,8 @@ impl Sshd {
             addresses,
             daemons,
         };
-        for a in &sshd.addresses {
-            sshd.wait_listening(a);
-        }
-        // A daemon that could not bind exits: never talk to another test's daemon instead.
-        let mut sshd = sshd;
-        for d in &mut sshd.daemons {
-            assert!(
-                d.try_wait().expect("try_wait").is_none(),
-                "sshd exited at start: {}",
-                sshd_logs(sshd.dir.path())
-            );
-        }
         sshd.write_client_config();
         sshd
-    }
-
-    fn wait_listening(&self, address: &str) {
-        let addr: SocketAddr = format!("{address}:{}", self.port).parse().expect("addr");
-        let start = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "sshd does not listen on {addr}: {}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// `ssh_config` for the client: the test key, the port, a private known_hosts file, and
@@ -169,16 +128,31 @@ impl Sshd {
         sshd_logs(self.dir.path())
     }
 
-    /// Processes of the login user whose command line contains `needle`, as `pid command`.
+    /// Processes started through this server (never another test's: they carry its
+    /// `PILOTE_TEST_SSHD` in their environment, even once orphaned) whose command line
+    /// contains `needle`, as `pid command`. Zombies are dead already and left out.
     pub fn remote_processes(&self, needle: &str) -> Vec<String> {
-        let out = Command::new("ps")
-            .args(["-u", &self.user, "-o", "pid=,stat=,args="])
-            .output()
-            .expect("ps");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains(needle) && !l.contains(" Z"))
-            .map(str::to_string)
+        let tag = format!("PILOTE_TEST_SSHD={}", self.dir.path().display());
+        let Ok(procs) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        procs
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| {
+                let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+                if !environ.split(|b| *b == 0).any(|v| v == tag.as_bytes()) {
+                    return None;
+                }
+                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                if stat.rsplit(')').next()?.trim_start().starts_with('Z') {
+                    return None;
+                }
+                let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+                cmd.contains(needle)
+                    .then(|| format!("{pid} {}", cmd.trim_end()))
+            })
             .collect()
     }
 
@@ -213,6 +187,71 @@ impl Drop for Sshd {
     }
 }
 
+/// One daemon per 16 addresses (sshd refuses more listen sockets), logging to `sshdN.log`.
+fn spawn_daemons(root: &Path, port: u16, addresses: &[String], extra: &str) -> Vec<Child> {
+    let mut daemons = Vec::new();
+    for (n, chunk) in addresses.chunks(16).enumerate() {
+        let mut cfg = format!(
+            "Port {port}\nHostKey {root}/host_key\nAuthorizedKeysFile {root}/authorized_keys\n\
+             StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             MaxStartups 200\nMaxSessions 100\nPidFile none\nLogLevel DEBUG1\n\
+             Subsystem sftp /usr/lib/openssh/sftp-server\nSetEnv PILOTE_TEST_SSHD={root}\n",
+            root = root.display()
+        );
+        for a in chunk {
+            let _ = writeln!(cfg, "ListenAddress {a}");
+        }
+        cfg.push_str(extra);
+        let cfg_path = root.join(format!("sshd_config{n}"));
+        fs::write(&cfg_path, cfg).expect("write sshd config");
+        let log = fs::File::create(root.join(format!("sshd{n}.log"))).expect("log");
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        daemons.push(child);
+    }
+    daemons
+}
+
+/// Waits until each daemon's log says it listens on each of its addresses (a connection
+/// could reach another test's daemon on the same port); kills them all on failure.
+fn wait_listening(
+    root: &Path,
+    port: u16,
+    addresses: &[String],
+    mut daemons: Vec<Child>,
+) -> Result<Vec<Child>, String> {
+    let start = Instant::now();
+    let expected: Vec<String> = addresses
+        .iter()
+        .map(|a| format!("Server listening on {a} port {port}."))
+        .collect();
+    loop {
+        let logs = sshd_logs(root);
+        if expected.iter().all(|line| logs.contains(line)) {
+            return Ok(daemons);
+        }
+        let exited = daemons
+            .iter_mut()
+            .any(|d| d.try_wait().ok().flatten().is_some());
+        if exited || start.elapsed() > Duration::from_secs(5) {
+            for d in &mut daemons {
+                let _ = d.kill();
+                let _ = d.wait();
+            }
+            return Err(logs);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn sshd_logs(dir: &Path) -> String {
     let mut out = String::new();
     for n in 0.. {
@@ -234,6 +273,9 @@ fn keygen(path: &Path) {
 }
 
 fn ensure_test_user() {
+    // Test binaries run at once: one creates the user while the others wait.
+    let lock = fs::File::create(std::env::temp_dir().join("pilote-ssh-user.lock")).expect("lock");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
     let exists = Command::new("id")
         .arg(TEST_USER)
         .stdout(Stdio::null())
