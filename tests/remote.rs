@@ -89,6 +89,15 @@ url = "${url}"
 expect_body = "/^status: (ok|fine)$/"
 probes = 4
 
+[daemon]
+domain = "web"
+changes_state = false
+[[daemon.steps]]
+name = "start"
+kind = "ssh"
+timeout = "30s"
+script = '(sleep 20 &); echo started'
+
 [code]
 domain = "web"
 changes_state = false
@@ -387,8 +396,12 @@ fn a_script_exiting_255_is_not_taken_for_a_connection_failure() {
     let (code, out, _) = r.run_follow(&plan, "test");
     assert_eq!(code, 1, "{out}");
     let steps = r.steps(&run_id(&out));
-    assert_eq!(steps[0]["detail"], "exited with code 254", "{steps:?}");
-    assert!(out.contains("reported as 254"), "{out}");
+    // The script's own 255, known from the wrapper's last line, not ssh's failure.
+    assert_eq!(steps[0]["detail"], "exited with code 255", "{steps:?}");
+    assert!(
+        !out.contains("pilote-env-"),
+        "the wrapper's marker reached the log: {out}"
+    );
 }
 
 #[test]
@@ -607,4 +620,55 @@ fn http_checks_record_latency_and_availability_with_the_run() {
         .collect::<Result<_, _>>()
         .expect("rows");
     assert_eq!(rows, [(4, 4, 1.0), (4, 2, 0.5)]);
+}
+
+#[test]
+fn a_process_left_running_does_not_hold_the_step() {
+    // What the script started keeps the connection open, as a daemon started by a deploy
+    // would: the step still ends, as a local one would, with its own exit code.
+    let r = Remote::new(1, "", "");
+    let plan = r.plan("daemon", "");
+    let start = Instant::now();
+    let (code, out, _) = r.run_follow(&plan, "test");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        out.contains("a process left running still held the output"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_protected_env_checks_the_key_of_a_proxy_jump_hop_too() {
+    let r = Remote::new(2, "", "");
+    // prod's host is reached through h1's server as a jump host, whose key is unknown; the
+    // operator's config would accept a new key (accept-new), pilote must not for prod.
+    r.sshd.add_client_config(&format!(
+        "Host hidden\n  HostName {}\n  ProxyJump {}\n\n",
+        r.sshd.addresses[0], r.sshd.addresses[1]
+    ));
+    common::edit(
+        &r.dir,
+        "inventory.toml",
+        &format!("[hosts.p0]\naddress = \"{}\"", r.sshd.addresses[0]),
+        "[hosts.p0]\naddress = \"hidden\"",
+    );
+    std::fs::write(
+        r.sshd.dir.path().join("known_hosts"),
+        r.sshd.known_hosts_line(&r.sshd.addresses[0]),
+    )
+    .expect("write known_hosts");
+    let plan = r.plan("hello", "");
+    let (code, out, _) = r.run_follow(&plan, "prod");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cannot connect to p0 (hidden)"), "{out}");
+    let known = std::fs::read_to_string(r.sshd.dir.path().join("known_hosts")).expect("read");
+    assert!(
+        !known.contains(&r.sshd.addresses[1]),
+        "the hop's key was recorded: {known}"
+    );
 }

@@ -572,28 +572,8 @@ async fn attempt_on(
             let remote = host
                 .and_then(|h| ctx.ws.inventory.host(h))
                 .filter(|h| h.connection == Connection::Ssh);
-            let spec = if let Some(h) = remote {
-                let ssh = ctx.ssh.as_ref().map_err(|e| ("failed", None, e.clone()))?;
-                let target = ssh::Target::from(h);
-                if let Err(e) = ssh.connect(&target, &tx, ctx.cancel.clone()).await {
-                    drop(tx);
-                    let _ = forward.await;
-                    let state = if e == "cancelled" {
-                        "cancelled"
-                    } else {
-                        "failed"
-                    };
-                    return Err((state, None, e));
-                }
-                ssh.command(
-                    &target,
-                    &step.name,
-                    script,
-                    &script_env(ctx, action, env, host),
-                    step.step.timeout,
-                )
-            } else {
-                Spec {
+            let Some(h) = remote else {
+                let spec = Spec {
                     program: "/bin/sh".into(),
                     args: vec![
                         "-c".into(),
@@ -606,11 +586,59 @@ async fn attempt_on(
                     timeout: step.step.timeout,
                     grace: Duration::from_secs(5),
                     leak_timeout: Duration::from_secs(2),
-                }
+                };
+                let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
+                let _ = forward.await;
+                return judge(ctx, step, step_run, host_name, outcome);
             };
-            let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
+            let ssh = ctx.ssh.as_ref().map_err(|e| ("failed", None, e.clone()))?;
+            let target = ssh::Target::from(h);
+            if let Err(e) = ssh.connect(&target, &tx, ctx.cancel.clone()).await {
+                drop(tx);
+                let _ = forward.await;
+                let state = if e == "cancelled" {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
+                return Err((state, None, e));
+            }
+            let vars = script_env(ctx, action, env, host);
+            let left_out: Vec<&str> = vars
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| !ssh::exportable(k))
+                .collect();
+            if !left_out.is_empty() {
+                ctx.say(
+                    Some(step_run),
+                    host_name,
+                    format!(
+                        "not passed to the remote shell (not a shell variable name there): {}",
+                        left_out.join(", ")
+                    ),
+                );
+            }
+            let (spec, marker) = ssh.command(&target, &step.name, script, &vars, step.step.timeout);
+            let remote = ssh::run(&spec, &marker, tx, ctx.cancel.clone(), spec.leak_timeout).await;
             let _ = forward.await;
-            judge(ctx, step, step_run, host_name, remote.is_some(), outcome)
+            let outcome = match remote {
+                ssh::Remote::Exited(code) => Outcome::Exited { code },
+                ssh::Remote::Leaked(code) => Outcome::Leaked { code },
+                ssh::Remote::ConnectionLost => {
+                    // The master may be gone with the connection: the next step reconnects.
+                    ssh.forget(&target).await;
+                    return Err((
+                        "failed",
+                        Some(ssh::SSH_FAILED),
+                        format!(
+                            "connection to {host_name} failed or was lost (ssh exited with 255)"
+                        ),
+                    ));
+                }
+                ssh::Remote::Other(o) => o,
+            };
+            judge(ctx, step, step_run, host_name, outcome)
         }
         StepAction::Copy { artifact, dest } => {
             copy(ctx, action, step, env, host, step_run, artifact, dest).await
@@ -714,13 +742,12 @@ fn output_to_log(
     (tx, forward)
 }
 
-/// A step's outcome from its process's; over ssh, exit 255 is ssh's own failure.
+/// A step's outcome from its process's.
 fn judge(
     ctx: &Ctx,
     step: &ExpandedStep,
     step_run: i64,
     host: &str,
-    over_ssh: bool,
     outcome: Outcome,
 ) -> Result<(), StepFailure> {
     match outcome {
@@ -732,15 +759,6 @@ fn judge(
                 "a process left running still held the output; stopped reading it",
             );
             Ok(())
-        }
-        Outcome::Exited { code } | Outcome::Leaked { code }
-            if over_ssh && code == ssh::SSH_FAILED =>
-        {
-            Err((
-                "failed",
-                Some(code),
-                format!("connection to {host} failed or was lost (ssh exited with 255)"),
-            ))
         }
         Outcome::Exited { code } | Outcome::Leaked { code } => {
             Err(("failed", Some(code), format!("exited with code {code}")))
@@ -867,7 +885,12 @@ async fn copy(
         if let Err(e) = ssh.connect(&target_host, &tx, ctx.cancel.clone()).await {
             drop(tx);
             let _ = forward.await;
-            return Err(fail(e));
+            let state = if e == "cancelled" {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            return Err((state, None, e));
         }
         let spec = ssh.upload(&target_host, &source, &target, &expected, step.step.timeout);
         let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
@@ -883,7 +906,19 @@ async fn copy(
                 format!("the copy of {rel} on {host_name} does not match its digest (see the log)"),
             ));
         }
-        judge(ctx, step, step_run, host_name, true, outcome)?;
+        if outcome
+            == (Outcome::Exited {
+                code: ssh::SSH_FAILED,
+            })
+        {
+            ssh.forget(&target_host).await;
+            return Err((
+                "failed",
+                Some(ssh::SSH_FAILED),
+                format!("connection to {host_name} failed or was lost (ssh exited with 255)"),
+            ));
+        }
+        judge(ctx, step, step_run, host_name, outcome)?;
     } else {
         let (source, target_path) = (source.clone(), PathBuf::from(&target));
         let expected = expected.clone();

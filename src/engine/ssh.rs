@@ -37,22 +37,104 @@ pub const DIGEST_MISMATCH: i32 = 65;
 /// script with stdin `/dev/null`, and a watcher subshell that reads on until stdin ends
 /// (given stdin explicitly: a background job gets `/dev/null`), then kills the whole
 /// session's process group, TERM then KILL (ignoring TERM itself by then, to see it
-/// through). If the script ends first, the watcher is stopped. The script runs in a subshell
-/// of the wrapper, as `sh -c` would run it, and the wrapper uses only builtins: every program
-/// started costs CPU on the target, for every step. A script exiting 255 is reported as 254:
-/// 255 means ssh failed.
+/// through). When the script ends first, the watcher is stopped and `MARKER CODE` is written
+/// on stderr: the runner knows the script's own exit code even if something the script left
+/// running keeps the connection open. The script runs in a subshell, as `sh -c` would run it;
+/// no program is started but the script's (and `sleep` when killing): every process costs
+/// CPU on the target, for every step.
 const WRAPPER: &str = r#"m=$3; e=
 while IFS= read -r l; do [ "$l" = "$m" ] && break; e="$e$l
 "; done
 eval "$e"
-exec 3<&0
 s=$1; (set --; eval "$s") </dev/null & p=$!
+exec 3<&0
 (while read -r _; do :; done; trap '' TERM; kill -TERM 0; sleep 5; kill -KILL 0) <&3 >/dev/null 2>&1 & w=$!
 exec 3<&-
 wait "$p"; rc=$?
 kill "$w" 2>/dev/null
-if [ "$rc" -eq 255 ]; then echo "pilote: the script exited with 255, reported as 254 (255 means ssh failed)" >&2; rc=254; fi
+echo "$m $rc" >&2
 exit "$rc""#;
+
+/// How a remote step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// The script ended with this code (from the wrapper's marker line).
+    Exited(i32),
+    /// The script ended with this code, but something it started kept the connection open:
+    /// pilote stopped waiting, as for a local step's leftover process.
+    Leaked(i32),
+    /// ssh failed before the script reported its end (could not connect, connection lost).
+    ConnectionLost,
+    /// Any other ending of the local ssh process (timeout, cancel, spawn failure...).
+    Other(Outcome),
+}
+
+/// Runs a [`Connections::command`] spec: lines go to `lines` except the wrapper's marker
+/// line; once it came, the local ssh gets `leak` to end before it is stopped.
+pub async fn run(
+    spec: &Spec,
+    marker: &str,
+    lines: mpsc::Sender<(Stream, String)>,
+    mut cancel: watch::Receiver<bool>,
+    leak: Duration,
+) -> Remote {
+    let (tx, mut rx) = mpsc::channel::<(Stream, String)>(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let code = Arc::new(Mutex::new(None::<i32>));
+    let prefix = format!("{marker} ");
+    let relay = {
+        let code = code.clone();
+        tokio::spawn(async move {
+            let mut stopper: Option<tokio::task::JoinHandle<()>> = None;
+            let mut watching = true;
+            loop {
+                tokio::select! {
+                    line = rx.recv() => {
+                        let Some((stream, line)) = line else { break };
+                        if stream == Stream::Stderr
+                            && let Some(rc) = line.strip_prefix(&prefix)
+                        {
+                            *code.lock().unwrap_or_else(PoisonError::into_inner) = rc.trim().parse().ok();
+                            let stop_tx = stop_tx.clone();
+                            stopper = Some(tokio::spawn(async move {
+                                tokio::time::sleep(leak).await;
+                                let _ = stop_tx.send(true);
+                            }));
+                            continue;
+                        }
+                        if lines.send((stream, line)).await.is_err() {
+                            break;
+                        }
+                    }
+                    changed = cancel.changed(), if watching => match changed {
+                        Ok(()) if *cancel.borrow() => {
+                            let _ = stop_tx.send(true);
+                        }
+                        Ok(()) => {}
+                        // The run is ending: nobody will cancel any more.
+                        Err(_) => watching = false,
+                    },
+                }
+            }
+            if let Some(s) = stopper {
+                s.abort();
+            }
+        })
+    };
+    let outcome = process::run(spec, tx, stop_rx).await;
+    let _ = relay.await;
+    let code = *code.lock().unwrap_or_else(PoisonError::into_inner);
+    match (code, outcome) {
+        (Some(c), Outcome::Exited { .. } | Outcome::Leaked { .. }) => Remote::Exited(c),
+        // Stopped after the marker: a leftover held the connection, unless the user cancelled.
+        (Some(c), Outcome::Cancelled) => Remote::Leaked(c),
+        (None, Outcome::Exited { code } | Outcome::Leaked { code }) if code == SSH_FAILED => {
+            Remote::ConnectionLost
+        }
+        (None, Outcome::Exited { code } | Outcome::Leaked { code }) => Remote::Exited(code),
+        (_, other) => Remote::Other(other),
+    }
+}
 
 /// A host as ssh sees it.
 #[derive(Debug, Clone)]
@@ -100,13 +182,29 @@ impl Connections {
             .recursive(true)
             .create(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let checking = if protected {
+            HostKeyChecking::Yes
+        } else {
+            settings.host_key_checking
+        };
+        // Options given with `-o` do not reach the ssh that a ProxyJump starts for the hop;
+        // a config file given with `-F` does. So pilote's own come first (the first value
+        // of an option wins), then the operator's config as it is, then the system's.
+        let user = settings
+            .config
+            .as_ref()
+            .map_or_else(|| "~/.ssh/config".to_string(), |c| c.display().to_string());
+        let config = format!(
+            "# Written by pilote for one run; removed when it ends.\nHost *\n  BatchMode yes\n  \
+             StrictHostKeyChecking {}\nInclude {}\nInclude /etc/ssh/ssh_config\n",
+            checking.as_str(),
+            quote_config(&user),
+        );
+        std::fs::write(dir.join("config"), config)
+            .map_err(|e| format!("cannot write {}: {e}", dir.join("config").display()))?;
         Ok(Self {
             settings: settings.clone(),
-            checking: if protected {
-                HostKeyChecking::Yes
-            } else {
-                settings.host_key_checking
-            },
+            checking,
             dir,
             masters: Mutex::new(HashMap::new()),
         })
@@ -128,11 +226,7 @@ impl Connections {
     /// The options every ssh invocation of this run shares, then the destination.
     fn args(&self, target: &Target, socket: &Path) -> Vec<OsString> {
         let s = &self.settings;
-        let mut a: Vec<OsString> = Vec::new();
-        if let Some(cfg) = &s.config {
-            a.push("-F".into());
-            a.push(cfg.into());
-        }
+        let mut a: Vec<OsString> = vec!["-F".into(), self.dir.join("config").into()];
         for o in [
             "BatchMode=yes".to_string(),
             format!("ConnectTimeout={}", s.connect_timeout.as_secs()),
@@ -178,7 +272,12 @@ impl Connections {
                 args.push("-o".into());
                 args.push(o.into());
             }
-            args.extend(["-N".into(), "-f".into(), target.address.clone().into()]);
+            args.extend([
+                "-N".into(),
+                "-f".into(),
+                "--".into(),
+                target.address.clone().into(),
+            ]);
             let spec = Spec {
                 program: "ssh".into(),
                 args,
@@ -235,8 +334,8 @@ impl Connections {
     }
 
     /// The local `ssh` process that runs `script` on `target` through its master; `env`
-    /// reaches the script as exported variables (names that are not shell identifiers are
-    /// left out: a remote shell cannot hold them).
+    /// reaches the script as exported variables (see [`exportable`] for the names left out).
+    /// Returns the spec and the marker of the wrapper's last line, for [`run`].
     pub fn command(
         &self,
         target: &Target,
@@ -244,12 +343,12 @@ impl Connections {
         script: &str,
         env: &[(String, String)],
         timeout: Duration,
-    ) -> Spec {
+    ) -> (Spec, String) {
         let (socket, _) = self.master(target);
         let marker = format!("pilote-env-{:016x}", rand_u64());
         let mut prelude = String::new();
         for (k, v) in env {
-            if is_identifier(k) {
+            if exportable(k) {
                 let _ = writeln!(prelude, "export {k}={}", quote(v));
             }
         }
@@ -267,11 +366,11 @@ impl Connections {
             "-o".into(),
             "ControlMaster=no".into(),
             "-T".into(),
-            target.address.clone().into(),
             "--".into(),
+            target.address.clone().into(),
             remote.into(),
         ]);
-        Spec {
+        let spec = Spec {
             program: "ssh".into(),
             args,
             input: Input::Held(prelude.into_bytes()),
@@ -280,7 +379,8 @@ impl Connections {
             timeout,
             grace: Duration::from_secs(5),
             leak_timeout: Duration::from_secs(2),
-        }
+        };
+        (spec, marker)
     }
 
     /// The local `ssh` process that writes `source` to `dest` on `target`: into a part file,
@@ -296,22 +396,26 @@ impl Connections {
     ) -> Spec {
         let (socket, _) = self.master(target);
         let part = format!("{dest}.pilote-part");
-        let remote = format!(
-            "d=$(dirname {dest}) && mkdir -p \"$d\" && cat > {part} && \
-             got=$(sha256sum {part} | cut -d' ' -f1) && \
-             if [ \"$got\" = {digest} ]; then mv -f {part} {dest}; \
-             else rm -f {part}; echo \"digest mismatch on the target: sent {digest}, found $got\" >&2; exit {DIGEST_MISMATCH}; fi",
+        // Through `sh` whatever the login shell; `--` before every path (one may start with
+        // `-`); `sha256sum` reads stdin so no file name can change its output's shape.
+        let script = format!(
+            "d=$(dirname -- {dest}) && mkdir -p -- \"$d\" && cat > {part} || exit 66\n\
+             got=$(sha256sum < {part}) || {{ rm -f -- {part}; exit 66; }}\n\
+             got=${{got%% *}}\n\
+             if [ \"$got\" = {digest} ]; then mv -f -- {part} {dest}; \
+             else rm -f -- {part}; echo \"digest mismatch on the target: sent {digest}, found $got\" >&2; exit {DIGEST_MISMATCH}; fi",
             dest = quote(dest),
             part = quote(&part),
             digest = quote(digest),
         );
+        let remote = format!("exec sh -c {}", quote(&script));
         let mut args = self.args(target, &socket);
         args.extend([
             "-o".into(),
             "ControlMaster=no".into(),
             "-T".into(),
-            target.address.clone().into(),
             "--".into(),
+            target.address.clone().into(),
             remote.into(),
         ]);
         Spec {
@@ -326,6 +430,12 @@ impl Connections {
         }
     }
 
+    /// Marks a host's master as gone (after ssh failed): the next step connects again.
+    pub async fn forget(&self, target: &Target) {
+        let (_, open) = self.master(target);
+        *open.lock().await = false;
+    }
+
     /// Closes every master this run opened and removes the sockets' directory.
     pub async fn close(&self) {
         let masters: Vec<(PathBuf, Target)> = self
@@ -338,7 +448,12 @@ impl Connections {
             .collect();
         let exits = masters.into_iter().map(|(socket, target)| {
             let mut args = self.args(&target, &socket);
-            args.extend(["-O".into(), "exit".into(), target.address.clone().into()]);
+            args.extend([
+                "-O".into(),
+                "exit".into(),
+                "--".into(),
+                target.address.clone().into(),
+            ]);
             async move {
                 let _ = tokio::time::timeout(
                     Duration::from_secs(5),
@@ -392,9 +507,29 @@ fn sockets_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// A path in an ssh config file: double quotes keep spaces in one argument.
+fn quote_config(path: &str) -> String {
+    format!("\"{}\"", path.replace('"', ""))
+}
+
 /// POSIX shell single quoting: the word reaches the program exactly as given.
 pub fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Whether a variable can be exported by the remote shell: a shell identifier, and not one
+/// bash holds read-only (where `/bin/sh` is bash, exporting it would stop the wrapper).
+pub fn exportable(name: &str) -> bool {
+    const READ_ONLY: &[&str] = &[
+        "UID",
+        "EUID",
+        "PPID",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "BASH_VERSINFO",
+        "GROUPS",
+    ];
+    is_identifier(name) && !READ_ONLY.contains(&name)
 }
 
 fn is_identifier(name: &str) -> bool {
