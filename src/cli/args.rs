@@ -115,6 +115,17 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// The audit trail: every state change, hash-chained. `pilote audit verify` checks it.
+    Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
+        /// How many of the latest events to list.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List runs, newest first.
     Runs {
         #[arg(long)]
@@ -196,6 +207,13 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the chain; name the first event that was edited, deleted, reordered or cut
+    /// off (exit 1).
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,6 +313,7 @@ impl Cli {
                 Command::Status { json: true }
                     | Command::Inventory { json: true }
                     | Command::Runs { json: true, .. }
+                    | Command::Audit { json: true, .. }
                     | Command::Vault {
                         command: VaultCommand::List { json: true, .. }
                             | VaultCommand::Show { json: true, .. }

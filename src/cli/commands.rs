@@ -63,6 +63,17 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let (ws, store) = open(&located, &overrides)?;
             runs::rollback(ws, store, &app, &env, yes, follow)
         }
+        Some(Command::Audit {
+            command,
+            limit,
+            json,
+        }) => {
+            let (_, store) = open(&located, &overrides)?;
+            match command {
+                Some(super::AuditCommand::Verify) => super::audit::verify(&store),
+                None => super::audit::list(&store, limit, json),
+            }
+        }
         Some(Command::Vault { command }) => {
             let (ws, store) = open(&located, &overrides)?;
             super::vault::vault(&ws, store, command)

@@ -9,13 +9,16 @@ macro_rules! outln {
 }
 
 mod args;
+mod audit;
 mod commands;
 mod plan;
 mod runs;
 mod table;
 mod vault;
 
-pub use args::{AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, VaultCommand};
+pub use args::{
+    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, VaultCommand,
+};
 
 use std::io::Write;
 

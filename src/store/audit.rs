@@ -68,6 +68,12 @@ pub(crate) fn append(
             hash
         ],
     )?;
+    // The head, in the same transaction: rows cut off the end of the trail are noticed.
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [format!("{seq}:{hash}")],
+    )?;
     Ok(seq)
 }
 
@@ -79,4 +85,133 @@ pub(crate) fn chain_hash(prev_hash: &str, event: &AuditEvent) -> String {
     // Serialising a struct of plain fields cannot fail.
     h.update(serde_json::to_vec(event).unwrap_or_default());
     hex::encode(h.finalize())
+}
+
+/// What `verify_audit` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditCheck {
+    /// Events read.
+    pub events: i64,
+    /// The first event that breaks the chain, and why; `None` when the chain holds.
+    pub first_bad: Option<(i64, String)>,
+}
+
+/// One stored event with its chain hashes.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl super::db::Store {
+    /// The last `limit` events, oldest first.
+    pub fn audit_events(&self, limit: i64) -> Result<Vec<StoredEvent>, super::StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, at, actor_uid, actor, action, subject, payload, prev_hash, hash FROM
+                 (SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([limit], stored_event)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// Recomputes the whole chain: every event must carry the next sequence number, chain
+    /// from the hash before it, and hash to what it says; the last one must be the head
+    /// recorded with it (so rows cut off the end are noticed too).
+    pub fn verify_audit(&self) -> Result<AuditCheck, super::StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, at, actor_uid, actor, action, subject, payload, prev_hash, hash
+                 FROM audit_events ORDER BY seq",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.sql_error(e))?;
+        let mut expected = 1;
+        let mut prev = GENESIS.to_string();
+        let mut events = 0;
+        let bad = |seq: i64, why: String| {
+            Ok(AuditCheck {
+                events: seq - 1,
+                first_bad: Some((seq, why)),
+            })
+        };
+        while let Some(row) = rows.next().map_err(|e| self.sql_error(e))? {
+            let e = stored_event(row).map_err(|e| self.sql_error(e))?;
+            let seq = e.event.seq;
+            if seq != expected {
+                return bad(
+                    expected,
+                    format!("event #{expected} is missing (the next one is #{seq}): deleted"),
+                );
+            }
+            if e.prev_hash != prev {
+                return bad(
+                    seq,
+                    format!(
+                        "event #{seq} does not follow event #{}: deleted, replaced or reordered",
+                        seq - 1
+                    ),
+                );
+            }
+            if chain_hash(&e.prev_hash, &e.event) != e.hash {
+                return bad(
+                    seq,
+                    format!("event #{seq} was altered: its content no longer matches its hash"),
+                );
+            }
+            prev = e.hash;
+            expected += 1;
+            events += 1;
+        }
+        let head: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sql_error(e))?;
+        if let Some(head) = head
+            && head != format!("{events}:{prev}")
+        {
+            let (seq, _) = head.split_once(':').unwrap_or((&head, ""));
+            return Ok(AuditCheck {
+                events,
+                first_bad: Some((
+                    events + 1,
+                    format!(
+                        "the trail ends at event #{events}, but event #{seq} was recorded: truncated"
+                    ),
+                )),
+            });
+        }
+        Ok(AuditCheck {
+            events,
+            first_bad: None,
+        })
+    }
+}
+
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let payload: String = r.get(6)?;
+    Ok(StoredEvent {
+        event: AuditEvent {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            actor_uid: r.get(2)?,
+            actor: r.get(3)?,
+            action: r.get(4)?,
+            subject: r.get(5)?,
+            // Unparseable text hashes as null: the altered event is then reported.
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        },
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
 }

@@ -11,7 +11,7 @@ mod migrations;
 mod packages;
 mod runs;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditCheck, AuditEvent, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
 pub use migrations::SCHEMA_VERSION;
 pub use packages::{Imported, PackageRow};
