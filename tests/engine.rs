@@ -503,7 +503,7 @@ fn sixteen_operators_race_for_one_environment() {
                         "run",
                         plan.to_str().expect("utf8"),
                         "--env",
-                        "prod",
+                        "preprod",
                     ]);
                     barrier.wait();
                     run(&mut cmd)

@@ -136,8 +136,8 @@ impl Remote {
         for i in 0..hosts {
             let _ = write!(inv, "{}\"h{i}\"", if i > 0 { ", " } else { "" });
         }
-        // prod's one host is h0's server under another name: envs do not share hosts.
-        inv.push_str("]\n[envs.prod]\nprotected = true\n[envs.prod.apps.site]\nweb = [\"p0\"]\n");
+        // lab's one host is h0's server under another name: envs do not share hosts.
+        inv.push_str("]\n[envs.lab]\n[envs.lab.apps.site]\nweb = [\"p0\"]\n");
         let _ = writeln!(inv, "[hosts.p0]\naddress = \"{}\"", sshd.addresses[0]);
         for (i, a) in sshd.addresses.iter().enumerate() {
             let _ = writeln!(inv, "[hosts.h{i}]\naddress = \"{a}\"");
@@ -145,7 +145,7 @@ impl Remote {
         std::fs::write(dir.join("inventory.toml"), inv).expect("write");
         std::fs::write(
             dir.join("lifecycles.toml"),
-            "[[lifecycles.std.stages]]\nenv = \"test\"\n[[lifecycles.std.stages]]\nenv = \"prod\"\n",
+            "[[lifecycles.std.stages]]\nenv = \"test\"\n[[lifecycles.std.stages]]\nenv = \"lab\"\n",
         )
         .expect("write");
         std::fs::write(dir.join("automations/remote.toml"), AUTOMATIONS).expect("write");
@@ -405,10 +405,12 @@ fn a_script_exiting_255_is_not_taken_for_a_connection_failure() {
 }
 
 #[test]
-fn a_protected_env_refuses_an_unknown_host_key() {
-    let r = Remote::new(1, "", "");
+fn strict_host_key_checking_refuses_an_unknown_host_key() {
+    // What protected environments always get (src/engine/ssh.rs tests that), set here for
+    // an environment ad-hoc runs may use.
+    let r = Remote::new(1, "host_key_checking = \"yes\"\n", "");
     let plan = r.plan("hello", "");
-    let (code, out, _) = r.run_follow(&plan, "prod");
+    let (code, out, _) = r.run_follow(&plan, "lab");
     assert_eq!(code, 1, "{out}");
     let steps = r.steps(&run_id(&out));
     let detail = steps[0]["detail"].as_str().unwrap_or("");
@@ -420,7 +422,7 @@ fn a_protected_env_refuses_an_unknown_host_key() {
         r.sshd.known_hosts_line(&r.sshd.addresses[0]),
     )
     .expect("write known_hosts");
-    let (code, out, _) = r.run_follow(&plan, "prod");
+    let (code, out, _) = r.run_follow(&plan, "lab");
     assert_eq!(code, 0, "{out}");
 }
 
@@ -643,10 +645,10 @@ fn a_process_left_running_does_not_hold_the_step() {
 }
 
 #[test]
-fn a_protected_env_checks_the_key_of_a_proxy_jump_hop_too() {
-    let r = Remote::new(2, "", "");
-    // prod's host is reached through h1's server as a jump host, whose key is unknown; the
-    // operator's config would accept a new key (accept-new), pilote must not for prod.
+fn strict_host_key_checking_covers_a_proxy_jump_hop_too() {
+    let r = Remote::new(2, "host_key_checking = \"yes\"\n", "");
+    // lab's host is reached through h1's server as a jump host, whose key is unknown; the
+    // operator's config would accept a new key (accept-new), pilote must not.
     r.sshd.add_client_config(&format!(
         "Host hidden\n  HostName {}\n  ProxyJump {}\n\n",
         r.sshd.addresses[0], r.sshd.addresses[1]
@@ -663,7 +665,7 @@ fn a_protected_env_checks_the_key_of_a_proxy_jump_hop_too() {
     )
     .expect("write known_hosts");
     let plan = r.plan("hello", "");
-    let (code, out, _) = r.run_follow(&plan, "prod");
+    let (code, out, _) = r.run_follow(&plan, "lab");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cannot connect to p0 (hidden)"), "{out}");
     let known = std::fs::read_to_string(r.sshd.dir.path().join("known_hosts")).expect("read");

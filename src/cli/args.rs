@@ -115,6 +115,27 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Deployment requests: file one, submit it, approve or reject it env by env.
+    Request {
+        #[command(subcommand)]
+        command: RequestCommand,
+    },
+    /// Deploy a request to an environment, once its lifecycle allows it: the previous
+    /// environment succeeded with the same package, and the approvals are there.
+    ///
+    /// Prints the run id and returns, or with --follow streams the log and exits with the
+    /// run's outcome (0 succeeded, 1 failed, 3 cancelled, 4 interrupted).
+    Deploy {
+        /// The request id.
+        request: i64,
+        #[arg(long)]
+        env: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// The audit trail: every state change, hash-chained. `pilote audit verify` checks it.
     Audit {
         #[command(subcommand)]
@@ -206,6 +227,63 @@ pub enum ConfigCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// File a request: a vault package, a plan and a lifecycle (prints the request id).
+    #[command(disable_version_flag = true)]
+    New {
+        #[arg(long)]
+        app: String,
+        /// The package version, already in the vault.
+        #[arg(long = "version", id = "package_version", value_name = "VERSION")]
+        version: String,
+        #[arg(long)]
+        plan: PathBuf,
+        /// One of the app's lifecycles (default: its first).
+        #[arg(long)]
+        lifecycle: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// List requests with their lifecycle progress.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A request, its plan and package digests, and its approvals.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a draft for approval.
+    Submit { id: i64 },
+    /// Cancel a request.
+    Cancel { id: i64 },
+    /// Approve a request for one environment (never your own request or plan).
+    Approve {
+        id: i64,
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject a request for one environment, saying why.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Replace a request's plan; the approvals given so far no longer count.
+    Replan {
+        id: i64,
+        #[arg(long)]
+        plan: PathBuf,
     },
 }
 
@@ -314,6 +392,10 @@ impl Cli {
                     | Command::Inventory { json: true }
                     | Command::Runs { json: true, .. }
                     | Command::Audit { json: true, .. }
+                    | Command::Request {
+                        command: RequestCommand::List { json: true }
+                            | RequestCommand::Show { json: true, .. }
+                    }
                     | Command::Vault {
                         command: VaultCommand::List { json: true, .. }
                             | VaultCommand::Show { json: true, .. }

@@ -63,6 +63,47 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let (ws, store) = open(&located, &overrides)?;
             runs::rollback(ws, store, &app, &env, yes, follow)
         }
+        Some(Command::Request { command }) => {
+            use super::RequestCommand as R;
+            let (ws, mut store) = open(&located, &overrides)?;
+            match command {
+                R::New {
+                    app,
+                    version,
+                    plan,
+                    lifecycle,
+                    title,
+                } => super::requests::new(
+                    &ws,
+                    &mut store,
+                    &app,
+                    &version,
+                    &plan,
+                    lifecycle.as_deref(),
+                    title.as_deref(),
+                ),
+                R::List { json } => super::requests::list(&ws, &store, json),
+                R::Show { id, json } => super::requests::show(&ws, &store, id, json),
+                R::Submit { id } => super::requests::transition(&mut store, id, "submitted"),
+                R::Cancel { id } => super::requests::transition(&mut store, id, "cancelled"),
+                R::Approve { id, env, comment } => {
+                    super::requests::decide(&ws, &mut store, id, &env, "approved", &comment)
+                }
+                R::Reject { id, env, comment } => {
+                    super::requests::decide(&ws, &mut store, id, &env, "rejected", &comment)
+                }
+                R::Replan { id, plan } => super::requests::replan(&ws, &mut store, id, &plan),
+            }
+        }
+        Some(Command::Deploy {
+            request,
+            env,
+            yes,
+            follow,
+        }) => {
+            let (ws, store) = open(&located, &overrides)?;
+            super::requests::deploy(ws, store, request, &env, yes, follow)
+        }
         Some(Command::Audit {
             command,
             limit,

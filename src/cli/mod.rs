@@ -12,12 +12,14 @@ mod args;
 mod audit;
 mod commands;
 mod plan;
+mod requests;
 mod runs;
 mod table;
 mod vault;
 
 pub use args::{
-    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, VaultCommand,
+    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, RequestCommand,
+    VaultCommand,
 };
 
 use std::io::Write;

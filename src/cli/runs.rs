@@ -31,6 +31,12 @@ pub fn run(
     follow: bool,
 ) -> Result<()> {
     known_env(&ws, env)?;
+    if ws.inventory.env(env).is_some_and(|e| e.protected) {
+        return Err(Error::BadInput(format!(
+            "`{env}` is protected: only an approved request deploys there \
+             (`pilote request new ...`, then `pilote deploy REQUEST --env {env}`)"
+        )));
+    }
     let source = read_plan(&ws, file)?;
     let (plan, diags) = checked(&ws, &source, Some(env));
     let Some(plan) = plan else {
@@ -76,6 +82,7 @@ pub fn run(
         rollback_of: None,
         package_dir: package_dir.as_deref(),
         package_digest: package_digest.as_deref(),
+        request_id: None,
         artifacts: &artifacts,
         actor: &Actor::current(),
     })?;
@@ -165,6 +172,7 @@ pub fn rollback(
     let package = store.run_package(last.id)?;
     let package_digest = store.run_package_digest(last.id)?;
     let artifacts = store.run_artifacts(last.id)?;
+    let request_id = store.run_request(last.id)?;
     let id = store.create_run(&NewRun {
         kind: RunKind::Rollback,
         app,
@@ -174,6 +182,7 @@ pub fn rollback(
         rollback_of: Some(last.id),
         package_dir: package.as_deref(),
         package_digest: package_digest.as_deref(),
+        request_id,
         artifacts: &artifacts,
         actor: &Actor::current(),
     })?;
@@ -245,7 +254,7 @@ fn runner_gone(ws: &Workspace, row: &crate::store::RunRow) -> bool {
 
 /// A run holding the lock whose runner is gone becomes `interrupted`, so the person sees why
 /// the env is locked and what to do, instead of waiting on a ghost.
-fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) -> Result<()> {
+pub(super) fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) -> Result<()> {
     if let Some(holder) = store.lock_holder(app, env)?
         && let Some(row) = store.run(holder)?
         && runner_gone(ws, &row)
@@ -299,7 +308,7 @@ fn start(ws: &Workspace, id: i64) -> Result<()> {
 }
 
 /// Starts the runner; if it cannot even be spawned, the run fails at once and frees its lock.
-fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+pub(super) fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     if let Err(e) = start(ws, id) {
         store.finish_run(id, "failed", &e.to_string(), &Actor::current())?;
         return Err(e);
@@ -307,7 +316,7 @@ fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     Ok(())
 }
 
-fn finish_launch(ws: Workspace, store: Store, id: i64, follow: bool) -> Result<()> {
+pub(super) fn finish_launch(ws: Workspace, store: Store, id: i64, follow: bool) -> Result<()> {
     if follow {
         eprintln!("run #{id} started");
         return logs(&ws, store, id, true, None);

@@ -578,6 +578,46 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_env_never_accepts_a_new_host_key() {
+        let settings = settings::Ssh {
+            config: None,
+            connect_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(5),
+            keepalive_count: 3,
+            host_key_checking: HostKeyChecking::AcceptNew,
+        };
+        for (protected, expected) in [(true, "yes"), (false, "accept-new")] {
+            let c = Connections::new(&settings, 1_000_000 + i64::from(protected), protected)
+                .expect("connections");
+            let config = std::fs::read_to_string(c.dir.join("config")).expect("config");
+            assert!(
+                config.contains(&format!("StrictHostKeyChecking {expected}\n")),
+                "{config}"
+            );
+            let args: Vec<String> = c
+                .args(
+                    &Target::from(&settings::Host {
+                        name: "h".into(),
+                        connection: settings::Connection::Ssh,
+                        address: "h".into(),
+                        user: None,
+                        port: None,
+                        vars: Default::default(),
+                    }),
+                    Path::new("/s"),
+                )
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                args.contains(&format!("StrictHostKeyChecking={expected}")),
+                "{args:?}"
+            );
+            let _ = std::fs::remove_dir_all(&c.dir);
+        }
+    }
+
+    #[test]
     fn only_shell_identifiers_are_exported() {
         assert!(is_identifier("PILOTE_RUN"));
         assert!(is_identifier("_x1"));

@@ -9,12 +9,14 @@ mod db;
 mod inventory;
 mod migrations;
 mod packages;
+mod requests;
 mod runs;
 
 pub use audit::{AuditCheck, AuditEvent, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
 pub use migrations::SCHEMA_VERSION;
 pub use packages::{Imported, PackageRow};
+pub use requests::{ApprovalRow, NewRequest, RequestRow};
 pub use runs::{
     Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished,
 };

@@ -42,6 +42,8 @@ pub struct NewRun<'a> {
     pub package_dir: Option<&'a str>,
     /// A vault package whose blobs copy steps send (instead of a dir).
     pub package_digest: Option<&'a str>,
+    /// The request a deploy (or the rollback of one) belongs to.
+    pub request_id: Option<i64>,
     /// The package's files as they were when the run was created.
     pub artifacts: &'a [Artifact],
     pub actor: &'a Actor,
@@ -178,9 +180,9 @@ impl Store {
             )?;
             let plan_id = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir, package_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9)",
-                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir, new.package_digest],
+                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir, package_digest, request_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10)",
+                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir, new.package_digest, new.request_id],
             )?;
             let run = tx.last_insert_rowid();
             for a in new.artifacts {
@@ -268,6 +270,17 @@ impl Store {
             )
             .map(drop)
         })
+    }
+
+    /// The request a run belongs to, if any.
+    pub fn run_request(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT request_id FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql_error(e))
     }
 
     /// The vault package of a run, if it has one.
@@ -552,6 +565,19 @@ impl Store {
                 params![id, state, now, outcome],
             )?;
             tx.execute("DELETE FROM locks WHERE run_id = ?1", [id])?;
+            // The request a deploy belongs to follows it: deployed or failed; a rollback that
+            // succeeded leaves it rolled back.
+            tx.execute(
+                "UPDATE requests SET updated_at = ?3, state = (
+                    SELECT CASE
+                        WHEN r.kind = 'rollback' AND ?2 = 'succeeded' THEN 'rolled_back'
+                        WHEN r.kind = 'rollback' THEN requests.state
+                        WHEN ?2 = 'succeeded' THEN 'deployed'
+                        ELSE 'failed' END
+                    FROM runs r WHERE r.id = ?1)
+                 WHERE id = (SELECT request_id FROM runs WHERE id = ?1)",
+                params![id, state, now],
+            )?;
             audit::append(
                 tx,
                 now,

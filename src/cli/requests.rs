@@ -1,0 +1,424 @@
+//! `pilote request` and `pilote deploy`: change requests, four-eyes approvals, and deploys
+//! that follow the request's lifecycle.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use super::plan::{checked, known_env, read_plan};
+use super::runs::{finish_launch, launch, recover_stale, verified_package};
+use super::table;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::settings::{Lifecycle, Workspace};
+use crate::store::{NewRequest, NewRun, RequestRow, RunKind, Store};
+
+/// `pilote request new`: binds a vault package, a checked plan and a lifecycle.
+pub fn new(
+    ws: &Workspace,
+    store: &mut Store,
+    app: &str,
+    version: &str,
+    plan_file: &Path,
+    lifecycle: Option<&str>,
+    title: Option<&str>,
+) -> Result<()> {
+    let Some(app_def) = ws.inventory.app(app) else {
+        return Err(Error::BadInput(format!("no app `{app}` in the inventory")));
+    };
+    let lifecycle = match lifecycle {
+        Some(l) if app_def.lifecycles.iter().any(|x| x == l) => l.to_string(),
+        Some(l) => {
+            return Err(Error::BadInput(format!(
+                "app `{app}` does not follow lifecycle `{l}`; expected one of: {}",
+                app_def.lifecycles.join(", ")
+            )));
+        }
+        None => app_def
+            .lifecycles
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::BadInput(format!("app `{app}` has no lifecycle")))?,
+    };
+    let package = verified_package(ws, store, app, version)?;
+    let source = read_plan(ws, plan_file)?;
+    let (plan, diags) = checked(ws, &source, None);
+    let Some(plan) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    if plan.app != app {
+        return Err(Error::BadInput(format!(
+            "{} is a plan of app `{}`, not `{app}`",
+            source.path.display(),
+            plan.app
+        )));
+    }
+    let path = source.path.display().to_string();
+    let title = title.map_or_else(|| format!("{app} {version}"), str::to_string);
+    let id = store.create_request(&NewRequest {
+        app,
+        version,
+        package_digest: &package.digest,
+        lifecycle: &lifecycle,
+        title: &title,
+        plan_body: &source.text,
+        plan_path: Some(&path),
+        actor: &Actor::current(),
+    })?;
+    outln!("{id}");
+    eprintln!(
+        "request #{id} filed ({app} {version}, lifecycle {lifecycle}); submit it with `pilote request submit {id}`"
+    );
+    Ok(())
+}
+
+fn find(store: &Store, id: i64) -> Result<RequestRow> {
+    store
+        .request(id)?
+        .ok_or_else(|| Error::BadInput(format!("no request #{id}")))
+}
+
+fn lifecycle<'a>(ws: &'a Workspace, r: &RequestRow) -> Result<&'a Lifecycle> {
+    ws.inventory
+        .lifecycles
+        .iter()
+        .find(|l| l.name == r.lifecycle)
+        .ok_or_else(|| {
+            Error::BadInput(format!(
+                "request #{}: lifecycle `{}` is no longer in lifecycles.toml",
+                r.id, r.lifecycle
+            ))
+        })
+}
+
+/// Where a request stands, env by env: `uat ✓ preprod ✓ prod ·`.
+fn progress(ws: &Workspace, store: &Store, r: &RequestRow) -> Result<String> {
+    let Ok(l) = lifecycle(ws, r) else {
+        return Ok(String::new());
+    };
+    let mut out = Vec::new();
+    for s in &l.stages {
+        let done = store.deployed_ok(&r.app, &s.env, &r.package_digest)?;
+        out.push(format!("{} {}", s.env, if done { "✓" } else { "·" }));
+    }
+    Ok(out.join("  "))
+}
+
+pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {
+    let rows = store.requests(None)?;
+    if json {
+        outln!("{:#}", json!({ "requests": rows }));
+        return Ok(());
+    }
+    let mut table_rows = Vec::new();
+    for r in &rows {
+        table_rows.push(vec![
+            r.id.to_string(),
+            r.app.clone(),
+            r.version.clone(),
+            r.state.clone(),
+            progress(ws, store, r)?,
+            r.created_by.clone(),
+            r.title.clone(),
+        ]);
+    }
+    outln!(
+        "{}",
+        table::render(
+            &[
+                "REQUEST",
+                "APP",
+                "VERSION",
+                "STATE",
+                "LIFECYCLE",
+                "BY",
+                "TITLE"
+            ],
+            &table_rows
+        )
+        .trim_end()
+    );
+    Ok(())
+}
+
+pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
+    let r = find(store, id)?;
+    let approvals = store.approvals(id, &r.approval_digest())?;
+    if json {
+        outln!("{:#}", json!({ "request": r, "approvals": approvals }));
+        return Ok(());
+    }
+    outln!(
+        "request #{} {}: {} {} ({})\nfiled by {} at {}; plan {} (sha256 {}), package sha256 {}\nlifecycle {}: {}",
+        r.id,
+        r.state,
+        r.app,
+        r.version,
+        r.title,
+        r.created_by,
+        crate::clock::format_ms(r.created_at),
+        r.plan_path.as_deref().unwrap_or("-"),
+        r.plan_digest,
+        r.package_digest,
+        r.lifecycle,
+        progress(ws, store, &r)?
+    );
+    for a in approvals {
+        outln!(
+            "  {} {} by {} at {}{}{}",
+            a.env,
+            a.decision,
+            a.approver,
+            crate::clock::format_ms(a.decided_at),
+            if a.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.comment)
+            },
+            if a.current {
+                ""
+            } else {
+                " (void: given for an earlier plan)"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// submit / cancel.
+pub fn transition(store: &mut Store, id: i64, to: &str) -> Result<()> {
+    let r = find(store, id)?;
+    let allowed = match to {
+        "submitted" => r.state == "draft",
+        "cancelled" => !matches!(r.state.as_str(), "deploying" | "cancelled" | "closed"),
+        _ => false,
+    };
+    if !allowed {
+        return Err(Error::BadInput(format!(
+            "request #{id} is {}; it cannot become {to}",
+            r.state
+        )));
+    }
+    store.set_request_state(id, to, &Actor::current(), &json!({ "from": r.state }))?;
+    outln!("request #{id} {to}");
+    Ok(())
+}
+
+/// approve / reject, for one env of the request's lifecycle. Never by the requester, nor by
+/// whoever last replaced the plan (four eyes); refusals are audited too.
+pub fn decide(
+    ws: &Workspace,
+    store: &mut Store,
+    id: i64,
+    env: &str,
+    decision: &str,
+    comment: &str,
+) -> Result<()> {
+    known_env(ws, env)?;
+    let r = find(store, id)?;
+    let me = Actor::current();
+    let refuse = |store: &mut Store, why: String| -> Result<()> {
+        store.audit_refusal(&format!("request:{id}"), "request.approval", &why, &me)?;
+        Err(Error::BadInput(why))
+    };
+    if me.name == r.created_by {
+        return refuse(
+            store,
+            format!(
+                "you ({}) filed request #{id}: someone else must approve it (four eyes)",
+                me.name
+            ),
+        );
+    }
+    if me.name == r.plan_by {
+        return refuse(
+            store,
+            format!(
+                "you ({}) wrote the plan of request #{id}: someone else must approve it (four eyes)",
+                me.name
+            ),
+        );
+    }
+    if !matches!(r.state.as_str(), "submitted" | "deployed") {
+        return Err(Error::BadInput(format!(
+            "request #{id} is {}; only a submitted request is approved (`pilote request submit {id}`)",
+            r.state
+        )));
+    }
+    let l = lifecycle(ws, &r)?;
+    if !l.stages.iter().any(|s| s.env == env) {
+        let envs: Vec<&str> = l.stages.iter().map(|s| s.env.as_str()).collect();
+        return Err(Error::BadInput(format!(
+            "`{env}` is not a stage of lifecycle `{}` ({})",
+            r.lifecycle,
+            envs.join(" → ")
+        )));
+    }
+    store.decide(id, env, decision, comment, &r.approval_digest(), &me)?;
+    outln!("request #{id}: {decision} for {env} by {}", me.name);
+    Ok(())
+}
+
+pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> Result<()> {
+    let r = find(store, id)?;
+    let source = read_plan(ws, plan_file)?;
+    let (plan, diags) = checked(ws, &source, None);
+    let Some(plan) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    if plan.app != r.app {
+        return Err(Error::BadInput(format!(
+            "{} is a plan of app `{}`, not `{}`",
+            source.path.display(),
+            plan.app,
+            r.app
+        )));
+    }
+    let path = source.path.display().to_string();
+    let voided = store.replace_plan(id, &source.text, Some(&path), &r.app, &Actor::current())?;
+    outln!("request #{id}: plan replaced; {voided} approval(s) voided");
+    Ok(())
+}
+
+/// Why a request may not be deployed to `env` now, in words for 3 a.m.; `None` if it may.
+fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<Option<String>> {
+    if !matches!(
+        r.state.as_str(),
+        "submitted" | "deployed" | "failed" | "rolled_back"
+    ) {
+        return Ok(Some(format!(
+            "request #{} is {}; only a submitted request is deployed",
+            r.id, r.state
+        )));
+    }
+    let l = lifecycle(ws, r)?;
+    let Some(pos) = l.stages.iter().position(|s| s.env == env) else {
+        let envs: Vec<&str> = l.stages.iter().map(|s| s.env.as_str()).collect();
+        return Ok(Some(format!(
+            "`{env}` is not a stage of lifecycle `{}` ({})",
+            r.lifecycle,
+            envs.join(" → ")
+        )));
+    };
+    let stage = &l.stages[pos];
+    if pos > 0 && stage.require_previous_success {
+        let prev = &l.stages[pos - 1].env;
+        if !store.deployed_ok(&r.app, prev, &r.package_digest)? {
+            return Ok(Some(format!(
+                "{} {} has not succeeded on {prev} yet (lifecycle `{}`: {prev} before {env}, same package); \
+                 deploy it there first: `pilote deploy {} --env {prev}`",
+                r.app, r.version, r.lifecycle, r.id
+            )));
+        }
+    }
+    let approvals = store.approvals(r.id, &r.approval_digest())?;
+    if let Some(no) = approvals
+        .iter()
+        .find(|a| a.current && a.env == env && a.decision == "rejected")
+    {
+        return Ok(Some(format!(
+            "{} rejected request #{} for {env}{}",
+            no.approver,
+            r.id,
+            if no.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", no.comment)
+            }
+        )));
+    }
+    let mut approvers: Vec<&str> = approvals
+        .iter()
+        .filter(|a| a.current && a.env == env && a.decision == "approved")
+        .map(|a| a.approver.as_str())
+        .collect();
+    approvers.sort_unstable();
+    approvers.dedup();
+    let needed = stage.approvals as usize;
+    if approvers.len() < needed {
+        let stale = approvals
+            .iter()
+            .filter(|a| !a.current && a.env == env)
+            .count();
+        return Ok(Some(format!(
+            "{env} needs {needed} approval(s) of request #{}, it has {}{}; ask: `pilote request approve {} --env {env}`",
+            r.id,
+            approvers.len(),
+            if stale > 0 {
+                format!(" ({stale} more were given for an earlier plan and no longer count)")
+            } else {
+                String::new()
+            },
+            r.id
+        )));
+    }
+    Ok(None)
+}
+
+/// `pilote deploy`: the request's plan, on its verified package, once the lifecycle allows.
+pub fn deploy(
+    ws: Workspace,
+    mut store: Store,
+    id: i64,
+    env: &str,
+    yes: bool,
+    follow: bool,
+) -> Result<()> {
+    known_env(&ws, env)?;
+    let r = find(&store, id)?;
+    if let Some(why) = refusal(&ws, &store, &r, env)? {
+        store.audit_refusal(&format!("request:{id}"), "deploy", &why, &Actor::current())?;
+        return Err(Error::BadInput(format!("deploy refused: {why}")));
+    }
+    let package = verified_package(&ws, &store, &r.app, &r.version)?;
+    if package.digest != r.package_digest {
+        return Err(Error::BadInput(format!(
+            "deploy refused: the vault's {} {} (sha256 {}) is not the package request #{id} was filed with (sha256 {})",
+            r.app, r.version, package.digest, r.package_digest
+        )));
+    }
+    let source = crate::core::SourceFile::new(
+        r.plan_path.clone().unwrap_or_else(|| "plan.toml".into()),
+        r.plan_body.clone(),
+    );
+    let (plan, diags) = checked(&ws, &source, Some(env));
+    let Some(_) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::BadInput(
+                "deploy needs a confirmation: run it in a terminal, or pass --yes".into(),
+            ));
+        }
+        eprint!(
+            "Deploy request #{id} ({} {}, package sha256 {}) to {env}? Type `yes`: ",
+            r.app, r.version, r.package_digest
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            return Err(Error::BadInput("deploy not started".into()));
+        }
+    }
+    recover_stale(&ws, &mut store, &r.app, env)?;
+    let actor = Actor::current();
+    let run = store.create_run(&NewRun {
+        kind: RunKind::Deploy,
+        app: &r.app,
+        env,
+        plan_body: &r.plan_body,
+        plan_path: r.plan_path.as_deref(),
+        rollback_of: None,
+        package_dir: None,
+        package_digest: Some(&package.digest),
+        request_id: Some(id),
+        artifacts: &package.artifacts,
+        actor: &actor,
+    })?;
+    store.set_request_state(id, "deploying", &actor, &json!({ "env": env, "run": run }))?;
+    launch(&ws, &mut store, run)?;
+    finish_launch(ws, store, run, follow)
+}

@@ -1,0 +1,308 @@
+//! Deployment requests (change requests) and their approvals.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::audit;
+use super::db::{Store, StoreError};
+use crate::identity::Actor;
+
+/// A request to file.
+pub struct NewRequest<'a> {
+    pub app: &'a str,
+    pub version: &'a str,
+    pub package_digest: &'a str,
+    pub lifecycle: &'a str,
+    pub title: &'a str,
+    pub plan_body: &'a str,
+    pub plan_path: Option<&'a str>,
+    pub actor: &'a Actor,
+}
+
+/// A request as stored, with its plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRow {
+    pub id: i64,
+    pub app: String,
+    pub version: String,
+    pub package_digest: String,
+    pub lifecycle: String,
+    pub title: String,
+    pub state: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub plan_digest: String,
+    pub plan_path: Option<String>,
+    /// Who last replaced the plan: like the requester, they may not approve it.
+    pub plan_by: String,
+    #[serde(skip)]
+    pub plan_body: String,
+}
+
+impl RequestRow {
+    /// What an approval is bound to: this request, its plan and its package. Replacing the
+    /// plan changes it, so earlier approvals no longer count.
+    pub fn approval_digest(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "request {}\nplan {}\npackage {}\n",
+            self.id, self.plan_digest, self.package_digest
+        ));
+        hex::encode(h.finalize())
+    }
+}
+
+/// One decision on a request for an env.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRow {
+    pub env: String,
+    pub approver: String,
+    pub decision: String,
+    pub comment: String,
+    pub decided_at: i64,
+    /// Whether it is bound to the request as it is now (not to an earlier plan).
+    pub current: bool,
+}
+
+impl Store {
+    pub fn create_request(&mut self, new: &NewRequest<'_>) -> Result<i64, StoreError> {
+        let now = crate::clock::now_ms();
+        let digest = hex::encode(Sha256::digest(new.plan_body.as_bytes()));
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO plans (app, source_path, body, digest, catalog_digest, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+                params![new.app, new.plan_path, new.plan_body, digest, now, new.actor.name],
+            )?;
+            let plan_id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO requests (app, version, package_digest, lifecycle, plan_id, title, state, created_by, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'draft', ?7, ?8, ?8)",
+                params![new.app, new.version, new.package_digest, new.lifecycle, plan_id, new.title, new.actor.name, now],
+            )?;
+            let id = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                now,
+                new.actor,
+                "request.created",
+                &format!("request:{id}"),
+                &serde_json::json!({
+                    "app": new.app, "version": new.version, "package": new.package_digest,
+                    "lifecycle": new.lifecycle, "plan_digest": digest,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    pub fn request(&self, id: i64) -> Result<Option<RequestRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("{REQUEST_SELECT} WHERE r.id = ?1"),
+                [id],
+                request_row,
+            )
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    pub fn requests(&self, app: Option<&str>) -> Result<Vec<RequestRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{REQUEST_SELECT} WHERE ?1 IS NULL OR r.app = ?1 ORDER BY r.id DESC"
+            ))
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([app], request_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// Moves a request to `state`, with an audit event saying why.
+    pub fn set_request_state(
+        &mut self,
+        id: i64,
+        state: &str,
+        actor: &Actor,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE requests SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, state, now],
+            )?;
+            audit::append(
+                tx,
+                now,
+                actor,
+                &format!("request.{state}"),
+                &format!("request:{id}"),
+                payload,
+            )
+            .map(drop)
+        })
+    }
+
+    /// Replaces a request's plan; approvals given so far are voided (they were bound to the
+    /// old plan), and the request goes back to `submitted` if it was further.
+    pub fn replace_plan(
+        &mut self,
+        id: i64,
+        body: &str,
+        path: Option<&str>,
+        app: &str,
+        actor: &Actor,
+    ) -> Result<usize, StoreError> {
+        let now = crate::clock::now_ms();
+        let digest = hex::encode(Sha256::digest(body.as_bytes()));
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO plans (app, source_path, body, digest, catalog_digest, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+                params![app, path, body, digest, now, actor.name],
+            )?;
+            let plan_id = tx.last_insert_rowid();
+            tx.execute(
+                "UPDATE requests SET plan_id = ?2, updated_at = ?3,
+                 state = CASE WHEN state = 'approved' THEN 'submitted' ELSE state END WHERE id = ?1",
+                params![id, plan_id, now],
+            )?;
+            let voided = tx.execute(
+                "UPDATE approvals SET voided_at = ?2 WHERE request_id = ?1 AND voided_at IS NULL",
+                params![id, now],
+            )?;
+            audit::append(
+                tx,
+                now,
+                actor,
+                "request.replanned",
+                &format!("request:{id}"),
+                &serde_json::json!({ "plan_digest": digest, "approvals_voided": voided }),
+            )?;
+            Ok(voided)
+        })
+    }
+
+    /// Records a decision, bound to `bound_digest`.
+    pub fn decide(
+        &mut self,
+        id: i64,
+        env: &str,
+        decision: &str,
+        comment: &str,
+        bound_digest: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO approvals (request_id, env, approver, decision, comment, bound_digest, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (request_id, env, approver, bound_digest)
+                 DO UPDATE SET decision = excluded.decision, comment = excluded.comment, decided_at = excluded.decided_at",
+                params![id, env, actor.name, decision, comment, bound_digest, now],
+            )?;
+            audit::append(
+                tx,
+                now,
+                actor,
+                &format!("request.{decision}"),
+                &format!("request:{id}"),
+                &serde_json::json!({ "env": env, "comment": comment, "bound_digest": bound_digest }),
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records an attempt that was refused (self-approval...), so it shows in the trail.
+    pub fn audit_refusal(
+        &mut self,
+        subject: &str,
+        action: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            audit::append(
+                tx,
+                now,
+                actor,
+                &format!("{action}.refused"),
+                subject,
+                &serde_json::json!({ "reason": reason }),
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn approvals(&self, id: i64, current_digest: &str) -> Result<Vec<ApprovalRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT env, approver, decision, comment, decided_at,
+                        bound_digest = ?2 AND voided_at IS NULL
+                 FROM approvals WHERE request_id = ?1 ORDER BY decided_at",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map(params![id, current_digest], |r| {
+                Ok(ApprovalRow {
+                    env: r.get(0)?,
+                    approver: r.get(1)?,
+                    decision: r.get(2)?,
+                    comment: r.get(3)?,
+                    decided_at: r.get(4)?,
+                    current: r.get(5)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
+    /// Whether a deploy of this package succeeded on `env` (for the lifecycle's next stage).
+    pub fn deployed_ok(
+        &self,
+        app: &str,
+        env: &str,
+        package_digest: &str,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = 'deploy' AND app = ?1 AND env = ?2
+                 AND package_digest = ?3 AND state = 'succeeded')",
+                params![app, env, package_digest],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_error(e))
+    }
+}
+
+const REQUEST_SELECT: &str =
+    "SELECT r.id, r.app, r.version, r.package_digest, r.lifecycle, r.title,
+    r.state, r.created_by, r.created_at, r.updated_at, p.digest, p.source_path, p.created_by, p.body
+    FROM requests r JOIN plans p ON p.id = r.plan_id";
+
+fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
+    Ok(RequestRow {
+        id: r.get(0)?,
+        app: r.get(1)?,
+        version: r.get(2)?,
+        package_digest: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        lifecycle: r.get(4)?,
+        title: r.get(5)?,
+        state: r.get(6)?,
+        created_by: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+        plan_digest: r.get(10)?,
+        plan_path: r.get(11)?,
+        plan_by: r.get(12)?,
+        plan_body: r.get(13)?,
+    })
+}

@@ -1,0 +1,153 @@
+//! The whitepaper's path from the CLI: a package in the vault, a request, four-eyes
+//! approvals, and deploys that follow the lifecycle uat → preprod → prod. Each refusal is
+//! checked for the words an on-call engineer reads.
+
+mod common;
+
+use common::{Home, run};
+
+/// pilote as one person (debug builds honour PILOTE_TEST_ACTOR; release builds never do).
+fn as_user(home: &Home, who: &str, args: &[&str]) -> (i32, String, String) {
+    let uid = match who {
+        "dev" => "2001",
+        "alice" => "2002",
+        _ => "2003",
+    };
+    run(home
+        .pilote()
+        .env("PILOTE_TEST_ACTOR", format!("{who}:{uid}"))
+        .args(args))
+}
+
+#[test]
+fn a_release_goes_from_request_to_production_with_four_eyes() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let data = home.path().join("data/pilote/workspaces/demo");
+    let drop = data.join("drop/pets-1.4.0").display().to_string();
+    let ok = |who: &str, args: &[&str]| {
+        let (code, out, err) = as_user(&home, who, args);
+        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+        out
+    };
+    let refused = |who: &str, args: &[&str]| {
+        let (code, out, err) = as_user(&home, who, args);
+        assert_eq!(code, 2, "{who} {args:?} should be refused: {out}{err}");
+        err
+    };
+
+    ok(
+        "dev",
+        &[
+            "vault",
+            "import",
+            &drop,
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+        ],
+    );
+    let id = ok(
+        "dev",
+        &[
+            "request",
+            "new",
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+            "--plan",
+            "plans/pets-1.4.0.toml",
+        ],
+    )
+    .trim()
+    .to_string();
+    assert_eq!(id, "1");
+    let err = refused("alice", &["request", "approve", "1", "--env", "preprod"]);
+    assert!(
+        err.contains("request #1 is draft; only a submitted request is approved"),
+        "{err}"
+    );
+    ok("dev", &["request", "submit", "1"]);
+
+    // Straight to prod: no.
+    let err = refused("ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    insta::assert_snapshot!("prod_before_preprod", err);
+    // uat needs no approval.
+    ok("ops", &["deploy", "1", "--env", "uat", "--yes", "--follow"]);
+
+    // Four eyes: the requester cannot approve.
+    let err = refused("dev", &["request", "approve", "1", "--env", "preprod"]);
+    insta::assert_snapshot!("self_approval", err);
+    let err = refused("ops", &["deploy", "1", "--env", "preprod", "--yes"]);
+    assert!(
+        err.contains("preprod needs 1 approval(s) of request #1, it has 0"),
+        "{err}"
+    );
+    ok(
+        "alice",
+        &[
+            "request",
+            "approve",
+            "1",
+            "--env",
+            "preprod",
+            "--comment",
+            "tested in uat",
+        ],
+    );
+    ok(
+        "ops",
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+
+    // prod needs two; an approval of an earlier plan does not count.
+    ok("alice", &["request", "approve", "1", "--env", "prod"]);
+    let plan = home.path().join("config/pilote/plans/pets-1.4.0.toml");
+    let text = std::fs::read_to_string(&plan).expect("plan");
+    std::fs::write(&plan, format!("# reviewed again\n{text}")).expect("write");
+    let out = ok(
+        "dev",
+        &["request", "replan", "1", "--plan", "plans/pets-1.4.0.toml"],
+    );
+    assert!(out.contains("2 approval(s) voided"), "{out}");
+    ok("bob", &["request", "approve", "1", "--env", "prod"]);
+    let err = refused("ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    insta::assert_snapshot!("stale_approval", err);
+    ok("alice", &["request", "approve", "1", "--env", "prod"]);
+    // The replanned request must pass preprod's approvals again for a new preprod deploy,
+    // but prod only needs preprod's success with the same package, which it has.
+    ok(
+        "ops",
+        &["deploy", "1", "--env", "prod", "--yes", "--follow"],
+    );
+
+    let (_, out, _) = as_user(&home, "ops", &["request", "show", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["request"]["state"], "deployed");
+    let sandbox = data.join("sandbox/prod");
+    let war = std::fs::read_to_string(sandbox.join("prod-jboss-1/deployments/pets.war"))
+        .expect("prod war");
+    assert!(war.contains("1.4.0"), "{war}");
+
+    // Protected: no ad-hoc run in prod.
+    let err = refused("ops", &["run", "plans/pets-1.4.0.toml", "--env", "prod"]);
+    assert!(
+        err.contains("`prod` is protected: only an approved request deploys there"),
+        "{err}"
+    );
+
+    // The trail holds the refusal of the self-approval, and verifies.
+    let (_, out, _) = as_user(&home, "ops", &["audit", "--json", "--limit", "200"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let actions: Vec<&str> = v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .collect();
+    assert!(actions.contains(&"request.approval.refused"), "{actions:?}");
+    assert!(actions.contains(&"deploy.refused"), "{actions:?}");
+    ok("ops", &["audit", "verify"]);
+}
