@@ -108,17 +108,12 @@ pub struct StoredEvent {
 impl super::db::Store {
     /// The last `limit` events, oldest first.
     pub fn audit_events(&self, limit: i64) -> Result<Vec<StoredEvent>, super::StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, at, actor_uid, actor, action, subject, payload, prev_hash, hash FROM
+        self.rows(
+            "SELECT seq, at, actor_uid, actor, action, subject, payload, prev_hash, hash FROM
                  (SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([limit], stored_event)
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            [limit],
+            stored_event,
+        )
     }
 
     /// Recomputes the whole chain: every event must carry the next sequence number, chain

@@ -208,6 +208,23 @@ impl Store {
         Ok(value)
     }
 
+    /// Every row of a query, mapped by `f`.
+    pub(crate) fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map(params, f)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql_error(e))
+    }
+
     pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),

@@ -76,17 +76,12 @@ impl Store {
 
     /// Packages, newest first, of one app or all.
     pub fn packages(&self, app: Option<&str>) -> Result<Vec<PackageRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT digest, app, version, manifest, size_bytes, imported_at, imported_by
+        self.rows(
+            "SELECT digest, app, version, manifest, size_bytes, imported_at, imported_by
                  FROM packages WHERE ?1 IS NULL OR app = ?1 ORDER BY imported_at DESC, app, version",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([app], package_row)
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            [app],
+            package_row,
+        )
     }
 
     /// One package by app and version.

@@ -110,16 +110,11 @@ impl Store {
     }
 
     pub fn requests(&self, app: Option<&str>) -> Result<Vec<RequestRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "{REQUEST_SELECT} WHERE ?1 IS NULL OR r.app = ?1 ORDER BY r.id DESC"
-            ))
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([app], request_row)
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+        self.rows(
+            &format!("{REQUEST_SELECT} WHERE ?1 IS NULL OR r.app = ?1 ORDER BY r.id DESC"),
+            [app],
+            request_row,
+        )
     }
 
     /// Moves a request to `state`, with an audit event saying why.
@@ -242,16 +237,12 @@ impl Store {
     }
 
     pub fn approvals(&self, id: i64, current_digest: &str) -> Result<Vec<ApprovalRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT env, approver, decision, comment, decided_at,
+        self.rows(
+            "SELECT env, approver, decision, comment, decided_at,
                         bound_digest = ?2 AND voided_at IS NULL
                  FROM approvals WHERE request_id = ?1 ORDER BY decided_at",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map(params![id, current_digest], |r| {
+            params![id, current_digest],
+            |r| {
                 Ok(ApprovalRow {
                     env: r.get(0)?,
                     approver: r.get(1)?,
@@ -260,9 +251,8 @@ impl Store {
                     decided_at: r.get(4)?,
                     current: r.get(5)?,
                 })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            },
+        )
     }
 
     /// Whether a deploy of this package succeeded on `env` (for the lifecycle's next stage).

@@ -242,22 +242,17 @@ impl Store {
 
     /// The artifacts recorded with a run's package, by path.
     pub fn run_artifacts(&self, id: i64) -> Result<Vec<Artifact>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT path, sha256, size FROM run_artifacts WHERE run_id = ?1 ORDER BY path",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([id], |r| {
+        self.rows(
+            "SELECT path, sha256, size FROM run_artifacts WHERE run_id = ?1 ORDER BY path",
+            [id],
+            |r| {
                 Ok(Artifact {
                     path: r.get(0)?,
                     sha256: r.get(1)?,
                     size: r.get(2)?,
                 })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            },
+        )
     }
 
     /// Records what an http step measured.
@@ -307,14 +302,11 @@ impl Store {
 
     /// Ids of the actions of a run that started at least one step: what its rollback undoes.
     pub fn started_actions(&self, run: i64) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT action_id FROM step_runs WHERE run_id = ?1")
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([run], |r| r.get(0))
-            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+        self.rows(
+            "SELECT DISTINCT action_id FROM step_runs WHERE run_id = ?1",
+            [run],
+            |r| r.get(0),
+        )
     }
 
     /// (position, host) of every step of a run that succeeded: a resumed run skips them.
@@ -396,18 +388,15 @@ impl Store {
         env: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
+        self.rows(
+            &format!(
                 "SELECT {RUN_COLUMNS} FROM runs
                  WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR env = ?2)
                  ORDER BY id DESC LIMIT ?3"
-            ))
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map(params![app, env, limit], run_row)
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            ),
+            params![app, env, limit],
+            run_row,
+        )
     }
 
     /// A pending run becomes running under runner `pid`; false if it was not pending (a
@@ -478,15 +467,11 @@ impl Store {
     }
 
     pub fn step_runs(&self, run: i64) -> Result<Vec<StepRunRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, position, action_id, step_name, host, state, started_at, finished_at, exit_code, detail
+        self.rows(
+            "SELECT id, position, action_id, step_name, host, state, started_at, finished_at, exit_code, detail
                  FROM step_runs WHERE run_id = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([run], |r| {
+            [run],
+            |r| {
                 Ok(StepRunRow {
                     id: r.get(0)?,
                     position: r.get(1)?,
@@ -499,9 +484,8 @@ impl Store {
                     exit_code: r.get(8)?,
                     detail: r.get(9)?,
                 })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            },
+        )
     }
 
     /// Appends lines in one transaction, numbering them after the run's last sequence number.
@@ -516,15 +500,11 @@ impl Store {
 
     /// Up to `limit` lines of a run after sequence number `after`.
     pub fn log_page(&self, run: i64, after: i64, limit: i64) -> Result<Vec<LogLine>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, at, step_run_id, stream, host, line FROM log_lines
+        self.rows(
+            "SELECT seq, at, step_run_id, stream, host, line FROM log_lines
                  WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map(params![run, after, limit], |r| {
+            params![run, after, limit],
+            |r| {
                 Ok(LogLine {
                     seq: r.get(0)?,
                     at: r.get(1)?,
@@ -533,9 +513,8 @@ impl Store {
                     host: r.get(4)?,
                     line: r.get(5)?,
                 })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sql_error(e))
+            },
+        )
     }
 
     /// The run holding the (app, env) lock, if any.
