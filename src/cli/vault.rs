@@ -18,6 +18,7 @@ pub fn vault(ws: &Workspace, mut store: Store, command: VaultCommand) -> Result<
         }
         VaultCommand::List { app, json } => list(&store, app.as_deref(), json),
         VaultCommand::Show { app, version, json } => show(&store, &app, &version, json),
+        VaultCommand::Sweep { settle, json } => sweep(ws, &mut store, settle, json),
         VaultCommand::Verify { app, version } => {
             verify(ws, &store, app.as_deref(), version.as_deref())
         }
@@ -45,12 +46,7 @@ fn import(
             known.join(", ")
         )));
     }
-    if version.is_empty()
-        || version.len() > 64
-        || !version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
-    {
+    if !crate::vault::is_version(version) {
         return Err(Error::BadInput(format!(
             "`{version}` is not a version; expected letters, digits, `.`, `_`, `-` or `+` (at most 64)"
         )));
@@ -58,14 +54,8 @@ fn import(
     debug_assert!(is_name(app));
     let vault = open_vault(ws)?;
     let artifacts = vault
-        .store(path)
+        .import(path)
         .map_err(|e| Error::BadInput(format!("cannot import {}: {e}", path.display())))?;
-    if artifacts.is_empty() {
-        return Err(Error::BadInput(format!(
-            "cannot import {}: it holds no file",
-            path.display()
-        )));
-    }
     let digest = package_digest(&artifacts);
     match store.import_package(app, version, &digest, &artifacts, &Actor::current())? {
         Imported::New => {
@@ -86,6 +76,28 @@ fn import(
              this one {digest}); a version never changes: import it as a new version"
         ))),
     }
+}
+
+fn sweep(ws: &Workspace, store: &mut Store, settle: u64, json: bool) -> Result<()> {
+    let swept = crate::vault::drop::sweep(ws, store, std::time::Duration::from_secs(settle))
+        .map_err(Error::BadInput)?;
+    if json {
+        outln!("{:#}", json!(swept));
+        return Ok(());
+    }
+    for (name, app, version, digest) in &swept.imported {
+        outln!("imported  {name}: {app} {version}, package sha256 {digest}");
+    }
+    for name in &swept.waiting {
+        outln!("waiting   {name}: changed less than {settle} s ago, left for the next sweep");
+    }
+    for (name, why) in &swept.rejected {
+        outln!("rejected  {name}: {why} (moved to drop/rejected/)");
+    }
+    if swept.imported.is_empty() && swept.waiting.is_empty() && swept.rejected.is_empty() {
+        outln!("nothing in {}", crate::vault::drop::dir(ws).display());
+    }
+    Ok(())
 }
 
 fn list(store: &Store, app: Option<&str>, json: bool) -> Result<()> {

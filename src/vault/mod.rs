@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::store::Artifact;
 
+pub mod archive;
+pub mod drop;
+
 /// The vault of one workspace.
 pub struct Vault {
     dir: PathBuf,
@@ -109,6 +112,31 @@ impl Vault {
         result
     }
 
+    /// Stores a directory, a file, or the content of a `.tar`/`.tar.gz` archive (extracted
+    /// safely into `tmp/` first, then removed): the manifest, or why not.
+    pub fn import(&self, path: &Path) -> Result<Vec<Artifact>, String> {
+        let artifacts = if archive::is_archive(path) {
+            let tmp = self
+                .dir
+                .join("tmp")
+                .join(format!("x{}-{}", std::process::id(), unique()));
+            DirBuilder::new()
+                .mode(0o700)
+                .create(&tmp)
+                .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+            let result = archive::extract(path, &tmp, archive::Limits::default())
+                .and_then(|()| self.store(&tmp).map_err(|e| e.to_string()));
+            let _ = fs::remove_dir_all(&tmp);
+            result?
+        } else {
+            self.store(path).map_err(|e| e.to_string())?
+        };
+        if artifacts.is_empty() {
+            return Err("it holds no file".into());
+        }
+        Ok(artifacts)
+    }
+
     /// Re-hashes an artifact's blob: `Err` says what is wrong with it.
     pub fn check(&self, a: &Artifact) -> Result<(), String> {
         let blob = self.blob(&a.sha256);
@@ -121,6 +149,14 @@ impl Vault {
             Err(e) => Err(format!("{}: cannot read {}: {e}", a.path, blob.display())),
         }
     }
+}
+
+/// A version as the vault accepts it: letters, digits, `.`, `_`, `-`, `+`; at most 64.
+pub fn is_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
 }
 
 /// The digest that names a package: SHA-256 of its manifest, one `sha256 size path` line per
