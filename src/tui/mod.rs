@@ -11,6 +11,8 @@ use crate::store::Summary;
 
 /// Opens the console on `ws` and returns when the operator quits.
 pub fn run(ws: Workspace, summary: Summary) -> Result<()> {
+    // Packages placed in the drop directory reach the vault while the console is open.
+    crate::vault::drop::sweep_periodically(ws.clone(), std::time::Duration::from_secs(30));
     let mut app = app::App::new(ws, summary, crate::identity::Actor::current());
     let mut guard = terminal::Guard::enter()?;
     app.run(guard.terminal())

@@ -152,3 +152,36 @@ fn move_aside(into: &Path, name: &str, path: &Path) -> Result<PathBuf, String> {
     })?;
     Ok(target)
 }
+
+/// Sweeps every `every` in a thread of its own, for as long as the process lives (the
+/// console): problems go to the log file, never to the screen.
+pub fn sweep_periodically(ws: Workspace, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("drop-sweeper".into())
+        .spawn(move || {
+            loop {
+                let result = Store::open(
+                    &ws.data_dir,
+                    &ws.config_dir,
+                    Duration::from_millis(ws.settings.busy_timeout_ms),
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|mut store| sweep(&ws, &mut store, Duration::from_secs(10)));
+                match result {
+                    Ok(s) => {
+                        for (name, app, version, _) in &s.imported {
+                            tracing::info!("drop: imported {name} as {app} {version}");
+                        }
+                        for (name, why) in &s.rejected {
+                            tracing::warn!("drop: rejected {name}: {why}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("drop: sweep failed: {e}"),
+                }
+                std::thread::sleep(every);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("drop: cannot start the sweeper: {e}");
+    }
+}
