@@ -1,4 +1,5 @@
-//! Who is acting: the OS user, from the real uid, never from `$USER` (which anyone can set).
+//! Who is acting: the OS user, from the real uid (or, for root, the `SUDO_UID` sudo set),
+//! never from `$USER` (which anyone can set).
 
 use std::fs;
 
@@ -21,11 +22,17 @@ impl Actor {
         {
             return Self { uid, name };
         }
-        let uid = rustix::process::getuid().as_raw();
-        let name = fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|passwd| user_name(&passwd, uid))
-            .unwrap_or_else(|| format!("uid{uid}"));
+        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let mut uid = rustix::process::getuid().as_raw();
+        // Under sudo, the person is who ran sudo. Trusted only when running as root: anyone
+        // else could set SUDO_UID to name someone they are not.
+        if uid == 0
+            && let Some(sudo_uid) = std::env::var("SUDO_UID").ok().and_then(|u| u.parse().ok())
+            && user_name(&passwd, sudo_uid).is_some()
+        {
+            uid = sudo_uid;
+        }
+        let name = user_name(&passwd, uid).unwrap_or_else(|| format!("uid{uid}"));
         Self { uid, name }
     }
 }

@@ -260,3 +260,30 @@ fn unwritable_data_dir() {
     assert_eq!(code, 2);
     insta::assert_snapshot!(home.redact(&err));
 }
+
+#[test]
+fn approvers_from_an_unknown_or_too_small_group() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    edit(
+        &ws,
+        "lifecycles.toml",
+        "[lifecycles.standard]",
+        "[groups]\nchange-board = [\"alice\"]\n\n[lifecycles.standard]",
+    );
+    edit(
+        &ws,
+        "lifecycles.toml",
+        "approvals = 2",
+        "approvals = 2\napprovers = \"change-board\"",
+    );
+    edit(
+        &ws,
+        "lifecycles.toml",
+        "approvals = 1\n",
+        "approvals = 1\napprovers = \"cab\"\n",
+    );
+    let (code, err) = check(&home, &ws);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err);
+}

@@ -25,6 +25,20 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
     let data = home.path().join("data/pilote/workspaces/demo");
     let drop = data.join("drop/pets-1.4.0").display().to_string();
+    // prod's approvers come from the change board.
+    let config = home.path().join("config/pilote");
+    common::edit(
+        &config,
+        "lifecycles.toml",
+        "[lifecycles.standard]",
+        "[groups]\nchange-board = [\"alice\", \"bob\"]\n\n[lifecycles.standard]",
+    );
+    common::edit(
+        &config,
+        "lifecycles.toml",
+        "env = \"prod\"\napprovals = 2",
+        "env = \"prod\"\napprovals = 2\napprovers = \"change-board\"",
+    );
     let ok = |who: &str, args: &[&str]| {
         let (code, out, err) = as_user(&home, who, args);
         assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
@@ -102,7 +116,9 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
 
-    // prod needs two; an approval of an earlier plan does not count.
+    // prod needs two, from the change board; an approval of an earlier plan does not count.
+    let err = refused("carol", &["request", "approve", "1", "--env", "prod"]);
+    insta::assert_snapshot!("not_in_the_group", err);
     ok("alice", &["request", "approve", "1", "--env", "prod"]);
     let plan = home.path().join("config/pilote/plans/pets-1.4.0.toml");
     let text = std::fs::read_to_string(&plan).expect("plan");

@@ -247,13 +247,26 @@ pub fn decide(
         )));
     }
     let l = lifecycle(ws, &r)?;
-    if !l.stages.iter().any(|s| s.env == env) {
+    let Some(stage) = l.stages.iter().find(|s| s.env == env) else {
         let envs: Vec<&str> = l.stages.iter().map(|s| s.env.as_str()).collect();
         return Err(Error::BadInput(format!(
             "`{env}` is not a stage of lifecycle `{}` ({})",
             r.lifecycle,
             envs.join(" → ")
         )));
+    };
+    if let Some(group) = &stage.approvers
+        && !is_member(ws, group, &me.name)
+    {
+        return refuse(
+            store,
+            format!(
+                "only members of group `{group}` ({}) approve {env} in lifecycle `{}`; you are {}",
+                members(ws, group).join(", "),
+                r.lifecycle,
+                me.name
+            ),
+        );
     }
     store.decide(id, env, decision, comment, &r.approval_digest(), &me)?;
     outln!("request #{id}: {decision} for {env} by {}", me.name);
@@ -279,6 +292,19 @@ pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> R
     let voided = store.replace_plan(id, &source.text, Some(&path), &r.app, &Actor::current())?;
     outln!("request #{id}: plan replaced; {voided} approval(s) voided");
     Ok(())
+}
+
+fn members<'a>(ws: &'a Workspace, group: &str) -> Vec<&'a str> {
+    ws.inventory
+        .groups
+        .iter()
+        .find(|g| g.name == group)
+        .map(|g| g.members.iter().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn is_member(ws: &Workspace, group: &str, user: &str) -> bool {
+    members(ws, group).contains(&user)
 }
 
 /// Why a request may not be deployed to `env` now, in words for 3 a.m.; `None` if it may.
@@ -328,9 +354,17 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             }
         )));
     }
+    // Members of the stage's group only, as the group is now: someone removed from it no
+    // longer counts.
     let mut approvers: Vec<&str> = approvals
         .iter()
         .filter(|a| a.current && a.env == env && a.decision == "approved")
+        .filter(|a| {
+            stage
+                .approvers
+                .as_ref()
+                .is_none_or(|g| is_member(ws, g, &a.approver))
+        })
         .map(|a| a.approver.as_str())
         .collect();
     approvers.sort_unstable();

@@ -212,6 +212,9 @@ pub type HostsByDomain = IndexMap<Spanned<String>, Vec<Spanned<String>>>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LifecyclesFile {
+    /// Who may approve: group name -> OS user names.
+    #[serde(default)]
+    pub groups: IndexMap<Spanned<String>, Vec<Spanned<String>>>,
     pub lifecycles: IndexMap<Spanned<String>, LifecycleDef>,
 }
 
@@ -233,6 +236,9 @@ pub struct StageDef {
     /// The same package must have succeeded in the previous stage first.
     #[serde(default = "yes")]
     pub require_previous_success: bool,
+    /// The group (of `[groups]`) the approvers must belong to; anyone else if unset.
+    #[serde(default)]
+    pub approvers: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {

@@ -19,6 +19,7 @@ pub struct Inventory {
     pub envs: Vec<Env>,
     pub hosts: Vec<Host>,
     pub lifecycles: Vec<Lifecycle>,
+    pub groups: Vec<Group>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +80,15 @@ pub struct Stage {
     pub env: String,
     pub approvals: u32,
     pub require_previous_success: bool,
+    /// The group approvers must belong to.
+    pub approvers: Option<String>,
+}
+
+/// A group of people, by OS user name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub name: String,
+    pub members: Vec<String>,
 }
 
 impl Inventory {
@@ -131,12 +141,24 @@ pub fn resolve(
     let hosts = resolve_hosts(inv, inv_src, diags);
     let envs = resolve_envs(inv, inv_src, diags);
     let lifecycles = resolve_lifecycles(inv, lcs, lc_src, diags);
+    let groups = lcs
+        .groups
+        .iter()
+        .map(|(name, members)| {
+            check_name(name, "group", lc_src, diags);
+            Group {
+                name: name.get_ref().clone(),
+                members: members.iter().map(|m| m.get_ref().clone()).collect(),
+            }
+        })
+        .collect();
 
     (diags.error_count() == errors_before).then_some(Inventory {
         apps,
         envs,
         hosts,
         lifecycles,
+        groups,
     })
 }
 
@@ -356,6 +378,27 @@ fn resolve_lifecycles(
                 ));
             }
             seen.push(env);
+            if let Some(g) = &stage.approvers {
+                match lcs.groups.iter().find(|(n, _)| n.get_ref() == g.get_ref()) {
+                    None => diags.push(
+                        src.at(g, format!("unknown group `{}`", g.get_ref()))
+                            .expected(one_of(lcs.groups.keys())),
+                    ),
+                    Some((_, members)) if (members.len() as u32) < stage.approvals => diags.push(
+                        src.at(
+                            g,
+                            format!(
+                                "group `{}` has {} member(s): the {} approvals of {env} can never be given",
+                                g.get_ref(),
+                                members.len(),
+                                stage.approvals
+                            ),
+                        )
+                        .expected("at least as many members as approvals"),
+                    ),
+                    Some(_) => {}
+                }
+            }
         }
         out.push(Lifecycle {
             name: name.get_ref().clone(),
@@ -367,6 +410,7 @@ fn resolve_lifecycles(
                     env: s.env.get_ref().clone(),
                     approvals: s.approvals,
                     require_previous_success: s.require_previous_success,
+                    approvers: s.approvers.as_ref().map(|g| g.get_ref().clone()),
                 })
                 .collect(),
         });

@@ -18,7 +18,9 @@ use crate::core::automation::{self, Catalog};
 
 pub use crate::core::diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use files::{Connection, HostKeyChecking, LogLevel};
-pub use inventory::{App, Domain, DomainHosts, Env, EnvApp, Host, Inventory, Lifecycle, Stage};
+pub use inventory::{
+    App, Domain, DomainHosts, Env, EnvApp, Group, Host, Inventory, Lifecycle, Stage,
+};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
 
 use files::{InventoryFile, LifecyclesFile, SettingsFile};
