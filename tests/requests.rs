@@ -167,3 +167,112 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     assert!(actions.contains(&"deploy.refused"), "{actions:?}");
     ok("ops", &["audit", "verify"]);
 }
+
+#[test]
+fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let data = home.path().join("data/pilote/workspaces/demo");
+    let drop = data.join("drop/pets-1.4.0").display().to_string();
+    let today = jiff::Zoned::now().date();
+    let (from, to) = (
+        today.yesterday().expect("yesterday"),
+        today.tomorrow().expect("tomorrow"),
+    );
+    common::edit(
+        &home.path().join("config/pilote"),
+        "inventory.toml",
+        "[envs.uat]\n",
+        &format!(
+            "[envs.uat]\nfreeze = [{{ from = \"{from}\", to = \"{to}\", reason = \"year-end\" }}]\n"
+        ),
+    );
+    let ok = |who: &str, args: &[&str]| {
+        let (code, out, err) = as_user(&home, who, args);
+        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+        out
+    };
+    ok(
+        "dev",
+        &[
+            "vault",
+            "import",
+            &drop,
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+        ],
+    );
+    ok(
+        "dev",
+        &[
+            "request",
+            "new",
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+            "--plan",
+            "plans/pets-1.4.0.toml",
+        ],
+    );
+    ok("dev", &["request", "submit", "1"]);
+
+    let (code, _, err) = as_user(&home, "ops", &["deploy", "1", "--env", "uat", "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "uat is frozen ({from} → {to} (year-end)); to deploy anyway, give a reason"
+        )),
+        "{err}"
+    );
+
+    ok(
+        "alice",
+        &["request", "block", "1", "--reason", "CVE in a dependency"],
+    );
+    let (code, _, err) = as_user(
+        &home,
+        "ops",
+        &[
+            "deploy",
+            "1",
+            "--env",
+            "uat",
+            "--yes",
+            "--override-freeze",
+            "hotfix",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("request #1 is blocked (alice: CVE in a dependency)"),
+        "{err}"
+    );
+    ok("alice", &["request", "unblock", "1"]);
+
+    ok(
+        "ops",
+        &[
+            "deploy",
+            "1",
+            "--env",
+            "uat",
+            "--yes",
+            "--follow",
+            "--override-freeze",
+            "INC-42 fix",
+        ],
+    );
+    let (_, out, _) = as_user(&home, "ops", &["audit", "--json", "--limit", "200"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let overridden = v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["action"] == "deploy.freeze_overridden")
+        .expect("the override is recorded");
+    assert_eq!(overridden["actor"], "ops");
+    assert_eq!(overridden["payload"]["reason"], "INC-42 fix");
+}

@@ -130,6 +130,9 @@ pub enum Command {
         request: i64,
         #[arg(long)]
         env: String,
+        /// Deploy inside a freeze window of the environment, for this reason (recorded).
+        #[arg(long, value_name = "REASON")]
+        override_freeze: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -279,6 +282,14 @@ pub enum RequestCommand {
         #[arg(long)]
         comment: String,
     },
+    /// Stop a request from being deployed anywhere, saying why (audited).
+    Block {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let a blocked request go on.
+    Unblock { id: i64 },
     /// Replace a request's plan; the approvals given so far no longer count.
     Replan {
         id: i64,

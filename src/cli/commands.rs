@@ -92,17 +92,28 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                 R::Reject { id, env, comment } => {
                     super::requests::decide(&ws, &mut store, id, &env, "rejected", &comment)
                 }
+                R::Block { id, reason } => super::requests::block(&mut store, id, Some(&reason)),
+                R::Unblock { id } => super::requests::block(&mut store, id, None),
                 R::Replan { id, plan } => super::requests::replan(&ws, &mut store, id, &plan),
             }
         }
         Some(Command::Deploy {
             request,
             env,
+            override_freeze,
             yes,
             follow,
         }) => {
             let (ws, store) = open(&located, &overrides)?;
-            super::requests::deploy(ws, store, request, &env, yes, follow)
+            super::requests::deploy(
+                ws,
+                store,
+                request,
+                &env,
+                override_freeze.as_deref(),
+                yes,
+                follow,
+            )
         }
         Some(Command::Audit {
             command,

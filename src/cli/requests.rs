@@ -164,6 +164,9 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
         r.lifecycle,
         progress(ws, store, &r)?
     );
+    if let Some(why) = &r.blocked {
+        outln!("BLOCKED: {why}");
+    }
     for a in approvals {
         outln!(
             "  {} {} by {} at {}{}{}",
@@ -183,6 +186,31 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
             }
         );
     }
+    Ok(())
+}
+
+/// block (with a reason) / unblock.
+pub fn block(store: &mut Store, id: i64, reason: Option<&str>) -> Result<()> {
+    let r = find(store, id)?;
+    if let Some(reason) = reason
+        && reason.trim().is_empty()
+    {
+        return Err(Error::BadInput(
+            "say why the request is blocked: --reason \"...\"".into(),
+        ));
+    }
+    if reason.is_none() && r.blocked.is_none() {
+        return Err(Error::BadInput(format!("request #{id} is not blocked")));
+    }
+    store.set_blocked(id, reason, &Actor::current())?;
+    outln!(
+        "request #{id} {}",
+        if reason.is_some() {
+            "blocked"
+        } else {
+            "unblocked"
+        }
+    );
     Ok(())
 }
 
@@ -309,6 +337,12 @@ fn is_member(ws: &Workspace, group: &str, user: &str) -> bool {
 
 /// Why a request may not be deployed to `env` now, in words for 3 a.m.; `None` if it may.
 fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<Option<String>> {
+    if let Some(why) = &r.blocked {
+        return Ok(Some(format!(
+            "request #{} is blocked ({why}); `pilote request unblock {}` lets it go on",
+            r.id, r.id
+        )));
+    }
     if !matches!(
         r.state.as_str(),
         "submitted" | "deployed" | "failed" | "rolled_back"
@@ -396,13 +430,38 @@ pub fn deploy(
     mut store: Store,
     id: i64,
     env: &str,
+    override_freeze: Option<&str>,
     yes: bool,
     follow: bool,
 ) -> Result<()> {
     known_env(&ws, env)?;
     let r = find(&store, id)?;
-    if let Some(why) = refusal(&ws, &store, &r, env)? {
-        store.audit_refusal(&format!("request:{id}"), "deploy", &why, &Actor::current())?;
+    let me = Actor::current();
+    let mut why = refusal(&ws, &store, &r, env)?;
+    let freeze = ws
+        .inventory
+        .env(env)
+        .and_then(|e| e.frozen_at(crate::clock::now_ms()));
+    if why.is_none()
+        && let Some(f) = freeze
+    {
+        match override_freeze.map(str::trim).filter(|r| !r.is_empty()) {
+            Some(reason) => store.audit_override(
+                &format!("request:{id}"),
+                "deploy.freeze_overridden",
+                &json!({ "env": env, "freeze": f.label, "reason": reason }),
+                &me,
+            )?,
+            None => {
+                why = Some(format!(
+                    "{env} is frozen ({}); to deploy anyway, give a reason: --override-freeze \"...\" (it is recorded)",
+                    f.label
+                ));
+            }
+        }
+    }
+    if let Some(why) = why {
+        store.audit_refusal(&format!("request:{id}"), "deploy", &why, &me)?;
         return Err(Error::BadInput(format!("deploy refused: {why}")));
     }
     let package = verified_package(&ws, &store, &r.app, &r.version)?;
@@ -438,7 +497,7 @@ pub fn deploy(
         }
     }
     recover_stale(&ws, &mut store, &r.app, env)?;
-    let actor = Actor::current();
+    let actor = me;
     let run = store.create_run(&NewRun {
         kind: RunKind::Deploy,
         app: &r.app,

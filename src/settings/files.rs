@@ -203,6 +203,20 @@ pub struct EnvDef {
     /// app -> domain -> hosts.
     #[serde(default)]
     pub apps: IndexMap<Spanned<String>, HostsByDomain>,
+    /// Periods when deploys are refused unless overridden with a reason.
+    #[serde(default)]
+    pub freeze: Vec<FreezeDef>,
+}
+
+/// A freeze window: `from` and `to` as local "YYYY-MM-DD" (the whole day) or
+/// "YYYY-MM-DD HH:MM".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeDef {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// domain -> hosts, for one app in one env.

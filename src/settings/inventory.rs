@@ -54,6 +54,39 @@ pub struct Env {
     pub protected: bool,
     pub vars: IndexMap<String, toml::Value>,
     pub apps: Vec<EnvApp>,
+    pub freezes: Vec<Freeze>,
+}
+
+/// A period when deploys to an env are refused, in UTC milliseconds [from, to).
+#[derive(Debug, Clone, Serialize)]
+pub struct Freeze {
+    pub from: i64,
+    pub to: i64,
+    /// As written: `2026-12-20 → 2027-01-04 (year-end)`.
+    pub label: String,
+}
+
+impl Env {
+    /// The freeze in force at `at` (UTC ms), if any.
+    pub fn frozen_at(&self, at: i64) -> Option<&Freeze> {
+        self.freezes.iter().find(|f| f.from <= at && at < f.to)
+    }
+}
+
+/// A local date or date-time as UTC ms: a date means its start, or with `end`, the start of
+/// the next day (so `to = "2027-01-04"` includes that day).
+fn local_ms(text: &str, end: bool) -> Option<i64> {
+    let tz = jiff::tz::TimeZone::system();
+    let t = text.trim();
+    let dt = if let Ok(d) = t.parse::<jiff::civil::Date>() {
+        let d = if end { d.tomorrow().ok()? } else { d };
+        d.to_datetime(jiff::civil::Time::midnight())
+    } else {
+        t.replacen(' ', "T", 1)
+            .parse::<jiff::civil::DateTime>()
+            .ok()?
+    };
+    Some(dt.to_zoned(tz).ok()?.timestamp().as_millisecond())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -333,12 +366,55 @@ fn resolve_envs(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics) 
                 domains: resolved,
             });
         }
+        let mut freezes = Vec::new();
+        for f in &env.freeze {
+            let bad = |v: &Spanned<String>, diags: &mut Diagnostics| {
+                diags.push(
+                    src.at(v, format!("`{}` is not a date", v.get_ref()))
+                        .expected(
+                            "a local date \"YYYY-MM-DD\" or date and time \"YYYY-MM-DD HH:MM\"",
+                        ),
+                );
+            };
+            match (
+                local_ms(f.from.get_ref(), false),
+                local_ms(f.to.get_ref(), true),
+            ) {
+                (Some(from), Some(to)) if from < to => freezes.push(Freeze {
+                    from,
+                    to,
+                    label: format!(
+                        "{} → {}{}",
+                        f.from.get_ref(),
+                        f.to.get_ref(),
+                        if f.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", f.reason)
+                        }
+                    ),
+                }),
+                (Some(_), Some(_)) => diags.push(
+                    src.at(&f.to, "this freeze ends before it starts")
+                        .expected("`to` after `from`"),
+                ),
+                (from, to) => {
+                    if from.is_none() {
+                        bad(&f.from, diags);
+                    }
+                    if to.is_none() {
+                        bad(&f.to, diags);
+                    }
+                }
+            }
+        }
         envs.push(Env {
             name: env_name.get_ref().clone(),
             description: env.description.clone(),
             protected: env.protected,
             vars: env.vars.clone(),
             apps,
+            freezes,
         });
     }
     envs

@@ -35,6 +35,8 @@ pub struct RequestRow {
     pub updated_at: i64,
     pub plan_digest: String,
     pub plan_path: Option<String>,
+    /// Why the request may not progress ("who: reason"), if it is blocked.
+    pub blocked: Option<String>,
     /// Who last replaced the plan: like the requester, they may not approve it.
     pub plan_by: String,
     #[serde(skip)]
@@ -141,6 +143,48 @@ impl Store {
             )
             .map(drop)
         })
+    }
+
+    /// Blocks a request from progressing (`reason`), or lets it go on again (`None`).
+    pub fn set_blocked(
+        &mut self,
+        id: i64,
+        reason: Option<&str>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        let blocked = reason.map(|r| format!("{}: {r}", actor.name));
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE requests SET blocked = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, blocked, now],
+            )?;
+            audit::append(
+                tx,
+                now,
+                actor,
+                if reason.is_some() {
+                    "request.blocked"
+                } else {
+                    "request.unblocked"
+                },
+                &format!("request:{id}"),
+                &serde_json::json!({ "reason": reason }),
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records something done against a rule, with the reason given (a freeze overridden).
+    pub fn audit_override(
+        &mut self,
+        subject: &str,
+        action: &str,
+        payload: &serde_json::Value,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| audit::append(tx, now, actor, action, subject, payload).map(drop))
     }
 
     /// Replaces a request's plan; approvals given so far are voided (they were bound to the
@@ -275,7 +319,8 @@ impl Store {
 
 const REQUEST_SELECT: &str =
     "SELECT r.id, r.app, r.version, r.package_digest, r.lifecycle, r.title,
-    r.state, r.created_by, r.created_at, r.updated_at, p.digest, p.source_path, p.created_by, p.body
+    r.state, r.created_by, r.created_at, r.updated_at, p.digest, p.source_path, p.created_by, p.body,
+    r.blocked
     FROM requests r JOIN plans p ON p.id = r.plan_id";
 
 fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
@@ -294,5 +339,6 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
         plan_path: r.get(11)?,
         plan_by: r.get(12)?,
         plan_body: r.get(13)?,
+        blocked: r.get(14)?,
     })
 }

@@ -1,4 +1,4 @@
--- Schema version 3: packages recorded with runs, http check results.
+-- Schema version 3: packages recorded with runs, http check results, blocked requests.
 -- The digest of every artifact of a run's package, taken when the run is created: copy steps
 -- refuse a file that no longer matches, and check the copy on the target against it.
 CREATE TABLE run_artifacts (
@@ -22,3 +22,6 @@ CREATE TABLE http_checks (
 
 -- A run of a vault package (instead of a --package dir) copies that package's blobs.
 ALTER TABLE runs ADD COLUMN package_digest TEXT REFERENCES packages(digest);
+
+-- A request blocked from progressing, and why ("who: reason"); NULL when it is not.
+ALTER TABLE requests ADD COLUMN blocked TEXT;
