@@ -276,3 +276,82 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
     assert_eq!(overridden["actor"], "ops");
     assert_eq!(overridden["payload"]["reason"], "INC-42 fix");
 }
+
+#[test]
+fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let drop = home
+        .path()
+        .join("data/pilote/workspaces/demo/drop/pets-1.4.0")
+        .display()
+        .to_string();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = as_user(&home, "dev", args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    ok(&[
+        "vault",
+        "import",
+        &drop,
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+    ]);
+    let new = [
+        "request",
+        "new",
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+        "--plan",
+        "plans/pets-1.4.0.toml",
+    ];
+    ok(&new);
+    ok(&[&new[..], &["--kind", "hotfix"]].concat());
+    ok(&[&new[..], &["--kind", "hotfix", "--lifecycle", "standard"]].concat());
+    ok(&[
+        "request",
+        "schedule",
+        "3",
+        "--env",
+        "prod",
+        "--at",
+        "2030-01-15 22:00",
+    ]);
+
+    let (_, out, _) = as_user(&home, "dev", &["request", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let lifecycles: Vec<&str> = v["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|r| r["lifecycle"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        lifecycles,
+        ["standard", "hotfix", "standard"],
+        "newest first"
+    );
+
+    let (_, out, _) = as_user(&home, "dev", &["audit", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let overrides: Vec<&serde_json::Value> = v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["action"] == "request.lifecycle_overridden")
+        .collect();
+    assert_eq!(overrides.len(), 1, "{out}");
+    assert_eq!(overrides[0]["subject"], "request:3");
+    assert_eq!(overrides[0]["payload"]["by_rule"], "hotfix");
+
+    let (_, out, _) = as_user(&home, "dev", &["request", "show", "3"]);
+    assert!(
+        out.contains("prod planned for 2030-01-15 22:00:00"),
+        "{out}"
+    );
+}

@@ -245,7 +245,11 @@ pub enum RequestCommand {
         version: String,
         #[arg(long)]
         plan: PathBuf,
-        /// One of the app's lifecycles (default: its first).
+        /// The release kind: the lifecycle is the app's first that lists it in `kinds`
+        /// (else its first lifecycle).
+        #[arg(long, default_value = "release")]
+        kind: String,
+        /// Choose the lifecycle instead of the rule (recorded in the audit trail).
         #[arg(long)]
         lifecycle: Option<String>,
         #[arg(long)]
@@ -281,6 +285,15 @@ pub enum RequestCommand {
         env: String,
         #[arg(long)]
         comment: String,
+    },
+    /// Plan the date of a request's deploy to one environment.
+    Schedule {
+        id: i64,
+        #[arg(long)]
+        env: String,
+        /// Local "YYYY-MM-DD" or "YYYY-MM-DD HH:MM".
+        #[arg(long)]
+        at: String,
     },
     /// Stop a request from being deployed anywhere, saying why (audited).
     Block {

@@ -71,6 +71,7 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                     app,
                     version,
                     plan,
+                    kind,
                     lifecycle,
                     title,
                 } => super::requests::new(
@@ -79,6 +80,7 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                     &app,
                     &version,
                     &plan,
+                    &kind,
                     lifecycle.as_deref(),
                     title.as_deref(),
                 ),
@@ -91,6 +93,9 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                 }
                 R::Reject { id, env, comment } => {
                     super::requests::decide(&ws, &mut store, id, &env, "rejected", &comment)
+                }
+                R::Schedule { id, env, at } => {
+                    super::requests::schedule(&ws, &mut store, id, &env, &at)
                 }
                 R::Block { id, reason } => super::requests::block(&mut store, id, Some(&reason)),
                 R::Unblock { id } => super::requests::block(&mut store, id, None),

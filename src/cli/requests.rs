@@ -21,12 +21,26 @@ pub fn new(
     app: &str,
     version: &str,
     plan_file: &Path,
+    kind: &str,
     lifecycle: Option<&str>,
     title: Option<&str>,
 ) -> Result<()> {
     let Some(app_def) = ws.inventory.app(app) else {
         return Err(Error::BadInput(format!("no app `{app}` in the inventory")));
     };
+    // By rule: the first of the app's lifecycles that lists the kind, else its first one.
+    let by_rule = app_def
+        .lifecycles
+        .iter()
+        .find(|l| {
+            ws.inventory
+                .lifecycles
+                .iter()
+                .any(|x| &x.name == *l && x.kinds.iter().any(|k| k == kind))
+        })
+        .or_else(|| app_def.lifecycles.first())
+        .cloned()
+        .ok_or_else(|| Error::BadInput(format!("app `{app}` has no lifecycle")))?;
     let lifecycle = match lifecycle {
         Some(l) if app_def.lifecycles.iter().any(|x| x == l) => l.to_string(),
         Some(l) => {
@@ -35,11 +49,7 @@ pub fn new(
                 app_def.lifecycles.join(", ")
             )));
         }
-        None => app_def
-            .lifecycles
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::BadInput(format!("app `{app}` has no lifecycle")))?,
+        None => by_rule.clone(),
     };
     let package = verified_package(ws, store, app, version)?;
     let source = read_plan(ws, plan_file)?;
@@ -66,6 +76,15 @@ pub fn new(
         plan_path: Some(&path),
         actor: &Actor::current(),
     })?;
+    if lifecycle != by_rule {
+        // The rule chose otherwise: the person who overrode it is on record.
+        store.audit_override(
+            &format!("request:{id}"),
+            "request.lifecycle_overridden",
+            &json!({ "kind": kind, "by_rule": by_rule, "chosen": lifecycle }),
+            &Actor::current(),
+        )?;
+    }
     outln!("{id}");
     eprintln!(
         "request #{id} filed ({app} {version}, lifecycle {lifecycle}); submit it with `pilote request submit {id}`"
@@ -167,6 +186,9 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
     if let Some(why) = &r.blocked {
         outln!("BLOCKED: {why}");
     }
+    for (env, at) in store.schedule_of(id)? {
+        outln!("  {env} planned for {}", crate::clock::format_ms(at));
+    }
     for a in approvals {
         outln!(
             "  {} {} by {} at {}{}{}",
@@ -210,6 +232,29 @@ pub fn block(store: &mut Store, id: i64, reason: Option<&str>) -> Result<()> {
         } else {
             "unblocked"
         }
+    );
+    Ok(())
+}
+
+/// Plans the date of a request's deploy to one env of its lifecycle.
+pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str) -> Result<()> {
+    let r = find(store, id)?;
+    let l = lifecycle(ws, &r)?;
+    if !l.stages.iter().any(|s| s.env == env) {
+        return Err(Error::BadInput(format!(
+            "`{env}` is not a stage of lifecycle `{}`",
+            r.lifecycle
+        )));
+    }
+    let when = crate::clock::parse_local(at).ok_or_else(|| {
+        Error::BadInput(format!(
+            "`{at}` is not a date; expected \"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM\" (local time)"
+        ))
+    })?;
+    store.schedule(id, env, when, &Actor::current())?;
+    outln!(
+        "request #{id}: {env} planned for {}",
+        crate::clock::format_ms(when)
     );
     Ok(())
 }

@@ -237,6 +237,9 @@ pub struct LifecyclesFile {
 pub struct LifecycleDef {
     #[serde(default)]
     pub description: String,
+    /// The release kinds (`request new --kind`) that follow this lifecycle.
+    #[serde(default)]
+    pub kinds: Vec<Spanned<String>>,
     pub stages: Vec<StageDef>,
 }
 

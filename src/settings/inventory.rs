@@ -76,17 +76,7 @@ impl Env {
 /// A local date or date-time as UTC ms: a date means its start, or with `end`, the start of
 /// the next day (so `to = "2027-01-04"` includes that day).
 fn local_ms(text: &str, end: bool) -> Option<i64> {
-    let tz = jiff::tz::TimeZone::system();
-    let t = text.trim();
-    let dt = if let Ok(d) = t.parse::<jiff::civil::Date>() {
-        let d = if end { d.tomorrow().ok()? } else { d };
-        d.to_datetime(jiff::civil::Time::midnight())
-    } else {
-        t.replacen(' ', "T", 1)
-            .parse::<jiff::civil::DateTime>()
-            .ok()?
-    };
-    Some(dt.to_zoned(tz).ok()?.timestamp().as_millisecond())
+    crate::clock::parse_local_bound(text, end)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +95,8 @@ pub struct DomainHosts {
 pub struct Lifecycle {
     pub name: String,
     pub description: String,
+    /// Release kinds that follow it by rule.
+    pub kinds: Vec<String>,
     pub stages: Vec<Stage>,
 }
 
@@ -479,6 +471,7 @@ fn resolve_lifecycles(
         out.push(Lifecycle {
             name: name.get_ref().clone(),
             description: def.description.clone(),
+            kinds: def.kinds.iter().map(|k| k.get_ref().clone()).collect(),
             stages: def
                 .stages
                 .iter()

@@ -175,6 +175,42 @@ impl Store {
         })
     }
 
+    /// Plans a request's deploy to `env` at `at` (UTC ms), replacing an earlier date.
+    pub fn schedule(
+        &mut self,
+        id: i64,
+        env: &str,
+        at: i64,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO request_schedule (request_id, env, planned_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (request_id, env) DO UPDATE SET planned_at = excluded.planned_at",
+                params![id, env, at],
+            )?;
+            audit::append(
+                tx,
+                now,
+                actor,
+                "request.scheduled",
+                &format!("request:{id}"),
+                &serde_json::json!({ "env": env, "planned_at": at }),
+            )
+            .map(drop)
+        })
+    }
+
+    /// (env, planned time) of a request, by time.
+    pub fn schedule_of(&self, id: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        self.rows(
+            "SELECT env, planned_at FROM request_schedule WHERE request_id = ?1 ORDER BY planned_at",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     /// Records something done against a rule, with the reason given (a freeze overridden).
     pub fn audit_override(
         &mut self,
