@@ -14,17 +14,26 @@ use crate::identity::Actor;
 use crate::settings::{Lifecycle, Workspace};
 use crate::store::{NewRequest, NewRun, RequestRow, RunKind, Store};
 
+/// What `pilote request new` was given.
+pub struct Filing<'a> {
+    pub app: &'a str,
+    pub version: &'a str,
+    pub plan: &'a Path,
+    pub kind: &'a str,
+    pub lifecycle: Option<&'a str>,
+    pub title: Option<&'a str>,
+}
+
 /// `pilote request new`: binds a vault package, a checked plan and a lifecycle.
-pub fn new(
-    ws: &Workspace,
-    store: &mut Store,
-    app: &str,
-    version: &str,
-    plan_file: &Path,
-    kind: &str,
-    lifecycle: Option<&str>,
-    title: Option<&str>,
-) -> Result<()> {
+pub fn new(ws: &Workspace, store: &mut Store, f: &Filing<'_>) -> Result<()> {
+    let Filing {
+        app,
+        version,
+        plan: plan_file,
+        kind,
+        lifecycle,
+        title,
+    } = *f;
     let Some(app_def) = ws.inventory.app(app) else {
         return Err(Error::BadInput(format!("no app `{app}` in the inventory")));
     };
