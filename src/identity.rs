@@ -76,7 +76,8 @@ mod tests {
 
     #[test]
     fn the_effective_uid_is_the_second_of_the_uid_line() {
-        let status = "Name:\tsudo\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        let status =
+            "Name:\tsudo\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
         assert_eq!(effective_uid(status), Some(0));
         assert_eq!(effective_uid("Name:\tx\n"), None);
         // This test's parent is cargo, not sudo.

