@@ -1,5 +1,5 @@
 //! The drop directory (`<data dir>/drop/`): a package placed there as `APP-VERSION` (a
-//! directory, a file, or a `.tar`/`.tar.gz`/`.tgz`) is imported into the vault once nothing
+//! directory, a file, or a `.tar`/`.tar.gz`/`.tgz`/`.zip`) is imported into the vault once nothing
 //! in it has changed for a while, then moved to `drop/imported/`. One that cannot be
 //! imported is moved to `drop/rejected/` with a `.reason` file beside it: never half-imported,
 //! never retried in a loop. Sweeps of several processes take turns (a lock file).
