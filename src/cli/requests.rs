@@ -530,7 +530,7 @@ pub fn deploy(
         r.plan_body.clone(),
     );
     let (plan, diags) = checked(&ws, &source, Some(env));
-    let Some(_) = plan else {
+    let Some(plan) = plan else {
         return Err(Error::Invalid(diags));
     };
     if !yes {
@@ -538,6 +538,18 @@ pub fn deploy(
             return Err(Error::BadInput(
                 "deploy needs a confirmation: run it in a terminal, or pass --yes".into(),
             ));
+        }
+        // What will run, and what a rollback would run: read before typing yes.
+        let ctx = ws.plan_context();
+        let both = crate::core::expand::expand(&plan, &ctx, env).and_then(|x| {
+            crate::core::expand::expand(&crate::core::rollback::derive(&plan, None), &ctx, env)
+                .map(|back| (x, back))
+        });
+        if let Ok((x, back)) = both {
+            let mut text = String::new();
+            super::plan::render(&mut text, "Deploy plan", &x);
+            super::plan::render(&mut text, "Its rollback", &back);
+            eprintln!("{}", text.trim_end());
         }
         eprint!(
             "Deploy request #{id} ({} {}, package sha256 {}) to {env}? Type `yes`: ",
