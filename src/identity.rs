@@ -8,6 +8,10 @@ use std::fs;
 pub struct Actor {
     pub uid: u32,
     pub name: String,
+    /// SUDO_UID was set but could not be believed: this may be someone acting through a
+    /// shared account, so decisions that need a person (approvals) are refused.
+    #[serde(skip)]
+    pub uncertain: bool,
 }
 
 impl Actor {
@@ -20,44 +24,57 @@ impl Actor {
                 .map(|(n, u)| (n.to_string(), u.parse().ok()))
         }) && let Some(uid) = uid
         {
-            return Self { uid, name };
+            return Self {
+                uid,
+                name,
+                uncertain: false,
+            };
         }
         let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
         let mut uid = rustix::process::getuid().as_raw();
+        let mut uncertain = false;
         // Under sudo (as root, or as a service account owning the workspace: `sudo -u pilote
-        // pilote ...`), the person is who ran sudo. SUDO_UID is believed only when this
-        // process is root or its parent is sudo itself (a process named sudo running as
-        // root): anyone else could set it to name someone they are not.
-        if let Some(sudo_uid) = std::env::var("SUDO_UID").ok().and_then(|u| u.parse().ok())
-            && (uid == 0 || parent_is_sudo())
-            && user_name(&passwd, sudo_uid).is_some()
-        {
-            uid = sudo_uid;
+        // pilote ...`), the person is who ran sudo. SUDO_UID is believed only when it is the
+        // real uid of this process's parent and that parent is sudo itself (named sudo,
+        // running as root): `sudo -u pilote env SUDO_UID=...` or a shell started by sudo
+        // cannot name someone else.
+        if let Some(sudo_uid) = std::env::var("SUDO_UID").ok().and_then(|u| u.parse().ok()) {
+            if sudo_parent_uid() == Some(sudo_uid) && user_name(&passwd, sudo_uid).is_some() {
+                uid = sudo_uid;
+            } else {
+                uncertain = true;
+            }
         }
         let name = user_name(&passwd, uid).unwrap_or_else(|| format!("uid{uid}"));
-        Self { uid, name }
+        Self {
+            uid,
+            name,
+            uncertain,
+        }
     }
 }
 
-/// Whether the parent process is sudo: named `sudo` and running as root (a process of the
-/// same user could take the name, not the uid).
-fn parent_is_sudo() -> bool {
+/// If the parent process is sudo (named `sudo` and running as root: a process of the same
+/// user could take the name, not the uid), the real uid of whoever ran it.
+fn sudo_parent_uid() -> Option<u32> {
     let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
     if ppid <= 1 {
-        return false;
+        return None;
     }
-    let comm = fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
-    let status = fs::read_to_string(format!("/proc/{ppid}/status")).unwrap_or_default();
-    comm.trim() == "sudo" && effective_uid(&status) == Some(0)
+    let comm = fs::read_to_string(format!("/proc/{ppid}/comm")).ok()?;
+    let status = fs::read_to_string(format!("/proc/{ppid}/status")).ok()?;
+    let (real, effective) = uids(&status)?;
+    (comm.trim() == "sudo" && effective == 0).then_some(real)
 }
 
-/// The effective uid in the text of `/proc/PID/status` (`Uid: real effective saved fs`).
-fn effective_uid(status: &str) -> Option<u32> {
-    status
+/// (real, effective) uid in the text of `/proc/PID/status` (`Uid: real effective saved fs`).
+fn uids(status: &str) -> Option<(u32, u32)> {
+    let mut ids = status
         .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .map(|u| u.parse().ok());
+    Some((ids.next()??, ids.next()??))
 }
 
 /// Looks `uid` up in the text of a passwd file.
@@ -75,13 +92,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_effective_uid_is_the_second_of_the_uid_line() {
+    fn real_and_effective_uids_lead_the_uid_line() {
         let status =
             "Name:\tsudo\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
-        assert_eq!(effective_uid(status), Some(0));
-        assert_eq!(effective_uid("Name:\tx\n"), None);
+        assert_eq!(uids(status), Some((1000, 0)));
+        assert_eq!(uids("Name:\tx\n"), None);
         // This test's parent is cargo, not sudo.
-        assert!(!parent_is_sudo());
+        assert_eq!(sudo_parent_uid(), None);
     }
 
     #[test]

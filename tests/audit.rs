@@ -98,6 +98,30 @@ fn each_tampering_is_named_by_verify() {
         assert_eq!(code, 1, "{what}: {out}{err}");
         assert!(err.contains(expected), "{what}: {err}");
     }
+    // A duplicate key: the same value for serde, another one for SQL's json_extract.
+    let (home, db) = trail();
+    tamper(
+        &db,
+        "UPDATE audit_events SET payload = replace(payload, '{', '{\"digest\":\"forged\",') WHERE seq = 2",
+    );
+    let (code, _, err) = verify(&home);
+    assert_eq!(code, 1, "duplicate key: {err}");
+    assert!(
+        err.contains("audit trail broken at event #2: event #2 was altered"),
+        "{err}"
+    );
+    // Truncation with the head's record deleted too.
+    let (home, db) = trail();
+    let last = last_seq(&db);
+    tamper(
+        &db,
+        &format!(
+            "DELETE FROM audit_events WHERE seq = {last}; DELETE FROM meta WHERE key = 'audit_head'"
+        ),
+    );
+    let (code, _, err) = verify(&home);
+    assert_eq!(code, 1, "head deleted: {err}");
+    assert!(err.contains("truncated"), "{err}");
     // Truncation: the last event cut off.
     let (home, db) = trail();
     let last = last_seq(&db);

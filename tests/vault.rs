@@ -157,6 +157,16 @@ fn an_altered_blob_is_named_by_verify_and_never_deployed() {
     );
     let (_, out, _) = pilote(&home, &["runs", "--json"]);
     assert!(out.contains("\"runs\": []"), "a run was created: {out}");
+
+    // Importing a good copy (as the refusal advises) repairs the blob for every version.
+    let (code, out, err) = import(&home, &data.join("drop/pets-1.4.0"), "1.4.1");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("this content is already in the vault as pets 1.4.0"),
+        "{err}"
+    );
+    let (code, out, err) = pilote(&home, &["vault", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]
@@ -231,7 +241,10 @@ fn the_drop_directory_is_swept_into_the_vault() {
     // Still being copied: left alone by a sweep that waits for 10 s of calm.
     std::fs::write(drop.join("pets-1.6.0.war"), "half a w").expect("write");
 
-    let (code, out, err) = pilote(&home, &["vault", "sweep", "--json"]);
+    // A copy in progress under its upload name: never taken, however old.
+    std::fs::write(drop.join("pets-1.8.0.war.part"), "half").expect("write");
+
+    let (code, out, err) = pilote(&home, &["vault", "sweep", "--settle", "3600", "--json"]);
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let waiting: Vec<&str> = v["waiting"]
@@ -268,6 +281,8 @@ fn the_drop_directory_is_swept_into_the_vault() {
         out.contains("rejected  unknown-1.0.war: `unknown-1.0.war` is not named APP-VERSION"),
         "{out}"
     );
+    assert!(drop.join("pets-1.8.0.war.part").exists(), "{out}");
+    assert!(!out.contains("1.8.0"), "{out}");
     let reason =
         std::fs::read_to_string(drop.join("rejected/pets-6.6.6.tgz.reason")).expect("reason");
     assert!(

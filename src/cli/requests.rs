@@ -304,6 +304,16 @@ pub fn decide(
         store.audit_refusal(&format!("request:{id}"), "request.approval", &why, &me)?;
         Err(Error::BadInput(why))
     };
+    if me.uncertain {
+        return refuse(
+            store,
+            format!(
+                "cannot tell who you are: SUDO_UID is set, but pilote was not started by sudo itself \
+                 (run `sudo -u {} pilote ...` directly, not from a shell sudo opened)",
+                me.name
+            ),
+        );
+    }
     if me.name == r.created_by {
         return refuse(
             store,

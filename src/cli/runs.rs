@@ -214,7 +214,7 @@ pub fn verified_package(
     if !problems.is_empty() || crate::vault::package_digest(&p.artifacts) != p.digest {
         return Err(Error::BadInput(format!(
             "package {app} {version} does not match its digest, refusing to run it:\n  {}\n\
-             Run `pilote vault verify` and import a good copy as a new version.",
+             Run `pilote vault verify`; importing a good copy of it again repairs the blobs.",
             if problems.is_empty() {
                 "its manifest was altered".to_string()
             } else {

@@ -71,6 +71,10 @@ fn import(
             );
             Ok(())
         }
+        Imported::Duplicate(a, v) => Err(Error::BadInput(format!(
+            "this content is already in the vault as {a} {v} (package sha256 {digest}); \
+             its blobs were checked and repaired where needed"
+        ))),
         Imported::Conflict(existing) => Err(Error::BadInput(format!(
             "{app} {version} is already in the vault with another content (package sha256 {existing}, \
              this one {digest}); a version never changes: import it as a new version"

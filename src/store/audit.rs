@@ -139,6 +139,7 @@ impl super::db::Store {
         };
         while let Some(row) = rows.next().map_err(|e| self.sql_error(e))? {
             let e = stored_event(row).map_err(|e| self.sql_error(e))?;
+            let text: String = row.get(6).map_err(|e| self.sql_error(e))?;
             let seq = e.event.seq;
             if seq != expected {
                 return bad(
@@ -155,7 +156,9 @@ impl super::db::Store {
                     ),
                 );
             }
-            if chain_hash(&e.prev_hash, &e.event) != e.hash {
+            // The stored text must be the canonical form that was hashed: another text that
+            // parses to the same value (a duplicate key, say) reads differently in SQL.
+            if chain_hash(&e.prev_hash, &e.event) != e.hash || text != e.event.payload.to_string() {
                 return bad(
                     seq,
                     format!("event #{seq} was altered: its content no longer matches its hash"),
@@ -172,6 +175,17 @@ impl super::db::Store {
             })
             .optional()
             .map_err(|e| self.sql_error(e))?;
+        if events > 0 && head.is_none() {
+            return Ok(AuditCheck {
+                events,
+                first_bad: Some((
+                    events,
+                    format!(
+                        "the record of the last event is gone (event #{events} may not be the last): truncated"
+                    ),
+                )),
+            });
+        }
         if let Some(head) = head
             && head != format!("{events}:{prev}")
         {

@@ -29,6 +29,8 @@ pub enum Imported {
     Unchanged,
     /// That app and version hold another content (its digest): refused, versions are immutable.
     Conflict(String),
+    /// This content is already another version (app, version): one content, one name.
+    Duplicate(String, String),
 }
 
 impl Store {
@@ -56,6 +58,16 @@ impl Store {
                 Some(d) if d == digest => return Ok(Imported::Unchanged),
                 Some(d) => return Ok(Imported::Conflict(d)),
                 None => {}
+            }
+            let same: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT app, version FROM packages WHERE digest = ?1",
+                    [digest],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((a, v)) = same {
+                return Ok(Imported::Duplicate(a, v));
             }
             tx.execute(
                 "INSERT INTO packages (digest, app, version, manifest, size_bytes, imported_at, imported_by)

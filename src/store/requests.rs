@@ -279,7 +279,8 @@ impl Store {
                 "INSERT INTO approvals (request_id, env, approver, decision, comment, bound_digest, decided_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (request_id, env, approver, bound_digest)
-                 DO UPDATE SET decision = excluded.decision, comment = excluded.comment, decided_at = excluded.decided_at",
+                 DO UPDATE SET decision = excluded.decision, comment = excluded.comment,
+                    decided_at = excluded.decided_at, voided_at = NULL",
                 params![id, env, actor.name, decision, comment, bound_digest, now],
             )?;
             audit::append(

@@ -134,6 +134,7 @@ mod tests {
             Actor {
                 uid: 1000,
                 name: "ops".into(),
+                uncertain: false,
             },
         )
     }

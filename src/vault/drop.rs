@@ -1,6 +1,7 @@
 //! The drop directory (`<data dir>/drop/`): a package placed there as `APP-VERSION` (a
 //! directory, a file, or a `.tar`/`.tar.gz`/`.tgz`/`.zip`) is imported into the vault once nothing
-//! in it has changed for a while, then moved to `drop/imported/`. One that cannot be
+//! in it has changed for a while, then moved to `drop/imported/`; copy it under a dot-name or
+//! with a `.part` suffix and rename it when complete, so a stalled copy is never taken. One that cannot be
 //! imported is moved to `drop/rejected/` with a `.reason` file beside it: never half-imported,
 //! never retried in a loop. Sweeps of several processes take turns (a lock file).
 
@@ -44,7 +45,14 @@ pub fn sweep(ws: &Workspace, store: &mut Store, settle: Duration) -> Result<Swep
         .map_err(|e| format!("cannot read {}: {e}", drop.display()))?
         .filter_map(Result::ok)
         .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
-        .filter(|(name, _)| !name.starts_with('.') && name != "imported" && name != "rejected")
+        // Uploads in progress: a dot-name or a `.part`/`.tmp` suffix, renamed when complete.
+        .filter(|(name, _)| {
+            !name.starts_with('.')
+                && !name.ends_with(".part")
+                && !name.ends_with(".tmp")
+                && name != "imported"
+                && name != "rejected"
+        })
         .collect();
     entries.sort();
     let mut out = Swept::default();
@@ -60,7 +68,10 @@ pub fn sweep(ws: &Workspace, store: &mut Store, settle: Duration) -> Result<Swep
                 move_aside(&drop.join("imported"), &name, &path)?;
                 out.imported.push((name, app, version, digest));
             }
-            Err(why) => {
+            // The store could not take it now (busy, disk full): the drop stays for the next
+            // sweep, whatever the package is worth.
+            Err(Failure::Store(why)) => out.waiting.push(format!("{name} ({why})")),
+            Err(Failure::Bad(why)) => {
                 let at = move_aside(&drop.join("rejected"), &name, &path)?;
                 let reason = at.with_file_name(format!(
                     "{}.reason",
@@ -74,24 +85,33 @@ pub fn sweep(ws: &Workspace, store: &mut Store, settle: Duration) -> Result<Swep
     Ok(out)
 }
 
+/// Why a drop was not imported: something wrong with it, or with the store right now.
+enum Failure {
+    Bad(String),
+    Store(String),
+}
+
 fn import_one(
     ws: &Workspace,
     store: &mut Store,
     vault: &Vault,
     name: &str,
     path: &Path,
-) -> Result<(String, String, String), String> {
-    let (app, version) = app_and_version(ws, archive::stem(name))?;
-    let artifacts = vault.import(path)?;
+) -> Result<(String, String, String), Failure> {
+    let (app, version) = app_and_version(ws, archive::stem(name)).map_err(Failure::Bad)?;
+    let artifacts = vault.import(path).map_err(Failure::Bad)?;
     let digest = package_digest(&artifacts);
     match store
         .import_package(&app, &version, &digest, &artifacts, &Actor::current())
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Failure::Store(e.to_string()))?
     {
         Imported::New | Imported::Unchanged => Ok((app, version, digest)),
-        Imported::Conflict(existing) => Err(format!(
+        Imported::Duplicate(a, v) => Err(Failure::Bad(format!(
+            "this content is already in the vault as {a} {v} (package sha256 {digest})"
+        ))),
+        Imported::Conflict(existing) => Err(Failure::Bad(format!(
             "{app} {version} is already in the vault with another content (package sha256 {existing}, this one {digest}); a version never changes"
-        )),
+        ))),
     }
 }
 

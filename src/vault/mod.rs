@@ -98,7 +98,9 @@ impl Vault {
             dst.sync_all()?;
             let sha = hex::encode(h.finalize());
             let blob = self.blob(&sha);
-            if blob.exists() {
+            // A blob already there is kept only if it is intact: importing a good copy
+            // repairs one altered on disk.
+            if sha256_file(&blob).is_ok_and(|(existing, _)| existing == sha) {
                 fs::remove_file(&tmp)?;
             } else {
                 fs::set_permissions(&tmp, fs::Permissions::from_mode(0o400))?;
