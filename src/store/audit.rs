@@ -158,7 +158,8 @@ impl super::db::Store {
             }
             // The stored text must be the canonical form that was hashed: another text that
             // parses to the same value (a duplicate key, say) reads differently in SQL.
-            if chain_hash(&e.prev_hash, &e.event) != e.hash || text != e.event.payload.to_string() {
+            let canonical = serde_json::to_string(&e.event.payload).unwrap_or_default();
+            if chain_hash(&e.prev_hash, &e.event) != e.hash || text != canonical {
                 return bad(
                     seq,
                     format!("event #{seq} was altered: its content no longer matches its hash"),
