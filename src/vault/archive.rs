@@ -61,6 +61,48 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Stops a decompressed stream as soon as it grows past the limits, while it is read: a
+/// single huge entry, or a header the tar reader would hold whole in memory (a GNU long name
+/// of hundreds of megabytes), never gets far.
+struct Guard<R> {
+    inner: R,
+    out: Arc<AtomicU64>,
+    /// Compressed bytes so far (or the archive's size on disk).
+    packed: Arc<AtomicU64>,
+    limits: Limits,
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let out = self.out.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        // Headers come on top of the content: some slack before calling it too big.
+        if out > self.limits.max_bytes + (64 << 20) {
+            return Err(io::Error::other(format!(
+                "expands to more than {} MiB",
+                self.limits.max_bytes >> 20
+            )));
+        }
+        let packed = self.packed.load(Ordering::Relaxed).max(1);
+        if out > 1 << 20 && out / packed > self.limits.max_ratio {
+            return Err(io::Error::other(format!(
+                "expands more than {} times its compressed size (a decompression bomb?)",
+                self.limits.max_ratio
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// A path for a message: long names (an attack, often) cut short.
+fn short(path: &Path) -> String {
+    let text = path.display().to_string();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
 /// Extracts `archive` into `into` (which must exist and be empty). On error, what was
 /// extracted stays in `into` for the caller to remove: nothing is written outside it.
 pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String> {
@@ -75,7 +117,12 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
     };
     let gz = !archive.to_string_lossy().ends_with(".tar");
     let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(counting))
+        Box::new(Guard {
+            inner: flate2::read::GzDecoder::new(counting),
+            out: Arc::new(AtomicU64::new(0)),
+            packed: compressed.clone(),
+            limits,
+        })
     } else {
         Box::new(counting)
     };
@@ -86,7 +133,7 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
         .entries()
         .map_err(|e| format!("not a tar archive: {e}"))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("damaged archive: {e}"))?;
+        let mut entry = entry.map_err(|e| format!("cannot read it: {e}"))?;
         let raw = entry
             .path()
             .map_err(|e| format!("an entry has an unreadable name: {e}"))?
@@ -104,7 +151,7 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
         if !kind.is_file() {
             return Err(format!(
                 "{}: only files and directories are accepted (this is a {:?}: links could point outside the package)",
-                raw.display(),
+                short(&raw),
                 kind
             ));
         }
@@ -176,7 +223,9 @@ fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
     if zip.len() > limits.max_files {
         return Err(format!("more than {} files", limits.max_files));
     }
-    let (mut total, mut packed) = (0u64, 0u64);
+    let size = fs::metadata(archive).map_or(0, |m| m.len());
+    let (out, packed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(size)));
+    let mut total = 0u64;
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -202,14 +251,20 @@ fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
                 .map_err(|e| format!("cannot create {}: {e}", rel.display()))?;
             continue;
         }
-        packed += entry.compressed_size();
+        // Counted as the bytes come out: the sizes in a zip's directory are its own word.
+        let mut guarded = Guard {
+            inner: &mut entry,
+            out: out.clone(),
+            packed: packed.clone(),
+            limits,
+        };
         total += write_file(
-            &mut entry,
+            &mut guarded,
             into,
             &rel,
             limits.max_bytes.saturating_sub(total),
         )?;
-        check_growth(total, Some(packed), limits)?;
+        check_growth(total, None, limits)?;
     }
     Ok(())
 }
@@ -224,13 +279,13 @@ fn safe_path(path: &Path) -> Result<PathBuf, String> {
             Component::ParentDir => {
                 return Err(format!(
                     "{}: `..` would write outside the package",
-                    path.display()
+                    short(path)
                 ));
             }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(format!(
                     "{}: an absolute path would write outside the package",
-                    path.display()
+                    short(path)
                 ));
             }
         }
@@ -365,6 +420,38 @@ mod tests {
         fs::create_dir(&into).expect("mkdir");
         let e = extract(&path, &into, Limits::default()).expect_err("bomb");
         assert!(e.contains("a decompression bomb?"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_header_is_stopped_while_read() {
+        // A GNU long name of 20 MB compresses to a few KB; the tar reader would hold it whole.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("names.tar.gz");
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&path).expect("create"),
+            flate2::Compression::best(),
+        );
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_entry_type(tar::EntryType::Regular);
+        let name = "a/".repeat(10 << 20);
+        b.append_data(&mut h, format!("{name}x"), &b"x"[..])
+            .expect("append");
+        b.into_inner().expect("tar").finish().expect("gz");
+        let into = dir.path().join("out");
+        fs::create_dir(&into).expect("mkdir");
+        let e = extract(&path, &into, Limits::default()).expect_err("refused");
+        assert!(
+            e.contains("a decompression bomb?"),
+            "{}",
+            &e[..e.len().min(300)]
+        );
+        assert!(
+            e.len() < 500,
+            "the message carries the name: {} bytes",
+            e.len()
+        );
     }
 
     #[test]
