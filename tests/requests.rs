@@ -80,7 +80,7 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     assert_eq!(id, "1");
     let err = refused("alice", &["request", "approve", "1", "--env", "preprod"]);
     assert!(
-        err.contains("request #1 is draft; only a submitted request is approved"),
+        err.contains("request #1 is a draft; submit it first: `pilote request submit 1`"),
         "{err}"
     );
     ok("dev", &["request", "submit", "1"]);
@@ -275,6 +275,31 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
         .expect("the override is recorded");
     assert_eq!(overridden["actor"], "ops");
     assert_eq!(overridden["payload"]["reason"], "INC-42 fix");
+
+    // Ad-hoc runs respect the freeze too; a rollback does not stop for it, but is recorded,
+    // and a run rolled back once is not rolled back again.
+    let (code, _, err) = as_user(
+        &home,
+        "ops",
+        &["run", "plans/pets-1.4.0.toml", "--env", "uat"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("uat is frozen ("), "{err}");
+    ok(
+        "ops",
+        &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
+    );
+    let (code, _, err) = as_user(&home, "ops", &["rollback", "pets", "--env", "uat", "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run #1 was already rolled back by run #2"),
+        "{err}"
+    );
+    let (_, out, _) = as_user(&home, "ops", &["audit", "--json", "--limit", "200"]);
+    assert!(out.contains("rollback.during_freeze"), "{out}");
+    let (_, out, _) = as_user(&home, "ops", &["request", "show", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["request"]["state"], "rolled_back");
 }
 
 #[test]
@@ -343,11 +368,14 @@ fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
         .as_array()
         .expect("events")
         .iter()
-        .filter(|e| e["action"] == "request.lifecycle_overridden")
+        .filter(|e| {
+            e["action"] == "request.created" && e["payload"]["lifecycle_overridden"] == true
+        })
         .collect();
     assert_eq!(overrides.len(), 1, "{out}");
     assert_eq!(overrides[0]["subject"], "request:3");
-    assert_eq!(overrides[0]["payload"]["by_rule"], "hotfix");
+    assert_eq!(overrides[0]["payload"]["lifecycle_by_rule"], "hotfix");
+    assert_eq!(overrides[0]["payload"]["lifecycle"], "standard");
 
     let (_, out, _) = as_user(&home, "dev", &["request", "show", "3"]);
     assert!(

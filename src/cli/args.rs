@@ -91,6 +91,9 @@ pub enum Command {
         /// The vault package of the plan's app at this version, for copy steps.
         #[arg(long, value_name = "VERSION", conflicts_with = "package")]
         release: Option<String>,
+        /// Run inside a freeze window of the environment, for this reason (recorded).
+        #[arg(long, value_name = "REASON")]
+        override_freeze: Option<String>,
         /// Stream the log until the run ends, and exit with its outcome.
         #[arg(long, short = 'f')]
         follow: bool,

@@ -41,6 +41,7 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             env,
             package,
             release,
+            override_freeze,
             follow,
         }) => {
             let (ws, store) = open(&located, &overrides)?;
@@ -49,8 +50,11 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                 store,
                 &file,
                 &env,
-                package.as_deref(),
-                release.as_deref(),
+                &runs::RunSource {
+                    package: package.as_deref(),
+                    release: release.as_deref(),
+                    override_freeze: override_freeze.as_deref(),
+                },
                 follow,
             )
         }

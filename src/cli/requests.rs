@@ -80,20 +80,13 @@ pub fn new(ws: &Workspace, store: &mut Store, f: &Filing<'_>) -> Result<()> {
         version,
         package_digest: &package.digest,
         lifecycle: &lifecycle,
+        kind,
+        lifecycle_by_rule: &by_rule,
         title: &title,
         plan_body: &source.text,
         plan_path: Some(&path),
         actor: &Actor::current(),
     })?;
-    if lifecycle != by_rule {
-        // The rule chose otherwise: the person who overrode it is on record.
-        store.audit_override(
-            &format!("request:{id}"),
-            "request.lifecycle_overridden",
-            &json!({ "kind": kind, "by_rule": by_rule, "chosen": lifecycle }),
-            &Actor::current(),
-        )?;
-    }
     outln!("{id}");
     eprintln!(
         "request #{id} filed ({app} {version}, lifecycle {lifecycle}); submit it with `pilote request submit {id}`"
@@ -332,11 +325,8 @@ pub fn decide(
             ),
         );
     }
-    if !matches!(r.state.as_str(), "submitted" | "deployed") {
-        return Err(Error::BadInput(format!(
-            "request #{id} is {}; only a submitted request is approved (`pilote request submit {id}`)",
-            r.state
-        )));
+    if let Some(why) = state_refusal(store, &r, "approved")? {
+        return Err(Error::BadInput(why));
     }
     let l = lifecycle(ws, &r)?;
     let Some(stage) = l.stages.iter().find(|s| s.env == env) else {
@@ -399,6 +389,41 @@ fn is_member(ws: &Workspace, group: &str, user: &str) -> bool {
     members(ws, group).contains(&user)
 }
 
+/// Why a request in its current state cannot be `what` (approved, deployed), and what to
+/// do instead; `None` when its state allows it.
+fn state_refusal(store: &Store, r: &RequestRow, what: &str) -> Result<Option<String>> {
+    let id = r.id;
+    Ok(match r.state.as_str() {
+        "submitted" | "deployed" | "failed" | "rolled_back" => None,
+        "draft" => Some(format!(
+            "request #{id} is a draft; submit it first: `pilote request submit {id}`"
+        )),
+        "deploying" => {
+            // Name the run, whatever became of it: running, or interrupted and waiting for
+            // someone to resume it or roll it back.
+            let run = store
+                .runs(Some(&r.app), None, 200)?
+                .into_iter()
+                .find(|run| store.run_request(run.id).ok().flatten() == Some(id));
+            Some(match run {
+                Some(run) if run.state == "interrupted" => format!(
+                    "request #{id} is being deployed by run #{}, which was interrupted: \
+                     `pilote resume {}` or `pilote rollback {} --env {}` first",
+                    run.id, run.id, r.app, run.env
+                ),
+                Some(run) => format!(
+                    "request #{id} is being deployed by run #{} on {} ({}); `pilote logs {} --follow`",
+                    run.id, run.env, run.state, run.id
+                ),
+                None => format!("request #{id} is being deployed"),
+            })
+        }
+        other => Some(format!(
+            "request #{id} is {other}: it cannot be {what} any more; file a new request"
+        )),
+    })
+}
+
 /// Why a request may not be deployed to `env` now, in words for 3 a.m.; `None` if it may.
 fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<Option<String>> {
     if let Some(why) = &r.blocked {
@@ -407,14 +432,8 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             r.id, r.id
         )));
     }
-    if !matches!(
-        r.state.as_str(),
-        "submitted" | "deployed" | "failed" | "rolled_back"
-    ) {
-        return Ok(Some(format!(
-            "request #{} is {}; only a submitted request is deployed",
-            r.id, r.state
-        )));
+    if let Some(why) = state_refusal(store, r, "deployed")? {
+        return Ok(Some(why));
     }
     let l = lifecycle(ws, r)?;
     let Some(pos) = l.stages.iter().position(|s| s.env == env) else {
@@ -530,10 +549,12 @@ pub fn deploy(
     }
     let package = verified_package(&ws, &store, &r.app, &r.version)?;
     if package.digest != r.package_digest {
-        return Err(Error::BadInput(format!(
-            "deploy refused: the vault's {} {} (sha256 {}) is not the package request #{id} was filed with (sha256 {})",
+        let why = format!(
+            "the vault's {} {} (sha256 {}) is not the package request #{id} was filed with (sha256 {})",
             r.app, r.version, package.digest, r.package_digest
-        )));
+        );
+        store.audit_refusal(&format!("request:{id}"), "deploy", &why, &me)?;
+        return Err(Error::BadInput(format!("deploy refused: {why}")));
     }
     let source = crate::core::SourceFile::new(
         r.plan_path.clone().unwrap_or_else(|| "plan.toml".into()),
@@ -570,6 +591,21 @@ pub fn deploy(
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {
             return Err(Error::BadInput("deploy not started".into()));
+        }
+    }
+    // The answer may have taken minutes: a block, a rejection or a freeze may have come in
+    // meanwhile. Check again just before the run is created.
+    if !yes {
+        let r = find(&store, id)?;
+        let frozen = ws
+            .inventory
+            .env(env)
+            .and_then(|e| e.frozen_at(crate::clock::now_ms()))
+            .filter(|_| override_freeze.is_none())
+            .map(|f| format!("{env} is frozen ({}) since the question was asked", f.label));
+        if let Some(why) = frozen.or(refusal(&ws, &store, &r, env)?) {
+            store.audit_refusal(&format!("request:{id}"), "deploy", &why, &me)?;
+            return Err(Error::BadInput(format!("deploy refused: {why}")));
         }
     }
     recover_stale(&ws, &mut store, &r.app, env)?;

@@ -21,21 +21,52 @@ use crate::identity::Actor;
 use crate::settings::Workspace;
 use crate::store::{NewRun, RunKind, Store, is_finished};
 
+/// Where an ad-hoc run's artifacts come from, and what it may override.
+pub struct RunSource<'a> {
+    pub package: Option<&'a Path>,
+    pub release: Option<&'a str>,
+    pub override_freeze: Option<&'a str>,
+}
+
 pub fn run(
     ws: Workspace,
     mut store: Store,
     file: &Path,
     env: &str,
-    package: Option<&Path>,
-    release: Option<&str>,
+    source: &RunSource<'_>,
     follow: bool,
 ) -> Result<()> {
+    let RunSource {
+        package,
+        release,
+        override_freeze,
+    } = *source;
     known_env(&ws, env)?;
     if ws.inventory.env(env).is_some_and(|e| e.protected) {
         return Err(Error::BadInput(format!(
             "`{env}` is protected: only an approved request deploys there \
              (`pilote request new ...`, then `pilote deploy REQUEST --env {env}`)"
         )));
+    }
+    if let Some(f) = ws
+        .inventory
+        .env(env)
+        .and_then(|e| e.frozen_at(crate::clock::now_ms()))
+    {
+        match override_freeze.map(str::trim).filter(|r| !r.is_empty()) {
+            Some(reason) => store.audit_override(
+                &format!("env:{env}"),
+                "run.freeze_overridden",
+                &json!({ "env": env, "freeze": f.label, "reason": reason, "plan": file.display().to_string() }),
+                &Actor::current(),
+            )?,
+            None => {
+                return Err(Error::BadInput(format!(
+                    "{env} is frozen ({}); to run anyway, give a reason: --override-freeze \"...\" (it is recorded)",
+                    f.label
+                )));
+            }
+        }
     }
     let source = read_plan(&ws, file)?;
     let (plan, diags) = checked(&ws, &source, Some(env));
@@ -100,15 +131,21 @@ pub fn rollback(
 ) -> Result<()> {
     known_env(&ws, env)?;
     recover_stale(&ws, &mut store, app, env)?;
-    let Some(last) = store
-        .runs(Some(app), Some(env), 50)?
-        .into_iter()
-        .find(|r| r.kind != "rollback")
-    else {
+    let recent = store.runs(Some(app), Some(env), 50)?;
+    let Some(last) = recent.iter().find(|r| r.kind != "rollback").cloned() else {
         return Err(Error::BadInput(format!(
             "no run of {app} on {env} to roll back"
         )));
     };
+    if let Some(done) = recent
+        .iter()
+        .find(|r| r.rollback_of == Some(last.id) && r.state == "succeeded")
+    {
+        return Err(Error::BadInput(format!(
+            "run #{} was already rolled back by run #{}; there is nothing left to undo on {env}",
+            last.id, done.id
+        )));
+    }
     if !is_finished(&last.state) {
         return Err(Error::BadInput(format!(
             "run #{} is still {}; cancel it first (`pilote cancel {}`), then roll back",
@@ -169,6 +206,19 @@ pub fn rollback(
         }
     }
     // The same package, checked against the same digests, as the run rolled back.
+    // A rollback is how an incident ends: a freeze does not stop it, but it is recorded.
+    if let Some(f) = ws
+        .inventory
+        .env(env)
+        .and_then(|e| e.frozen_at(crate::clock::now_ms()))
+    {
+        store.audit_override(
+            &format!("run:{}", last.id),
+            "rollback.during_freeze",
+            &json!({ "env": env, "freeze": f.label }),
+            &Actor::current(),
+        )?;
+    }
     let package = store.run_package(last.id)?;
     let package_digest = store.run_package_digest(last.id)?;
     let artifacts = store.run_artifacts(last.id)?;

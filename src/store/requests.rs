@@ -14,6 +14,10 @@ pub struct NewRequest<'a> {
     pub version: &'a str,
     pub package_digest: &'a str,
     pub lifecycle: &'a str,
+    /// The release kind, and the lifecycle the rules chose for it (recorded when it differs
+    /// from `lifecycle`: an override).
+    pub kind: &'a str,
+    pub lifecycle_by_rule: &'a str,
     pub title: &'a str,
     pub plan_body: &'a str,
     pub plan_path: Option<&'a str>,
@@ -93,7 +97,9 @@ impl Store {
                 &format!("request:{id}"),
                 &serde_json::json!({
                     "app": new.app, "version": new.version, "package": new.package_digest,
-                    "lifecycle": new.lifecycle, "plan_digest": digest,
+                    "lifecycle": new.lifecycle, "plan_digest": digest, "kind": new.kind,
+                    "lifecycle_by_rule": new.lifecycle_by_rule,
+                    "lifecycle_overridden": new.lifecycle != new.lifecycle_by_rule,
                 }),
             )?;
             Ok(id)
