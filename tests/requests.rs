@@ -383,3 +383,63 @@ fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
         "{out}"
     );
 }
+
+#[test]
+fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let drop = home
+        .path()
+        .join("data/pilote/workspaces/demo/drop/pets-1.4.0")
+        .display()
+        .to_string();
+    let ok = |who: &str, args: &[&str]| {
+        let (code, out, err) = as_user(&home, who, args);
+        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+    };
+    ok(
+        "dev",
+        &[
+            "vault",
+            "import",
+            &drop,
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+        ],
+    );
+    ok(
+        "dev",
+        &[
+            "request",
+            "new",
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+            "--plan",
+            "plans/pets-1.4.0.toml",
+        ],
+    );
+    ok("dev", &["request", "submit", "1"]);
+    ok("ops", &["deploy", "1", "--env", "uat", "--yes", "--follow"]);
+    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
+    // Someone edits what "stop JBoss" does after the approval.
+    let jboss = home.path().join("config/pilote/automations/jboss.toml");
+    let text = std::fs::read_to_string(&jboss).expect("read");
+    std::fs::write(&jboss, format!("{text}\n# edited after the approval\n")).expect("write");
+    let (code, _, err) = as_user(&home, "ops", &["deploy", "1", "--env", "preprod", "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "it has 0 (1 more were given for an earlier plan or automations and no longer count)"
+        ),
+        "{err}"
+    );
+    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
+    ok(
+        "ops",
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+}

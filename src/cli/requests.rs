@@ -165,7 +165,7 @@ pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {
 
 pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
     let r = find(store, id)?;
-    let approvals = store.approvals(id, &r.approval_digest())?;
+    let approvals = store.approvals(id, &r.approval_digest(&ws.catalog_digest))?;
     if json {
         outln!("{:#}", json!({ "request": r, "approvals": approvals }));
         return Ok(());
@@ -350,7 +350,14 @@ pub fn decide(
             ),
         );
     }
-    store.decide(id, env, decision, comment, &r.approval_digest(), &me)?;
+    store.decide(
+        id,
+        env,
+        decision,
+        comment,
+        &r.approval_digest(&ws.catalog_digest),
+        &me,
+    )?;
     outln!("request #{id}: {decision} for {env} by {}", me.name);
     Ok(())
 }
@@ -455,7 +462,7 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             )));
         }
     }
-    let approvals = store.approvals(r.id, &r.approval_digest())?;
+    let approvals = store.approvals(r.id, &r.approval_digest(&ws.catalog_digest))?;
     if let Some(no) = approvals
         .iter()
         .find(|a| a.current && a.env == env && a.decision == "rejected")
@@ -497,7 +504,9 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             r.id,
             approvers.len(),
             if stale > 0 {
-                format!(" ({stale} more were given for an earlier plan and no longer count)")
+                format!(
+                    " ({stale} more were given for an earlier plan or automations and no longer count)"
+                )
             } else {
                 String::new()
             },

@@ -65,6 +65,9 @@ pub struct Workspace {
     pub settings: Settings,
     pub inventory: Inventory,
     pub catalog: Catalog,
+    /// SHA-256 over the automation files (names and texts): an approval is bound to it, since
+    /// editing an automation changes what an approved plan does.
+    pub catalog_digest: String,
     /// Warnings found while loading; errors would have stopped the load.
     pub warnings: Diagnostics,
 }
@@ -148,7 +151,9 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         ),
         _ => None,
     };
-    let catalog = automation::parse_catalog(&read_catalog(dir, &mut diags), &mut diags);
+    let catalog_files = read_catalog(dir, &mut diags);
+    let catalog_digest = catalog_digest(&catalog_files);
+    let catalog = automation::parse_catalog(&catalog_files, &mut diags);
     let settings_path = dir.join(SETTINGS_FILE);
     let settings_src = settings_text.as_deref().unwrap_or_default();
     if let Some(s) = &settings {
@@ -269,6 +274,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         },
         inventory,
         catalog,
+        catalog_digest,
         warnings: diags,
     })
 }
@@ -306,6 +312,21 @@ fn ssh_settings(
         keepalive_count: s.keepalive_count.unwrap_or(3).max(1),
         host_key_checking: s.host_key_checking,
     })
+}
+
+fn catalog_digest(files: &[SourceFile]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in files {
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        h.update(format!("{name}\n{}\n", f.text.len()));
+        h.update(f.text.as_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 /// Reads the catalog's `automations/*.toml`, in name order so diagnostics are stable.

@@ -48,12 +48,13 @@ pub struct RequestRow {
 }
 
 impl RequestRow {
-    /// What an approval is bound to: this request, its plan and its package. Replacing the
-    /// plan changes it, so earlier approvals no longer count.
-    pub fn approval_digest(&self) -> String {
+    /// What an approval is bound to: this request, its plan, its package, and the
+    /// automations the plan uses as they are now (`catalog_digest`). Replacing the plan or
+    /// editing an automation changes it, so earlier approvals no longer count.
+    pub fn approval_digest(&self, catalog_digest: &str) -> String {
         let mut h = Sha256::new();
         h.update(format!(
-            "request {}\nplan {}\npackage {}\n",
+            "request {}\nplan {}\npackage {}\ncatalog {catalog_digest}\n",
             self.id, self.plan_digest, self.package_digest
         ));
         hex::encode(h.finalize())
