@@ -443,3 +443,68 @@ fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
 }
+
+#[test]
+fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let drop = home
+        .path()
+        .join("data/pilote/workspaces/demo/drop/pets-1.4.0")
+        .display()
+        .to_string();
+    let ok = |who: &str, args: &[&str]| {
+        let (code, out, err) = as_user(&home, who, args);
+        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+        out
+    };
+    let plan = "plans/pets-1.4.0.toml";
+    ok(
+        "dev",
+        &[
+            "vault",
+            "import",
+            &drop,
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+        ],
+    );
+    ok(
+        "dev",
+        &[
+            "request",
+            "new",
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+            "--plan",
+            plan,
+        ],
+    );
+    ok("dev", &["request", "submit", "1"]);
+    ok("ops", &["deploy", "1", "--env", "uat", "--yes", "--follow"]);
+    // bob writes the plan (the same text): he may not approve it.
+    ok("bob", &["request", "replan", "1", "--plan", plan]);
+    let (code, _, err) = as_user(
+        &home,
+        "bob",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("you (bob) wrote the plan of request #1"),
+        "{err}"
+    );
+    // alice approves, the same plan is filed again (voiding it), she approves again: counts.
+    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
+    let out = ok("dev", &["request", "replan", "1", "--plan", plan]);
+    assert!(out.contains("1 approval(s) voided"), "{out}");
+    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
+    ok(
+        "ops",
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+}
