@@ -80,6 +80,9 @@ pub async fn run(
 ) -> Remote {
     let (tx, mut rx) = mpsc::channel::<(Stream, String)>(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Held until the process is reaped: `process::run` takes a closed channel for a cancel,
+    // and the relay below ends (dropping its sender) as soon as the output does.
+    let keep_open = stop_tx.clone();
     let code = Arc::new(Mutex::new(None::<i32>));
     let prefix = format!("{marker} ");
     let relay = {
@@ -122,6 +125,7 @@ pub async fn run(
         })
     };
     let outcome = process::run(spec, tx, stop_rx).await;
+    drop(keep_open);
     let _ = relay.await;
     let code = *code.lock().unwrap_or_else(PoisonError::into_inner);
     match (code, outcome) {
