@@ -17,3 +17,4 @@ pub mod setup;
 pub mod store;
 pub mod tui;
 pub mod vault;
+pub mod workflow;

@@ -61,3 +61,59 @@ fn console_uses_a_large_terminal() {
     t.keys(&["C-c"]);
     assert_eq!(t.wait_exit(), 0);
 }
+
+#[test]
+fn requests_and_runs_show_where_a_release_stands() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    for args in [
+        &["vault", "sweep", "--settle", "0"][..],
+        &[
+            "request",
+            "new",
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+            "--plan",
+            "plans/pets-1.4.0.toml",
+        ],
+        &["request", "submit", "1"],
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    ] {
+        let (code, out, err) = run(home.pilote().args(args));
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    let t = Tmux::start(&pilote_line(&home, ""), 80, 24);
+    let screen = t.wait_for("the request", |s| s.contains("#1   pets 1.4.0"));
+    let line = screen
+        .lines()
+        .find(|l| l.contains("#1   pets 1.4.0"))
+        .unwrap_or_default();
+    assert!(line.contains("deployed"), "{screen}");
+    assert!(line.contains("uat ✓  preprod ·  prod ·"), "{screen}");
+
+    // Another operator's action shows up without a key press.
+    assert_eq!(
+        run(home
+            .pilote()
+            .args(["request", "block", "1", "--reason", "CVE"]))
+        .0,
+        0
+    );
+    t.wait_for("the block", |s| {
+        s.lines()
+            .any(|l| l.contains("#1   pets 1.4.0") && l.contains("blocked"))
+    });
+
+    t.keys(&["3"]);
+    let screen = t.wait_for("the runs", |s| s.contains("#1   deploy"));
+    assert!(
+        screen.lines().any(|l| l.contains("#1   deploy")
+            && l.contains("pets on uat")
+            && l.contains("succeeded")),
+        "{screen}"
+    );
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}

@@ -113,17 +113,8 @@ fn lifecycle<'a>(ws: &'a Workspace, r: &RequestRow) -> Result<&'a Lifecycle> {
         })
 }
 
-/// Where a request stands, env by env: `uat ✓ preprod ✓ prod ·`.
 fn progress(ws: &Workspace, store: &Store, r: &RequestRow) -> Result<String> {
-    let Ok(l) = lifecycle(ws, r) else {
-        return Ok(String::new());
-    };
-    let mut out = Vec::new();
-    for s in &l.stages {
-        let done = store.deployed_ok(&r.app, &s.env, &r.package_digest)?;
-        out.push(format!("{} {}", s.env, if done { "✓" } else { "·" }));
-    }
-    Ok(out.join("  "))
+    Ok(crate::workflow::progress(ws, store, r)?)
 }
 
 pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {

@@ -46,6 +46,11 @@ pub struct App {
     pub show_help: bool,
     /// First inventory row shown (the overview scrolls on small terminals).
     pub scroll: u16,
+    /// Requests and runs as last read from the store.
+    pub data: super::data::Data,
+    /// Why the last read failed, shown in the footer's place until the next one works.
+    pub problem: Option<String>,
+    pub store: Option<crate::store::Store>,
     quit: bool,
 }
 
@@ -58,18 +63,41 @@ impl App {
             pane: Pane::Requests,
             show_help: false,
             scroll: 0,
+            data: super::data::Data::default(),
+            problem: None,
+            store: None,
             quit: false,
+        }
+    }
+
+    /// Reads the lists again (a page each), and the header's counts.
+    fn refresh(&mut self) {
+        let Some(store) = &self.store else { return };
+        let read = super::data::load(&self.ws, store).and_then(|d| Ok((d, store.summary()?)));
+        match read {
+            Ok((data, summary)) => {
+                self.data = data;
+                self.summary = summary;
+                self.problem = None;
+            }
+            Err(e) => self.problem = Some(e.to_string()),
         }
     }
 
     pub fn run(&mut self, terminal: &mut Terminal<CrosstermBackend<Stdout>>) -> Result<()> {
         let fail = |e| Error::io("terminal error")(e);
+        let mut read_at: Option<std::time::Instant> = None;
         while !self.quit {
+            // Runs and requests change under our feet (runners, other consoles): read again
+            // every second.
+            if read_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                self.refresh();
+                read_at = Some(std::time::Instant::now());
+            }
             terminal
                 .draw(|f| super::view::draw(self, f))
                 .map_err(fail)?;
-            // Block until input: nothing changes on screen by itself yet.
-            if event::poll(Duration::from_secs(1)).map_err(fail)?
+            if event::poll(Duration::from_millis(250)).map_err(fail)?
                 && let Event::Key(key) = event::read().map_err(fail)?
             {
                 self.on_key(key);

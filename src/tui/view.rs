@@ -38,7 +38,13 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
         tabs,
     );
     draw_pane(app, f, body);
-    f.render_widget(footer_line(), footer);
+    match &app.problem {
+        Some(p) => f.render_widget(
+            Paragraph::new(format!(" cannot read the store: {p}")).fg(Color::Red),
+            footer,
+        ),
+        None => f.render_widget(footer_line(), footer),
+    }
     if app.show_help {
         draw_help(f, body);
     }
@@ -126,15 +132,116 @@ fn draw_pane(app: &App, f: &mut Frame<'_>, area: Rect) {
         .border_style(Style::new().fg(Color::Cyan));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [message, table] =
-        Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(inner);
-    f.render_widget(
-        Paragraph::new(empty_state(app.pane))
-            .wrap(Wrap { trim: true })
-            .style(Style::new().add_modifier(Modifier::DIM)),
-        message,
-    );
+    let list = match app.pane {
+        Pane::Requests if !app.data.requests.is_empty() => Some(requests_table(app)),
+        Pane::Runs if !app.data.runs.is_empty() => Some(runs_table(app)),
+        _ => None,
+    };
+    let (top, rows) = match &list {
+        // The list takes what it needs, up to half the pane; the inventory the rest.
+        Some((_, n)) => (
+            Constraint::Length((n + 1).min(inner.height / 2)),
+            Constraint::Min(1),
+        ),
+        None => (Constraint::Length(3), Constraint::Min(1)),
+    };
+    let [message, table] = Layout::vertical([top, rows]).areas(inner);
+    match list {
+        Some((t, _)) => f.render_widget(t, message),
+        None => f.render_widget(
+            Paragraph::new(empty_state(app.pane))
+                .wrap(Wrap { trim: true })
+                .style(Style::new().add_modifier(Modifier::DIM)),
+            message,
+        ),
+    }
     f.render_widget(inventory_table(app, table.width), table);
+}
+
+/// "3m", "2h", "5d": how long ago, in the largest unit.
+fn age(at: i64) -> String {
+    let s = (crate::clock::now_ms() - at).max(0) / 1000;
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn state_style(state: &str) -> Style {
+    match state {
+        "succeeded" | "deployed" => Style::new().fg(Color::Green),
+        "failed" | "interrupted" | "rejected" | "blocked" => Style::new().fg(Color::Red).bold(),
+        "running" | "deploying" | "waiting" => Style::new().fg(Color::Yellow),
+        _ => Style::new(),
+    }
+}
+
+/// The requests, newest first, and how many rows they take.
+fn requests_table(app: &App) -> (Table<'static>, u16) {
+    let rows: Vec<Row> = app
+        .data
+        .requests
+        .iter()
+        .map(|r| {
+            Row::new(vec![
+                Cell::from(format!("#{}", r.id)),
+                Cell::from(format!("{} {}", r.app, r.version)),
+                Cell::from(r.state.clone()).style(state_style(&r.state)),
+                Cell::from(r.progress.clone()),
+                Cell::from(r.by.clone()),
+                Cell::from(age(r.updated_at)),
+            ])
+        })
+        .collect();
+    let n = u16::try_from(rows.len()).unwrap_or(u16::MAX);
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Length(15),
+            Constraint::Length(10),
+            Constraint::Fill(1),
+            Constraint::Length(8),
+            Constraint::Length(4),
+        ],
+    )
+    .header(Row::new(["REQ", "RELEASE", "STATE", "LIFECYCLE", "BY", "AGE"]).bold());
+    (table, n)
+}
+
+/// The runs, newest first, and how many rows they take.
+fn runs_table(app: &App) -> (Table<'static>, u16) {
+    let rows: Vec<Row> = app
+        .data
+        .runs
+        .iter()
+        .map(|r| {
+            Row::new(vec![
+                Cell::from(format!("#{}", r.id)),
+                Cell::from(r.kind.clone()),
+                Cell::from(format!("{} on {}", r.app, r.env)),
+                Cell::from(r.state.clone()).style(state_style(&r.state)),
+                Cell::from(r.started_by.clone()),
+                Cell::from(age(r.created_at)),
+            ])
+        })
+        .collect();
+    let n = u16::try_from(rows.len()).unwrap_or(u16::MAX);
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Fill(1),
+            Constraint::Length(11),
+            Constraint::Length(8),
+            Constraint::Length(4),
+        ],
+    )
+    .header(Row::new(["RUN", "KIND", "WHERE", "STATE", "BY", "AGE"]).bold());
+    (table, n)
 }
 
 /// The inventory as a matrix: one row per app domain, one column per environment. Host lists
