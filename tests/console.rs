@@ -92,6 +92,11 @@ fn requests_and_runs_show_where_a_release_stands() {
         .unwrap_or_default();
     assert!(line.contains("deployed"), "{screen}");
     assert!(line.contains("uat ✓  preprod ·  prod ·"), "{screen}");
+    // The picked request's details: what it waits for.
+    assert!(
+        screen.contains("next: preprod needs 1 approval(s), 0 given"),
+        "{screen}"
+    );
 
     // Another operator's action shows up without a key press.
     assert_eq!(
@@ -101,10 +106,11 @@ fn requests_and_runs_show_where_a_release_stands() {
         .0,
         0
     );
-    t.wait_for("the block", |s| {
+    let screen = t.wait_for("the block", |s| {
         s.lines()
             .any(|l| l.contains("#1   pets 1.4.0") && l.contains("blocked"))
     });
+    assert!(screen.contains("BLOCKED: "), "{screen}");
 
     t.keys(&["3"]);
     let screen = t.wait_for("the runs", |s| s.contains("#1   deploy"));

@@ -48,6 +48,8 @@ pub struct App {
     pub scroll: u16,
     /// Requests and runs as last read from the store.
     pub data: super::data::Data,
+    /// The request picked in the Requests pane (an index into `data.requests`).
+    pub selected: usize,
     /// Why the last read failed, shown in the footer's place until the next one works.
     pub problem: Option<String>,
     pub store: Option<crate::store::Store>,
@@ -64,6 +66,7 @@ impl App {
             show_help: false,
             scroll: 0,
             data: super::data::Data::default(),
+            selected: 0,
             problem: None,
             store: None,
             quit: false,
@@ -76,6 +79,11 @@ impl App {
         let read = super::data::load(&self.ws, store).and_then(|d| Ok((d, store.summary()?)));
         match read {
             Ok((data, summary)) => {
+                // Keep the same request picked when the list changes under it.
+                let picked = self.data.requests.get(self.selected).map(|r| r.id);
+                self.selected = picked
+                    .and_then(|id| data.requests.iter().position(|r| r.id == id))
+                    .unwrap_or(0);
                 self.data = data;
                 self.summary = summary;
                 self.problem = None;
@@ -131,6 +139,17 @@ impl App {
             KeyCode::Tab => self.pane = Pane::ALL[(self.pane.index() + 1) % Pane::ALL.len()],
             KeyCode::BackTab => {
                 self.pane = Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()];
+            }
+            // In the Requests pane, j/k pick a request; elsewhere they scroll the inventory.
+            KeyCode::Down | KeyCode::Char('j')
+                if self.pane == Pane::Requests && !self.data.requests.is_empty() =>
+            {
+                self.selected = (self.selected + 1).min(self.data.requests.len() - 1);
+            }
+            KeyCode::Up | KeyCode::Char('k')
+                if self.pane == Pane::Requests && !self.data.requests.is_empty() =>
+            {
+                self.selected = self.selected.saturating_sub(1);
             }
             KeyCode::Down | KeyCode::Char('j') => {
                 self.scroll = (self.scroll + 1).min(self.rows().saturating_sub(1));
@@ -192,6 +211,41 @@ mod tests {
         assert!(!app.quit, "the key that closes help does not also quit");
         press(&mut app, KeyCode::Char('q'));
         assert!(app.quit);
+    }
+
+    fn line(id: i64) -> crate::tui::data::RequestLine {
+        crate::tui::data::RequestLine {
+            id,
+            app: "pets".into(),
+            version: "1.4.0".into(),
+            state: "submitted".into(),
+            progress: String::new(),
+            by: "dev".into(),
+            updated_at: 0,
+            lifecycle: "standard".into(),
+            package_digest: String::new(),
+            plan_path: None,
+            blocked: None,
+            approvals: Vec::new(),
+            next: String::new(),
+        }
+    }
+
+    #[test]
+    fn j_and_k_pick_a_request_within_the_list() {
+        let mut app = app();
+        app.data.requests = vec![line(3), line(2), line(1)];
+        press(&mut app, KeyCode::Char('k'));
+        assert_eq!(app.selected, 0, "stops at the top");
+        for _ in 0..5 {
+            press(&mut app, KeyCode::Char('j'));
+        }
+        assert_eq!(app.selected, 2, "stops at the bottom");
+        assert_eq!(app.scroll, 0, "the inventory did not scroll");
+        // Elsewhere, j scrolls the inventory.
+        press(&mut app, KeyCode::Char('3'));
+        press(&mut app, KeyCode::Char('j'));
+        assert_eq!((app.selected, app.scroll), (2, 1));
     }
 
     #[test]

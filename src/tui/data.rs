@@ -16,6 +16,14 @@ pub struct RequestLine {
     pub progress: String,
     pub by: String,
     pub updated_at: i64,
+    pub lifecycle: String,
+    pub package_digest: String,
+    pub plan_path: Option<String>,
+    pub blocked: Option<String>,
+    /// Decisions that still count, as "env: approved by alice (comment)".
+    pub approvals: Vec<String>,
+    /// What comes next, in words: "deploy to preprod", "preprod needs 1 approval (0 given)".
+    pub next: String,
 }
 
 /// The store's part of the screen.
@@ -25,11 +33,81 @@ pub struct Data {
     pub runs: Vec<RunRow>,
 }
 
+/// The next thing a request waits for along its lifecycle.
+fn next_step(
+    ws: &Workspace,
+    store: &Store,
+    r: &crate::store::RequestRow,
+    current: &[crate::store::ApprovalRow],
+) -> Result<String, StoreError> {
+    if r.state == "draft" {
+        return Ok("submit it".into());
+    }
+    let Some(l) = ws
+        .inventory
+        .lifecycles
+        .iter()
+        .find(|l| l.name == r.lifecycle)
+    else {
+        return Ok(String::new());
+    };
+    for stage in &l.stages {
+        if store.deployed_ok(&r.app, &stage.env, &r.package_digest)? {
+            continue;
+        }
+        let mut approvers: Vec<&str> = current
+            .iter()
+            .filter(|a| a.env == stage.env && a.decision == "approved")
+            .map(|a| a.approver.as_str())
+            .collect();
+        approvers.sort_unstable();
+        approvers.dedup();
+        let needed = stage.approvals as usize;
+        return Ok(if approvers.len() < needed {
+            format!(
+                "{} needs {needed} approval(s), {} given",
+                stage.env,
+                approvers.len()
+            )
+        } else {
+            format!("deploy to {}", stage.env)
+        });
+    }
+    Ok("done: every stage succeeded".into())
+}
+
 pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
     let mut requests = Vec::new();
     for r in store.requests(None)?.into_iter().take(PAGE as usize) {
+        let current: Vec<_> = store
+            .approvals(r.id, &r.approval_digest(&ws.catalog_digest))?
+            .into_iter()
+            .filter(|a| a.current)
+            .collect();
+        let next = next_step(ws, store, &r, &current)?;
         requests.push(RequestLine {
             progress: crate::workflow::progress(ws, store, &r)?,
+            lifecycle: r.lifecycle.clone(),
+            package_digest: r.package_digest.clone(),
+            plan_path: r.plan_path.clone(),
+            blocked: r.blocked.clone(),
+            approvals: current
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}: {} by {}{}",
+                        a.env,
+                        a.decision,
+                        a.approver,
+                        if a.comment.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", a.comment)
+                        }
+                    )
+                })
+                .collect(),
+            next,
             id: r.id,
             // Blocked says more than the state it is stuck in.
             state: if r.blocked.is_some() {

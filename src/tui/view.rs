@@ -137,6 +137,10 @@ fn draw_pane(app: &App, f: &mut Frame<'_>, area: Rect) {
         Pane::Runs if !app.data.runs.is_empty() => Some(runs_table(app)),
         _ => None,
     };
+    let details = match app.pane {
+        Pane::Requests => app.data.requests.get(app.selected).map(request_details),
+        _ => None,
+    };
     let (top, rows) = match &list {
         // The list takes what it needs, up to half the pane; the inventory the rest.
         Some((_, n)) => (
@@ -145,7 +149,12 @@ fn draw_pane(app: &App, f: &mut Frame<'_>, area: Rect) {
         ),
         None => (Constraint::Length(3), Constraint::Min(1)),
     };
-    let [message, table] = Layout::vertical([top, rows]).areas(inner);
+    let detail_rows = details.as_ref().map_or(0, |d| d.1);
+    let [message, detail_area, table] =
+        Layout::vertical([top, Constraint::Length(detail_rows), rows]).areas(inner);
+    if let Some((d, _)) = details {
+        f.render_widget(d, detail_area);
+    }
     match list {
         Some((t, _)) => f.render_widget(t, message),
         None => f.render_widget(
@@ -178,13 +187,45 @@ fn state_style(state: &str) -> Style {
     }
 }
 
+/// The picked request: what it binds, its approvals, what comes next.
+fn request_details(r: &super::data::RequestLine) -> (Paragraph<'static>, u16) {
+    let mut lines = vec![Line::from(vec![
+        Span::raw(format!("#{} {} {}", r.id, r.app, r.version)).bold(),
+        Span::raw(format!(
+            " · {} · package {} · plan {}",
+            r.lifecycle,
+            r.package_digest.get(..12).unwrap_or(&r.package_digest),
+            r.plan_path
+                .as_deref()
+                .and_then(|p| p.rsplit('/').next())
+                .unwrap_or("-")
+        ))
+        .dim(),
+    ])];
+    if let Some(why) = &r.blocked {
+        lines.push(Line::from(format!("BLOCKED: {why}")).fg(Color::Red).bold());
+    }
+    let approvals = if r.approvals.is_empty() {
+        "none".to_string()
+    } else {
+        r.approvals.join(" · ")
+    };
+    lines.push(Line::from(format!("approvals: {approvals}")));
+    lines.push(Line::from(format!("next: {}", r.next)).fg(Color::Cyan));
+    let height = u16::try_from(lines.len()).unwrap_or(0);
+    // One line each, cut at the pane's edge: the CLI's `request show` has it all.
+    (Paragraph::new(lines), height)
+}
+
 /// The requests, newest first, and how many rows they take.
 fn requests_table(app: &App) -> (Table<'static>, u16) {
     let rows: Vec<Row> = app
         .data
         .requests
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
+            let picked = i == app.selected && app.pane == Pane::Requests;
             Row::new(vec![
                 Cell::from(format!("#{}", r.id)),
                 Cell::from(format!("{} {}", r.app, r.version)),
@@ -193,6 +234,11 @@ fn requests_table(app: &App) -> (Table<'static>, u16) {
                 Cell::from(r.by.clone()),
                 Cell::from(age(r.updated_at)),
             ])
+            .style(if picked {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            })
         })
         .collect();
     let n = u16::try_from(rows.len()).unwrap_or(u16::MAX);
