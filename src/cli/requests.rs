@@ -525,23 +525,15 @@ pub fn deploy(
         .inventory
         .env(env)
         .and_then(|e| e.frozen_at(crate::clock::now_ms()));
+    let override_reason = override_freeze.map(str::trim).filter(|r| !r.is_empty());
     if why.is_none()
         && let Some(f) = freeze
+        && override_reason.is_none()
     {
-        match override_freeze.map(str::trim).filter(|r| !r.is_empty()) {
-            Some(reason) => store.audit_override(
-                &format!("request:{id}"),
-                "deploy.freeze_overridden",
-                &json!({ "env": env, "freeze": f.label, "reason": reason }),
-                &me,
-            )?,
-            None => {
-                why = Some(format!(
-                    "{env} is frozen ({}); to deploy anyway, give a reason: --override-freeze \"...\" (it is recorded)",
-                    f.label
-                ));
-            }
-        }
+        why = Some(format!(
+            "{env} is frozen ({}); to deploy anyway, give a reason: --override-freeze \"...\" (it is recorded)",
+            f.label
+        ));
     }
     if let Some(why) = why {
         store.audit_refusal(&format!("request:{id}"), "deploy", &why, &me)?;
@@ -601,12 +593,21 @@ pub fn deploy(
             .inventory
             .env(env)
             .and_then(|e| e.frozen_at(crate::clock::now_ms()))
-            .filter(|_| override_freeze.is_none())
+            .filter(|_| override_reason.is_none())
             .map(|f| format!("{env} is frozen ({}) since the question was asked", f.label));
         if let Some(why) = frozen.or(refusal(&ws, &store, &r, env)?) {
             store.audit_refusal(&format!("request:{id}"), "deploy", &why, &me)?;
             return Err(Error::BadInput(format!("deploy refused: {why}")));
         }
+    }
+    // Recorded once the deploy is decided, not when it was only asked about.
+    if let (Some(f), Some(reason)) = (freeze, override_reason) {
+        store.audit_override(
+            &format!("request:{id}"),
+            "deploy.freeze_overridden",
+            &json!({ "env": env, "freeze": f.label, "reason": reason }),
+            &me,
+        )?;
     }
     recover_stale(&ws, &mut store, &r.app, env)?;
     let actor = me;
