@@ -1,23 +1,92 @@
-//! Where a request stands in its lifecycle, as the CLI and the console both show it.
+//! Where a request stands in its lifecycle, as the CLI and the console both show it: which
+//! stages its package succeeded on, whose approvals count, what comes next.
 
-use crate::settings::Workspace;
-use crate::store::{RequestRow, Store, StoreError};
+use crate::settings::{Stage, Workspace};
+use crate::store::{ApprovalRow, RequestRow, Store, StoreError};
 
-/// `uat ✓  preprod ·  prod ·`: each stage of the request's lifecycle, ✓ once its package
-/// succeeded there. Empty when the lifecycle is no longer in the config.
-pub fn progress(ws: &Workspace, store: &Store, r: &RequestRow) -> Result<String, StoreError> {
+/// Each stage of the request's lifecycle, with whether its package succeeded there. Empty
+/// when the lifecycle is no longer in the config.
+pub fn stages<'a>(
+    ws: &'a Workspace,
+    store: &Store,
+    r: &RequestRow,
+) -> Result<Vec<(&'a Stage, bool)>, StoreError> {
     let Some(l) = ws
         .inventory
         .lifecycles
         .iter()
         .find(|l| l.name == r.lifecycle)
     else {
-        return Ok(String::new());
+        return Ok(Vec::new());
     };
-    let mut out = Vec::new();
-    for s in &l.stages {
-        let done = store.deployed_ok(&r.app, &s.env, &r.package_digest)?;
-        out.push(format!("{} {}", s.env, if done { "✓" } else { "·" }));
+    l.stages
+        .iter()
+        .map(|s| Ok((s, store.deployed_ok(&r.app, &s.env, &r.package_digest)?)))
+        .collect()
+}
+
+/// `uat ✓  preprod ·  prod ·`.
+pub fn progress_line(stages: &[(&Stage, bool)]) -> String {
+    stages
+        .iter()
+        .map(|(s, done)| format!("{} {}", s.env, if *done { "✓" } else { "·" }))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// The members of a group of `lifecycles.toml`.
+pub fn members<'a>(ws: &'a Workspace, group: &str) -> Vec<&'a str> {
+    ws.inventory
+        .groups
+        .iter()
+        .find(|g| g.name == group)
+        .map(|g| g.members.iter().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+pub fn is_member(ws: &Workspace, group: &str, user: &str) -> bool {
+    members(ws, group).contains(&user)
+}
+
+/// The distinct people whose approval of `stage` counts: current (bound to the request as
+/// it is), and members of the stage's group as the group is now (someone removed from it no
+/// longer counts).
+pub fn approvers<'a>(ws: &Workspace, stage: &Stage, approvals: &'a [ApprovalRow]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = approvals
+        .iter()
+        .filter(|a| a.current && a.env == stage.env && a.decision == "approved")
+        .filter(|a| {
+            stage
+                .approvers
+                .as_ref()
+                .is_none_or(|g| is_member(ws, g, &a.approver))
+        })
+        .map(|a| a.approver.as_str())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// What the request waits for, in words: "submit it", "preprod needs 1 approval(s), 0
+/// given", "deploy to preprod".
+pub fn next_step(
+    ws: &Workspace,
+    r: &RequestRow,
+    stages: &[(&Stage, bool)],
+    approvals: &[ApprovalRow],
+) -> String {
+    if r.state == "draft" {
+        return "submit it".into();
     }
-    Ok(out.join("  "))
+    let Some((stage, _)) = stages.iter().find(|(_, done)| !done) else {
+        return "done: every stage succeeded".into();
+    };
+    let given = approvers(ws, stage, approvals).len();
+    let needed = stage.approvals as usize;
+    if given < needed {
+        format!("{} needs {needed} approval(s), {given} given", stage.env)
+    } else {
+        format!("deploy to {}", stage.env)
+    }
 }

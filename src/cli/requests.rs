@@ -114,7 +114,9 @@ fn lifecycle<'a>(ws: &'a Workspace, r: &RequestRow) -> Result<&'a Lifecycle> {
 }
 
 fn progress(ws: &Workspace, store: &Store, r: &RequestRow) -> Result<String> {
-    Ok(crate::workflow::progress(ws, store, r)?)
+    Ok(crate::workflow::progress_line(&crate::workflow::stages(
+        ws, store, r,
+    )?))
 }
 
 pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {
@@ -329,13 +331,13 @@ pub fn decide(
         )));
     };
     if let Some(group) = &stage.approvers
-        && !is_member(ws, group, &me.name)
+        && !crate::workflow::is_member(ws, group, &me.name)
     {
         return refuse(
             store,
             format!(
                 "only members of group `{group}` ({}) approve {env} in lifecycle `{}`; you are {}",
-                members(ws, group).join(", "),
+                crate::workflow::members(ws, group).join(", "),
                 r.lifecycle,
                 me.name
             ),
@@ -372,19 +374,6 @@ pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> R
     let voided = store.replace_plan(id, &source.text, Some(&path), &r.app, &Actor::current())?;
     outln!("request #{id}: plan replaced; {voided} approval(s) voided");
     Ok(())
-}
-
-fn members<'a>(ws: &'a Workspace, group: &str) -> Vec<&'a str> {
-    ws.inventory
-        .groups
-        .iter()
-        .find(|g| g.name == group)
-        .map(|g| g.members.iter().map(String::as_str).collect())
-        .unwrap_or_default()
-}
-
-fn is_member(ws: &Workspace, group: &str, user: &str) -> bool {
-    members(ws, group).contains(&user)
 }
 
 /// Why a request in its current state cannot be `what` (approved, deployed), and what to
@@ -469,21 +458,7 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             }
         )));
     }
-    // Members of the stage's group only, as the group is now: someone removed from it no
-    // longer counts.
-    let mut approvers: Vec<&str> = approvals
-        .iter()
-        .filter(|a| a.current && a.env == env && a.decision == "approved")
-        .filter(|a| {
-            stage
-                .approvers
-                .as_ref()
-                .is_none_or(|g| is_member(ws, g, &a.approver))
-        })
-        .map(|a| a.approver.as_str())
-        .collect();
-    approvers.sort_unstable();
-    approvers.dedup();
+    let approvers = crate::workflow::approvers(ws, stage, &approvals);
     let needed = stage.approvals as usize;
     if approvers.len() < needed {
         let stale = approvals

@@ -593,16 +593,7 @@ async fn attempt_on(
             };
             let ssh = ctx.ssh.as_ref().map_err(|e| ("failed", None, e.clone()))?;
             let target = ssh::Target::from(h);
-            if let Err(e) = ssh.connect(&target, &tx, ctx.cancel.clone()).await {
-                drop(tx);
-                let _ = forward.await;
-                let state = if e == "cancelled" {
-                    "cancelled"
-                } else {
-                    "failed"
-                };
-                return Err((state, None, e));
-            }
+            let (tx, forward) = connect(ctx, ssh, &target, tx, forward).await?;
             let vars = script_env(ctx, action, env, host);
             let left_out: Vec<&str> = vars
                 .iter()
@@ -625,17 +616,7 @@ async fn attempt_on(
             let outcome = match remote {
                 ssh::Remote::Exited(code) => Outcome::Exited { code },
                 ssh::Remote::Leaked(code) => Outcome::Leaked { code },
-                ssh::Remote::ConnectionLost => {
-                    // The master may be gone with the connection: the next step reconnects.
-                    ssh.forget(&target).await;
-                    return Err((
-                        "failed",
-                        Some(ssh::SSH_FAILED),
-                        format!(
-                            "connection to {host_name} failed or was lost (ssh exited with 255)"
-                        ),
-                    ));
-                }
+                ssh::Remote::ConnectionLost => return Err(lost(ssh, &target, host_name).await),
                 ssh::Remote::Other(o) => o,
             };
             judge(ctx, step, step_run, host_name, outcome)
@@ -740,6 +721,41 @@ fn output_to_log(
         }
     });
     (tx, forward)
+}
+
+/// Opens the host's master (its messages in the step's log). On failure the log is flushed
+/// and the step fails, or is cancelled if that is why.
+async fn connect(
+    ctx: &Ctx,
+    ssh: &ssh::Connections,
+    target: &ssh::Target,
+    tx: mpsc::Sender<(Stream, String)>,
+    forward: tokio::task::JoinHandle<()>,
+) -> Result<(mpsc::Sender<(Stream, String)>, tokio::task::JoinHandle<()>), StepFailure> {
+    match ssh.connect(target, &tx, ctx.cancel.clone()).await {
+        Ok(()) => Ok((tx, forward)),
+        Err(e) => {
+            drop(tx);
+            let _ = forward.await;
+            let state = if e == "cancelled" {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            Err((state, None, e))
+        }
+    }
+}
+
+/// ssh itself failed (exit 255): the master may be gone with the connection, so the next
+/// step connects again.
+async fn lost(ssh: &ssh::Connections, target: &ssh::Target, host: &str) -> StepFailure {
+    ssh.forget(target).await;
+    (
+        "failed",
+        Some(ssh::SSH_FAILED),
+        format!("connection to {host} failed or was lost (ssh exited with 255)"),
+    )
 }
 
 /// A step's outcome from its process's.
@@ -882,16 +898,7 @@ async fn copy(
         let ssh = ctx.ssh.as_ref().map_err(|e| fail(e.clone()))?;
         let target_host = ssh::Target::from(h);
         let (tx, forward) = output_to_log(ctx, step_run, host_name);
-        if let Err(e) = ssh.connect(&target_host, &tx, ctx.cancel.clone()).await {
-            drop(tx);
-            let _ = forward.await;
-            let state = if e == "cancelled" {
-                "cancelled"
-            } else {
-                "failed"
-            };
-            return Err((state, None, e));
-        }
+        let (tx, forward) = connect(ctx, ssh, &target_host, tx, forward).await?;
         let spec = ssh.upload(&target_host, &source, &target, &expected, step.step.timeout);
         let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
         let _ = forward.await;
@@ -911,12 +918,7 @@ async fn copy(
                 code: ssh::SSH_FAILED,
             })
         {
-            ssh.forget(&target_host).await;
-            return Err((
-                "failed",
-                Some(ssh::SSH_FAILED),
-                format!("connection to {host_name} failed or was lost (ssh exited with 255)"),
-            ));
+            return Err(lost(ssh, &target_host, host_name).await);
         }
         judge(ctx, step, step_run, host_name, outcome)?;
     } else {

@@ -33,49 +33,6 @@ pub struct Data {
     pub runs: Vec<RunRow>,
 }
 
-/// The next thing a request waits for along its lifecycle.
-fn next_step(
-    ws: &Workspace,
-    store: &Store,
-    r: &crate::store::RequestRow,
-    current: &[crate::store::ApprovalRow],
-) -> Result<String, StoreError> {
-    if r.state == "draft" {
-        return Ok("submit it".into());
-    }
-    let Some(l) = ws
-        .inventory
-        .lifecycles
-        .iter()
-        .find(|l| l.name == r.lifecycle)
-    else {
-        return Ok(String::new());
-    };
-    for stage in &l.stages {
-        if store.deployed_ok(&r.app, &stage.env, &r.package_digest)? {
-            continue;
-        }
-        let mut approvers: Vec<&str> = current
-            .iter()
-            .filter(|a| a.env == stage.env && a.decision == "approved")
-            .map(|a| a.approver.as_str())
-            .collect();
-        approvers.sort_unstable();
-        approvers.dedup();
-        let needed = stage.approvals as usize;
-        return Ok(if approvers.len() < needed {
-            format!(
-                "{} needs {needed} approval(s), {} given",
-                stage.env,
-                approvers.len()
-            )
-        } else {
-            format!("deploy to {}", stage.env)
-        });
-    }
-    Ok("done: every stage succeeded".into())
-}
-
 pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
     let mut requests = Vec::new();
     for r in store.requests(None)?.into_iter().take(PAGE as usize) {
@@ -84,9 +41,11 @@ pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
             .into_iter()
             .filter(|a| a.current)
             .collect();
-        let next = next_step(ws, store, &r, &current)?;
+        // One read of the stages for both the progress line and the next step.
+        let stages = crate::workflow::stages(ws, store, &r)?;
+        let next = crate::workflow::next_step(ws, &r, &stages, &current);
         requests.push(RequestLine {
-            progress: crate::workflow::progress(ws, store, &r)?,
+            progress: crate::workflow::progress_line(&stages),
             lifecycle: r.lifecycle.clone(),
             package_digest: r.package_digest.clone(),
             plan_path: r.plan_path.clone(),
