@@ -19,12 +19,48 @@ fn as_user(home: &Home, who: &str, args: &[&str]) -> (i32, String, String) {
         .args(args))
 }
 
-#[test]
-fn a_release_goes_from_request_to_production_with_four_eyes() {
+/// The demo, with pets 1.4.0 (waiting in its drop directory) imported into the vault by dev.
+fn released() -> Home {
     let home = Home::new();
     assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let drop = home
+        .path()
+        .join("data/pilote/workspaces/demo/drop/pets-1.4.0");
+    let drop = drop.display().to_string();
+    ok(
+        &home,
+        "dev",
+        &[
+            "vault",
+            "import",
+            &drop,
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+        ],
+    );
+    home
+}
+
+/// `as_user`, expecting success: its stdout.
+fn ok(home: &Home, who: &str, args: &[&str]) -> String {
+    let (code, out, err) = as_user(home, who, args);
+    assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+    out
+}
+
+/// `as_user`, expecting a refusal (exit 2): its stderr.
+fn refused(home: &Home, who: &str, args: &[&str]) -> String {
+    let (code, out, err) = as_user(home, who, args);
+    assert_eq!(code, 2, "{who} {args:?} should be refused: {out}{err}");
+    err
+}
+
+#[test]
+fn a_release_goes_from_request_to_production_with_four_eyes() {
+    let home = released();
     let data = home.path().join("data/pilote/workspaces/demo");
-    let drop = data.join("drop/pets-1.4.0").display().to_string();
     // prod's approvers come from the change board.
     let config = home.path().join("config/pilote");
     common::edit(
@@ -39,30 +75,8 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         "env = \"prod\"\napprovals = 2",
         "env = \"prod\"\napprovals = 2\napprovers = \"change-board\"",
     );
-    let ok = |who: &str, args: &[&str]| {
-        let (code, out, err) = as_user(&home, who, args);
-        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-        out
-    };
-    let refused = |who: &str, args: &[&str]| {
-        let (code, out, err) = as_user(&home, who, args);
-        assert_eq!(code, 2, "{who} {args:?} should be refused: {out}{err}");
-        err
-    };
-
-    ok(
-        "dev",
-        &[
-            "vault",
-            "import",
-            &drop,
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-        ],
-    );
     let id = ok(
+        &home,
         "dev",
         &[
             "request",
@@ -78,28 +92,41 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     .trim()
     .to_string();
     assert_eq!(id, "1");
-    let err = refused("alice", &["request", "approve", "1", "--env", "preprod"]);
+    let err = refused(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
     assert!(
         err.contains("request #1 is a draft; submit it first: `pilote request submit 1`"),
         "{err}"
     );
-    ok("dev", &["request", "submit", "1"]);
+    ok(&home, "dev", &["request", "submit", "1"]);
 
     // Straight to prod: no.
-    let err = refused("ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
     insta::assert_snapshot!("prod_before_preprod", err);
     // uat needs no approval.
-    ok("ops", &["deploy", "1", "--env", "uat", "--yes", "--follow"]);
+    ok(
+        &home,
+        "ops",
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    );
 
     // Four eyes: the requester cannot approve.
-    let err = refused("dev", &["request", "approve", "1", "--env", "preprod"]);
+    let err = refused(
+        &home,
+        "dev",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
     insta::assert_snapshot!("self_approval", err);
-    let err = refused("ops", &["deploy", "1", "--env", "preprod", "--yes"]);
+    let err = refused(&home, "ops", &["deploy", "1", "--env", "preprod", "--yes"]);
     assert!(
         err.contains("preprod needs 1 approval(s) of request #1, it has 0"),
         "{err}"
     );
     ok(
+        &home,
         "alice",
         &[
             "request",
@@ -112,29 +139,44 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         ],
     );
     ok(
+        &home,
         "ops",
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
 
     // prod needs two, from the change board; an approval of an earlier plan does not count.
-    let err = refused("carol", &["request", "approve", "1", "--env", "prod"]);
+    let err = refused(
+        &home,
+        "carol",
+        &["request", "approve", "1", "--env", "prod"],
+    );
     insta::assert_snapshot!("not_in_the_group", err);
-    ok("alice", &["request", "approve", "1", "--env", "prod"]);
+    ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "prod"],
+    );
     let plan = home.path().join("config/pilote/plans/pets-1.4.0.toml");
     let text = std::fs::read_to_string(&plan).expect("plan");
     std::fs::write(&plan, format!("# reviewed again\n{text}")).expect("write");
     let out = ok(
+        &home,
         "dev",
         &["request", "replan", "1", "--plan", "plans/pets-1.4.0.toml"],
     );
     assert!(out.contains("2 approval(s) voided"), "{out}");
-    ok("bob", &["request", "approve", "1", "--env", "prod"]);
-    let err = refused("ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    ok(&home, "bob", &["request", "approve", "1", "--env", "prod"]);
+    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
     insta::assert_snapshot!("stale_approval", err);
-    ok("alice", &["request", "approve", "1", "--env", "prod"]);
+    ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "prod"],
+    );
     // The replanned request must pass preprod's approvals again for a new preprod deploy,
     // but prod only needs preprod's success with the same package, which it has.
     ok(
+        &home,
         "ops",
         &["deploy", "1", "--env", "prod", "--yes", "--follow"],
     );
@@ -148,7 +190,11 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     assert!(war.contains("1.4.0"), "{war}");
 
     // Protected: no ad-hoc run in prod.
-    let err = refused("ops", &["run", "plans/pets-1.4.0.toml", "--env", "prod"]);
+    let err = refused(
+        &home,
+        "ops",
+        &["run", "plans/pets-1.4.0.toml", "--env", "prod"],
+    );
     assert!(
         err.contains("`prod` is protected: only an approved request deploys there"),
         "{err}"
@@ -165,15 +211,12 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         .collect();
     assert!(actions.contains(&"request.approval.refused"), "{actions:?}");
     assert!(actions.contains(&"deploy.refused"), "{actions:?}");
-    ok("ops", &["audit", "verify"]);
+    ok(&home, "ops", &["audit", "verify"]);
 }
 
 #[test]
 fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
-    let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let data = home.path().join("data/pilote/workspaces/demo");
-    let drop = data.join("drop/pets-1.4.0").display().to_string();
+    let home = released();
     let today = jiff::Zoned::now().date();
     let (from, to) = (
         today.yesterday().expect("yesterday"),
@@ -187,24 +230,8 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
             "[envs.uat]\nfreeze = [{{ from = \"{from}\", to = \"{to}\", reason = \"year-end\" }}]\n"
         ),
     );
-    let ok = |who: &str, args: &[&str]| {
-        let (code, out, err) = as_user(&home, who, args);
-        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-        out
-    };
     ok(
-        "dev",
-        &[
-            "vault",
-            "import",
-            &drop,
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-        ],
-    );
-    ok(
+        &home,
         "dev",
         &[
             "request",
@@ -217,7 +244,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
             "plans/pets-1.4.0.toml",
         ],
     );
-    ok("dev", &["request", "submit", "1"]);
+    ok(&home, "dev", &["request", "submit", "1"]);
 
     let (code, _, err) = as_user(&home, "ops", &["deploy", "1", "--env", "uat", "--yes"]);
     assert_eq!(code, 2);
@@ -229,6 +256,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
     );
 
     ok(
+        &home,
         "alice",
         &["request", "block", "1", "--reason", "CVE in a dependency"],
     );
@@ -250,9 +278,10 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
         err.contains("request #1 is blocked (alice: CVE in a dependency)"),
         "{err}"
     );
-    ok("alice", &["request", "unblock", "1"]);
+    ok(&home, "alice", &["request", "unblock", "1"]);
 
     ok(
+        &home,
         "ops",
         &[
             "deploy",
@@ -286,6 +315,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
     assert_eq!(code, 2);
     assert!(err.contains("uat is frozen ("), "{err}");
     ok(
+        &home,
         "ops",
         &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
     );
@@ -304,27 +334,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
 
 #[test]
 fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
-    let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let drop = home
-        .path()
-        .join("data/pilote/workspaces/demo/drop/pets-1.4.0")
-        .display()
-        .to_string();
-    let ok = |args: &[&str]| {
-        let (code, out, err) = as_user(&home, "dev", args);
-        assert_eq!(code, 0, "{args:?}: {out}{err}");
-        out
-    };
-    ok(&[
-        "vault",
-        "import",
-        &drop,
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-    ]);
+    let home = released();
     let new = [
         "request",
         "new",
@@ -335,18 +345,26 @@ fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
         "--plan",
         "plans/pets-1.4.0.toml",
     ];
-    ok(&new);
-    ok(&[&new[..], &["--kind", "hotfix"]].concat());
-    ok(&[&new[..], &["--kind", "hotfix", "--lifecycle", "standard"]].concat());
-    ok(&[
-        "request",
-        "schedule",
-        "3",
-        "--env",
-        "prod",
-        "--at",
-        "2030-01-15 22:00",
-    ]);
+    ok(&home, "dev", &new);
+    ok(&home, "dev", &[&new[..], &["--kind", "hotfix"]].concat());
+    ok(
+        &home,
+        "dev",
+        &[&new[..], &["--kind", "hotfix", "--lifecycle", "standard"]].concat(),
+    );
+    ok(
+        &home,
+        "dev",
+        &[
+            "request",
+            "schedule",
+            "3",
+            "--env",
+            "prod",
+            "--at",
+            "2030-01-15 22:00",
+        ],
+    );
 
     let (_, out, _) = as_user(&home, "dev", &["request", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -386,30 +404,9 @@ fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
 
 #[test]
 fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
-    let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let drop = home
-        .path()
-        .join("data/pilote/workspaces/demo/drop/pets-1.4.0")
-        .display()
-        .to_string();
-    let ok = |who: &str, args: &[&str]| {
-        let (code, out, err) = as_user(&home, who, args);
-        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-    };
+    let home = released();
     ok(
-        "dev",
-        &[
-            "vault",
-            "import",
-            &drop,
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-        ],
-    );
-    ok(
+        &home,
         "dev",
         &[
             "request",
@@ -422,9 +419,17 @@ fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
             "plans/pets-1.4.0.toml",
         ],
     );
-    ok("dev", &["request", "submit", "1"]);
-    ok("ops", &["deploy", "1", "--env", "uat", "--yes", "--follow"]);
-    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
+    ok(&home, "dev", &["request", "submit", "1"]);
+    ok(
+        &home,
+        "ops",
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    );
+    ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
     // Someone edits what "stop JBoss" does after the approval.
     let jboss = home.path().join("config/pilote/automations/jboss.toml");
     let text = std::fs::read_to_string(&jboss).expect("read");
@@ -437,8 +442,13 @@ fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
         ),
         "{err}"
     );
-    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
     ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    ok(
+        &home,
         "ops",
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
@@ -446,32 +456,10 @@ fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
 
 #[test]
 fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
-    let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let drop = home
-        .path()
-        .join("data/pilote/workspaces/demo/drop/pets-1.4.0")
-        .display()
-        .to_string();
-    let ok = |who: &str, args: &[&str]| {
-        let (code, out, err) = as_user(&home, who, args);
-        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-        out
-    };
+    let home = released();
     let plan = "plans/pets-1.4.0.toml";
     ok(
-        "dev",
-        &[
-            "vault",
-            "import",
-            &drop,
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-        ],
-    );
-    ok(
+        &home,
         "dev",
         &[
             "request",
@@ -484,10 +472,14 @@ fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
             plan,
         ],
     );
-    ok("dev", &["request", "submit", "1"]);
-    ok("ops", &["deploy", "1", "--env", "uat", "--yes", "--follow"]);
+    ok(&home, "dev", &["request", "submit", "1"]);
+    ok(
+        &home,
+        "ops",
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    );
     // bob writes the plan (the same text): he may not approve it.
-    ok("bob", &["request", "replan", "1", "--plan", plan]);
+    ok(&home, "bob", &["request", "replan", "1", "--plan", plan]);
     let (code, _, err) = as_user(
         &home,
         "bob",
@@ -499,11 +491,20 @@ fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
         "{err}"
     );
     // alice approves, the same plan is filed again (voiding it), she approves again: counts.
-    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
-    let out = ok("dev", &["request", "replan", "1", "--plan", plan]);
-    assert!(out.contains("1 approval(s) voided"), "{out}");
-    ok("alice", &["request", "approve", "1", "--env", "preprod"]);
     ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    let out = ok(&home, "dev", &["request", "replan", "1", "--plan", plan]);
+    assert!(out.contains("1 approval(s) voided"), "{out}");
+    ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    ok(
+        &home,
         "ops",
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
