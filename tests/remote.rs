@@ -162,6 +162,20 @@ impl Remote {
         path.display().to_string()
     }
 
+    /// Makes `host` (at `address`) reachable as `hidden`, a name only the ssh config knows,
+    /// through the server at `jump`.
+    fn behind_jump(&self, host: &str, address: &str, jump: &str) {
+        self.sshd.add_client_config(&format!(
+            "Host hidden\n  HostName {address}\n  ProxyJump {jump}\n\n"
+        ));
+        common::edit(
+            &self.dir,
+            "inventory.toml",
+            &format!("[hosts.{host}]\naddress = \"{address}\""),
+            &format!("[hosts.{host}]\naddress = \"hidden\""),
+        );
+    }
+
     fn pilote(&self, args: &[&str]) -> (i32, String, String) {
         run(self
             .home
@@ -430,16 +444,7 @@ fn strict_host_key_checking_refuses_an_unknown_host_key() {
 fn a_host_behind_a_proxy_jump_works_from_the_ssh_config_alone() {
     let r = Remote::new(2, "", "");
     // `h1` is reached as `hidden`, a name only the ssh config knows, through `h0`'s server.
-    r.sshd.add_client_config(&format!(
-        "Host hidden\n  HostName {}\n  ProxyJump {}\n\n",
-        r.sshd.addresses[1], r.sshd.addresses[0]
-    ));
-    common::edit(
-        &r.dir,
-        "inventory.toml",
-        &format!("address = \"{}\"", r.sshd.addresses[1]),
-        "address = \"hidden\"",
-    );
+    r.behind_jump("h1", &r.sshd.addresses[1], &r.sshd.addresses[0]);
     let plan = r.plan("hello", "");
     let (code, out, err) = r.run_follow(&plan, "test");
     assert_eq!(code, 0, "{out}\n{err}");
@@ -649,16 +654,7 @@ fn strict_host_key_checking_covers_a_proxy_jump_hop_too() {
     let r = Remote::new(2, "host_key_checking = \"yes\"\n", "");
     // lab's host is reached through h1's server as a jump host, whose key is unknown; the
     // operator's config would accept a new key (accept-new), pilote must not.
-    r.sshd.add_client_config(&format!(
-        "Host hidden\n  HostName {}\n  ProxyJump {}\n\n",
-        r.sshd.addresses[0], r.sshd.addresses[1]
-    ));
-    common::edit(
-        &r.dir,
-        "inventory.toml",
-        &format!("[hosts.p0]\naddress = \"{}\"", r.sshd.addresses[0]),
-        "[hosts.p0]\naddress = \"hidden\"",
-    );
+    r.behind_jump("p0", &r.sshd.addresses[0], &r.sshd.addresses[1]);
     std::fs::write(
         r.sshd.dir.path().join("known_hosts"),
         r.sshd.known_hosts_line(&r.sshd.addresses[0]),
