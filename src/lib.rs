@@ -15,6 +15,7 @@ pub mod logging;
 pub mod settings;
 pub mod setup;
 pub mod store;
+pub mod table;
 pub mod tui;
 pub mod vault;
 pub mod workflow;

@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
-use super::table;
 use crate::error::{Error, Result};
 use crate::store::Store;
+use crate::table;
 
 pub fn list(store: &Store, limit: i64, json: bool) -> Result<()> {
     let events = store.audit_events(limit)?;

@@ -9,11 +9,11 @@ use serde_json::json;
 use super::args::{Cli, Command, ConfigCommand};
 use super::plan;
 use super::runs;
-use super::table;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::settings::{self, Connection, Located, Overrides, Workspace};
 use crate::store::{Store, Summary};
+use crate::table;
 use crate::{demo, logging, setup};
 
 pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {

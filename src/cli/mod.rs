@@ -14,7 +14,6 @@ mod commands;
 mod plan;
 mod requests;
 mod runs;
-mod table;
 mod vault;
 
 pub use args::{

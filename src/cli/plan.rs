@@ -1,18 +1,18 @@
 //! `pilote plan check|show` and `pilote automation list|show`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
 use super::args::{AutomationCommand, PlanCommand};
-use super::table;
 use crate::core::automation::Automation;
-use crate::core::diagnostic::Diagnostics;
-use crate::core::expand::{Expanded, expand};
-use crate::core::plan::{self, Plan};
-use crate::core::{SourceFile, rollback};
+use crate::core::expand::expand;
+use crate::core::plan;
+use crate::core::rollback;
 use crate::error::{Error, Result};
-use crate::settings::{self, Workspace};
+use crate::settings::Workspace;
+use crate::table;
+use crate::workflow::{checked, known_env, read_plan, render};
 
 pub fn plan(ws: &Workspace, command: PlanCommand) -> Result<()> {
     match command {
@@ -24,46 +24,6 @@ pub fn plan(ws: &Workspace, command: PlanCommand) -> Result<()> {
         } => check(ws, &file, env.as_deref(), strict, json),
         PlanCommand::Show { file, env, json } => show(ws, &file, &env, json),
     }
-}
-
-/// Reads a plan file; a relative path missing from the current dir is looked up in the
-/// workspace's config dir (`plans/...` works from anywhere).
-pub(super) fn read_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
-    let candidates: Vec<PathBuf> = if path.is_relative() && !path.exists() {
-        vec![ws.config_dir.join(path)]
-    } else {
-        vec![path.to_path_buf()]
-    };
-    let path = candidates
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| path.to_path_buf());
-    let mut diags = Diagnostics::default();
-    match settings::read_path(&path, &mut diags) {
-        Some(text) => Ok(SourceFile::new(path, text)),
-        None => Err(Error::Invalid(diags)),
-    }
-}
-
-pub(super) fn known_env(ws: &Workspace, env: &str) -> Result<()> {
-    if ws.inventory.env(env).is_some() {
-        return Ok(());
-    }
-    let known: Vec<&str> = ws.inventory.envs.iter().map(|e| e.name.as_str()).collect();
-    Err(Error::BadInput(format!(
-        "unknown environment `{env}`; expected one of: {}",
-        known.join(", ")
-    )))
-}
-
-/// Checks a plan; returns it with its diagnostics, or the error to exit with.
-pub(super) fn checked(
-    ws: &Workspace,
-    file: &SourceFile,
-    env: Option<&str>,
-) -> (Option<Plan>, Diagnostics) {
-    let envs: Option<Vec<String>> = env.map(|e| vec![e.to_string()]);
-    plan::check(file, &ws.plan_context(), envs.as_deref())
 }
 
 fn check(ws: &Workspace, path: &Path, env: Option<&str>, strict: bool, json: bool) -> Result<()> {
@@ -162,80 +122,6 @@ fn show(ws: &Workspace, path: &Path, env: &str, json: bool) -> Result<()> {
     render(&mut out, "Rollback plan", &backward);
     outln!("{}", out.trim_end());
     Ok(())
-}
-
-/// The human listing of an expanded plan: batches, numbered actions, their steps and hosts.
-pub(super) fn render(out: &mut String, title: &str, x: &Expanded) {
-    let steps: usize = x
-        .batches
-        .iter()
-        .flat_map(|b| &b.actions)
-        .map(|a| a.steps.len())
-        .sum();
-    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    out.push_str(&format!(
-        "\n{title}: {}, {}\n",
-        count(x.action_count(), "action"),
-        count(steps, "step")
-    ));
-    let mut n = 0;
-    for batch in &x.batches {
-        if let Some(phase) = &batch.phase {
-            out.push_str(&format!(
-                "\n  phase {phase}{}\n",
-                if batch.parallel && batch.actions.len() > 1 {
-                    " (actions run in parallel)"
-                } else {
-                    ""
-                }
-            ));
-        }
-        for a in &batch.actions {
-            n += 1;
-            out.push_str(&format!("  {n}. {}  [{}]\n", a.title, a.id));
-            let target = match &a.domain {
-                Some(d) => {
-                    let hosts: Vec<&str> = a
-                        .steps
-                        .iter()
-                        .find(|s| !s.hosts.is_empty())
-                        .map(|s| s.hosts.iter().map(String::as_str).collect())
-                        .unwrap_or_default();
-                    if hosts.is_empty() {
-                        format!(" on {d}")
-                    } else {
-                        format!(" on {d}: {}", hosts.join(", "))
-                    }
-                }
-                None => " on the jump host".to_string(),
-            };
-            out.push_str(&format!("     {}{target}\n", a.automation));
-            for p in &a.params {
-                out.push_str(&format!("     {} = {}  ({})\n", p.name, p.value, p.source));
-            }
-            let rows: Vec<Vec<String>> = a
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    vec![
-                        format!("     {n}.{}", i + 1),
-                        s.kind.as_str().to_string(),
-                        s.name.clone(),
-                        s.detail.clone(),
-                    ]
-                })
-                .collect();
-            let t = table::render(&["", "", "", ""], &rows);
-            for line in t.lines().skip(1) {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    if x.batches.is_empty() {
-        out.push_str("  (nothing to undo)\n");
-    }
 }
 
 pub fn automation(ws: &Workspace, command: AutomationCommand) -> Result<()> {

@@ -3,12 +3,12 @@
 use serde_json::json;
 
 use super::VaultCommand;
-use super::table;
 use crate::core::automation::is_name;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::settings::Workspace;
 use crate::store::{Imported, PackageRow, Store};
+use crate::table;
 use crate::vault::{Vault, package_digest};
 
 pub fn vault(ws: &Workspace, mut store: Store, command: VaultCommand) -> Result<()> {

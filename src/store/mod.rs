@@ -7,6 +7,7 @@
 mod audit;
 mod db;
 mod inventory;
+mod log;
 mod migrations;
 mod packages;
 mod requests;
@@ -14,6 +15,7 @@ mod runs;
 
 pub use audit::{AuditCheck, AuditEvent, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
+pub use log::{LogAnchor, LogFilter};
 pub use migrations::SCHEMA_VERSION;
 pub use packages::{Imported, PackageRow};
 pub use requests::{ApprovalRow, NewRequest, RequestRow};

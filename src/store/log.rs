@@ -1,0 +1,108 @@
+//! A run's log a window at a time, for the console: a screen's worth around a point, with
+//! filters and search done by SQLite, so a run of millions of lines is never loaded whole.
+
+use rusqlite::params;
+
+use super::db::{Store, StoreError};
+use super::runs::LogLine;
+
+/// Which lines of a run to show; `None` is "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub host: Option<String>,
+    pub stream: Option<String>,
+    pub step_run: Option<i64>,
+}
+
+/// Where a window of lines sits in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogAnchor {
+    /// The last lines: the tail a followed run shows.
+    Tail,
+    /// Lines just before this sequence number (scrolling back).
+    Before(i64),
+    /// Lines from this sequence number on, inclusive (scrolling forward, a search hit).
+    From(i64),
+}
+
+/// Filter clauses shared by every query below, parameters ?2 (host), ?3 (stream), ?4 (step).
+const FILTER: &str = "(?2 IS NULL OR host = ?2) AND (?3 IS NULL OR stream = ?3) \
+                      AND (?4 IS NULL OR step_run_id = ?4)";
+
+fn log_line(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogLine> {
+    Ok(LogLine {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        step_run_id: r.get(2)?,
+        stream: r.get(3)?,
+        host: r.get(4)?,
+        line: r.get(5)?,
+    })
+}
+
+impl Store {
+    /// Up to `limit` lines of run `run` at `anchor`, in log order. Each query walks the
+    /// primary key (run, seq) from the anchor, so its cost is the window, not the log.
+    pub fn log_window(
+        &self,
+        run: i64,
+        filter: &LogFilter,
+        anchor: LogAnchor,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let (bound, order, seq) = match anchor {
+            LogAnchor::Tail => ("seq <= ?5", "DESC", i64::MAX),
+            LogAnchor::Before(s) => ("seq < ?5", "DESC", s),
+            LogAnchor::From(s) => ("seq >= ?5", "ASC", s),
+        };
+        let sql = format!(
+            "SELECT seq, at, step_run_id, stream, host, line FROM log_lines
+             WHERE run_id = ?1 AND {bound} AND {FILTER} ORDER BY seq {order} LIMIT ?6"
+        );
+        let mut lines = self.rows(
+            &sql,
+            params![run, filter.host, filter.stream, filter.step_run, seq, limit],
+            log_line,
+        )?;
+        if order == "DESC" {
+            lines.reverse();
+        }
+        Ok(lines)
+    }
+
+    /// The sequence number of the next line containing `needle` after `from` (or before it,
+    /// `backward`), among the lines `filter` shows.
+    pub fn log_find(
+        &self,
+        run: i64,
+        filter: &LogFilter,
+        needle: &str,
+        from: i64,
+        backward: bool,
+    ) -> Result<Option<i64>, StoreError> {
+        let (bound, order) = if backward {
+            ("seq < ?5", "DESC")
+        } else {
+            ("seq > ?5", "ASC")
+        };
+        let sql = format!(
+            "SELECT seq FROM log_lines WHERE run_id = ?1 AND {bound} AND {FILTER}
+             AND instr(line, ?6) > 0 ORDER BY seq {order} LIMIT 1"
+        );
+        Ok(self
+            .rows(
+                &sql,
+                params![
+                    run,
+                    filter.host,
+                    filter.stream,
+                    filter.step_run,
+                    from,
+                    needle
+                ],
+                |r| r.get(0),
+            )?
+            .into_iter()
+            .next())
+    }
+}

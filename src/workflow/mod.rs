@@ -1,0 +1,18 @@
+//! The core services both faces call (DESIGN.md "one core, two faces"): where a request
+//! stands, approvals and deploys, runs and rollbacks. Nothing here prints or prompts: the
+//! CLI and the console each show the results their own way.
+
+mod plans;
+mod requests;
+mod runs;
+mod stages;
+
+pub use plans::{checked, known_env, read_plan, render};
+pub use requests::{
+    DeployPreview, decide, find_request, lifecycle, prepare_deploy, start_deploy, transition,
+};
+pub use runs::{
+    RollbackPreview, STARTUP, interrupted, launch, prepare_rollback, recover_stale, resume,
+    runner_gone, send_command, start_rollback, verified_package,
+};
+pub use stages::{approvers, is_member, members, next_step, progress_line, stages};

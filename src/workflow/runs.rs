@@ -1,0 +1,337 @@
+//! Runs as both faces start and steer them: launching the detached runner, noticing a dead
+//! one, deriving and starting a rollback, resuming, and commands sent through the store.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::plans::{checked, known_env, render};
+use crate::core::expand::expand;
+use crate::core::rollback;
+use crate::engine::runner::{self, runner_alive, spool_dir};
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::settings::Workspace;
+use crate::store::{NewRun, RunKind, RunRow, Store, is_finished};
+
+/// How long a new runner may take to take its lease.
+pub const STARTUP: Duration = Duration::from_secs(10);
+
+/// What a rollback of an app on an env would do, shown before anyone confirms it.
+#[derive(Debug, Clone)]
+pub struct RollbackPreview {
+    /// The run being undone: the last one of the app on the env that is not a rollback.
+    pub of: RunRow,
+    pub app: String,
+    pub env: String,
+    /// The derived rollback plan, listed action by action with its steps and hosts.
+    pub text: String,
+    /// Actions the rollback would run; zero when nothing that ran declares an undo.
+    pub actions: usize,
+}
+
+/// Derives the rollback of the last run of `app` on `env`: the undo of each action that
+/// started, in reverse order. Refuses what cannot be rolled back, and says why.
+pub fn prepare_rollback(
+    ws: &Workspace,
+    store: &mut Store,
+    app: &str,
+    env: &str,
+) -> Result<RollbackPreview> {
+    known_env(ws, env)?;
+    recover_stale(ws, store, app, env)?;
+    let recent = store.runs(Some(app), Some(env), 50)?;
+    let Some(last) = recent.iter().find(|r| r.kind != "rollback").cloned() else {
+        return Err(Error::BadInput(format!(
+            "no run of {app} on {env} to roll back"
+        )));
+    };
+    if let Some(done) = recent
+        .iter()
+        .find(|r| r.rollback_of == Some(last.id) && r.state == "succeeded")
+    {
+        return Err(Error::BadInput(format!(
+            "run #{} was already rolled back by run #{}; there is nothing left to undo on {env}",
+            last.id, done.id
+        )));
+    }
+    if !is_finished(&last.state) {
+        return Err(Error::BadInput(format!(
+            "run #{} is still {}; cancel it first (`pilote cancel {}`), then roll back",
+            last.id, last.state, last.id
+        )));
+    }
+    let (body, path) = store
+        .run_plan(last.id)?
+        .ok_or_else(|| Error::BadInput(format!("run #{} has no plan", last.id)))?;
+    let source = crate::core::SourceFile::new(path.unwrap_or_else(|| "plan.toml".into()), body);
+    let (plan, diags) = checked(ws, &source, Some(env));
+    let Some(plan) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    let started = store.started_actions(last.id)?;
+    let flags: Vec<bool> = plan
+        .actions
+        .iter()
+        .map(|a| started.contains(&a.id))
+        .collect();
+    let back = rollback::derive(&plan, Some(&flags));
+    let expanded = expand(&back, &ws.plan_context(), env).map_err(|e| {
+        Error::BadInput(
+            e.into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let mut text = format!(
+        "Rollback of run #{} ({}, {}) of {app} on {env}\n",
+        last.id, last.kind, last.state
+    );
+    render(&mut text, "Rollback plan", &expanded);
+    Ok(RollbackPreview {
+        of: last,
+        app: app.to_string(),
+        env: env.to_string(),
+        text,
+        actions: back.actions.len(),
+    })
+}
+
+/// Starts the rollback `shown` to the person; returns the new run's id. The rollback is
+/// derived again first: if another console rolled back or deployed meanwhile, what was
+/// confirmed is no longer what would run, and it is refused.
+pub fn start_rollback(ws: &Workspace, store: &mut Store, shown: &RollbackPreview) -> Result<i64> {
+    let now = prepare_rollback(ws, store, &shown.app, &shown.env)?;
+    if now.of.id != shown.of.id || now.text != shown.text {
+        return Err(Error::BadInput(format!(
+            "{} on {} changed since the rollback was shown (it now undoes run #{}); look again",
+            shown.app, shown.env, now.of.id
+        )));
+    }
+    if now.actions == 0 {
+        return Err(Error::BadInput(format!(
+            "run #{} started nothing that declares an undo: nothing to roll back",
+            now.of.id
+        )));
+    }
+    let (app, env, last) = (&now.app, &now.env, &now.of);
+    // A rollback is how an incident ends: a freeze does not stop it, but it is recorded.
+    if let Some(f) = ws
+        .inventory
+        .env(env)
+        .and_then(|e| e.frozen_at(crate::clock::now_ms()))
+    {
+        store.audit_override(
+            &format!("run:{}", last.id),
+            "rollback.during_freeze",
+            &json!({ "env": env, "freeze": f.label }),
+            &Actor::current(),
+        )?;
+    }
+    // The same plan, package and digests as the run rolled back.
+    let (body, path) = store
+        .run_plan(last.id)?
+        .ok_or_else(|| Error::BadInput(format!("run #{} has no plan", last.id)))?;
+    let package = store.run_package(last.id)?;
+    let package_digest = store.run_package_digest(last.id)?;
+    let artifacts = store.run_artifacts(last.id)?;
+    let request_id = store.run_request(last.id)?;
+    let id = store.create_run(&NewRun {
+        kind: RunKind::Rollback,
+        app,
+        env,
+        plan_body: &body,
+        plan_path: path.as_deref(),
+        rollback_of: Some(last.id),
+        package_dir: package.as_deref(),
+        package_digest: package_digest.as_deref(),
+        request_id,
+        artifacts: &artifacts,
+        actor: &Actor::current(),
+    })?;
+    launch(ws, store, id)?;
+    Ok(id)
+}
+
+/// Starts a new runner for interrupted run `id`, from its first step not known done.
+pub fn resume(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+    interrupted(ws, store, id)?;
+    if !store.reopen_interrupted(id, &Actor::current())? {
+        return Err(Error::BadInput(format!("run #{id} is not interrupted")));
+    }
+    launch(ws, store, id)
+}
+
+/// Asks the runner of run `id` to `cancel`, or to `confirm` / `abort` the gate it waits
+/// at. The runner reads it from the store, so any console can steer any run.
+pub fn send_command(ws: &Workspace, store: &mut Store, id: i64, command: &str) -> Result<()> {
+    let Some(row) = store.run(id)? else {
+        return Err(Error::BadInput(format!("no run #{id}")));
+    };
+    if is_finished(&row.state) {
+        return Err(Error::BadInput(format!(
+            "run #{id} is already {}",
+            row.state
+        )));
+    }
+    if command != "cancel" && row.state != "waiting" {
+        return Err(Error::BadInput(format!(
+            "run #{id} is not waiting at a gate (it is {})",
+            row.state
+        )));
+    }
+    if runner_gone(ws, &row) {
+        store.mark_interrupted(id, &Actor::current())?;
+        return Err(Error::BadInput(format!(
+            "run #{id} has no runner any more: it is now interrupted"
+        )));
+    }
+    store.request_command(id, command, &Actor::current())?;
+    Ok(())
+}
+
+/// A vault package of `app`, every blob re-hashed: an altered package never starts a run.
+pub fn verified_package(
+    ws: &Workspace,
+    store: &Store,
+    app: &str,
+    version: &str,
+) -> Result<crate::store::PackageRow> {
+    let p = store.package(app, version)?.ok_or_else(|| {
+        Error::BadInput(format!(
+            "no package {app} {version} in the vault; import it with `pilote vault import PATH --app {app} --version {version}`"
+        ))
+    })?;
+    let vault = crate::vault::Vault::open(&ws.data_dir).map_err(Error::io(format!(
+        "cannot open the vault in {}",
+        ws.data_dir.display()
+    )))?;
+    let problems: Vec<String> = p
+        .artifacts
+        .iter()
+        .filter_map(|a| vault.check(a).err())
+        .collect();
+    if !problems.is_empty() || crate::vault::package_digest(&p.artifacts) != p.digest {
+        return Err(Error::BadInput(format!(
+            "package {app} {version} does not match its digest, refusing to run it:\n  {}\n\
+             Run `pilote vault verify`; importing a good copy of it again repairs the blobs.",
+            if problems.is_empty() {
+                "its manifest was altered".to_string()
+            } else {
+                problems.join("\n  ")
+            }
+        )));
+    }
+    Ok(p)
+}
+
+/// Whether an unfinished run has no runner: it lost its lease, or never took one although
+/// created long ago (its runner failed to start).
+pub fn runner_gone(ws: &Workspace, row: &crate::store::RunRow) -> bool {
+    if is_finished(&row.state) || runner_alive(ws, row.id) {
+        return false;
+    }
+    if row.runner_pid.is_some() {
+        return true;
+    }
+    // Never started: judged from the last launch (the lease file is touched then), so a
+    // resumed run is not declared dead for its age.
+    let launched = std::fs::metadata(runner::lease_path(ws, row.id))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    match launched {
+        Some(since) => since > STARTUP * 3,
+        None => {
+            crate::clock::now_ms() - row.created_at
+                > i64::try_from((STARTUP * 3).as_millis()).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+/// A run holding the lock whose runner is gone becomes `interrupted`, so the person sees why
+/// the env is locked and what to do, instead of waiting on a ghost.
+pub fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) -> Result<()> {
+    if let Some(holder) = store.lock_holder(app, env)?
+        && let Some(row) = store.run(holder)?
+        && runner_gone(ws, &row)
+    {
+        store.mark_interrupted(holder, &Actor::current())?;
+    }
+    Ok(())
+}
+
+/// Starts the detached runner of run `id`: its own session (no controlling terminal, so no
+/// SIGHUP when the SSH connection drops), stdin from /dev/null, stderr to the spool.
+fn start(ws: &Workspace, id: i64) -> Result<()> {
+    let spool = spool_dir(ws);
+    std::fs::create_dir_all(&spool)
+        .map_err(Error::io(format!("cannot create {}", spool.display())))?;
+    let err_path = spool.join(format!("run-{id}.stderr"));
+    let stderr = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&err_path)
+        .map_err(Error::io(format!("cannot create {}", err_path.display())))?;
+    let lease = runner::lease_path(ws, id);
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lease)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .map_err(Error::io(format!("cannot touch {}", lease.display())))?;
+    let exe = std::env::current_exe().map_err(Error::io("cannot find the pilote binary"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--workspace")
+        .arg(&ws.config_dir)
+        .arg("__runner")
+        .arg(id.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn().map_err(Error::io("cannot start the runner"))?;
+    Ok(())
+}
+
+/// Starts the runner; if it cannot even be spawned, the run fails at once and frees its lock.
+pub fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+    if let Err(e) = start(ws, id) {
+        store.finish_run(id, "failed", &e.to_string(), &Actor::current())?;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Checks that run `id` is interrupted (marking it so if its runner is gone).
+pub fn interrupted(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+    let Some(row) = store.run(id)? else {
+        return Err(Error::BadInput(format!("no run #{id}")));
+    };
+    if runner_gone(ws, &row) {
+        store.mark_interrupted(id, &Actor::current())?;
+        return Ok(());
+    }
+    if row.state != "interrupted" {
+        return Err(Error::BadInput(format!(
+            "run #{id} is {}, not interrupted",
+            row.state
+        )));
+    }
+    Ok(())
+}
