@@ -27,6 +27,10 @@ pub struct Cli {
     )]
     pub workspace: Option<PathBuf>,
 
+    /// Open the console without any action that changes something (for watching).
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -21,9 +21,11 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
         Located::resolve(cli.workspace.clone(), workspace_from_env).map_err(Error::BadInput)?;
     let overrides = Overrides::from_env();
     match cli.command {
-        None => console(&located, &overrides),
+        None => console(&located, &overrides, cli.read_only),
         Some(Command::Init { dir, name }) => init(&dir, name.as_deref()),
-        Some(Command::Demo { reset, no_open }) => demo_cmd(&located, &overrides, reset, no_open),
+        Some(Command::Demo { reset, no_open }) => {
+            demo_cmd(&located, &overrides, reset, no_open, cli.read_only)
+        }
         Some(Command::Status { json }) => {
             let (ws, store) = open(&located, &overrides)?;
             print_summary(&ws, &store.summary()?, json);
@@ -210,12 +212,13 @@ pub(super) fn open(located: &Located, overrides: &Overrides) -> Result<(Workspac
     Ok((ws, store))
 }
 
-fn console(located: &Located, overrides: &Overrides) -> Result<()> {
+fn console(located: &Located, overrides: &Overrides, read_only: bool) -> Result<()> {
     let (ws, store) = open(located, overrides)?;
     let summary = store.summary()?;
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         drop(store);
-        crate::tui::run(ws, summary)
+        let options = crate::tui::Options::of(&ws, read_only);
+        crate::tui::run(ws, options)
     } else {
         print_summary(&ws, &summary, false);
         Ok(())
@@ -232,7 +235,13 @@ fn init(dir: &std::path::Path, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn demo_cmd(located: &Located, overrides: &Overrides, reset: bool, no_open: bool) -> Result<()> {
+fn demo_cmd(
+    located: &Located,
+    overrides: &Overrides,
+    reset: bool,
+    no_open: bool,
+    read_only: bool,
+) -> Result<()> {
     let dir = &located.dir;
     if !setup::is_demo(dir) && !setup::is_free(dir)? {
         return Err(Error::BadInput(format!(
@@ -268,9 +277,9 @@ fn demo_cmd(located: &Located, overrides: &Overrides, reset: bool, no_open: bool
         print_summary(&ws, &store.summary()?, false);
         return Ok(());
     }
-    let summary = store.summary()?;
     drop(store);
-    crate::tui::run(ws, summary)
+    let options = crate::tui::Options::of(&ws, read_only);
+    crate::tui::run(ws, options)
 }
 
 fn config_check(located: &Located, overrides: &Overrides, json: bool) -> Result<()> {

@@ -12,7 +12,7 @@ use crate::identity::Actor;
 use crate::settings::Workspace;
 use crate::store::{NewRequest, RequestRow, Store};
 use crate::table;
-use crate::workflow::{self, checked, find_request, lifecycle, read_plan, verified_package};
+use crate::workflow::{self, checked, find_request, read_plan, verified_package};
 
 /// What `pilote request new` was given.
 pub struct Filing<'a> {
@@ -212,22 +212,9 @@ pub fn block(store: &mut Store, id: i64, reason: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Plans the date of a request's deploy to one env of its lifecycle.
+/// `pilote request schedule`.
 pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str) -> Result<()> {
-    let r = find_request(store, id)?;
-    let l = lifecycle(ws, &r)?;
-    if !l.stages.iter().any(|s| s.env == env) {
-        return Err(Error::BadInput(format!(
-            "`{env}` is not a stage of lifecycle `{}`",
-            r.lifecycle
-        )));
-    }
-    let when = crate::clock::parse_local(at).ok_or_else(|| {
-        Error::BadInput(format!(
-            "`{at}` is not a date; expected \"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM\" (local time)"
-        ))
-    })?;
-    store.schedule(id, env, when, &Actor::current())?;
+    let when = workflow::schedule(ws, store, id, env, at)?;
     outln!(
         "request #{id}: {env} planned for {}",
         crate::clock::format_ms(when)
@@ -236,22 +223,7 @@ pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str)
 }
 
 pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> Result<()> {
-    let r = find_request(store, id)?;
-    let source = read_plan(ws, plan_file)?;
-    let (plan, diags) = checked(ws, &source, None);
-    let Some(plan) = plan else {
-        return Err(Error::Invalid(diags));
-    };
-    if plan.app != r.app {
-        return Err(Error::BadInput(format!(
-            "{} is a plan of app `{}`, not `{}`",
-            source.path.display(),
-            plan.app,
-            r.app
-        )));
-    }
-    let path = source.path.display().to_string();
-    let voided = store.replace_plan(id, &source.text, Some(&path), &r.app, &Actor::current())?;
+    let voided = workflow::replan(ws, store, id, plan_file)?;
     outln!("request #{id}: plan replaced; {voided} approval(s) voided");
     Ok(())
 }

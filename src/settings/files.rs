@@ -24,6 +24,8 @@ pub struct SettingsFile {
     pub log: LogSection,
     #[serde(default)]
     pub ssh: SshSection,
+    #[serde(default)]
+    pub console: ConsoleSection,
     /// Workspace-wide variables: the last place a plan parameter is looked up.
     #[serde(default)]
     pub vars: IndexMap<String, toml::Value>,
@@ -69,6 +71,29 @@ pub struct SshSection {
     /// `StrictHostKeyChecking` for unprotected envs; protected envs always use "yes".
     #[serde(default)]
     pub host_key_checking: HostKeyChecking,
+}
+
+/// `[console]`: the theme, and keys rebound per context (`[console.keys.runs]`,
+/// `rollback = "ctrl-r"`). Context and action names are checked by serde, so a typo gets a
+/// line and column.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    #[serde(default)]
+    pub theme: ConsoleTheme,
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<
+        crate::tui::Context,
+        std::collections::BTreeMap<crate::tui::Action, Spanned<crate::tui::KeyList>>,
+    >,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsoleTheme {
+    #[default]
+    Dark,
+    Light,
 }
 
 /// What ssh does with a host whose key it does not know yet.

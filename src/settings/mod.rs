@@ -17,7 +17,7 @@ use crate::core::SourceFile;
 use crate::core::automation::{self, Catalog};
 
 pub use crate::core::diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use files::{Connection, HostKeyChecking, LogLevel};
+pub use files::{Connection, ConsoleTheme, HostKeyChecking, LogLevel};
 pub use inventory::{
     App, Domain, DomainHosts, Env, EnvApp, Group, Host, Inventory, Lifecycle, Stage,
 };
@@ -42,6 +42,15 @@ pub struct Settings {
     pub busy_timeout_ms: u64,
     pub log_level: LogLevel,
     pub ssh: Ssh,
+    pub console: Console,
+}
+
+/// `[console]`, keys checked.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Console {
+    pub theme: files::ConsoleTheme,
+    #[serde(skip)]
+    pub keys: crate::tui::KeyOverrides,
 }
 
 /// `[ssh]` with its defaults applied.
@@ -252,6 +261,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         ));
     }
     let ssh = ssh_settings(dir, &s.ssh, &settings_path, settings_src)?;
+    let console = console_settings(&s.console, &settings_path, settings_src)?;
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
@@ -271,6 +281,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             busy_timeout_ms,
             log_level,
             ssh,
+            console,
         },
         inventory,
         catalog,
@@ -311,6 +322,36 @@ fn ssh_settings(
         keepalive_interval: seconds(&s.keepalive_interval, 5)?,
         keepalive_count: s.keepalive_count.unwrap_or(3).max(1),
         host_key_checking: s.host_key_checking,
+    })
+}
+
+/// `[console]` checked: every key must be one the console can read.
+fn console_settings(
+    s: &files::ConsoleSection,
+    path: &Path,
+    src: &str,
+) -> Result<Console, LoadError> {
+    let mut keys = crate::tui::KeyOverrides::new();
+    for (context, actions) in &s.keys {
+        for (action, list) in actions {
+            let words: Vec<String> = match list.get_ref() {
+                crate::tui::KeyList::One(k) => vec![k.clone()],
+                crate::tui::KeyList::Many(ks) => ks.clone(),
+            };
+            if let Some(bad) = words.iter().find(|k| crate::tui::Key::parse(k).is_none()) {
+                let mut d = Diagnostic::at(path, src, list.span(), format!("`{bad}` is not a key"))
+                    .expected("a key like \"R\", \"ctrl-r\", \"alt-x\", \"enter\", \"esc\", \"pgdn\" or \"f5\"");
+                d.line = d.line.max(1);
+                return Err(LoadError::Invalid(Diagnostics(vec![d])));
+            }
+            keys.entry(*context)
+                .or_default()
+                .insert(*action, crate::tui::KeyList::Many(words));
+        }
+    }
+    Ok(Console {
+        theme: s.theme,
+        keys,
     })
 }
 

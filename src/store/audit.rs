@@ -116,6 +116,24 @@ impl super::db::Store {
         )
     }
 
+    /// The last `limit` events about `subject` ("request:3"), newest first.
+    pub fn audit_of(
+        &self,
+        subject: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, super::StoreError> {
+        Ok(self
+            .rows(
+                "SELECT seq, at, actor_uid, actor, action, subject, payload, prev_hash, hash
+                 FROM audit_events WHERE subject = ?1 ORDER BY seq DESC LIMIT ?2",
+                rusqlite::params![subject, limit],
+                stored_event,
+            )?
+            .into_iter()
+            .map(|e| e.event)
+            .collect())
+    }
+
     /// Recomputes the whole chain: every event must carry the next sequence number, chain
     /// from the hash before it, and hash to what it says; the last one must be the head
     /// recorded with it (so rows cut off the end are noticed too).

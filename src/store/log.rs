@@ -106,3 +106,78 @@ impl Store {
             .next())
     }
 }
+
+/// How far a run got, counted over its step runs (one per step and host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    pub steps: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub hosts: i64,
+    pub hosts_failed: i64,
+    /// The step running (or last started): "action/step on host".
+    pub current: Option<String>,
+    /// How long the last successful runs of the same kind, app and env took, in ms.
+    pub typical_ms: Option<i64>,
+}
+
+impl Store {
+    /// The progress of run `run`; `typical` also reads past durations (for an ETA).
+    pub fn run_progress(&self, run: i64, typical: bool) -> Result<RunProgress, StoreError> {
+        let counts = self.rows(
+            "SELECT count(*), coalesce(sum(state IN ('succeeded', 'skipped')), 0),
+                    coalesce(sum(state IN ('failed', 'timed_out', 'cancelled', 'unknown')), 0),
+                    count(DISTINCT host),
+                    count(DISTINCT CASE WHEN state IN ('failed', 'timed_out') THEN host END)
+             FROM step_runs WHERE run_id = ?1",
+            params![run],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        let (steps, done, failed, hosts, hosts_failed) =
+            counts.into_iter().next().unwrap_or_default();
+        let current = self
+            .rows(
+                "SELECT action_id, step_name, host FROM step_runs WHERE run_id = ?1
+                 ORDER BY (state = 'running') DESC, position DESC, id DESC LIMIT 1",
+                params![run],
+                |r| {
+                    let (a, s, h): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    Ok(if h.is_empty() {
+                        format!("{a}/{s}")
+                    } else {
+                        format!("{a}/{s} on {h}")
+                    })
+                },
+            )?
+            .into_iter()
+            .next();
+        let typical_ms = if typical {
+            self.rows(
+                "SELECT CAST(avg(finished_at - started_at) AS INTEGER) FROM (
+                   SELECT started_at, finished_at FROM runs AS past
+                   WHERE past.app = (SELECT app FROM runs WHERE id = ?1)
+                     AND past.env = (SELECT env FROM runs WHERE id = ?1)
+                     AND past.kind = (SELECT kind FROM runs WHERE id = ?1)
+                     AND past.state = 'succeeded' AND past.id != ?1
+                     AND past.started_at IS NOT NULL AND past.finished_at IS NOT NULL
+                   ORDER BY past.id DESC LIMIT 5)",
+                params![run],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .into_iter()
+            .next()
+            .flatten()
+        } else {
+            None
+        };
+        Ok(RunProgress {
+            steps,
+            done,
+            failed,
+            hosts,
+            hosts_failed,
+            current,
+            typical_ms,
+        })
+    }
+}

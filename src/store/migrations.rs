@@ -7,6 +7,7 @@ const LIST: &[M<'static>] = &[
     M::up(include_str!("sql/0001_init.sql")),
     M::up(include_str!("sql/0002_run_package.sql")),
     M::up(include_str!("sql/0003_artifacts_and_checks.sql")),
+    M::up(include_str!("sql/0004_console_indexes.sql")),
 ];
 
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(LIST);

@@ -15,7 +15,7 @@ mod runs;
 
 pub use audit::{AuditCheck, AuditEvent, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
-pub use log::{LogAnchor, LogFilter};
+pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use migrations::SCHEMA_VERSION;
 pub use packages::{Imported, PackageRow};
 pub use requests::{ApprovalRow, NewRequest, RequestRow};

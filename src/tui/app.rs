@@ -1,259 +1,572 @@
-//! Console state and key handling, kept apart from drawing (`view.rs`).
+//! The console's state and its update functions: keys, mouse, worker answers and the clock
+//! go in, effects for the workers come out. No IO here: the loop in `mod.rs` does that,
+//! which is what lets tests drive an `App` without a terminal.
 
-use std::io::Stdout;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
+};
 
-use crate::error::{Error, Result};
+use super::action::{Action, Effect, Msg};
+use super::data::Data;
+use super::keymap::{Context, Keymap};
+use super::panes::dashboard::DashboardPane;
+use super::panes::plan::PlanPane;
+use super::panes::requests::RequestsPane;
+use super::panes::runs::RunsPane;
+use super::panes::{Env, Out, Pane};
+use super::popup::{Popup, Purpose};
+use super::theme::Theme;
 use crate::identity::Actor;
 use crate::settings::Workspace;
-use crate::store::Summary;
+use crate::store::is_finished;
 
-/// The panes, reachable by number keys and Tab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Requests,
-    Plan,
-    Runs,
-    Dashboard,
+/// Lists and counts are read again this often: other operators' actions show up without
+/// a key press.
+const REFRESH: Duration = Duration::from_secs(1);
+/// A followed live log is read again this often.
+const LOG_POLL: Duration = Duration::from_millis(150);
+/// How long an outcome stays in the footer.
+const STATUS: Duration = Duration::from_secs(8);
+
+/// How the console was opened.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Hide every action that changes something.
+    pub read_only: bool,
+    pub theme: Option<Theme>,
+    pub keys: Keymap,
 }
 
-impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Requests, Pane::Plan, Pane::Runs, Pane::Dashboard];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Requests => "Requests",
-            Self::Plan => "Plan",
-            Self::Runs => "Runs/Log",
-            Self::Dashboard => "Dashboard",
+impl Options {
+    /// The console's options from the workspace's `[console]` (theme, keys).
+    pub fn of(ws: &Workspace, read_only: bool) -> Self {
+        let theme = match ws.settings.console.theme {
+            crate::settings::ConsoleTheme::Light => "light",
+            crate::settings::ConsoleTheme::Dark => "dark",
+        };
+        // Keys were checked when the settings were loaded.
+        let (keys, _) = Keymap::with(&ws.settings.console.keys);
+        Self {
+            read_only,
+            theme: Some(Theme::pick(theme)),
+            keys,
         }
-    }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
 }
 
 pub struct App {
     pub ws: Workspace,
-    pub summary: Summary,
     pub actor: Actor,
+    pub read_only: bool,
+    pub theme: Theme,
+    pub keys: Keymap,
     pub pane: Pane,
-    pub show_help: bool,
-    /// First inventory row shown (the overview scrolls on small terminals).
-    pub scroll: u16,
-    /// Requests and runs as last read from the store.
-    pub data: super::data::Data,
-    /// The request picked in the Requests pane (an index into `data.requests`).
-    pub selected: usize,
-    /// Why the last read failed, shown in the footer's place until the next one works.
+    /// Top-most last.
+    pub popups: Vec<Popup>,
+    /// The last lists read, for the header and the dashboard.
+    pub data: Data,
+    pub requests: RequestsPane,
+    pub plan: PlanPane,
+    pub runs: RunsPane,
+    pub dashboard: DashboardPane,
+    /// The outcome of the last action, and when it came.
+    pub status: Option<(String, Instant)>,
+    /// Why the last read failed, until the next one works.
     pub problem: Option<String>,
-    pub store: Option<crate::store::Store>,
-    quit: bool,
+    pub quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// A refresh is on its way; `again` asks for one more as soon as it lands.
+    refreshing: bool,
+    again: bool,
+    refreshed_at: Option<Instant>,
+    polled_at: Option<Instant>,
+    /// `q` pressed once with unsaved plan edits.
+    quit_armed: bool,
 }
 
 impl App {
-    pub fn new(ws: Workspace, summary: Summary, actor: Actor) -> Self {
+    pub fn new(ws: Workspace, actor: Actor, options: Options) -> Self {
         Self {
             ws,
-            summary,
             actor,
+            read_only: options.read_only,
+            theme: options.theme.unwrap_or_else(Theme::dark),
+            keys: options.keys,
             pane: Pane::Requests,
-            show_help: false,
-            scroll: 0,
-            data: super::data::Data::default(),
-            selected: 0,
+            popups: Vec::new(),
+            data: Data::default(),
+            requests: RequestsPane::default(),
+            plan: PlanPane::default(),
+            runs: RunsPane::default(),
+            dashboard: DashboardPane::default(),
+            status: None,
             problem: None,
-            store: None,
             quit: false,
+            dirty: true,
+            refreshing: false,
+            again: false,
+            refreshed_at: None,
+            polled_at: None,
+            quit_armed: false,
         }
     }
 
-    /// Reads the lists again (a page each), and the header's counts.
-    fn refresh(&mut self) {
-        let Some(store) = &self.store else { return };
-        let read = super::data::load(&self.ws, store).and_then(|d| Ok((d, store.summary()?)));
-        match read {
-            Ok((data, summary)) => {
-                // Keep the same request picked when the list changes under it.
-                let picked = self.data.requests.get(self.selected).map(|r| r.id);
-                self.selected = picked
-                    .and_then(|id| data.requests.iter().position(|r| r.id == id))
-                    .unwrap_or(0);
-                self.data = data;
-                self.summary = summary;
-                self.problem = None;
-            }
-            Err(e) => self.problem = Some(e.to_string()),
+    pub fn env(&self) -> Env<'_> {
+        Env {
+            ws: &self.ws,
+            theme: &self.theme,
+            read_only: self.read_only,
         }
     }
 
-    pub fn run(&mut self, terminal: &mut Terminal<CrosstermBackend<Stdout>>) -> Result<()> {
-        let fail = |e| Error::io("terminal error")(e);
-        let mut read_at: Option<std::time::Instant> = None;
-        while !self.quit {
-            // Runs and requests change under our feet (runners, other consoles): read again
-            // every second.
-            if read_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                self.refresh();
-                read_at = Some(std::time::Instant::now());
-            }
-            terminal
-                .draw(|f| super::view::draw(self, f))
-                .map_err(fail)?;
-            if event::poll(Duration::from_millis(250)).map_err(fail)?
-                && let Event::Key(key) = event::read().map_err(fail)?
-            {
-                self.on_key(key);
+    /// The key context of what has the keys now.
+    pub fn context(&self) -> Context {
+        match self.pane {
+            Pane::Requests => Context::Requests,
+            Pane::Plan => Context::Plan,
+            Pane::Runs => self.runs.context(),
+            Pane::Dashboard => Context::Dashboard,
+        }
+    }
+
+    /// The status line's text, while it is fresh.
+    pub fn status(&self, now: Instant) -> Option<&str> {
+        self.status
+            .as_ref()
+            .filter(|(_, at)| now.duration_since(*at) < STATUS)
+            .map(|(s, _)| s.as_str())
+    }
+
+    fn refresh_effect(&mut self) -> Effect {
+        self.refreshing = true;
+        self.again = false;
+        self.refreshed_at = Some(Instant::now());
+        Effect::Refresh {
+            request: self.requests.selected().map(|r| r.id),
+            run: self.runs.picked,
+        }
+    }
+
+    /// What the clock makes due: a refresh, a log read, a plan check.
+    pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let due = self
+            .refreshed_at
+            .is_none_or(|t| now.duration_since(t) >= REFRESH);
+        if !self.refreshing && (due || self.again) {
+            out.push(self.refresh_effect());
+            // Ages and ETAs move with the clock.
+            self.dirty = true;
+        }
+        let live = self
+            .runs
+            .selected()
+            .is_some_and(|r| !is_finished(&r.row.state));
+        let poll_due = self
+            .polled_at
+            .is_none_or(|t| now.duration_since(t) >= LOG_POLL);
+        if self.pane == Pane::Runs && live && poll_due {
+            self.polled_at = Some(now);
+            out.extend(self.runs.log.poll());
+        }
+        out.extend(self.plan.poll(now));
+        out
+    }
+
+    fn apply(&mut self, outs: Vec<Out>) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for o in outs {
+            match o {
+                Out::Effect(e) => effects.push(e),
+                Out::Popup(p) => self.popups.push(p),
+                Out::Show(p) => self.pane = p,
             }
         }
-        Ok(())
+        effects
     }
 
-    /// Rows of the inventory table (one per app domain): the scroll stops at the last one.
-    fn rows(&self) -> u16 {
-        let n: usize = self.ws.inventory.apps.iter().map(|a| a.domains.len()).sum();
-        u16::try_from(n).unwrap_or(u16::MAX)
-    }
-
-    /// Applies one key press. Pure state change, no IO.
-    pub fn on_key(&mut self, key: KeyEvent) {
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         if key.kind != KeyEventKind::Press {
-            return;
+            return Vec::new();
         }
-        if self.show_help {
-            self.show_help = false;
-            return;
+        self.dirty = true;
+        if let Some(popup) = self.popups.pop() {
+            return self.on_popup_key(popup, key);
         }
-        match key.code {
-            KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => self.quit = true,
-            KeyCode::Char('?') => self.show_help = true,
-            KeyCode::Char(c @ '1'..='4') => {
-                self.pane = Pane::ALL[(c as usize) - ('1' as usize)];
+        let context = self.context();
+        let action = self.keys.action(context, &key);
+        // While editing a plan, the text gets every key but Esc and the pane's own ^ keys.
+        if self.pane == Pane::Plan && self.plan.editing {
+            let own = self.keys.action(Context::Plan, &key).filter(|a| {
+                matches!(
+                    a,
+                    Action::Save | Action::NextEnv | Action::NextProblem | Action::Back
+                )
+            });
+            return match own {
+                Some(a) => {
+                    let env = Env {
+                        ws: &self.ws,
+                        theme: &self.theme,
+                        read_only: self.read_only,
+                    };
+                    let outs = self.plan.on_action(a, &env);
+                    self.apply(outs)
+                }
+                None => {
+                    self.plan.input(key);
+                    Vec::new()
+                }
+            };
+        }
+        let Some(action) = action else {
+            return Vec::new();
+        };
+        if action != Action::Quit {
+            self.quit_armed = false;
+        }
+        match action {
+            Action::Quit => {
+                if self.plan.modified() && !self.quit_armed {
+                    self.quit_armed = true;
+                    self.status = Some((
+                        "the plan has unsaved changes: ^s in the Plan pane saves them; q again quits"
+                            .into(),
+                        Instant::now(),
+                    ));
+                } else {
+                    self.quit = true;
+                }
+                Vec::new()
             }
-            KeyCode::Tab => self.pane = Pane::ALL[(self.pane.index() + 1) % Pane::ALL.len()],
-            KeyCode::BackTab => {
-                self.pane = Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()];
+            Action::Help => {
+                self.popups.push(Popup::Help { context });
+                Vec::new()
             }
-            // In the Requests pane, j/k pick a request; elsewhere they scroll the inventory.
-            KeyCode::Down | KeyCode::Char('j')
-                if self.pane == Pane::Requests && !self.data.requests.is_empty() =>
-            {
-                self.selected = (self.selected + 1).min(self.data.requests.len() - 1);
+            Action::RequestsPane => self.show(Pane::Requests),
+            Action::PlanPane => self.show(Pane::Plan),
+            Action::RunsPane => self.show(Pane::Runs),
+            Action::DashboardPane => self.show(Pane::Dashboard),
+            Action::NextPane => self.show(Pane::ALL[(self.pane.index() + 1) % Pane::ALL.len()]),
+            Action::PrevPane => {
+                self.show(Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()])
             }
-            KeyCode::Up | KeyCode::Char('k')
-                if self.pane == Pane::Requests && !self.data.requests.is_empty() =>
-            {
-                self.selected = self.selected.saturating_sub(1);
+            a => {
+                let env = Env {
+                    ws: &self.ws,
+                    theme: &self.theme,
+                    read_only: self.read_only,
+                };
+                let outs = match self.pane {
+                    Pane::Requests => {
+                        let before = self.requests.selected().map(|r| r.id);
+                        let outs = self.requests.on_action(a, &env);
+                        // Another request picked: read its details now, not in a second.
+                        if self.requests.selected().map(|r| r.id) != before {
+                            self.again = true;
+                        }
+                        outs
+                    }
+                    Pane::Plan => self.plan.on_action(a, &env),
+                    Pane::Runs => self.runs.on_action(a, &env),
+                    Pane::Dashboard => Vec::new(),
+                };
+                self.apply(outs)
             }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.scroll = (self.scroll + 1).min(self.rows().saturating_sub(1));
-            }
-            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
-            _ => {}
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::settings::{Located, Origin, Overrides, load};
-    use crate::store::Summary;
+    fn show(&mut self, pane: Pane) -> Vec<Effect> {
+        self.pane = pane;
+        // The log may be stale after time in another pane.
+        self.polled_at = None;
+        Vec::new()
+    }
 
-    fn app() -> App {
-        let ws = load(
-            &Located {
-                dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config"),
-                origin: Origin::Flag,
+    fn on_popup_key(&mut self, popup: Popup, key: KeyEvent) -> Vec<Effect> {
+        match popup {
+            Popup::Help { .. } => Vec::new(),
+            Popup::Message { .. } => {
+                if !matches!(
+                    key.code,
+                    KeyCode::Enter | KeyCode::Esc | KeyCode::Char('q' | ' ')
+                ) {
+                    self.popups.push(popup);
+                }
+                Vec::new()
+            }
+            Popup::Confirm {
+                title,
+                text,
+                scroll,
+                yes,
+                danger,
+            } => {
+                let lines = u16::try_from(text.lines().count()).unwrap_or(u16::MAX);
+                let scroll = match key.code {
+                    KeyCode::Enter => return vec![yes],
+                    KeyCode::Esc | KeyCode::Char('q' | 'n') => return Vec::new(),
+                    KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                    KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
+                    KeyCode::PageUp => scroll.saturating_sub(10),
+                    _ => scroll,
+                };
+                self.popups.push(Popup::Confirm {
+                    title,
+                    text,
+                    scroll: scroll.min(lines.saturating_sub(1)),
+                    yes,
+                    danger,
+                });
+                Vec::new()
+            }
+            Popup::Input {
+                title,
+                hint,
+                mut area,
+                purpose,
+            } => match key.code {
+                KeyCode::Enter => {
+                    let text = area.lines().join(" ").trim().to_string();
+                    self.submit(purpose, text)
+                }
+                KeyCode::Esc => {
+                    if purpose == Purpose::Filter {
+                        self.requests.filter.clear();
+                    }
+                    Vec::new()
+                }
+                _ => {
+                    area.input(key);
+                    if purpose == Purpose::Filter {
+                        // The list narrows as the person types.
+                        self.requests.filter = area.lines().join(" ");
+                    }
+                    self.popups.push(Popup::Input {
+                        title,
+                        hint,
+                        area,
+                        purpose,
+                    });
+                    Vec::new()
+                }
             },
-            &Overrides::default(),
-        )
-        .expect("demo config");
-        App::new(
-            ws,
-            Summary::default(),
-            Actor {
-                uid: 1000,
-                name: "ops".into(),
-                uncertain: false,
+        }
+    }
+
+    fn submit(&mut self, purpose: Purpose, text: String) -> Vec<Effect> {
+        match purpose {
+            Purpose::Filter => {
+                self.requests.filter = text;
+                Vec::new()
+            }
+            Purpose::Search if self.pane == Pane::Plan => {
+                self.plan.search(&text);
+                Vec::new()
+            }
+            Purpose::Search => self.runs.log.find(Some(text), false).into_iter().collect(),
+            Purpose::Approve { id, env } => vec![Effect::Decide {
+                id,
+                env,
+                decision: "approved",
+                comment: text,
+            }],
+            Purpose::Reject { id, env } => vec![Effect::Decide {
+                id,
+                env,
+                decision: "rejected",
+                comment: text,
+            }],
+            Purpose::Schedule { id, env } => vec![Effect::Schedule { id, env, at: text }],
+            Purpose::FreezeReason { .. } if text.is_empty() => {
+                self.popups.push(Popup::message(
+                    "Not deployed",
+                    "A frozen env needs a reason to deploy anyway; none was given.",
+                    false,
+                ));
+                Vec::new()
+            }
+            Purpose::FreezeReason { id, env } => vec![Effect::PrepareDeploy {
+                id,
+                env,
+                override_freeze: Some(text),
+            }],
+        }
+    }
+
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        let key = |code| KeyEvent::new(code, ratatui::crossterm::event::KeyModifiers::NONE);
+        match m.kind {
+            MouseEventKind::ScrollDown => self.on_key(key(KeyCode::Down)),
+            MouseEventKind::ScrollUp => self.on_key(key(KeyCode::Up)),
+            // The tab bar is the second row: a click there picks a pane.
+            MouseEventKind::Down(MouseButton::Left) if m.row == 1 && self.popups.is_empty() => {
+                let mut x = 0;
+                for (i, p) in Pane::ALL.iter().enumerate() {
+                    let w = u16::try_from(format!(" {} {} ", i + 1, p.title()).chars().count() + 1)
+                        .unwrap_or(0);
+                    if m.column < x + w {
+                        self.dirty = true;
+                        return self.show(*p);
+                    }
+                    x += w;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn on_msg(&mut self, msg: Msg) -> Vec<Effect> {
+        self.dirty = true;
+        let now = Instant::now();
+        match msg {
+            Msg::Data(d) => {
+                self.refreshing = false;
+                self.problem = None;
+                let before = self.runs.selected().map(|r| r.row.state.clone());
+                self.requests.set(d.requests.clone(), d.detail.clone());
+                let mut effects = self.runs.set(d.runs.clone());
+                if let Some((run, steps)) = &d.steps {
+                    self.runs.set_steps(*run, steps.clone());
+                }
+                // The followed run just ended: read its last lines once more.
+                let after = self.runs.selected().map(|r| r.row.state.clone());
+                if before.as_deref().is_some_and(|s| !is_finished(s))
+                    && after.as_deref().is_some_and(is_finished)
+                {
+                    effects.extend(self.runs.log.poll());
+                }
+                self.data = *d;
+                effects
+            }
+            Msg::Log {
+                run,
+                filter,
+                part,
+                lines,
+            } => {
+                self.runs.log.arrived(run, &filter, part, lines);
+                Vec::new()
+            }
+            Msg::Found { run, needle, seq } => match seq {
+                Some(seq) => self.runs.log.found(run, seq).into_iter().collect(),
+                None => {
+                    self.status = Some((format!("`{needle}` not found"), now));
+                    Vec::new()
+                }
             },
-        )
-    }
-
-    fn press(app: &mut App, code: KeyCode) {
-        app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
-    }
-
-    #[test]
-    fn number_keys_and_tab_switch_panes() {
-        let mut app = app();
-        press(&mut app, KeyCode::Char('4'));
-        assert_eq!(app.pane, Pane::Dashboard);
-        press(&mut app, KeyCode::Tab);
-        assert_eq!(app.pane, Pane::Requests, "tab wraps around");
-        press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Dashboard);
-    }
-
-    #[test]
-    fn help_swallows_the_next_key() {
-        let mut app = app();
-        press(&mut app, KeyCode::Char('?'));
-        assert!(app.show_help);
-        press(&mut app, KeyCode::Char('q'));
-        assert!(!app.show_help);
-        assert!(!app.quit, "the key that closes help does not also quit");
-        press(&mut app, KeyCode::Char('q'));
-        assert!(app.quit);
-    }
-
-    fn line(id: i64) -> crate::tui::data::RequestLine {
-        crate::tui::data::RequestLine {
-            id,
-            app: "pets".into(),
-            version: "1.4.0".into(),
-            state: "submitted".into(),
-            progress: String::new(),
-            by: "dev".into(),
-            updated_at: 0,
-            lifecycle: "standard".into(),
-            package_digest: String::new(),
-            plan_path: None,
-            blocked: None,
-            approvals: Vec::new(),
-            next: String::new(),
+            Msg::DeployPreview {
+                preview,
+                override_freeze,
+            } => {
+                let r = &preview.request;
+                let mut text = format!(
+                    "Request #{} — {} {}\nTo:      {}\nPackage: sha256 {}\n",
+                    r.id, r.app, r.version, preview.env, preview.package.digest
+                );
+                if let (Some(f), Some(why)) = (&preview.freeze, &override_freeze) {
+                    text.push_str(&format!("FREEZE {f} overridden: {why}\n"));
+                }
+                text.push_str(&preview.text);
+                let title = format!("Deploy #{} to {}?", r.id, preview.env);
+                // Deploys to a protected env get the danger colours.
+                let danger = self
+                    .ws
+                    .inventory
+                    .env(&preview.env)
+                    .is_some_and(|e| e.protected);
+                self.popups.push(Popup::confirm(
+                    &title,
+                    text,
+                    Effect::StartDeploy {
+                        preview,
+                        override_freeze,
+                    },
+                    danger,
+                ));
+                Vec::new()
+            }
+            Msg::RollbackPreview(p) => {
+                if p.actions == 0 {
+                    self.popups.push(Popup::message(
+                        "Nothing to roll back",
+                        &format!(
+                            "{}\nrun #{} started nothing that declares an undo.",
+                            p.text.trim_end(),
+                            p.of.id
+                        ),
+                        false,
+                    ));
+                    return Vec::new();
+                }
+                let title = format!("ROLL BACK {} on {}?", p.app, p.env);
+                let text = p.text.clone();
+                self.popups
+                    .push(Popup::confirm(&title, text, Effect::StartRollback(p), true));
+                Vec::new()
+            }
+            Msg::Started { run, what } => {
+                self.status = Some((format!("{what} started: run #{run}"), now));
+                self.pane = Pane::Runs;
+                self.polled_at = Some(now);
+                self.again = true;
+                self.runs.follow(run)
+            }
+            Msg::Done(text) => {
+                self.status = Some((text, now));
+                self.again = true;
+                Vec::new()
+            }
+            Msg::ReadFailed(text) => {
+                self.refreshing = false;
+                self.problem = Some(text);
+                Vec::new()
+            }
+            Msg::Failed(text) => {
+                self.popups.push(Popup::message("Refused", &text, true));
+                Vec::new()
+            }
+            Msg::PlanOpened { path, text } => {
+                let first = self.ws.inventory.envs.first().map(|e| e.name.clone());
+                self.plan.open(path, text, first);
+                Vec::new()
+            }
+            Msg::PlanChecked {
+                version,
+                problems,
+                side,
+            } => {
+                self.plan.checked(version, problems, side);
+                Vec::new()
+            }
+            Msg::Saved { text, note } => {
+                self.plan.saved(&text);
+                self.status = Some((note, now));
+                self.again = true;
+                Vec::new()
+            }
+            Msg::SaveNeedsConfirm {
+                path,
+                text,
+                warning,
+            } => {
+                self.popups.push(Popup::confirm(
+                    "Save and void approvals?",
+                    warning,
+                    Effect::SavePlan {
+                        path,
+                        text,
+                        replan: true,
+                    },
+                    true,
+                ));
+                Vec::new()
+            }
         }
-    }
-
-    #[test]
-    fn j_and_k_pick_a_request_within_the_list() {
-        let mut app = app();
-        app.data.requests = vec![line(3), line(2), line(1)];
-        press(&mut app, KeyCode::Char('k'));
-        assert_eq!(app.selected, 0, "stops at the top");
-        for _ in 0..5 {
-            press(&mut app, KeyCode::Char('j'));
-        }
-        assert_eq!(app.selected, 2, "stops at the bottom");
-        assert_eq!(app.scroll, 0, "the inventory did not scroll");
-        // Elsewhere, j scrolls the inventory.
-        press(&mut app, KeyCode::Char('3'));
-        press(&mut app, KeyCode::Char('j'));
-        assert_eq!((app.selected, app.scroll), (2, 1));
-    }
-
-    #[test]
-    fn key_releases_are_ignored() {
-        let mut app = app();
-        let mut key = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
-        key.kind = KeyEventKind::Release;
-        app.on_key(key);
-        assert!(!app.quit);
     }
 }

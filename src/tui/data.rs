@@ -1,7 +1,8 @@
-//! What the console shows from the store, read a page at a time (never whole tables).
+//! What the console shows from the store, read a page at a time (never whole tables) by a
+//! worker, then handed to the loop as one [`Data`].
 
 use crate::settings::Workspace;
-use crate::store::{RunRow, Store, StoreError};
+use crate::store::{RunProgress, RunRow, Store, StoreError, Summary};
 
 /// Rows per list: a screen's worth, whatever the history holds.
 const PAGE: i64 = 100;
@@ -12,28 +13,73 @@ pub struct RequestLine {
     pub id: i64,
     pub app: String,
     pub version: String,
+    pub title: String,
     pub state: String,
-    pub progress: String,
+    /// The lifecycle's envs, each with whether this package succeeded there.
+    pub stages: Vec<(String, bool)>,
     pub by: String,
+    pub created_at: i64,
     pub updated_at: i64,
     pub lifecycle: String,
     pub package_digest: String,
     pub plan_path: Option<String>,
     pub blocked: Option<String>,
-    /// Decisions that still count, as "env: approved by alice (comment)".
+    /// Decisions that still count, as "uat: approved by alice (comment)".
     pub approvals: Vec<String>,
     /// What comes next, in words: "deploy to preprod", "preprod needs 1 approval (0 given)".
     pub next: String,
+}
+
+impl RequestLine {
+    /// `uat ✓  preprod ·  prod ·`.
+    pub fn progress(&self) -> String {
+        self.stages
+            .iter()
+            .map(|(env, done)| format!("{env} {}", if *done { "✓" } else { "·" }))
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+
+    /// The first env of the lifecycle this package has not succeeded on: where deploy and
+    /// approve act.
+    pub fn next_env(&self) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|(_, done)| !done)
+            .map(|(env, _)| env.as_str())
+    }
+}
+
+/// One run as the Runs pane lists it.
+#[derive(Debug, Clone)]
+pub struct RunLine {
+    pub row: RunRow,
+    pub progress: RunProgress,
+}
+
+/// What is read for the picked request only: too costly for every line of the list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestDetail {
+    pub id: i64,
+    /// The plan's actions, in order, as "id: automation".
+    pub plan: Vec<String>,
+    /// The last audit events about the request, newest first.
+    pub audit: Vec<String>,
 }
 
 /// The store's part of the screen.
 #[derive(Debug, Clone, Default)]
 pub struct Data {
     pub requests: Vec<RequestLine>,
-    pub runs: Vec<RunRow>,
+    pub detail: Option<RequestDetail>,
+    pub runs: Vec<RunLine>,
+    /// The step runs of the run picked in the Runs pane.
+    pub steps: Option<(i64, Vec<crate::store::StepRunRow>)>,
+    pub summary: Summary,
 }
 
-pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
+/// Reads the lists, and the details of request `picked`.
+pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, StoreError> {
     let mut requests = Vec::new();
     for r in store.requests(None)?.into_iter().take(PAGE as usize) {
         let current: Vec<_> = store
@@ -45,7 +91,10 @@ pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
         let stages = crate::workflow::stages(ws, store, &r)?;
         let next = crate::workflow::next_step(ws, &r, &stages, &current);
         requests.push(RequestLine {
-            progress: crate::workflow::progress_line(&stages),
+            stages: stages
+                .iter()
+                .map(|(s, done)| (s.env.clone(), *done))
+                .collect(),
             lifecycle: r.lifecycle.clone(),
             package_digest: r.package_digest.clone(),
             plan_path: r.plan_path.clone(),
@@ -68,6 +117,7 @@ pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
                 .collect(),
             next,
             id: r.id,
+            title: r.title.clone(),
             // Blocked says more than the state it is stuck in.
             state: if r.blocked.is_some() {
                 "blocked".to_string()
@@ -77,11 +127,63 @@ pub fn load(ws: &Workspace, store: &Store) -> Result<Data, StoreError> {
             app: r.app,
             version: r.version,
             by: r.created_by,
+            created_at: r.created_at,
             updated_at: r.updated_at,
         });
     }
+    let mut runs = Vec::new();
+    for row in store.runs(None, None, PAGE)? {
+        // Past durations only matter for a run still going (its ETA).
+        let live = !crate::store::is_finished(&row.state);
+        let progress = store.run_progress(row.id, live)?;
+        runs.push(RunLine { row, progress });
+    }
+    let detail = match picked.and_then(|id| store.request(id).transpose()) {
+        Some(r) => Some(detail(ws, store, &r?)?),
+        None => None,
+    };
     Ok(Data {
         requests,
-        runs: store.runs(None, None, PAGE)?,
+        detail,
+        runs,
+        steps: None,
+        summary: store.summary()?,
+    })
+}
+
+fn detail(
+    ws: &Workspace,
+    store: &Store,
+    r: &crate::store::RequestRow,
+) -> Result<RequestDetail, StoreError> {
+    let source = crate::core::SourceFile::new(
+        r.plan_path.clone().unwrap_or_else(|| "plan.toml".into()),
+        r.plan_body.clone(),
+    );
+    let plan = crate::core::plan::check(&source, &ws.plan_context(), None)
+        .0
+        .map(|p| {
+            p.actions
+                .iter()
+                .map(|a| format!("{}: {}", a.id, a.uses))
+                .collect()
+        })
+        .unwrap_or_default();
+    let audit = store
+        .audit_of(&format!("request:{}", r.id), 5)?
+        .into_iter()
+        .map(|e| {
+            format!(
+                "{}  {:<22} {}",
+                crate::clock::format_ms(e.at),
+                e.action,
+                e.actor
+            )
+        })
+        .collect();
+    Ok(RequestDetail {
+        id: r.id,
+        plan,
+        audit,
     })
 }

@@ -1,27 +1,115 @@
-//! The console. This first version shows the workspace (inventory across environments) with
-//! the pane tabs the console grows into; it owns the terminal through [`terminal::Guard`].
+//! The console: four panes over the workspace's requests, plans, runs and dashboards.
+//!
+//! Shape (STYLE.md §4.2): a loop receives terminal events and worker answers on one channel,
+//! turns them into state changes in [`app::App`] (no IO there), sends the effects that come
+//! out to the store workers, and draws from memory when something changed, at most 60 times
+//! a second.
 
+mod action;
 mod app;
 mod data;
+mod keymap;
+mod panes;
+mod popup;
 pub mod terminal;
+mod theme;
 mod view;
+mod worker;
 
-use crate::error::Result;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event as TermEvent};
+
+pub use action::{Action, Effect, Msg};
+pub use app::{App, Options};
+pub use data::{Data, RequestLine, RunLine};
+pub use keymap::{Context, Key, KeyList, Keymap, Overrides as KeyOverrides};
+pub use panes::Pane;
+pub use theme::Theme;
+pub use view::{draw, draw_at};
+
+use crate::error::{Error, Result};
 use crate::settings::Workspace;
-use crate::store::Summary;
+use worker::Event;
 
-/// Opens the console on `ws` and returns when the operator quits.
-pub fn run(ws: Workspace, summary: Summary) -> Result<()> {
+/// At most one frame per this.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Opens the console on `ws` and returns when the operator quits. Runs started from it go
+/// on: they belong to their runners, not to the console.
+pub fn run(ws: Workspace, options: Options) -> Result<()> {
     // Packages placed in the drop directory reach the vault while the console is open.
-    crate::vault::drop::sweep_periodically(ws.clone(), std::time::Duration::from_secs(30));
-    // The console's own connection, for reading lists a page at a time.
-    let store = crate::store::Store::open(
-        &ws.data_dir,
-        &ws.config_dir,
-        std::time::Duration::from_millis(ws.settings.busy_timeout_ms),
-    )?;
-    let mut app = app::App::new(ws, summary, crate::identity::Actor::current());
-    app.store = Some(store);
+    crate::vault::drop::sweep_periodically(ws.clone(), Duration::from_secs(30));
+    let open = || {
+        crate::store::Store::open(
+            &ws.data_dir,
+            &ws.config_dir,
+            Duration::from_millis(ws.settings.busy_timeout_ms),
+        )
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    let (reads, reads_rx) = mpsc::channel::<Effect>();
+    let (acts, acts_rx) = mpsc::channel::<Effect>();
+    for (store, effects) in [(open()?, reads_rx), (open()?, acts_rx)] {
+        let (ws, tx) = (ws.clone(), tx.clone());
+        std::thread::spawn(move || worker::serve(ws, store, effects, tx));
+    }
+    let mut app = App::new(ws, crate::identity::Actor::current(), options);
     let mut guard = terminal::Guard::enter()?;
-    app.run(guard.terminal())
+    // The terminal is read on its own thread: the loop then waits on one channel.
+    std::thread::spawn(move || {
+        while let Ok(ev) = event::read() {
+            if tx.send(Event::Term(ev)).is_err() {
+                return;
+            }
+        }
+    });
+    let send = |e: Effect| {
+        let to = if e.is_read() { &reads } else { &acts };
+        let _ = to.send(e);
+    };
+    let fail = |e| Error::io("terminal error")(e);
+    let terminal = guard.terminal();
+    let mut drawn_at = Instant::now() - FRAME;
+    loop {
+        let now = Instant::now();
+        for e in app.tick(now) {
+            send(e);
+        }
+        if app.quit {
+            return Ok(());
+        }
+        if app.dirty && now.duration_since(drawn_at) >= FRAME {
+            terminal.draw(|f| view::draw(&app, f)).map_err(fail)?;
+            app.dirty = false;
+            drawn_at = now;
+        }
+        let wait = if app.dirty {
+            FRAME.saturating_sub(now.duration_since(drawn_at))
+        } else {
+            Duration::from_millis(50)
+        };
+        let first = match rx.recv_timeout(wait) {
+            Ok(ev) => ev,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        // Everything that queued up is applied before the next frame.
+        for ev in std::iter::once(first).chain(rx.try_iter()) {
+            let effects = match ev {
+                Event::Term(TermEvent::Key(k)) => app.on_key(k),
+                Event::Term(TermEvent::Mouse(m)) => app.on_mouse(m),
+                Event::Term(TermEvent::Resize(..)) => {
+                    app.dirty = true;
+                    Vec::new()
+                }
+                Event::Term(_) => Vec::new(),
+                Event::Msg(m) => app.on_msg(m),
+            };
+            for e in effects {
+                send(e);
+            }
+        }
+    }
 }

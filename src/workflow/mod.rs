@@ -9,7 +9,8 @@ mod stages;
 
 pub use plans::{checked, known_env, read_plan, render};
 pub use requests::{
-    DeployPreview, decide, find_request, lifecycle, prepare_deploy, start_deploy, transition,
+    DeployPreview, decide, find_request, lifecycle, prepare_deploy, replan, schedule, start_deploy,
+    transition,
 };
 pub use runs::{
     RollbackPreview, STARTUP, interrupted, launch, prepare_rollback, recover_stale, resume,

@@ -3,8 +3,10 @@
 
 use serde_json::json;
 
-use super::plans::{checked, known_env, render};
+use super::plans::{checked, known_env, read_plan, render};
 use super::runs::{launch, recover_stale, verified_package};
+use std::path::Path;
+
 use crate::core::expand::expand;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -367,4 +369,45 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
         )));
     }
     Ok(None)
+}
+
+/// Plans the date of request `id`'s deploy to `env` (local time, "YYYY-MM-DD[ HH:MM]");
+/// returns it in ms.
+pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str) -> Result<i64> {
+    let r = find_request(store, id)?;
+    let l = lifecycle(ws, &r)?;
+    if !l.stages.iter().any(|s| s.env == env) {
+        return Err(Error::BadInput(format!(
+            "`{env}` is not a stage of lifecycle `{}`",
+            r.lifecycle
+        )));
+    }
+    let when = crate::clock::parse_local(at).ok_or_else(|| {
+        Error::BadInput(format!(
+            "`{at}` is not a date; expected \"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM\" (local time)"
+        ))
+    })?;
+    store.schedule(id, env, when, &Actor::current())?;
+    Ok(when)
+}
+
+/// Replaces the plan of request `id` with `plan_file`; returns the approvals voided.
+pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> Result<usize> {
+    let r = find_request(store, id)?;
+    let source = read_plan(ws, plan_file)?;
+    let (plan, diags) = checked(ws, &source, None);
+    let Some(plan) = plan else {
+        return Err(Error::Invalid(diags));
+    };
+    if plan.app != r.app {
+        return Err(Error::BadInput(format!(
+            "{} is a plan of app `{}`, not `{}`",
+            source.path.display(),
+            plan.app,
+            r.app
+        )));
+    }
+    let path = source.path.display().to_string();
+    let voided = store.replace_plan(id, &source.text, Some(&path), &r.app, &Actor::current())?;
+    Ok(voided)
 }

@@ -1,0 +1,287 @@
+//! The messages of the console's loop: what a key asks for ([`Action`]), what the loop asks
+//! the store workers to do ([`Effect`]), and what they answer ([`Msg`]).
+
+use serde::Deserialize;
+
+use crate::store::{LogAnchor, LogFilter, LogLine};
+use crate::workflow::{DeployPreview, RollbackPreview};
+
+/// What a key press asks for. Bindable in `[console.keys]` under these snake_case names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Quit,
+    Help,
+    NextPane,
+    PrevPane,
+    RequestsPane,
+    PlanPane,
+    RunsPane,
+    DashboardPane,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Into the selected thing (a run's log, the plan editor).
+    Open,
+    /// Out of it again.
+    Back,
+    Filter,
+    Search,
+    SearchNext,
+    SearchPrev,
+    Submit,
+    Approve,
+    Reject,
+    Deploy,
+    Schedule,
+    /// Opens the selected request's plan in the Plan pane.
+    EditPlan,
+    Rollback,
+    CancelRun,
+    Resume,
+    GateConfirm,
+    GateAbort,
+    /// Cycles the log through the run's hosts.
+    HostFilter,
+    /// Cycles the log through stdout, stderr and pilote's own lines.
+    StreamFilter,
+    /// Shows or hides the step tree beside the log.
+    StepTree,
+    /// Writes the plan being edited.
+    Save,
+    /// Shows the plan's expansion for the next environment.
+    NextEnv,
+    /// Jumps to the next problem the validator found.
+    NextProblem,
+}
+
+impl Action {
+    /// The words of the footer and of the help popup.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Quit => "quit",
+            Self::Help => "help",
+            Self::NextPane => "next pane",
+            Self::PrevPane => "previous pane",
+            Self::RequestsPane => "requests",
+            Self::PlanPane => "plan",
+            Self::RunsPane => "runs/log",
+            Self::DashboardPane => "dashboard",
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::PageUp => "page up",
+            Self::PageDown => "page down",
+            Self::Top => "top",
+            Self::Bottom => "bottom, follow",
+            Self::Open => "open",
+            Self::Back => "back",
+            Self::Filter => "filter",
+            Self::Search => "search",
+            Self::SearchNext => "next match",
+            Self::SearchPrev => "previous match",
+            Self::Submit => "submit",
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+            Self::Deploy => "deploy next env",
+            Self::Schedule => "schedule",
+            Self::EditPlan => "edit plan",
+            Self::Rollback => "ROLLBACK",
+            Self::CancelRun => "cancel run",
+            Self::Resume => "resume",
+            Self::GateConfirm => "confirm gate",
+            Self::GateAbort => "abort gate",
+            Self::HostFilter => "host filter",
+            Self::StreamFilter => "stream filter",
+            Self::StepTree => "step tree",
+            Self::Save => "save",
+            Self::NextEnv => "next env",
+            Self::NextProblem => "next problem",
+        }
+    }
+
+    /// Whether the action changes anything (hidden in `--read-only`).
+    pub fn mutates(self) -> bool {
+        matches!(
+            self,
+            Self::Submit
+                | Self::Approve
+                | Self::Reject
+                | Self::Deploy
+                | Self::Schedule
+                | Self::Rollback
+                | Self::CancelRun
+                | Self::Resume
+                | Self::GateConfirm
+                | Self::GateAbort
+                | Self::Save
+        )
+    }
+}
+
+/// Which part of a log a reply fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPart {
+    /// The tail, replacing the window (following).
+    Tail,
+    /// Lines before the window (scrolling back).
+    Older,
+    /// Lines after the window (scrolling forward).
+    Newer,
+    /// A new window starting at a line (top, a search hit).
+    Jump,
+}
+
+/// Work for the store workers: everything that touches SQLite, files or processes.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Read the lists, the header's counts and the selected run's steps again.
+    Refresh {
+        request: Option<i64>,
+        run: Option<i64>,
+    },
+    Log {
+        run: i64,
+        filter: LogFilter,
+        anchor: LogAnchor,
+        part: LogPart,
+    },
+    Find {
+        run: i64,
+        filter: LogFilter,
+        needle: String,
+        from: i64,
+        backward: bool,
+    },
+    Transition {
+        id: i64,
+        to: &'static str,
+    },
+    Decide {
+        id: i64,
+        env: String,
+        decision: &'static str,
+        comment: String,
+    },
+    Schedule {
+        id: i64,
+        env: String,
+        at: String,
+    },
+    PrepareDeploy {
+        id: i64,
+        env: String,
+        override_freeze: Option<String>,
+    },
+    StartDeploy {
+        preview: Box<DeployPreview>,
+        override_freeze: Option<String>,
+    },
+    PrepareRollback {
+        app: String,
+        env: String,
+    },
+    StartRollback(Box<RollbackPreview>),
+    /// `cancel`, or `confirm` / `abort` of a gate.
+    Command {
+        run: i64,
+        command: &'static str,
+    },
+    Resume {
+        run: i64,
+    },
+    OpenPlan {
+        path: String,
+    },
+    CheckPlan {
+        path: String,
+        text: String,
+        env: Option<String>,
+        version: u64,
+    },
+    /// Writes the plan; `replan` also replaces the plan of the live requests filed with it.
+    SavePlan {
+        path: String,
+        text: String,
+        replan: bool,
+    },
+}
+
+impl Effect {
+    /// Whether the reading worker serves it (lists, pages, checks): actions, which may take
+    /// seconds, go to the other one so the log keeps moving meanwhile.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Self::Refresh { .. }
+                | Self::Log { .. }
+                | Self::Find { .. }
+                | Self::OpenPlan { .. }
+                | Self::CheckPlan { .. }
+        )
+    }
+}
+
+/// A problem the plan validator found, where the editor can jump to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub col: usize,
+    pub error: bool,
+    pub message: String,
+}
+
+/// What the workers answer.
+#[derive(Debug)]
+pub enum Msg {
+    Data(Box<super::data::Data>),
+    Log {
+        run: i64,
+        filter: LogFilter,
+        part: LogPart,
+        lines: Vec<LogLine>,
+    },
+    Found {
+        run: i64,
+        needle: String,
+        seq: Option<i64>,
+    },
+    DeployPreview {
+        preview: Box<DeployPreview>,
+        override_freeze: Option<String>,
+    },
+    RollbackPreview(Box<RollbackPreview>),
+    /// A run was started from this console: show it, followed.
+    Started {
+        run: i64,
+        what: String,
+    },
+    /// An action went through.
+    Done(String),
+    /// The lists could not be read (shown in the footer until a read works).
+    ReadFailed(String),
+    /// An action was refused or failed; the text says why.
+    Failed(String),
+    PlanOpened {
+        path: String,
+        text: String,
+    },
+    PlanChecked {
+        version: u64,
+        problems: Vec<Problem>,
+        side: String,
+    },
+    /// The plan was written (`note` says what else happened).
+    Saved {
+        text: String,
+        note: String,
+    },
+    /// Saving needs a confirmation first (approvals would be voided).
+    SaveNeedsConfirm {
+        path: String,
+        text: String,
+        warning: String,
+    },
+}

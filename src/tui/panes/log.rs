@@ -1,0 +1,303 @@
+//! A run's live log: a window of a few thousand lines paged from SQLite around what is on
+//! screen, following the tail while the person does not scroll. A run of millions of lines
+//! costs the same as a short one.
+
+use std::cell::Cell;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+
+use super::sanitize;
+use crate::store::{LogAnchor, LogFilter, LogLine};
+use crate::tui::action::{Effect, LogPart};
+use crate::tui::theme::Theme;
+
+/// Lines per page read from the store.
+pub const WINDOW: i64 = 1000;
+/// Lines kept in memory at most: three pages.
+const KEEP: usize = 3 * WINDOW as usize;
+/// Read the next page when the screen comes this close to the window's edge.
+const MARGIN: usize = WINDOW as usize / 4;
+
+#[derive(Debug, Default)]
+pub struct LogView {
+    pub run: Option<i64>,
+    pub filter: LogFilter,
+    pub lines: Vec<LogLine>,
+    /// Index in `lines` of the first line on screen.
+    pub top: usize,
+    /// Showing the tail as it grows.
+    pub follow: bool,
+    /// The window holds the first (last) line the filter shows.
+    pub at_start: bool,
+    pub at_end: bool,
+    /// A page is on its way: ask for no other.
+    pub pending: bool,
+    pub search: Option<String>,
+    /// The line of the last search hit.
+    pub hit: Option<i64>,
+    /// Lines on screen, as last drawn (viewport feedback from render).
+    pub height: Cell<usize>,
+}
+
+impl LogView {
+    /// Shows run `run` from its tail.
+    pub fn open(&mut self, run: i64) -> Vec<Effect> {
+        let filter = if self.run == Some(run) {
+            self.filter.clone()
+        } else {
+            LogFilter::default()
+        };
+        *self = Self {
+            run: Some(run),
+            filter,
+            follow: true,
+            height: Cell::new(self.height.get()),
+            search: self.search.take(),
+            ..Self::default()
+        };
+        self.fetch(LogAnchor::Tail, LogPart::Tail)
+            .into_iter()
+            .collect()
+    }
+
+    fn fetch(&mut self, anchor: LogAnchor, part: LogPart) -> Option<Effect> {
+        let run = self.run?;
+        if self.pending {
+            return None;
+        }
+        self.pending = true;
+        Some(Effect::Log {
+            run,
+            filter: self.filter.clone(),
+            anchor,
+            part,
+        })
+    }
+
+    /// The tail again, while following.
+    pub fn poll(&mut self) -> Option<Effect> {
+        if self.follow {
+            self.fetch(LogAnchor::Tail, LogPart::Tail)
+        } else {
+            None
+        }
+    }
+
+    fn max_top(&self) -> usize {
+        self.lines.len().saturating_sub(self.height.get().max(1))
+    }
+
+    /// A page arrived. Pages for another run or filter (the person moved on) are dropped.
+    pub fn arrived(&mut self, run: i64, filter: &LogFilter, part: LogPart, lines: Vec<LogLine>) {
+        if Some(run) != self.run || *filter != self.filter {
+            return;
+        }
+        self.pending = false;
+        let full = lines.len() as i64 >= WINDOW;
+        match part {
+            LogPart::Tail => {
+                if !self.follow {
+                    return;
+                }
+                self.at_start = !full;
+                self.at_end = true;
+                self.lines = lines;
+                self.top = self.max_top();
+            }
+            LogPart::Older => {
+                self.at_start = !full;
+                self.top += lines.len();
+                let mut all = lines;
+                all.append(&mut self.lines);
+                self.lines = all;
+                if self.lines.len() > KEEP {
+                    self.lines.truncate(KEEP);
+                    self.at_end = false;
+                }
+            }
+            LogPart::Newer => {
+                self.at_end = !full;
+                self.lines.extend(lines);
+                if self.lines.len() > KEEP {
+                    let cut = self.lines.len() - KEEP;
+                    self.lines.drain(..cut);
+                    self.top = self.top.saturating_sub(cut);
+                    self.at_start = false;
+                }
+            }
+            LogPart::Jump => {
+                self.at_start = lines.first().is_none_or(|l| l.seq <= 1);
+                self.at_end = !full;
+                self.lines = lines;
+                self.top = 0;
+            }
+        }
+    }
+
+    /// Scrolls by `delta` lines; reads the next page before the window's edge is reached.
+    pub fn scroll(&mut self, delta: isize) -> Option<Effect> {
+        if delta < 0 {
+            self.follow = false;
+        }
+        self.top = self.top.saturating_add_signed(delta).min(self.max_top());
+        let height = self.height.get().max(1);
+        if delta > 0 && self.at_end && self.top == self.max_top() {
+            self.follow = true;
+            return None;
+        }
+        if self.top < MARGIN && !self.at_start {
+            let first = self.lines.first().map_or(i64::MAX, |l| l.seq);
+            return self.fetch(LogAnchor::Before(first), LogPart::Older);
+        }
+        if self.top + height + MARGIN > self.lines.len() && !self.at_end {
+            let last = self.lines.last().map_or(0, |l| l.seq);
+            return self.fetch(LogAnchor::From(last + 1), LogPart::Newer);
+        }
+        None
+    }
+
+    pub fn page(&self) -> isize {
+        isize::try_from(self.height.get().saturating_sub(1).max(1)).unwrap_or(1)
+    }
+
+    pub fn go_top(&mut self) -> Option<Effect> {
+        self.follow = false;
+        self.pending = false;
+        self.fetch(LogAnchor::From(0), LogPart::Jump)
+    }
+
+    pub fn go_bottom(&mut self) -> Option<Effect> {
+        self.follow = true;
+        self.pending = false;
+        self.fetch(LogAnchor::Tail, LogPart::Tail)
+    }
+
+    /// Shows the log through `filter` from its tail.
+    pub fn refilter(&mut self, filter: LogFilter) -> Vec<Effect> {
+        let Some(run) = self.run else {
+            return Vec::new();
+        };
+        // `open` keeps the filter of the run already shown.
+        self.filter = filter;
+        self.open(run)
+    }
+
+    /// Looks for `needle` after (or before) the last hit, else from the top line on screen.
+    pub fn find(&mut self, needle: Option<String>, backward: bool) -> Option<Effect> {
+        if let Some(n) = needle {
+            self.search = Some(n).filter(|n| !n.is_empty());
+            self.hit = None;
+        }
+        let needle = self.search.clone()?;
+        let from = self
+            .hit
+            .or_else(|| self.lines.get(self.top).map(|l| l.seq - 1))
+            .unwrap_or(0);
+        Some(Effect::Find {
+            run: self.run?,
+            filter: self.filter.clone(),
+            needle,
+            from,
+            backward,
+        })
+    }
+
+    /// A search answered: jump to the hit.
+    pub fn found(&mut self, run: i64, seq: i64) -> Option<Effect> {
+        if Some(run) != self.run {
+            return None;
+        }
+        self.hit = Some(seq);
+        self.follow = false;
+        // Already on screen: no read needed.
+        if let Some(i) = self.lines.iter().position(|l| l.seq == seq) {
+            let height = self.height.get().max(1);
+            if i < self.top || i >= self.top + height {
+                self.top = i.saturating_sub(height / 3).min(self.max_top());
+            }
+            return None;
+        }
+        self.pending = false;
+        self.fetch(LogAnchor::From(seq), LogPart::Jump)
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme, title: Line<'_>) {
+        let block = Block::new()
+            .borders(Borders::ALL)
+            .border_style(theme.dim)
+            .title(title);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let height = usize::from(inner.height);
+        self.height.set(height);
+        if self.run.is_none() {
+            Paragraph::new("Pick a run to see its log.")
+                .style(theme.dim)
+                .render(inner, buf);
+            return;
+        }
+        // While following, the last lines fill the screen whatever `top` says.
+        let top = if self.follow {
+            self.lines.len().saturating_sub(height)
+        } else {
+            self.top
+        };
+        let lines: Vec<Line> = self
+            .lines
+            .iter()
+            .skip(top)
+            .take(height)
+            .map(|l| self.line(l, theme))
+            .collect();
+        if lines.is_empty() {
+            let text = if self.pending {
+                "reading…"
+            } else {
+                "no output yet"
+            };
+            Paragraph::new(text).style(theme.dim).render(inner, buf);
+            return;
+        }
+        Paragraph::new(lines).render(inner, buf);
+    }
+
+    fn line(&self, l: &LogLine, theme: &Theme) -> Line<'static> {
+        let time = crate::clock::format_ms(l.at);
+        let time = time.get(11..19).unwrap_or(&time).to_string();
+        let who = if l.host.is_empty() { "pilote" } else { &l.host };
+        let (marker, style) = match l.stream.as_str() {
+            "stderr" => ("!", theme.bad),
+            "system" => ("-", theme.accent),
+            _ => ("│", Style::new()),
+        };
+        let text = sanitize(&l.line);
+        let hit = self.hit == Some(l.seq);
+        let mut spans = vec![
+            Span::styled(format!("{time} "), theme.dim),
+            Span::styled(format!("{who:<12.12} "), theme.accent),
+            Span::styled(format!("{marker} "), style),
+        ];
+        match self.search.as_deref().filter(|n| text.contains(*n)) {
+            Some(n) => {
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find(n) {
+                    spans.push(Span::styled(rest[..i].to_string(), style));
+                    spans.push(Span::styled(n.to_string(), theme.selected));
+                    rest = &rest[i + n.len()..];
+                }
+                spans.push(Span::styled(rest.to_string(), style));
+            }
+            None => spans.push(Span::styled(text, style)),
+        }
+        let line = Line::from(spans);
+        if hit {
+            line.style(theme.selected)
+        } else {
+            line
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The four panes. Each owns its state, turns actions into effects and draws itself from
+//! that state only; none reaches into another's (the app routes what crosses panes).
+
+pub mod dashboard;
+pub mod log;
+pub mod plan;
+pub mod requests;
+pub mod runs;
+
+use super::action::Effect;
+use super::popup::Popup;
+use super::theme::Theme;
+use crate::settings::Workspace;
+
+/// The panes, reachable by number keys and Tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Requests,
+    Plan,
+    Runs,
+    Dashboard,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Requests, Pane::Plan, Pane::Runs, Pane::Dashboard];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Requests => "Requests",
+            Self::Plan => "Plan",
+            Self::Runs => "Runs/Log",
+            Self::Dashboard => "Dashboard",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// What a pane asks the app to do besides changing its own state.
+#[derive(Debug)]
+pub enum Out {
+    Effect(Effect),
+    Popup(Popup),
+    Show(Pane),
+}
+
+/// What every pane may read: the workspace, the theme, whether actions are allowed.
+pub struct Env<'a> {
+    pub ws: &'a Workspace,
+    pub theme: &'a Theme,
+    pub read_only: bool,
+}
+
+/// "3m", "2h", "5d": how long ago, in the largest unit.
+pub fn age(at: i64, now: i64) -> String {
+    let s = (now - at).max(0) / 1000;
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Output is stored raw; escape sequences and other control characters are shown, not
+/// obeyed, so a remote script cannot rewrite the operator's screen.
+pub fn sanitize(line: &str) -> String {
+    line.chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
+/// Moves `i` by `delta` within `0..len`.
+pub fn step(i: usize, delta: isize, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    i.saturating_add_signed(delta).min(len - 1)
+}

@@ -1,0 +1,430 @@
+//! The Runs/Log pane: the runs of every operator, the picked run's live log and its step
+//! tree, and what can be done to a run: cancel, resume, answer its gate, and `R`, the
+//! one-key rollback.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget, Wrap};
+
+use super::log::LogView;
+pub use super::log::WINDOW;
+use super::{Env, Out, age};
+use crate::store::{LogFilter, StepRunRow, is_finished};
+use crate::tui::action::{Action, Effect};
+use crate::tui::data::RunLine;
+use crate::tui::keymap::Context;
+use crate::tui::popup::{Popup, Purpose};
+
+#[derive(Debug, Default)]
+pub struct RunsPane {
+    pub runs: Vec<RunLine>,
+    pub picked: Option<i64>,
+    /// Keys go to the log (scroll, search, filters) rather than the list.
+    pub focus_log: bool,
+    pub log: LogView,
+    /// The picked run's step runs, as last read.
+    pub steps: Vec<StepRunRow>,
+    /// The step tree beside the log (always shown on wide screens).
+    pub tree: bool,
+}
+
+impl RunsPane {
+    pub fn context(&self) -> Context {
+        if self.focus_log {
+            Context::Log
+        } else {
+            Context::Runs
+        }
+    }
+
+    pub fn selected(&self) -> Option<&RunLine> {
+        self.picked
+            .and_then(|id| self.runs.iter().find(|r| r.row.id == id))
+    }
+
+    /// New lists from the store; the first run is picked (and its log opened) if none was.
+    pub fn set(&mut self, runs: Vec<RunLine>) -> Vec<Effect> {
+        self.runs = runs;
+        if self.picked.is_none()
+            && let Some(first) = self.runs.first()
+        {
+            let id = first.row.id;
+            return self.pick(id);
+        }
+        Vec::new()
+    }
+
+    pub fn set_steps(&mut self, run: i64, steps: Vec<StepRunRow>) {
+        if self.picked == Some(run) {
+            self.steps = steps;
+        }
+    }
+
+    pub fn pick(&mut self, run: i64) -> Vec<Effect> {
+        if self.picked != Some(run) {
+            self.steps.clear();
+        }
+        self.picked = Some(run);
+        self.log.open(run)
+    }
+
+    /// A run started from this console: shown at once, its log followed.
+    pub fn follow(&mut self, run: i64) -> Vec<Effect> {
+        self.focus_log = true;
+        self.log.open(run);
+        self.pick(run)
+    }
+
+    fn index(&self) -> usize {
+        self.picked
+            .and_then(|id| self.runs.iter().position(|r| r.row.id == id))
+            .unwrap_or(0)
+    }
+
+    pub fn on_action(&mut self, action: Action, env: &Env<'_>) -> Vec<Out> {
+        let effects = |v: Vec<Effect>| v.into_iter().map(Out::Effect).collect();
+        let one = |e: Option<Effect>| e.into_iter().map(Out::Effect).collect();
+        match (action, self.focus_log) {
+            (Action::Down | Action::Up, false) => {
+                let delta = if action == Action::Down { 1 } else { -1 };
+                let i = super::step(self.index(), delta, self.runs.len());
+                return match self.runs.get(i).map(|r| r.row.id) {
+                    Some(id) => effects(self.pick(id)),
+                    None => Vec::new(),
+                };
+            }
+            (Action::Open, false) if self.picked.is_some() => {
+                self.focus_log = true;
+                return Vec::new();
+            }
+            (Action::Back, true) => {
+                self.focus_log = false;
+                return Vec::new();
+            }
+            (Action::Down, true) => return one(self.log.scroll(1)),
+            (Action::Up, true) => return one(self.log.scroll(-1)),
+            (Action::PageDown, true) => return one(self.log.scroll(self.log.page())),
+            (Action::PageUp, true) => return one(self.log.scroll(-self.log.page())),
+            (Action::Top, true) => return one(self.log.go_top()),
+            (Action::Bottom, true) => return one(self.log.go_bottom()),
+            (Action::Search, true) => {
+                return vec![Out::Popup(Popup::input(
+                    "Search the log",
+                    "text to find (n next, N previous)",
+                    self.log.search.as_deref().unwrap_or(""),
+                    Purpose::Search,
+                ))];
+            }
+            (Action::SearchNext, true) => return one(self.log.find(None, false)),
+            (Action::SearchPrev, true) => return one(self.log.find(None, true)),
+            (Action::HostFilter, true) => {
+                let filter = LogFilter {
+                    host: self.next_host(),
+                    ..self.log.filter.clone()
+                };
+                return effects(self.log.refilter(filter));
+            }
+            (Action::StreamFilter, true) => {
+                let stream = match self.log.filter.stream.as_deref() {
+                    None => Some("stdout"),
+                    Some("stdout") => Some("stderr"),
+                    Some("stderr") => Some("system"),
+                    _ => None,
+                };
+                let filter = LogFilter {
+                    stream: stream.map(str::to_string),
+                    ..self.log.filter.clone()
+                };
+                return effects(self.log.refilter(filter));
+            }
+            (Action::StepTree, true) => {
+                self.tree = !self.tree;
+                return Vec::new();
+            }
+            _ => {}
+        }
+        let Some(run) = self.selected().map(|r| r.row.clone()) else {
+            return Vec::new();
+        };
+        if action.mutates() && env.read_only {
+            return vec![Out::Popup(Popup::read_only())];
+        }
+        let id = run.id;
+        let refuse = |text: String| vec![Out::Popup(Popup::message("Not now", &text, false))];
+        match action {
+            // The rollback of the app on the env, derived by the store worker and shown
+            // before anything starts; Enter in the modal starts it.
+            Action::Rollback => vec![Out::Effect(Effect::PrepareRollback {
+                app: run.app,
+                env: run.env,
+            })],
+            Action::CancelRun if is_finished(&run.state) => {
+                refuse(format!("run #{id} is already {}", run.state))
+            }
+            Action::CancelRun => vec![Out::Popup(Popup::confirm(
+                &format!("Cancel run #{id}?"),
+                format!(
+                    "Cancel run #{id} ({} of {} on {})?\n\nIts running steps are stopped \
+                     (TERM, then KILL after the grace period). Nothing is undone: roll back \
+                     with R afterwards if needed.",
+                    run.kind, run.app, run.env
+                ),
+                Effect::Command {
+                    run: id,
+                    command: "cancel",
+                },
+                true,
+            ))],
+            Action::Resume if run.state != "interrupted" => refuse(format!(
+                "run #{id} is {}; only an interrupted run resumes",
+                run.state
+            )),
+            Action::Resume => vec![Out::Effect(Effect::Resume { run: id })],
+            Action::GateConfirm | Action::GateAbort if run.state != "waiting" => {
+                refuse(format!("run #{id} is not waiting at a gate"))
+            }
+            Action::GateConfirm => vec![Out::Effect(Effect::Command {
+                run: id,
+                command: "confirm",
+            })],
+            Action::GateAbort => vec![Out::Popup(Popup::confirm(
+                &format!("Abort run #{id} at its gate?"),
+                format!("The gate of run #{id} is answered no: the run stops there as failed."),
+                Effect::Command {
+                    run: id,
+                    command: "abort",
+                },
+                true,
+            ))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The host filter's next value: every host the run touched, then none.
+    fn next_host(&self) -> Option<String> {
+        let mut hosts: Vec<&str> = self
+            .steps
+            .iter()
+            .map(|s| s.host.as_str())
+            .filter(|h| !h.is_empty())
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let now = self.log.filter.host.as_deref();
+        let next = match now.and_then(|h| hosts.iter().position(|x| *x == h)) {
+            Some(i) => hosts.get(i + 1),
+            None if now.is_some() => None,
+            None => hosts.first(),
+        };
+        next.map(|h| (*h).to_string())
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, now: i64) {
+        let t = env.theme;
+        let block = Block::new()
+            .borders(Borders::ALL)
+            .title(" Runs/Log ")
+            .border_style(t.accent);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if self.runs.is_empty() {
+            Paragraph::new(
+                "No run yet. Runs execute a plan on one environment and stream every host's \
+                 log here. Deploy a request from the Requests pane (d), or: pilote run PLAN --env ENV",
+            )
+            .wrap(Wrap { trim: true })
+            .style(t.dim)
+            .render(inner, buf);
+            return;
+        }
+        // The list shrinks to a few rows when the log has the keys.
+        let list_rows = if self.focus_log {
+            4
+        } else {
+            (inner.height / 3).max(5)
+        };
+        let [list, rest] = Layout::vertical([
+            Constraint::Length(list_rows.min(self.runs.len() as u16 + 1)),
+            Constraint::Min(3),
+        ])
+        .areas(inner);
+        self.render_list(list, buf, env, now);
+        let show_tree = self.tree || rest.width >= 150;
+        let [log_area, tree_area] = if show_tree {
+            Layout::horizontal([Constraint::Percentage(68), Constraint::Percentage(32)]).areas(rest)
+        } else {
+            [rest, Rect::default()]
+        };
+        self.log.render(log_area, buf, t, self.log_title(env));
+        if show_tree {
+            self.render_tree(tree_area, buf, env);
+        }
+    }
+
+    fn log_title(&self, env: &Env<'_>) -> Line<'static> {
+        let t = env.theme;
+        let Some(r) = self.selected() else {
+            return Line::from(" Log ");
+        };
+        let mut spans = vec![Span::styled(
+            format!(
+                " Log #{} {} {} on {} ",
+                r.row.id, r.row.kind, r.row.app, r.row.env
+            ),
+            if self.focus_log { t.title } else { t.accent },
+        )];
+        if r.row.state == "waiting" {
+            spans.push(Span::styled(
+                " GATE WAITING: y confirm · A abort ",
+                t.danger,
+            ));
+        }
+        let f = &self.log.filter;
+        let mut tags = Vec::new();
+        if self.log.follow {
+            tags.push("following".to_string());
+        }
+        if let Some(h) = &f.host {
+            tags.push(format!("host {h}"));
+        }
+        if let Some(s) = &f.stream {
+            tags.push(s.clone());
+        }
+        if let Some(s) = &self.log.search {
+            tags.push(format!("/{s}"));
+        }
+        tags.push(format!("{} lines", r.row.last_seq));
+        spans.push(Span::styled(format!(" {} ", tags.join(" · ")), t.dim));
+        Line::from(spans)
+    }
+
+    fn render_list(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, now: i64) {
+        let t = env.theme;
+        let visible = usize::from(area.height.saturating_sub(1)).max(1);
+        let first = self.index().saturating_sub(visible - 1);
+        let wide = area.width >= 120;
+        let rows: Vec<Row> = self
+            .runs
+            .iter()
+            .skip(first)
+            .map(|r| {
+                let mut cells = vec![
+                    Cell::from(format!("#{}", r.row.id)),
+                    Cell::from(r.row.kind.clone()),
+                    Cell::from(format!("{} on {}", r.row.app, r.row.env)),
+                    Cell::from(r.row.state.clone()).style(t.state(&r.row.state)),
+                    Cell::from(progress(r, now)),
+                ];
+                if wide {
+                    cells.push(Cell::from(r.progress.current.clone().unwrap_or_default()));
+                    cells.push(Cell::from(format!(
+                        "{}/{}",
+                        r.progress.hosts - r.progress.hosts_failed,
+                        r.progress.hosts_failed
+                    )));
+                }
+                cells.push(Cell::from(r.row.started_by.clone()));
+                cells.push(Cell::from(age(r.row.created_at, now)));
+                Row::new(cells).style(if Some(r.row.id) == self.picked {
+                    t.selected
+                } else {
+                    Style::new()
+                })
+            })
+            .collect();
+        let mut widths = vec![
+            Constraint::Length(5),
+            Constraint::Length(8),
+            Constraint::Min(14),
+            Constraint::Length(11),
+            Constraint::Length(22),
+        ];
+        let mut header = vec!["RUN", "KIND", "WHERE", "STATE", "PROGRESS"];
+        if wide {
+            widths.extend([Constraint::Fill(1), Constraint::Length(7)]);
+            header.extend(["CURRENT STEP", "OK/BAD"]);
+        }
+        widths.extend([Constraint::Length(8), Constraint::Length(4)]);
+        header.extend(["BY", "AGE"]);
+        Table::new(rows, widths)
+            .header(Row::new(header).style(t.title))
+            .render(area, buf);
+    }
+
+    /// One line per action and step, its hosts' states after it.
+    fn render_tree(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>) {
+        let t = env.theme;
+        let block = Block::new()
+            .borders(Borders::ALL)
+            .border_style(t.dim)
+            .title(" Steps ");
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let mut lines: Vec<Line> = Vec::new();
+        let mut last_action = "";
+        let mut i = 0;
+        while i < self.steps.len() {
+            let s = &self.steps[i];
+            if s.action_id != last_action {
+                lines.push(Line::styled(s.action_id.clone(), t.title));
+                last_action = &s.action_id;
+            }
+            // The step runs of one step (one per host) are adjacent.
+            let mut spans = vec![Span::raw(format!("  {} ", s.step_name))];
+            while i < self.steps.len()
+                && self.steps[i].position == s.position
+                && self.steps[i].action_id == s.action_id
+            {
+                let h = &self.steps[i];
+                let mark = match h.state.as_str() {
+                    "succeeded" => "✓",
+                    "failed" | "timed_out" => "✗",
+                    "running" => "▶",
+                    "unknown" => "?",
+                    "skipped" | "cancelled" => "-",
+                    _ => "·",
+                };
+                let label = if h.host.is_empty() {
+                    mark.to_string()
+                } else {
+                    format!("{mark}{} ", h.host)
+                };
+                spans.push(Span::styled(label, t.state(&h.state)));
+                i += 1;
+            }
+            lines.push(Line::from(spans));
+        }
+        if lines.is_empty() {
+            lines.push(Line::styled("no step started yet", t.dim));
+        }
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .render(inner, buf);
+    }
+}
+
+/// `[██████····] 6/10 ETA 1m` for a live run (from past runs' durations), `9 steps` else.
+fn progress(r: &RunLine, now: i64) -> String {
+    let p = &r.progress;
+    if is_finished(&r.row.state) {
+        return format!("{} step{}", p.steps, if p.steps == 1 { "" } else { "s" });
+    }
+    let elapsed = r.row.started_at.map_or(0, |s| now - s);
+    match p.typical_ms.filter(|t| *t > 0) {
+        Some(typical) => {
+            let ratio = (elapsed as f64 / typical as f64).clamp(0.0, 0.99);
+            let filled = (ratio * 10.0) as usize;
+            let eta = crate::core::duration::format(std::time::Duration::from_millis(
+                (typical - elapsed).max(0) as u64,
+            ));
+            format!(
+                "[{}{}] ETA {eta}",
+                "█".repeat(filled),
+                "·".repeat(10 - filled)
+            )
+        }
+        None => format!("{} done, {} failed", p.done, p.failed),
+    }
+}

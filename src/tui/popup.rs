@@ -1,0 +1,190 @@
+//! Popups over the panes, kept as a stack by the app: help, a message, a confirmation of a
+//! consequential action (deploy, rollback, cancel), and a one-line input.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+use tui_textarea::TextArea;
+
+use super::action::{Action, Effect};
+use super::keymap::{Context, Keymap};
+use super::theme::Theme;
+
+/// What an input's text is for once Enter is pressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    Filter,
+    Search,
+    Approve { id: i64, env: String },
+    Reject { id: i64, env: String },
+    Schedule { id: i64, env: String },
+    FreezeReason { id: i64, env: String },
+}
+
+#[derive(Debug)]
+pub enum Popup {
+    Help {
+        context: Context,
+    },
+    Message {
+        title: String,
+        text: String,
+        error: bool,
+    },
+    /// Enter runs `yes`; Esc (or n) closes. The text scrolls: a plan can be long.
+    Confirm {
+        title: String,
+        text: String,
+        scroll: u16,
+        yes: Effect,
+        danger: bool,
+    },
+    Input {
+        title: String,
+        hint: String,
+        area: Box<TextArea<'static>>,
+        purpose: Purpose,
+    },
+}
+
+impl Popup {
+    pub fn message(title: &str, text: &str, error: bool) -> Self {
+        Self::Message {
+            title: title.to_string(),
+            text: text.to_string(),
+            error,
+        }
+    }
+
+    pub fn read_only() -> Self {
+        Self::message(
+            "Read-only",
+            "This console was opened with --read-only: it shows, it does not act.",
+            false,
+        )
+    }
+
+    pub fn input(title: &str, hint: &str, text: &str, purpose: Purpose) -> Self {
+        let mut area = TextArea::new(vec![text.to_string()]);
+        area.move_cursor(tui_textarea::CursorMove::End);
+        Self::Input {
+            title: title.to_string(),
+            hint: hint.to_string(),
+            area: Box::new(area),
+            purpose,
+        }
+    }
+
+    pub fn confirm(title: &str, text: String, yes: Effect, danger: bool) -> Self {
+        Self::Confirm {
+            title: title.to_string(),
+            text,
+            scroll: 0,
+            yes,
+            danger,
+        }
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme, keys: &Keymap) {
+        match self {
+            Self::Help { context } => help(*context, area, buf, theme, keys),
+            Self::Message { title, text, error } => {
+                let lines = text.lines().count() as u16 + 4;
+                let r = centered(area, 70, lines);
+                let style = if *error { theme.bad } else { theme.title };
+                framed(r, buf, &format!(" {title} "), style);
+                Paragraph::new(format!("{text}\n\nEnter/Esc closes"))
+                    .wrap(Wrap { trim: false })
+                    .render(inner(r), buf);
+            }
+            Self::Confirm {
+                title,
+                text,
+                scroll,
+                danger,
+                ..
+            } => {
+                let r = centered(area, 100, area.height.saturating_sub(2));
+                let style = if *danger { theme.danger } else { theme.title };
+                framed(r, buf, &format!(" {title} "), style);
+                let [body, prompt] =
+                    Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner(r));
+                Paragraph::new(text.as_str())
+                    .scroll((*scroll, 0))
+                    .render(body, buf);
+                Line::from(vec![
+                    Span::styled(" Enter ", theme.key),
+                    Span::raw("start   "),
+                    Span::styled(" Esc ", theme.key),
+                    Span::raw("cancel   "),
+                    Span::styled(" j/k ", theme.key),
+                    Span::raw("scroll"),
+                ])
+                .render(prompt, buf);
+            }
+            Self::Input {
+                title,
+                hint,
+                area: text,
+                ..
+            } => {
+                let r = centered(area, 70, 5);
+                framed(r, buf, &format!(" {title} "), theme.title);
+                let [line, help] = Layout::vertical([Constraint::Length(1), Constraint::Length(2)])
+                    .areas(inner(r));
+                text.as_ref().render(line, buf);
+                Paragraph::new(hint.as_str())
+                    .style(theme.dim)
+                    .wrap(Wrap { trim: true })
+                    .render(help, buf);
+            }
+        }
+    }
+}
+
+/// Every key of `context`, then the global ones.
+fn help(context: Context, area: Rect, buf: &mut Buffer, theme: &Theme, keys: &Keymap) {
+    let mut lines = Vec::new();
+    for (c, title) in [(context, "This pane"), (Context::Global, "Everywhere")] {
+        lines.push(Line::styled(title, theme.title));
+        for (label, action) in keys.hints(c) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{label:>12}  "), theme.key),
+                Span::raw(describe(action)),
+            ]));
+        }
+    }
+    lines.push(Line::styled("any key closes", theme.dim));
+    let r = centered(area, 50, lines.len() as u16 + 2);
+    framed(r, buf, " Keys ", theme.title);
+    Paragraph::new(lines).render(inner(r), buf);
+}
+
+fn describe(a: Action) -> &'static str {
+    a.describe()
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn framed(r: Rect, buf: &mut Buffer, title: &str, style: ratatui::style::Style) {
+    Clear.render(r, buf);
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(Span::styled(title.to_string(), style))
+        .render(r, buf);
+}
+
+fn inner(r: Rect) -> Rect {
+    Block::new().borders(Borders::ALL).inner(r)
+}

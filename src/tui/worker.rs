@@ -1,0 +1,280 @@
+//! The store workers: threads that own a store connection each and turn [`Effect`]s into
+//! [`Msg`]s, so the loop never waits on SQLite, a file or a process.
+//!
+//! Two of them: reads (lists, log pages, searches) and actions (approve, deploy, rollback,
+//! which re-hash a package and may take seconds). A slow action never freezes the log.
+//! Threads rather than tokio tasks: rusqlite is synchronous and each connection has one
+//! owner; a thread per connection says so plainly.
+
+use std::sync::mpsc::{Receiver, Sender};
+
+use super::action::{Effect, Msg, Problem};
+use super::data;
+use crate::core::diagnostic::Severity;
+use crate::error::Error;
+use crate::settings::Workspace;
+use crate::store::Store;
+
+/// What the loop receives: a key or mouse event from the terminal, or a worker's answer.
+pub enum Event {
+    Term(ratatui::crossterm::event::Event),
+    Msg(Msg),
+}
+
+/// Serves effects until the loop goes away.
+pub fn serve(ws: Workspace, mut store: Store, effects: Receiver<Effect>, out: Sender<Event>) {
+    while let Ok(effect) = effects.recv() {
+        let msg = handle(&ws, &mut store, effect);
+        if out.send(Event::Msg(msg)).is_err() {
+            return;
+        }
+    }
+}
+
+fn failed(e: Error) -> Msg {
+    Msg::Failed(e.to_string())
+}
+
+fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
+    match effect {
+        Effect::Refresh { request, run } => {
+            let read = data::load(ws, store, request).map(Box::new);
+            match (read, run) {
+                (Err(e), _) => Msg::ReadFailed(format!("cannot read the store: {e}")),
+                (Ok(d), None) => Msg::Data(d),
+                (Ok(mut d), Some(run)) => {
+                    d.steps = store.step_runs(run).ok().map(|s| (run, s));
+                    Msg::Data(d)
+                }
+            }
+        }
+        Effect::Log {
+            run,
+            filter,
+            anchor,
+            part,
+        } => match store.log_window(run, &filter, anchor, super::panes::runs::WINDOW) {
+            Ok(lines) => Msg::Log {
+                run,
+                filter,
+                part,
+                lines,
+            },
+            Err(e) => Msg::Failed(e.to_string()),
+        },
+        Effect::Find {
+            run,
+            filter,
+            needle,
+            from,
+            backward,
+        } => match store.log_find(run, &filter, &needle, from, backward) {
+            Ok(seq) => Msg::Found { run, needle, seq },
+            Err(e) => Msg::Failed(e.to_string()),
+        },
+        Effect::Transition { id, to } => match crate::workflow::transition(store, id, to) {
+            Ok(()) => Msg::Done(format!("request #{id} {to}")),
+            Err(e) => failed(e),
+        },
+        Effect::Decide {
+            id,
+            env,
+            decision,
+            comment,
+        } => match crate::workflow::decide(ws, store, id, &env, decision, &comment) {
+            Ok(()) => Msg::Done(format!("request #{id}: {decision} for {env}")),
+            Err(e) => failed(e),
+        },
+        Effect::Schedule { id, env, at } => {
+            match crate::workflow::schedule(ws, store, id, &env, &at) {
+                Ok(when) => Msg::Done(format!(
+                    "request #{id}: {env} planned for {}",
+                    crate::clock::format_ms(when)
+                )),
+                Err(e) => failed(e),
+            }
+        }
+        Effect::PrepareDeploy {
+            id,
+            env,
+            override_freeze,
+        } => match crate::workflow::prepare_deploy(ws, store, id, &env, override_freeze.as_deref())
+        {
+            Ok(p) => Msg::DeployPreview {
+                preview: Box::new(p),
+                override_freeze,
+            },
+            Err(e) => failed(e),
+        },
+        Effect::StartDeploy {
+            preview,
+            override_freeze,
+        } => match crate::workflow::start_deploy(ws, store, &preview, override_freeze.as_deref()) {
+            Ok(run) => Msg::Started {
+                run,
+                what: format!(
+                    "deploy of request #{} to {}",
+                    preview.request.id, preview.env
+                ),
+            },
+            Err(e) => failed(e),
+        },
+        Effect::PrepareRollback { app, env } => {
+            match crate::workflow::prepare_rollback(ws, store, &app, &env) {
+                Ok(p) => Msg::RollbackPreview(Box::new(p)),
+                Err(e) => failed(e),
+            }
+        }
+        Effect::StartRollback(preview) => {
+            match crate::workflow::start_rollback(ws, store, &preview) {
+                Ok(run) => Msg::Started {
+                    run,
+                    what: format!("rollback of {} on {}", preview.app, preview.env),
+                },
+                Err(e) => failed(e),
+            }
+        }
+        Effect::Command { run, command } => {
+            match crate::workflow::send_command(ws, store, run, command) {
+                Ok(()) => Msg::Done(format!("asked run #{run} to {command}")),
+                Err(e) => failed(e),
+            }
+        }
+        Effect::Resume { run } => match crate::workflow::resume(ws, store, run) {
+            Ok(()) => Msg::Started {
+                run,
+                what: format!("resume of run #{run}"),
+            },
+            Err(e) => failed(e),
+        },
+        Effect::OpenPlan { path } => match crate::workflow::read_plan(ws, path.as_ref()) {
+            Ok(source) => Msg::PlanOpened {
+                path: source.path.display().to_string(),
+                text: source.text,
+            },
+            Err(e) => failed(e),
+        },
+        Effect::CheckPlan {
+            path,
+            text,
+            env,
+            version,
+        } => check_plan(ws, path, text, env, version),
+        Effect::SavePlan { path, text, replan } => save_plan(ws, store, path, text, replan),
+    }
+}
+
+/// Validates the editor's text as the plans issue's validator does, and lists the plan's
+/// expansion for `env` and its derived rollback.
+fn check_plan(
+    ws: &Workspace,
+    path: String,
+    text: String,
+    env: Option<String>,
+    version: u64,
+) -> Msg {
+    let source = crate::core::SourceFile::new(path, text);
+    let (plan, diags) = crate::workflow::checked(ws, &source, env.as_deref());
+    let problems = diags
+        .0
+        .iter()
+        .map(|d| Problem {
+            line: d.line.max(1),
+            col: d.col.max(1),
+            error: d.severity == Severity::Error,
+            message: match &d.expected {
+                Some(x) => format!("{}; expected {x}", d.message),
+                None => d.message.clone(),
+            },
+        })
+        .collect();
+    let mut side = String::new();
+    if let (Some(plan), Some(env)) = (plan, env) {
+        let ctx = ws.plan_context();
+        let back = crate::core::rollback::derive(&plan, None);
+        match crate::core::expand::expand(&plan, &ctx, &env)
+            .and_then(|x| crate::core::expand::expand(&back, &ctx, &env).map(|b| (x, b)))
+        {
+            Ok((x, b)) => {
+                crate::workflow::render(&mut side, &format!("On {env}"), &x);
+                crate::workflow::render(&mut side, "Derived rollback", &b);
+            }
+            Err(errors) => {
+                for e in errors {
+                    side.push_str(&format!("{}\n", e.message));
+                }
+            }
+        }
+    }
+    Msg::PlanChecked {
+        version,
+        problems,
+        side,
+    }
+}
+
+/// Writes the plan file (a temporary file renamed over it: never half written). The live
+/// requests filed with this file keep their own copy of the plan; with `replan`, theirs is
+/// replaced too, which voids their approvals; without it, saving a plan that approvals rest
+/// on first asks.
+fn save_plan(ws: &Workspace, store: &mut Store, path: String, text: String, replan: bool) -> Msg {
+    let filed: Vec<_> = match store.requests(None) {
+        Ok(rs) => rs
+            .into_iter()
+            .filter(|r| r.plan_path.as_deref() == Some(path.as_str()))
+            .filter(|r| !matches!(r.state.as_str(), "cancelled" | "closed" | "rejected"))
+            .filter(|r| r.plan_body != text)
+            .collect(),
+        Err(e) => return Msg::Failed(e.to_string()),
+    };
+    if !replan && !filed.is_empty() {
+        let mut approved = Vec::new();
+        for r in &filed {
+            let n = store
+                .approvals(r.id, &r.approval_digest(&ws.catalog_digest))
+                .map(|a| a.iter().filter(|a| a.current).count())
+                .unwrap_or(0);
+            if n > 0 {
+                approved.push(format!("#{} ({n} approval(s))", r.id));
+            }
+        }
+        if !approved.is_empty() {
+            return Msg::SaveNeedsConfirm {
+                path,
+                text,
+                warning: format!(
+                    "This plan is the plan of request {}. Saving replaces their plan and \
+                     VOIDS their approvals: they must be approved again.",
+                    approved.join(", ")
+                ),
+            };
+        }
+    }
+    let target = std::path::Path::new(&path);
+    let tmp = target.with_extension("toml.pilote-part");
+    let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, target));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Msg::Failed(format!("cannot write {path}: {e}"));
+    }
+    let mut voided = 0;
+    let mut replanned = Vec::new();
+    for r in &filed {
+        match crate::workflow::replan(ws, store, r.id, target) {
+            Ok(n) => {
+                voided += n;
+                replanned.push(format!("#{}", r.id));
+            }
+            Err(e) => return Msg::Failed(format!("saved {path}, but request #{}: {e}", r.id)),
+        }
+    }
+    let note = if replanned.is_empty() {
+        format!("saved {path}")
+    } else {
+        format!(
+            "saved {path}; plan of request {} replaced, {voided} approval(s) voided",
+            replanned.join(", ")
+        )
+    };
+    Msg::Saved { text, note }
+}
