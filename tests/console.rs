@@ -1,125 +1,236 @@
-//! End to end: the real binary in a real terminal (tmux), as an operator would start it.
+//! End to end: the real binary in a real pseudo-terminal, driven by keys, read from the
+//! screen, as an operator would use it.
 
 mod common;
 
-use common::tmux::Tmux;
+use std::time::{Duration, Instant};
+
+use common::pty::Pty;
 use common::{Home, run};
 
 /// The screen with the operator's name (the OS user running the tests) made stable.
 fn stable(screen: &str) -> String {
     let user = pilote::identity::Actor::current().name;
-    screen.replace(&format!("│ {user}"), "│ [USER]")
+    screen
+        .lines()
+        .map(|l| {
+            l.trim_end()
+                .replace(&format!("│ {user}"), "│ [USER]")
+                .replace(&format!("by {user} "), "by [USER] ")
+                .replace(&format!("  {user} "), "  [USER] ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// The shell line that starts pilote with the test home's environment.
-fn pilote_line(home: &Home, args: &str) -> String {
-    let bin = assert_cmd::cargo::cargo_bin("pilote");
-    let p = home.path().display();
-    format!(
-        "env -i PATH=/usr/bin:/bin HOME={p} XDG_CONFIG_HOME={p}/config XDG_DATA_HOME={p}/data XDG_STATE_HOME={p}/state TERM=xterm-256color LANG=C.UTF-8 {} {args}",
-        bin.display()
-    )
+fn ok(home: &Home, args: &[&str]) -> String {
+    let (code, out, err) = run(home.pilote().args(args));
+    assert_eq!(code, 0, "{args:?}: {out}{err}");
+    out
+}
+
+/// The demo with pets 1.4.0 in the vault and request #1 for it, submitted (by the user
+/// running the tests).
+fn demo_with_request(home: &Home, plan: &str) {
+    ok(home, &["demo", "--no-open"]);
+    file_request(home, plan);
+}
+
+/// Sweeps the demo's drop dir into the vault, then files and submits request #1.
+fn file_request(home: &Home, plan: &str) {
+    ok(home, &["vault", "sweep", "--settle", "0"]);
+    let filing = [
+        "request",
+        "new",
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+        "--plan",
+        plan,
+    ];
+    ok(home, &filing);
+    ok(home, &["request", "submit", "1"]);
+}
+
+/// The state of run `id`, from the CLI.
+fn run_state(home: &Home, id: i64) -> String {
+    let out = ok(home, &["runs", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["runs"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["id"] == id))
+        .map(|r| r["state"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
 }
 
 #[test]
 fn demo_opens_the_console_and_q_gives_the_terminal_back() {
     let home = Home::new();
-    let t = Tmux::start(&pilote_line(&home, "demo"), 80, 24);
+    let mut t = Pty::start(&home, &["demo"], 80, 24);
     let screen = t.wait_for("the console", |s| {
-        s.contains("Inventory") && s.contains("q quit")
+        s.contains("1 Requests") && s.contains("q/^c quit")
     });
     insta::assert_snapshot!("console_80x24", stable(&screen));
+    assert!(t.alternate(), "the console draws on the alternate screen");
 
-    t.keys(&["?"]);
-    let screen = t.wait_for("the help popup", |s| s.contains("Keys (any key closes)"));
-    assert!(screen.contains("switch pane"), "{screen}");
-    t.keys(&["Escape"]);
-    t.wait_for("the popup to close", |s| {
-        !s.contains("Keys (any key closes)")
-    });
+    t.send("?");
+    let screen = t.wait_for("the help popup", |s| s.contains("Everywhere"));
+    assert!(screen.contains("approve"), "{screen}");
+    t.send("x");
+    t.wait_for("the popup to close", |s| !s.contains("Everywhere"));
 
-    t.keys(&["3"]);
-    t.wait_for("the runs pane", |s| s.contains("┌ Runs/Log"));
+    t.send("3");
+    t.wait_for("the runs pane", |s| s.contains("No run yet"));
+    t.send("4");
+    t.wait_for("the dashboard", |s| s.contains("Inventory"));
 
-    t.keys(&["q"]);
+    t.send("q");
     assert_eq!(t.wait_exit(), 0);
     // The alternate screen is gone: the console's frame is no longer on the terminal.
-    let after = t.screen();
-    assert!(
-        !after.contains("Inventory"),
-        "terminal not restored:\n{after}"
-    );
+    assert!(!t.alternate(), "terminal not restored:\n{}", t.screen());
 }
 
 #[test]
 fn console_uses_a_large_terminal() {
     let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let t = Tmux::start(&pilote_line(&home, ""), 200, 50);
-    let screen = t.wait_for("the console", |s| s.contains("Inventory"));
-    insta::assert_snapshot!("console_200x50", stable(&screen));
-    t.keys(&["C-c"]);
+    demo_with_request(&home, "plans/pets-1.4.0.toml");
+    let mut t = Pty::start(&home, &[], 200, 50);
+    let screen = t.wait_for("the request and its details", |s| {
+        s.contains("#1   pets 1.4.0") && s.contains("audit (newest first)")
+    });
+    let screen = home.redact(&stable(&screen));
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[DATETIME]"),
+        (r"\d+s ", "[AGE] "),
+    ]}, {
+        insta::assert_snapshot!("console_200x50", screen);
+    });
+    t.send("\x03");
     assert_eq!(t.wait_exit(), 0);
 }
 
 #[test]
-fn requests_and_runs_show_where_a_release_stands() {
+fn an_operator_deploys_to_uat_and_rolls_it_back_with_one_key() {
     let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    for args in [
-        &["vault", "sweep", "--settle", "0"][..],
-        &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/pets-1.4.0.toml",
-        ],
-        &["request", "submit", "1"],
-        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
-    ] {
-        let (code, out, err) = run(home.pilote().args(args));
-        assert_eq!(code, 0, "{args:?}: {out}{err}");
-    }
-    let t = Tmux::start(&pilote_line(&home, ""), 80, 24);
-    let screen = t.wait_for("the request", |s| s.contains("#1   pets 1.4.0"));
-    let line = screen
-        .lines()
-        .find(|l| l.contains("#1   pets 1.4.0"))
-        .unwrap_or_default();
-    assert!(line.contains("deployed"), "{screen}");
-    assert!(line.contains("uat ✓  preprod ·  prod ·"), "{screen}");
-    // The picked request's details: what it waits for.
+    demo_with_request(&home, "plans/pets-1.4.0.toml");
+    let mut t = Pty::start(&home, &[], 100, 30);
+    t.wait_for("the request", |s| s.contains("#1   pets 1.4.0"));
+
+    // Four eyes: the person who filed the request cannot approve it, and is told why.
+    t.send("a");
+    t.wait_for("the comment prompt", |s| {
+        s.contains("Approve request #1 for uat")
+    });
+    t.send("lgtm");
+    t.send("\r");
+    let screen = t.wait_for("the refusal", |s| s.contains("Refused"));
+    assert!(screen.contains("someone else must approve it"), "{screen}");
+    t.send("\x1b");
+    t.wait_for("the refusal to close", |s| !s.contains("Refused"));
+
+    // Deploy to the next env: the confirmation shows the env, the digest, the plan and
+    // its rollback before anything starts.
+    t.send("d");
+    let screen = t.wait_for("the deploy confirmation", |s| {
+        s.contains("Deploy #1 to uat?")
+    });
+    assert!(screen.contains("Package: sha256"), "{screen}");
+    assert!(screen.contains("Deploy plan: 8 actions"), "{screen}");
+    t.send("G");
+    let screen = t.wait_for("the end of the confirmation", |s| {
+        s.contains("Its rollback")
+    });
+    assert!(screen.contains("Enter start"), "{screen}");
+    t.send("\r");
+    let screen = t.wait_for("the deploy's log", |s| {
+        s.contains("Log #1 deploy pets on uat") && s.contains("run succeeded")
+    });
     assert!(
-        screen.contains("next: preprod needs 1 approval(s), 0 given"),
-        "{screen}"
+        screen.contains("started 1.4.0"),
+        "the hosts' output streams:\n{screen}"
     );
 
-    // Another operator's action shows up without a key press.
-    assert_eq!(
-        run(home
-            .pilote()
-            .args(["request", "block", "1", "--reason", "CVE"]))
-        .0,
-        0
-    );
+    // R: the derived rollback, shown; Enter starts it and the console follows it.
+    t.send("R");
+    let screen = t.wait_for("the rollback confirmation", |s| {
+        s.contains("ROLL BACK pets on uat?")
+    });
+    assert!(screen.contains("Rollback of run #1"), "{screen}");
+    t.send("\r");
+    let screen = t.wait_for("the rollback's log", |s| {
+        s.contains("Log #2 rollback pets on uat") && s.contains("run succeeded")
+    });
+    assert!(screen.contains("started 1.3.0"), "{screen}");
+    t.send("q");
+    assert_eq!(t.wait_exit(), 0);
+    assert_eq!(run_state(&home, 2), "succeeded");
+    let requests = ok(&home, &["request", "show", "1", "--json"]);
+    assert!(requests.contains("\"rolled_back\""), "{requests}");
+}
+
+#[test]
+fn other_operators_actions_show_up_without_a_key_press() {
+    let home = Home::new();
+    demo_with_request(&home, "plans/pets-1.4.0.toml");
+    let mut t = Pty::start(&home, &[], 80, 24);
+    t.wait_for("the request", |s| {
+        s.lines()
+            .any(|l| l.contains("#1   pets 1.4.0") && l.contains("submitted"))
+    });
+    ok(&home, &["request", "block", "1", "--reason", "CVE-2026-1"]);
     let screen = t.wait_for("the block", |s| {
         s.lines()
             .any(|l| l.contains("#1   pets 1.4.0") && l.contains("blocked"))
     });
-    assert!(screen.contains("BLOCKED: "), "{screen}");
-
-    t.keys(&["3"]);
-    let screen = t.wait_for("the runs", |s| s.contains("#1   deploy"));
-    assert!(
-        screen.lines().any(|l| l.contains("#1   deploy")
-            && l.contains("pets on uat")
-            && l.contains("succeeded")),
-        "{screen}"
-    );
-    t.keys(&["q"]);
+    assert!(screen.contains("CVE-2026-1"), "{screen}");
+    assert!(screen.contains("next: unblock it first"), "{screen}");
+    t.send("q");
     assert_eq!(t.wait_exit(), 0);
+}
+
+#[test]
+fn closing_the_terminal_mid_run_leaves_the_run_to_finish() {
+    let home = Home::new();
+    ok(&home, &["demo", "--no-open"]);
+    let config = home.path().join("config/pilote");
+    std::fs::write(
+        config.join("automations/soak.toml"),
+        "[soak]\ndescription = \"Wait, saying so\"\nchanges_state = false\n\n\
+         [[soak.steps]]\nname = \"soak\"\nkind = \"shell\"\ntimeout = \"1m\"\n\
+         script = \"echo sleeping; sleep 3; echo awake\"\n",
+    )
+    .expect("automation");
+    std::fs::write(
+        config.join("plans/soak.toml"),
+        "app = \"pets\"\n\n[[actions]]\nid = \"soak\"\ntitle = \"Soak\"\nuses = \"soak\"\n",
+    )
+    .expect("plan");
+    file_request(&home, "plans/soak.toml");
+    let mut t = Pty::start(&home, &[], 80, 24);
+    t.wait_for("the request", |s| s.contains("#1   pets 1.4.0"));
+    t.send("d");
+    t.wait_for("the deploy confirmation", |s| {
+        s.contains("Deploy #1 to uat?")
+    });
+    t.send("\r");
+    t.wait_for("the run to be under way", |s| s.contains("sleeping"));
+    t.hang_up();
+    t.wait_exit();
+    assert_ne!(
+        run_state(&home, 1),
+        "succeeded",
+        "the test must close the terminal mid-run"
+    );
+    let start = Instant::now();
+    while run_state(&home, 1) != "succeeded" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "run #1 is {} after the terminal closed",
+            run_state(&home, 1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = ok(&home, &["logs", "1"]);
+    assert!(log.contains("awake"), "{log}");
 }

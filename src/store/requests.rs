@@ -343,7 +343,8 @@ impl Store {
         )
     }
 
-    /// Whether a deploy of this package succeeded on `env` (for the lifecycle's next stage).
+    /// Whether a deploy of this package succeeded on `env` and was not rolled back since (for
+    /// the lifecycle's next stage: a rolled-back release is not promoted).
     pub fn deployed_ok(
         &self,
         app: &str,
@@ -352,8 +353,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = 'deploy' AND app = ?1 AND env = ?2
-                 AND package_digest = ?3 AND state = 'succeeded')",
+                "SELECT EXISTS (SELECT 1 FROM runs AS d WHERE d.kind = 'deploy' AND d.app = ?1
+                 AND d.env = ?2 AND d.package_digest = ?3 AND d.state = 'succeeded'
+                 AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.app = d.app AND r.env = d.env
+                                 AND r.rollback_of = d.id AND r.state = 'succeeded'))",
                 params![app, env, package_digest],
                 |r| r.get(0),
             )

@@ -304,8 +304,10 @@ impl App {
                 scroll,
                 yes,
                 danger,
+                height,
             } => {
                 let lines = u16::try_from(text.lines().count()).unwrap_or(u16::MAX);
+                let last = lines.saturating_sub(height.get().max(1));
                 let scroll = match key.code {
                     KeyCode::Enter => return vec![yes],
                     KeyCode::Esc | KeyCode::Char('q' | 'n') => return Vec::new(),
@@ -313,14 +315,17 @@ impl App {
                     KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
                     KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
                     KeyCode::PageUp => scroll.saturating_sub(10),
+                    KeyCode::End | KeyCode::Char('G') => u16::MAX,
+                    KeyCode::Home | KeyCode::Char('g') => 0,
                     _ => scroll,
                 };
                 self.popups.push(Popup::Confirm {
                     title,
                     text,
-                    scroll: scroll.min(lines.saturating_sub(1)),
+                    scroll: scroll.min(last),
                     yes,
                     danger,
+                    height,
                 });
                 Vec::new()
             }
@@ -532,8 +537,7 @@ impl App {
                 Vec::new()
             }
             Msg::PlanOpened { path, text } => {
-                let first = self.ws.inventory.envs.first().map(|e| e.name.clone());
-                self.plan.open(path, text, first);
+                self.plan.open(path, text);
                 Vec::new()
             }
             Msg::PlanChecked {

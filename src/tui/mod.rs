@@ -16,12 +16,15 @@ mod theme;
 mod view;
 mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-pub use action::{Action, Effect, Msg};
+pub use action::{Action, Effect, LogPart, Msg};
 pub use app::{App, Options};
 pub use data::{Data, RequestLine, RunLine};
 pub use keymap::{Context, Key, KeyList, Keymap, Overrides as KeyOverrides};
@@ -64,6 +67,8 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
                 return;
             }
         }
+        // The terminal is gone (hung up): nobody is looking, so the console ends. Runs go on.
+        let _ = tx.send(Event::Closed);
     });
     let send = |e: Effect| {
         let to = if e.is_read() { &reads } else { &acts };
@@ -105,6 +110,7 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
                     Vec::new()
                 }
                 Event::Term(_) => Vec::new(),
+                Event::Closed => return Ok(()),
                 Event::Msg(m) => app.on_msg(m),
             };
             for e in effects {

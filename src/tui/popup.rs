@@ -39,6 +39,8 @@ pub enum Popup {
         scroll: u16,
         yes: Effect,
         danger: bool,
+        /// Rows of text on screen, as last drawn (viewport feedback).
+        height: std::cell::Cell<u16>,
     },
     Input {
         title: String,
@@ -83,6 +85,7 @@ impl Popup {
             scroll: 0,
             yes,
             danger,
+            height: std::cell::Cell::new(0),
         }
     }
 
@@ -90,11 +93,16 @@ impl Popup {
         match self {
             Self::Help { context } => help(*context, area, buf, theme, keys),
             Self::Message { title, text, error } => {
-                let lines = text.lines().count() as u16 + 4;
-                let r = centered(area, 70, lines);
+                // Room for the text wrapped at the popup's width.
+                let width = 70.min(area.width).saturating_sub(2).max(1) as usize;
+                let rows: usize = text
+                    .lines()
+                    .map(|l| l.chars().count().div_ceil(width).max(1))
+                    .sum();
+                let r = centered(area, 70, u16::try_from(rows + 4).unwrap_or(u16::MAX));
                 let style = if *error { theme.bad } else { theme.title };
                 framed(r, buf, &format!(" {title} "), style);
-                Paragraph::new(format!("{text}\n\nEnter/Esc closes"))
+                Paragraph::new(format!("{text}\n\nany key closes"))
                     .wrap(Wrap { trim: false })
                     .render(inner(r), buf);
             }
@@ -103,14 +111,23 @@ impl Popup {
                 text,
                 scroll,
                 danger,
+                height,
                 ..
             } => {
-                let r = centered(area, 100, area.height.saturating_sub(2));
+                // As tall as the text (wrapped), up to the whole pane: a plan can be long.
+                let width = 100.min(area.width).saturating_sub(2).max(1) as usize;
+                let rows: usize = text
+                    .lines()
+                    .map(|l| l.chars().count().div_ceil(width).max(1))
+                    .sum();
+                let r = centered(area, 100, u16::try_from(rows + 3).unwrap_or(u16::MAX));
                 let style = if *danger { theme.danger } else { theme.title };
                 framed(r, buf, &format!(" {title} "), style);
                 let [body, prompt] =
                     Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner(r));
+                height.set(body.height);
                 Paragraph::new(text.as_str())
+                    .wrap(Wrap { trim: false })
                     .scroll((*scroll, 0))
                     .render(body, buf);
                 Line::from(vec![
@@ -118,7 +135,7 @@ impl Popup {
                     Span::raw("start   "),
                     Span::styled(" Esc ", theme.key),
                     Span::raw("cancel   "),
-                    Span::styled(" j/k ", theme.key),
+                    Span::styled(" j/k/G ", theme.key),
                     Span::raw("scroll"),
                 ])
                 .render(prompt, buf);

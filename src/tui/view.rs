@@ -48,7 +48,7 @@ pub fn draw_at(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
     let footer_line = match (&app.problem, app.status(now)) {
         (Some(p), _) => Line::styled(format!(" {p}"), t.bad),
         (None, Some(s)) => Line::styled(format!(" {s}"), t.accent),
-        (None, None) => hints(app),
+        (None, None) => hints(app, footer.width),
     };
     f.render_widget(Paragraph::new(footer_line), footer);
     for p in &app.popups {
@@ -96,37 +96,62 @@ fn header_line(app: &App) -> Paragraph<'static> {
     Paragraph::new(Line::from(spans))
 }
 
-/// The keys that work now: the pane's first, then the global ones; mutating ones are left
-/// out in read-only mode.
-fn hints(app: &App) -> Line<'static> {
+/// The keys that work now, the pane's first; `? help` and `q quit` always show at the end,
+/// and pane keys that do not fit are left for the help popup. Mutating keys are left out in
+/// read-only mode.
+fn hints(app: &App, width: u16) -> Line<'static> {
+    use super::action::Action;
     let t = &app.theme;
-    let mut spans = Vec::new();
-    let context = app.context();
-    let global = app.keys.hints(super::keymap::Context::Global);
-    let pane = app.keys.hints(context);
     let editing = app.pane == Pane::Plan && app.plan.editing;
-    for (label, action) in pane.iter().chain(global.iter().filter(|(_, a)| {
-        // Pane numbers and Tab are on the tab bar already.
-        !editing && matches!(a, super::action::Action::Help | super::action::Action::Quit)
-    })) {
-        if app.read_only && action.mutates() {
-            continue;
-        }
-        if matches!(action, super::action::Action::Up) {
-            continue;
-        }
-        let label = if matches!(action, super::action::Action::Down) {
-            "j/k".to_string()
-        } else {
-            label.clone()
-        };
-        let style = if matches!(action, super::action::Action::Rollback) {
+    let global: Vec<(String, Action)> = if editing {
+        Vec::new()
+    } else {
+        app.keys
+            .hints(super::keymap::Context::Global)
+            .into_iter()
+            .filter(|(_, a)| matches!(a, Action::Help | Action::Quit))
+            .collect()
+    };
+    let pane: Vec<(String, Action)> = app
+        .keys
+        .hints(app.context())
+        .into_iter()
+        .filter(|(_, a)| !(app.read_only && a.mutates()) && *a != Action::Up)
+        .map(|(label, a)| match a {
+            // Up and down are one hint.
+            Action::Down => ("j/k".to_string(), a),
+            _ => (label, a),
+        })
+        .collect();
+    let span = |(label, a): &(String, Action)| {
+        let style = if *a == Action::Rollback {
             t.danger
         } else {
             t.key
         };
-        spans.push(Span::styled(format!(" {label}"), style));
-        spans.push(Span::styled(format!(" {}", action.describe()), t.dim));
+        let what = if *a == Action::Down {
+            "move"
+        } else {
+            a.describe()
+        };
+        [
+            Span::styled(format!(" {label}"), style),
+            Span::styled(format!(" {what}"), t.dim),
+        ]
+    };
+    let tail: Vec<Span> = global.iter().flat_map(span).collect();
+    let mut room = usize::from(width).saturating_sub(tail.iter().map(Span::width).sum());
+    let mut spans = Vec::new();
+    for h in &pane {
+        let s = span(h);
+        let w: usize = s.iter().map(Span::width).sum();
+        if w > room {
+            break;
+        }
+        room -= w;
+        spans.extend(s);
     }
+    spans.push(Span::raw(" ".repeat(room)));
+    spans.extend(tail);
     Line::from(spans)
 }

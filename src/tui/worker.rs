@@ -18,6 +18,8 @@ use crate::store::Store;
 /// What the loop receives: a key or mouse event from the terminal, or a worker's answer.
 pub enum Event {
     Term(ratatui::crossterm::event::Event),
+    /// The terminal cannot be read any more.
+    Closed,
     Msg(Msg),
 }
 

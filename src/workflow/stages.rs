@@ -79,6 +79,12 @@ pub fn next_step(
     if r.state == "draft" {
         return "submit it".into();
     }
+    if r.blocked.is_some() {
+        return "unblock it first".into();
+    }
+    if matches!(r.state.as_str(), "cancelled" | "closed" | "rejected") {
+        return format!("nothing: it is {}", r.state);
+    }
     let Some((stage, _)) = stages.iter().find(|(_, done)| !done) else {
         return "done: every stage succeeded".into();
     };

@@ -66,7 +66,7 @@ impl PlanPane {
         self.path.is_some() && self.text() != self.saved
     }
 
-    pub fn open(&mut self, path: String, text: String, first_env: Option<String>) {
+    pub fn open(&mut self, path: String, text: String) {
         let mut editor = TextArea::new(text.lines().map(str::to_string).collect());
         editor.set_line_number_style(Style::new().add_modifier(Modifier::DIM));
         editor.set_cursor_line_style(Style::new());
@@ -76,9 +76,6 @@ impl PlanPane {
         self.editing = false;
         self.problems.clear();
         self.side.clear();
-        if self.env.is_none() {
-            self.env = first_env;
-        }
         self.touch();
         // Checked at once, not after a pause.
         self.changed_at = Instant::now() - DEBOUNCE;
@@ -234,7 +231,15 @@ impl PlanPane {
             "Enter edits"
         };
         let title = Line::from(vec![
-            Span::styled(format!(" Plan {path} "), t.title),
+            Span::styled(
+                format!(
+                    " Plan {} ",
+                    std::path::Path::new(path)
+                        .strip_prefix(&env.ws.config_dir)
+                        .map_or_else(|_| path.clone(), |p| p.display().to_string())
+                ),
+                t.title,
+            ),
             Span::styled(if self.modified() { "[modified] " } else { "" }, t.warn),
             Span::styled(format!("{mode} "), t.dim),
         ]);
@@ -265,7 +270,7 @@ impl PlanPane {
         let t = env.theme;
         let errors = self.problems.iter().filter(|p| p.error).count();
         let title = format!(
-            " {} error(s), {} warning(s) (^n jumps) ",
+            " {} error(s), {} warning(s) · ^n next problem · ^e expand for an env ",
             errors,
             self.problems.len() - errors
         );
@@ -291,6 +296,8 @@ impl PlanPane {
                 })
                 .collect()
         };
-        Paragraph::new(lines).render(inner, buf);
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .render(inner, buf);
     }
 }

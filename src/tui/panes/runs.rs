@@ -318,7 +318,15 @@ impl RunsPane {
                     Cell::from(progress(r, now)),
                 ];
                 if wide {
-                    cells.push(Cell::from(r.progress.current.clone().unwrap_or_default()));
+                    // The step a finished run ended on says little; a live one's says a lot.
+                    let live = !is_finished(&r.row.state);
+                    cells.push(Cell::from(
+                        r.progress
+                            .current
+                            .clone()
+                            .filter(|_| live)
+                            .unwrap_or_default(),
+                    ));
                     cells.push(Cell::from(format!(
                         "{}/{}",
                         r.progress.hosts - r.progress.hosts_failed,
@@ -337,7 +345,7 @@ impl RunsPane {
         let mut widths = vec![
             Constraint::Length(5),
             Constraint::Length(8),
-            Constraint::Min(14),
+            Constraint::Length(18),
             Constraint::Length(11),
             Constraint::Length(22),
         ];

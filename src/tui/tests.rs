@@ -1,0 +1,630 @@
+//! The console without a terminal: actions fed to an `App`, effects and state checked, and
+//! each pane drawn on ratatui's `TestBackend` at 80x24 and 200x50 and snapshotted.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::{Effect, LogPart, Msg, Problem};
+use super::app::{App, Options};
+use super::data::{Data, RequestLine, RunLine};
+use super::panes::Pane;
+use super::popup::Popup;
+use crate::identity::Actor;
+use crate::settings::{Located, Origin, Overrides, load};
+use crate::store::{LogAnchor, LogFilter, LogLine, RunProgress, RunRow, StepRunRow, Summary};
+
+/// The frame's clock: ages are computed from it, so snapshots do not move.
+const NOW: i64 = 1_795_000_000_000;
+
+fn app_with(options: Options) -> App {
+    let ws = load(
+        &Located {
+            dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config"),
+            origin: Origin::Flag,
+        },
+        &Overrides::default(),
+    )
+    .expect("demo config");
+    App::new(
+        ws,
+        Actor {
+            uid: 1000,
+            name: "ops".into(),
+            uncertain: false,
+        },
+        Options {
+            theme: Some(super::Theme::plain()),
+            ..options
+        },
+    )
+}
+
+fn app() -> App {
+    app_with(Options::default())
+}
+
+fn request(id: i64, state: &str, done: usize) -> RequestLine {
+    RequestLine {
+        id,
+        app: "pets".into(),
+        version: format!("1.{id}.0"),
+        title: format!("pets 1.{id}.0"),
+        state: state.into(),
+        stages: ["uat", "preprod", "prod"]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((*e).to_string(), i < done))
+            .collect(),
+        by: "dev".into(),
+        created_at: NOW - 3_600_000,
+        updated_at: NOW - 60_000,
+        lifecycle: "standard".into(),
+        package_digest: "0e773d7fc10e02a69dc940924ca6f2c48d3a2b64b6d9c7e9d3f7e734871fa355".into(),
+        plan_path: Some("plans/pets-1.4.0.toml".into()),
+        blocked: None,
+        approvals: if done > 0 {
+            vec!["preprod: approved by alice (looks good)".into()]
+        } else {
+            Vec::new()
+        },
+        next: if done > 0 {
+            "deploy to preprod".into()
+        } else {
+            "deploy to uat".into()
+        },
+    }
+}
+
+fn run(id: i64, kind: &str, state: &str) -> RunLine {
+    let finished = crate::store::is_finished(state);
+    RunLine {
+        row: RunRow {
+            id,
+            kind: kind.into(),
+            app: "pets".into(),
+            env: "uat".into(),
+            state: state.into(),
+            started_by: "ops".into(),
+            created_at: NOW - id * 60_000,
+            started_at: Some(NOW - id * 60_000),
+            finished_at: finished.then_some(NOW - id * 60_000 + 5_000),
+            runner_pid: Some(42),
+            rollback_of: (kind == "rollback").then_some(id - 1),
+            outcome: None,
+            last_seq: 1_000_000,
+        },
+        progress: RunProgress {
+            steps: 14,
+            done: if finished { 14 } else { 6 },
+            failed: 0,
+            hosts: 3,
+            hosts_failed: 0,
+            current: Some("deploy-war/copy the WAR on uat-jboss-1".into()),
+            typical_ms: (!finished).then_some(120_000),
+        },
+    }
+}
+
+fn steps() -> Vec<StepRunRow> {
+    let step = |id, position, action: &str, name: &str, host: &str, state: &str| StepRunRow {
+        id,
+        position,
+        action_id: action.into(),
+        step_name: name.into(),
+        host: host.into(),
+        state: state.into(),
+        started_at: Some(NOW),
+        finished_at: None,
+        exit_code: None,
+        detail: None,
+    };
+    vec![
+        step(
+            1,
+            0,
+            "backup-war",
+            "back up the WAR",
+            "uat-jboss-1",
+            "succeeded",
+        ),
+        step(
+            2,
+            0,
+            "backup-war",
+            "back up the WAR",
+            "uat-jboss-2",
+            "succeeded",
+        ),
+        step(
+            3,
+            1,
+            "stop-jboss",
+            "stop the instance",
+            "uat-jboss-1",
+            "running",
+        ),
+        step(
+            4,
+            1,
+            "stop-jboss",
+            "stop the instance",
+            "uat-jboss-2",
+            "pending",
+        ),
+    ]
+}
+
+fn lines(from: i64, n: i64) -> Vec<LogLine> {
+    (from..from + n)
+        .map(|seq| LogLine {
+            seq,
+            at: NOW,
+            step_run_id: Some(1),
+            stream: if seq % 7 == 0 { "stderr" } else { "stdout" }.into(),
+            host: "uat-jboss-1".into(),
+            line: format!("line {seq} of the deploy \u{1b}[31mred\u{1b}[0m"),
+        })
+        .collect()
+}
+
+fn data() -> Data {
+    Data {
+        requests: vec![request(4, "submitted", 0), request(3, "deployed", 1)],
+        detail: None,
+        runs: vec![run(2, "deploy", "running"), run(3, "rollback", "succeeded")],
+        steps: Some((2, steps())),
+        summary: Summary {
+            runs_active: 1,
+            locks: 1,
+            ..Summary::default()
+        },
+    }
+}
+
+/// An app that has read the store once.
+fn loaded() -> App {
+    let mut app = app();
+    app.on_msg(Msg::Data(Box::new(data())));
+    app
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn chars(app: &mut App, text: &str) -> Vec<Effect> {
+    text.chars()
+        .flat_map(|c| key(app, KeyCode::Char(c)))
+        .collect()
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal
+        .draw(|f| super::view::draw_at(app, f, Instant::now(), NOW))
+        .expect("draw");
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        let mut row = String::new();
+        for x in 0..width {
+            row.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(row.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Snapshots a screen with the local time of day hidden (the zone differs between machines).
+macro_rules! snap {
+    ($name:expr, $screen:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[DATETIME]"),
+            (r"\d{2}:\d{2}:\d{2}", "[TIME]"),
+        ]}, {
+            insta::assert_snapshot!($name, $screen);
+        });
+    };
+}
+
+#[test]
+fn every_pane_at_80x24_and_200x50() {
+    let mut app = loaded();
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: LogFilter::default(),
+        part: LogPart::Tail,
+        lines: lines(999_951, 50),
+    });
+    app.on_msg(Msg::PlanOpened {
+        path: "plans/pets-1.4.0.toml".into(),
+        text: "app = \"pets\"\n\n[[actions]]\nid = \"stop\"\nuses = \"jboss-stpo\"\n".into(),
+    });
+    app.on_msg(Msg::PlanChecked {
+        version: 1,
+        problems: vec![Problem {
+            line: 5,
+            col: 8,
+            error: true,
+            message: "unknown automation `jboss-stpo`; expected one of jboss-stop, jboss-start"
+                .into(),
+        }],
+        side: String::new(),
+    });
+    for (pane, name) in [
+        (Pane::Requests, "requests"),
+        (Pane::Plan, "plan"),
+        (Pane::Runs, "runs"),
+        (Pane::Dashboard, "dashboard"),
+    ] {
+        app.pane = pane;
+        snap!(format!("{name}_80x24"), screen(&app, 80, 24));
+        snap!(format!("{name}_200x50"), screen(&app, 200, 50));
+    }
+}
+
+#[test]
+fn number_keys_tab_and_clicks_switch_panes() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('4'));
+    assert_eq!(app.pane, Pane::Dashboard);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.pane, Pane::Requests, "tab wraps around");
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.pane, Pane::Dashboard);
+    app.on_mouse(ratatui::crossterm::event::MouseEvent {
+        kind: ratatui::crossterm::event::MouseEventKind::Down(
+            ratatui::crossterm::event::MouseButton::Left,
+        ),
+        column: 15,
+        row: 1,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.pane, Pane::Plan, "second tab clicked");
+}
+
+#[test]
+fn help_lists_the_pane_keys_and_swallows_the_next_key() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Char('?'));
+    let text = screen(&app, 80, 40);
+    assert!(text.contains("ROLLBACK"), "{text}");
+    assert!(text.contains("cancel run"), "{text}");
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.popups.is_empty());
+    assert!(!app.quit, "the key that closes help does not also quit");
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn deploy_asks_the_worker_then_confirms_with_plan_and_rollback() {
+    let mut app = loaded();
+    let effects = key(&mut app, KeyCode::Char('d'));
+    assert!(
+        matches!(&effects[..], [Effect::PrepareDeploy { id: 4, env, override_freeze: None }] if env == "uat"),
+        "{effects:?}"
+    );
+    // The next request's next env is preprod.
+    key(&mut app, KeyCode::Char('j'));
+    let effects = key(&mut app, KeyCode::Char('d'));
+    assert!(
+        matches!(&effects[..], [Effect::PrepareDeploy { id: 3, env, .. }] if env == "preprod"),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn rollback_is_r_then_enter_and_the_rollback_run_opens_followed() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    let effects = key(&mut app, KeyCode::Char('R'));
+    assert!(
+        matches!(&effects[..], [Effect::PrepareRollback { app, env }] if app == "pets" && env == "uat"),
+        "{effects:?}"
+    );
+    let preview = crate::workflow::RollbackPreview {
+        of: run(2, "deploy", "failed").row,
+        app: "pets".into(),
+        env: "uat".into(),
+        text: "Rollback of run #2 (deploy, failed) of pets on uat\n\nRollback plan: 1 action, 1 step\n  1. Start the JBoss instances  [undo-stop-jboss]\n".into(),
+        actions: 1,
+    };
+    app.on_msg(Msg::RollbackPreview(Box::new(preview)));
+    snap!("rollback_modal_80x24", screen(&app, 80, 24));
+    // Esc cancels; R again and Enter starts.
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(app.popups.is_empty());
+    key(&mut app, KeyCode::Char('R'));
+    let preview = crate::workflow::RollbackPreview {
+        of: run(2, "deploy", "failed").row,
+        app: "pets".into(),
+        env: "uat".into(),
+        text: String::new(),
+        actions: 1,
+    };
+    app.on_msg(Msg::RollbackPreview(Box::new(preview)));
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::StartRollback(p)] if p.of.id == 2),
+        "{effects:?}"
+    );
+    let effects = app.on_msg(Msg::Started {
+        run: 9,
+        what: "rollback of pets on uat".into(),
+    });
+    assert_eq!(app.pane, Pane::Runs);
+    assert_eq!(app.runs.picked, Some(9));
+    assert!(app.runs.focus_log && app.runs.log.follow);
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Log {
+                run: 9,
+                anchor: LogAnchor::Tail,
+                part: LogPart::Tail,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn read_only_hides_and_refuses_every_action() {
+    let mut app = app_with(Options {
+        read_only: true,
+        ..Options::default()
+    });
+    app.on_msg(Msg::Data(Box::new(data())));
+    for c in ['d', 'a', 'x', 's'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c}");
+        assert!(
+            matches!(app.popups.pop(), Some(Popup::Message { .. })),
+            "{c} explains"
+        );
+    }
+    key(&mut app, KeyCode::Char('3'));
+    assert!(key(&mut app, KeyCode::Char('R')).is_empty());
+    app.popups.clear();
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("READ-ONLY"), "{text}");
+    assert!(!text.contains("ROLLBACK"), "{text}");
+    assert!(!text.contains("cancel run"), "{text}");
+}
+
+#[test]
+fn approve_asks_for_a_comment_for_the_next_env() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('a'));
+    chars(&mut app, "ok for uat");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::Decide { id: 4, env, decision: "approved", comment }]
+            if env == "uat" && comment == "ok for uat"),
+        "{effects:?}"
+    );
+    // A refusal comes back as a message that says why.
+    app.on_msg(Msg::Failed(
+        "you (ops) filed request #4: someone else must approve it (four eyes)".into(),
+    ));
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("four eyes"), "{text}");
+}
+
+#[test]
+fn the_filter_narrows_the_list_while_typing_and_esc_clears_it() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "deployed");
+    assert_eq!(app.requests.shown().len(), 1);
+    assert_eq!(app.requests.selected().map(|r| r.id), Some(3));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.requests.shown().len(), 2);
+}
+
+#[test]
+fn the_log_pages_back_through_the_store_and_returns_to_the_tail() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Enter);
+    app.runs.log.height.set(20);
+    app.runs.log.pending = false;
+    let filter = LogFilter::default();
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: filter.clone(),
+        part: LogPart::Tail,
+        lines: lines(999_001, 1000),
+    });
+    assert!(app.runs.log.follow);
+    // Scrolling up a page at a time: near the window's top, the page before it is read.
+    let mut asked = None;
+    for _ in 0..60 {
+        if let Some(e) = key(&mut app, KeyCode::PageUp).pop() {
+            asked = Some(e);
+            break;
+        }
+    }
+    assert!(!app.runs.log.follow, "scrolling up stops following");
+    assert!(
+        matches!(
+            asked,
+            Some(Effect::Log {
+                run: 2,
+                anchor: LogAnchor::Before(999_001),
+                part: LogPart::Older,
+                ..
+            })
+        ),
+        "{asked:?}"
+    );
+    let top_seq = app.runs.log.lines[app.runs.log.top].seq;
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: filter.clone(),
+        part: LogPart::Older,
+        lines: lines(998_001, 1000),
+    });
+    assert_eq!(
+        app.runs.log.lines[app.runs.log.top].seq, top_seq,
+        "the screen does not jump when a page arrives"
+    );
+    // A page for another filter (the person changed it meanwhile) is dropped.
+    let before = app.runs.log.lines.len();
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: LogFilter {
+            host: Some("x".into()),
+            ..LogFilter::default()
+        },
+        part: LogPart::Older,
+        lines: lines(1, 1000),
+    });
+    assert_eq!(app.runs.log.lines.len(), before);
+    // G goes back to the tail and follows.
+    let effects = key(&mut app, KeyCode::Char('G'));
+    assert!(app.runs.log.follow);
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Log {
+                anchor: LogAnchor::Tail,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+    // Memory stays bounded however far one scrolls.
+    for i in 0..10 {
+        app.runs.log.pending = false;
+        app.runs.log.at_start = false;
+        app.runs.log.follow = false;
+        app.on_msg(Msg::Log {
+            run: 2,
+            filter: filter.clone(),
+            part: LogPart::Older,
+            lines: lines(900_000 - i * 1000, 1000),
+        });
+    }
+    assert!(app.runs.log.lines.len() <= 3000);
+}
+
+#[test]
+fn the_log_searches_in_the_store_and_jumps_to_the_hit() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "ERROR");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::Find { run: 2, needle, backward: false, .. }] if needle == "ERROR"),
+        "{effects:?}"
+    );
+    let effects = app.on_msg(Msg::Found {
+        run: 2,
+        needle: "ERROR".into(),
+        seq: Some(12),
+    });
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Log {
+                anchor: LogAnchor::From(12),
+                part: LogPart::Jump,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert_eq!(app.runs.log.hit, Some(12));
+    let effects = key(&mut app, KeyCode::Char('N'));
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Find {
+                from: 12,
+                backward: true,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn escape_sequences_in_output_are_shown_not_obeyed() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: LogFilter::default(),
+        part: LogPart::Tail,
+        lines: lines(1, 3),
+    });
+    let text = screen(&app, 120, 30);
+    assert!(text.contains("line 1 of the deploy �[31mred�[0m"), "{text}");
+}
+
+#[test]
+fn the_plan_is_checked_after_a_pause_in_typing_and_stale_checks_are_ignored() {
+    let mut app = loaded();
+    app.on_msg(Msg::PlanOpened {
+        path: "plans/p.toml".into(),
+        text: "app = \"pets\"\n".into(),
+    });
+    let now = Instant::now();
+    let first = app.plan.poll(now);
+    assert!(
+        matches!(first, Some(Effect::CheckPlan { version: 1, .. })),
+        "{first:?}"
+    );
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Enter);
+    assert!(app.plan.editing);
+    chars(&mut app, "# 1234 q");
+    assert!(
+        !app.quit && app.pane == Pane::Plan,
+        "typed keys go to the text"
+    );
+    assert!(app.plan.poll(Instant::now()).is_none(), "not during typing");
+    let later = Instant::now() + Duration::from_millis(400);
+    let Some(Effect::CheckPlan { version, text, .. }) = app.plan.poll(later) else {
+        panic!("no check after the pause");
+    };
+    assert!(text.starts_with("# 1234 qapp"), "{text}");
+    app.plan.checked(version - 1, vec![], "stale".into());
+    assert!(
+        app.plan.side.is_empty(),
+        "a check of an older text is dropped"
+    );
+    // Quitting with unsaved edits asks twice.
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('q'));
+    assert!(!app.quit);
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn other_operators_changes_arrive_without_a_key_press() {
+    let mut app = loaded();
+    let first = app.tick(Instant::now());
+    assert!(matches!(&first[..], [Effect::Refresh { .. }]), "{first:?}");
+    assert!(app.tick(Instant::now()).is_empty(), "one refresh at a time");
+    let mut d = data();
+    d.requests[0].state = "blocked".into();
+    app.on_msg(Msg::Data(Box::new(d)));
+    assert!(
+        app.tick(Instant::now() + Duration::from_millis(1100))
+            .iter()
+            .any(|e| matches!(e, Effect::Refresh { .. }))
+    );
+    assert!(screen(&app, 80, 24).contains("blocked"));
+}
