@@ -77,7 +77,8 @@ fn ok(mut c: Command) -> String {
     let out = c.output().expect("run");
     assert!(
         out.status.success(),
-        "{c:?}: {}",
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -282,8 +283,9 @@ fn main() {
     let (mut first, mut data, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         let start = Instant::now();
-        let t = console(&ws, &root, 200, 50);
+        let mut t = console(&ws, &root, 200, 50);
         let f = t.wait("the first frame", |s| s.contains("1 Requests"));
+        t.send("3");
         let d = t.wait("the runs", |s| s.contains(&format!("#{RUNS}")));
         first.push((f - start).as_secs_f64() * 1000.0);
         data.push((d - start).as_secs_f64() * 1000.0);
@@ -329,8 +331,8 @@ fn main() {
 
     // 3. Peak memory after paging through the 1M-line run, from its first line to its last.
     let mut t = console(&ws, &root, 200, 50);
-    t.wait("the runs", |s| s.contains(&format!("#{RUNS}")));
     t.send("3");
+    t.wait("the runs", |s| s.contains(&format!("#{RUNS}")));
     t.send("\r");
     t.wait("the big run's tail", |s| {
         s.contains(&format!("line {BIG_RUN} of the big run"))
@@ -340,7 +342,10 @@ fn main() {
         s.contains("line 1 of the big run")
     });
     for _ in 0..400 {
+        // Apart, as key repeat sends them: an escape sequence split between two reads would
+        // be read as Esc.
         t.send("\x1b[6~");
+        std::thread::sleep(Duration::from_millis(2));
     }
     t.send("G");
     t.wait("the tail again", |s| {
@@ -395,16 +400,19 @@ fn main() {
     });
     let run: i64 = out.trim().parse().expect("run id");
     let mut t = console(&sws, small.path(), 200, 50);
-    t.wait("the streaming run", |s| s.contains(&format!("#{run}")));
     t.send("3");
+    t.wait("the streaming run", |s| s.contains(&format!("#{run}")));
     t.send("\r");
     t.wait("its log", |s| s.contains("following"));
     let mut lat = Vec::new();
     for _ in 0..100 {
+        // Typing speed: the measure spans seconds of streaming.
+        std::thread::sleep(Duration::from_millis(25));
         t.drain();
         let start = Instant::now();
         t.send("?");
         lat.push((t.wait("help", |s| s.contains("Everywhere")) - start).as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(25));
         t.drain();
         let start = Instant::now();
         t.send("x");
@@ -428,6 +436,7 @@ fn main() {
     less.wait("less", |s| s.contains("line 1 of the big run"));
     let mut base = Vec::new();
     for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(25));
         less.drain();
         let start = Instant::now();
         less.send("h");
@@ -436,6 +445,7 @@ fn main() {
                 .as_secs_f64()
                 * 1000.0,
         );
+        std::thread::sleep(Duration::from_millis(25));
         less.drain();
         let start = Instant::now();
         less.send("q");
@@ -450,6 +460,18 @@ fn main() {
         c.args(["cancel", &run.to_string()]);
         c
     });
+    // The stream's runner lets go of the env's lock once it has stopped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok({
+        let mut c = pilote(&sws, small.path());
+        c.args(["runs", "--json"]);
+        c
+    })
+    .contains("\"cancelled\"")
+    {
+        assert!(Instant::now() < deadline, "the stream run did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     println!("  (the run had stored {stored} lines while keys were pressed)");
     report(
         "key to frame under a 100k lines/s stream, p99",
@@ -486,6 +508,23 @@ fn main() {
             .and_then(|c| c.query_row("SELECT max(id) FROM runs", [], |r| r.get(0)))
             .unwrap_or(0)
     };
+    // The next run waits for the env's lock: the rollback must have ended.
+    let wait_finished = |run: i64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rusqlite::Connection::open(&sdb)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT finished_at IS NULL FROM runs WHERE id = ?1",
+                    [run],
+                    |r| r.get::<_, bool>(0),
+                )
+            })
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "run #{run} did not finish");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
     let wait_first_step = |run: i64| -> i64 {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -506,8 +545,9 @@ fn main() {
             c
         });
         let mut t = console(&sws, small.path(), 120, 40);
-        t.wait("the runs", |s| s.contains("Requests"));
         t.send("3");
+        let last = newest();
+        t.wait("the run to roll back", |s| s.contains(&format!("#{last} ")));
         t.send("R");
         t.wait("the rollback modal", |s| {
             s.contains("ROLL BACK bench on local?")
@@ -515,12 +555,12 @@ fn main() {
         let before = newest();
         let start = now_ms();
         t.send("\r");
+        let run = before + 1;
         t.wait("the rollback run", |s| {
-            s.contains("rollback bench on local")
+            s.contains(&format!("Log #{run} rollback"))
         });
-        let run = newest();
-        assert!(run > before);
         keys.push((wait_first_step(run) - start) as f64);
+        wait_finished(run);
         t.quit("q");
 
         ok({
@@ -534,7 +574,9 @@ fn main() {
             c.args(["rollback", "bench", "--env", "local", "--yes"]);
             c
         });
-        cli.push((wait_first_step(newest()) - start) as f64);
+        let run = newest();
+        cli.push((wait_first_step(run) - start) as f64);
+        wait_finished(run);
     }
     report(
         "R + Enter to first rollback step",

@@ -77,21 +77,24 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
     let fail = |e| Error::io("terminal error")(e);
     let terminal = guard.terminal();
     let mut drawn_at = Instant::now() - FRAME;
+    // A key or a resize is drawn at once; what the workers bring (a streaming log) waits for
+    // the frame cap. The person's own action never waits behind the data.
+    let mut urgent = false;
     loop {
-        let now = Instant::now();
-        for e in app.tick(now) {
+        for e in app.tick(Instant::now()) {
             send(e);
         }
         if app.quit {
             return Ok(());
         }
-        if app.dirty && now.duration_since(drawn_at) >= FRAME {
+        if app.dirty && (urgent || drawn_at.elapsed() >= FRAME) {
             terminal.draw(|f| view::draw(&app, f)).map_err(fail)?;
             app.dirty = false;
-            drawn_at = now;
+            urgent = false;
+            drawn_at = Instant::now();
         }
         let wait = if app.dirty {
-            FRAME.saturating_sub(now.duration_since(drawn_at))
+            FRAME.saturating_sub(drawn_at.elapsed())
         } else {
             Duration::from_millis(50)
         };
@@ -102,6 +105,7 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
         };
         // Everything that queued up is applied before the next frame.
         for ev in std::iter::once(first).chain(rx.try_iter()) {
+            urgent |= matches!(ev, Event::Term(_));
             let effects = match ev {
                 Event::Term(TermEvent::Key(k)) => app.on_key(k),
                 Event::Term(TermEvent::Mouse(m)) => app.on_mouse(m),

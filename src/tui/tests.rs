@@ -628,3 +628,56 @@ fn other_operators_changes_arrive_without_a_key_press() {
     );
     assert!(screen(&app, 80, 24).contains("blocked"));
 }
+
+#[test]
+fn g_after_paging_down_follows_the_tail_whatever_order_pages_arrive_in() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Enter);
+    app.runs.log.height.set(38);
+    let filter = LogFilter::default();
+    let effects = key(&mut app, KeyCode::Char('g'));
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Log {
+                part: LogPart::Jump,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: filter.clone(),
+        part: LogPart::Jump,
+        lines: lines(1, 1000),
+    });
+    let mut sent = Vec::new();
+    for _ in 0..400 {
+        sent.extend(key(&mut app, KeyCode::PageDown));
+    }
+    sent.extend(key(&mut app, KeyCode::Char('G')));
+    let parts: Vec<LogPart> = sent
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Log { part, .. } => Some(*part),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(parts, vec![LogPart::Newer, LogPart::Tail], "{sent:?}");
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter: filter.clone(),
+        part: LogPart::Newer,
+        lines: lines(1001, 1000),
+    });
+    app.on_msg(Msg::Log {
+        run: 2,
+        filter,
+        part: LogPart::Tail,
+        lines: lines(999_001, 1000),
+    });
+    let text = screen(&app, 120, 50);
+    assert!(text.contains("line 1000000 of"), "{text}");
+}

@@ -343,7 +343,7 @@ impl RunsPane {
             })
             .collect();
         let mut widths = vec![
-            Constraint::Length(5),
+            Constraint::Length(7),
             Constraint::Length(8),
             Constraint::Length(18),
             Constraint::Length(11),
