@@ -287,3 +287,34 @@ fn approvers_from_an_unknown_or_too_small_group() {
     assert_eq!(code, 2);
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn console_keys_that_cannot_be_read() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    let settings = ws.join("pilote.toml");
+    let base = std::fs::read_to_string(&settings).expect("read");
+    for (name, extra) in [
+        (
+            "not_a_key",
+            "\n[console.keys.runs]\nrollback = \"hyper-r\"\n",
+        ),
+        ("unknown_action", "\n[console.keys.runs]\nexplode = \"x\"\n"),
+        (
+            "unknown_context",
+            "\n[console.keys.everywhere]\nquit = \"Q\"\n",
+        ),
+        ("unknown_theme", "\n[console]\ntheme = \"solarized\"\n"),
+    ] {
+        std::fs::write(&settings, format!("{base}{extra}")).expect("write");
+        let (code, err) = check(&home, &ws);
+        assert_eq!(code, 2, "{name}: {err}");
+        insta::assert_snapshot!(format!("console_{name}"), err);
+    }
+    std::fs::write(
+        &settings,
+        format!("{base}\n[console]\ntheme = \"light\"\n[console.keys.runs]\nrollback = [\"ctrl-r\", \"R\"]\n"),
+    )
+    .expect("write");
+    assert_eq!(check(&home, &ws).0, 0);
+}

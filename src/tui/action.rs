@@ -56,6 +56,8 @@ pub enum Action {
     NextEnv,
     /// Jumps to the next problem the validator found.
     NextProblem,
+    /// Opens the `:` command palette.
+    Palette,
 }
 
 impl Action {
@@ -99,6 +101,7 @@ impl Action {
             Self::Save => "save",
             Self::NextEnv => "next env",
             Self::NextProblem => "next problem",
+            Self::Palette => "command palette",
         }
     }
 

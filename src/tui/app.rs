@@ -246,6 +246,14 @@ impl App {
                 self.popups.push(Popup::Help { context });
                 Vec::new()
             }
+            Action::Palette => {
+                self.popups.push(Popup::Palette {
+                    area: Box::new(tui_textarea::TextArea::default()),
+                    entries: super::palette::entries(&self.ws, &self.data),
+                    selected: 0,
+                });
+                Vec::new()
+            }
             Action::RequestsPane => self.show(Pane::Requests),
             Action::PlanPane => self.show(Pane::Plan),
             Action::RunsPane => self.show(Pane::Runs),
@@ -329,6 +337,39 @@ impl App {
                 });
                 Vec::new()
             }
+            Popup::Palette {
+                mut area,
+                entries,
+                selected,
+            } => {
+                let query = area.lines().join(" ");
+                let found = super::palette::matches(&entries, &query, 12);
+                let selected = match key.code {
+                    KeyCode::Esc => return Vec::new(),
+                    KeyCode::Enter => {
+                        // A run or request number typed out wins: it may be older than the
+                        // lists hold.
+                        let command = super::palette::exact(&query)
+                            .or_else(|| found.get(selected).map(|e| e.command.clone()));
+                        return match command {
+                            Some(c) => self.run_command(c),
+                            None => Vec::new(),
+                        };
+                    }
+                    KeyCode::Down => (selected + 1).min(found.len().saturating_sub(1)),
+                    KeyCode::Up => selected.saturating_sub(1),
+                    _ => {
+                        area.input(key);
+                        0
+                    }
+                };
+                self.popups.push(Popup::Palette {
+                    area,
+                    entries,
+                    selected,
+                });
+                Vec::new()
+            }
             Popup::Input {
                 title,
                 hint,
@@ -360,6 +401,41 @@ impl App {
                     Vec::new()
                 }
             },
+        }
+    }
+
+    /// What a palette entry does: the same as its key would.
+    fn run_command(&mut self, command: super::palette::Command) -> Vec<Effect> {
+        use super::palette::Command;
+        match command {
+            Command::Show(p) => self.show(p),
+            Command::Help => {
+                self.popups.push(Popup::Help {
+                    context: self.context(),
+                });
+                Vec::new()
+            }
+            Command::Quit => {
+                self.quit = true;
+                Vec::new()
+            }
+            Command::OpenRun(id) => {
+                self.show(Pane::Runs);
+                self.again = true;
+                self.runs.follow(id)
+            }
+            Command::OpenRequest(id) => {
+                self.show(Pane::Requests);
+                self.requests.filter.clear();
+                self.requests.picked = Some(id);
+                self.again = true;
+                Vec::new()
+            }
+            Command::Rollback { .. } if self.read_only => {
+                self.popups.push(Popup::read_only());
+                Vec::new()
+            }
+            Command::Rollback { app, env } => vec![Effect::PrepareRollback { app, env }],
         }
     }
 

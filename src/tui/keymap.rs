@@ -179,6 +179,7 @@ const DEFAULTS: &[(Context, &str, Action)] = {
         (Global, "4", A::DashboardPane),
         (Global, "tab", A::NextPane),
         (Global, "backtab", A::PrevPane),
+        (Global, ":", A::Palette),
         (Global, "?", A::Help),
         (Global, "q", A::Quit),
         (Global, "ctrl-c", A::Quit),

@@ -9,6 +9,7 @@ mod action;
 mod app;
 mod data;
 mod keymap;
+mod palette;
 mod panes;
 mod popup;
 pub mod terminal;

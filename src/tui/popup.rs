@@ -9,6 +9,7 @@ use tui_textarea::TextArea;
 
 use super::action::{Action, Effect};
 use super::keymap::{Context, Keymap};
+use super::palette::{Entry, matches};
 use super::theme::Theme;
 
 /// What an input's text is for once Enter is pressed.
@@ -47,6 +48,12 @@ pub enum Popup {
         hint: String,
         area: Box<TextArea<'static>>,
         purpose: Purpose,
+    },
+    /// The `:` palette: what is typed, every entry, and the picked match.
+    Palette {
+        area: Box<TextArea<'static>>,
+        entries: Vec<Entry>,
+        selected: usize,
     },
 }
 
@@ -139,6 +146,42 @@ impl Popup {
                     Span::raw("scroll"),
                 ])
                 .render(prompt, buf);
+            }
+            Self::Palette {
+                area: text,
+                entries,
+                selected,
+            } => {
+                let query = text.lines().join(" ");
+                let found = matches(entries, &query, 12);
+                let r = centered(area, 80, found.len() as u16 + 4);
+                framed(
+                    r,
+                    buf,
+                    " : command — Enter runs, ↑↓ pick, Esc closes ",
+                    theme.title,
+                );
+                let [line, list] =
+                    Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner(r));
+                text.as_ref().render(line, buf);
+                let mut lines: Vec<Line> = found
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        if i == *selected {
+                            Line::styled(format!("› {}", e.label), theme.selected)
+                        } else {
+                            Line::from(format!("  {}", e.label))
+                        }
+                    })
+                    .collect();
+                if lines.is_empty() {
+                    lines.push(Line::styled(
+                        "  no match (run N and request N are taken as typed)",
+                        theme.dim,
+                    ));
+                }
+                Paragraph::new(lines).render(list, buf);
             }
             Self::Input {
                 title,

@@ -681,3 +681,86 @@ fn g_after_paging_down_follows_the_tail_whatever_order_pages_arrive_in() {
     let text = screen(&app, 120, 50);
     assert!(text.contains("line 1000000 of"), "{text}");
 }
+
+#[test]
+fn the_palette_finds_commands_fuzzily_and_takes_numbers_as_typed() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "rollback pets preprod");
+    snap!("palette_80x24", screen(&app, 80, 24));
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::PrepareRollback { app, env }] if app == "pets" && env == "preprod"),
+        "{effects:?}"
+    );
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "run 77");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane, Pane::Runs);
+    assert_eq!(
+        app.runs.picked,
+        Some(77),
+        "a run older than the list is opened too"
+    );
+    assert!(
+        matches!(&effects[..], [Effect::Log { run: 77, .. }]),
+        "{effects:?}"
+    );
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "req 3");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane, Pane::Requests);
+    assert_eq!(app.requests.selected().map(|r| r.id), Some(3));
+}
+
+#[test]
+fn a_waiting_gate_is_answered_from_the_runs_pane() {
+    let mut app = loaded();
+    let mut d = data();
+    d.runs[0].row.state = "waiting".into();
+    app.on_msg(Msg::Data(Box::new(d)));
+    key(&mut app, KeyCode::Char('3'));
+    assert!(screen(&app, 120, 30).contains("GATE WAITING"));
+    let effects = key(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Command {
+                run: 2,
+                command: "confirm"
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert!(
+        key(&mut app, KeyCode::Char('A')).is_empty(),
+        "abort asks first"
+    );
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Command {
+                run: 2,
+                command: "abort"
+            }]
+        ),
+        "{effects:?}"
+    );
+    // Cancel asks too; resume is for interrupted runs only.
+    key(&mut app, KeyCode::Char('c'));
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Command {
+                run: 2,
+                command: "cancel"
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    assert!(matches!(app.popups.pop(), Some(Popup::Message { .. })));
+}
