@@ -11,7 +11,8 @@ use super::runs::LogLine;
 pub struct LogFilter {
     pub host: Option<String>,
     pub stream: Option<String>,
-    pub step_run: Option<i64>,
+    /// A step of the plan (its position): its lines on every host.
+    pub step: Option<i64>,
 }
 
 /// Where a window of lines sits in the log.
@@ -27,7 +28,8 @@ pub enum LogAnchor {
 
 /// Filter clauses shared by every query below, parameters ?2 (host), ?3 (stream), ?4 (step).
 const FILTER: &str = "(?2 IS NULL OR host = ?2) AND (?3 IS NULL OR stream = ?3) \
-                      AND (?4 IS NULL OR step_run_id = ?4)";
+                      AND (?4 IS NULL OR step_run_id IN \
+                           (SELECT id FROM step_runs WHERE run_id = ?1 AND position = ?4))";
 
 fn log_line(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogLine> {
     Ok(LogLine {
@@ -61,7 +63,7 @@ impl Store {
         );
         let mut lines = self.rows(
             &sql,
-            params![run, filter.host, filter.stream, filter.step_run, seq, limit],
+            params![run, filter.host, filter.stream, filter.step, seq, limit],
             log_line,
         )?;
         if order == "DESC" {
@@ -92,14 +94,7 @@ impl Store {
         Ok(self
             .rows(
                 &sql,
-                params![
-                    run,
-                    filter.host,
-                    filter.stream,
-                    filter.step_run,
-                    from,
-                    needle
-                ],
+                params![run, filter.host, filter.stream, filter.step, from, needle],
                 |r| r.get(0),
             )?
             .into_iter()
@@ -179,5 +174,160 @@ impl Store {
             current,
             typical_ms,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Actor;
+    use crate::store::{NewRun, PendingLine, RunKind};
+
+    /// A store with one run: 10 lines of step 0 on host a (stdout), then 10 of step 1000 on
+    /// host b (odd ones on stderr), then one line of pilote's own.
+    fn store_with_a_run() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut store = Store::open(
+            &dir.path().join("data"),
+            &dir.path().join("config"),
+            std::time::Duration::from_secs(1),
+        )
+        .expect("store");
+        let actor = Actor {
+            uid: 1000,
+            name: "ops".into(),
+            uncertain: false,
+        };
+        let run = store
+            .create_run(&NewRun {
+                kind: RunKind::Adhoc,
+                app: "pets",
+                env: "uat",
+                plan_body: "",
+                plan_path: None,
+                rollback_of: None,
+                package_dir: None,
+                package_digest: None,
+                request_id: None,
+                artifacts: &[],
+                actor: &actor,
+            })
+            .expect("run");
+        let a = store
+            .step_started(run, 0, "one", "first", "a", false)
+            .expect("step");
+        let b = store
+            .step_started(run, 1000, "two", "second", "b", false)
+            .expect("step");
+        let mut lines = Vec::new();
+        for i in 0..10 {
+            lines.push(PendingLine {
+                at: 0,
+                step_run_id: Some(a),
+                stream: "stdout",
+                host: "a".into(),
+                line: format!("a{i}"),
+            });
+        }
+        for i in 0..10 {
+            lines.push(PendingLine {
+                at: 0,
+                step_run_id: Some(b),
+                stream: if i % 2 == 1 { "stderr" } else { "stdout" },
+                host: "b".into(),
+                line: format!("b{i} needle"),
+            });
+        }
+        lines.push(PendingLine {
+            at: 0,
+            step_run_id: None,
+            stream: "system",
+            host: String::new(),
+            line: "run succeeded".into(),
+        });
+        store.append_lines(run, &lines).expect("lines");
+        (dir, store, run)
+    }
+
+    fn text(lines: &[LogLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.line.as_str()).collect()
+    }
+
+    #[test]
+    fn windows_come_in_log_order_from_their_anchor() {
+        let (_dir, store, run) = store_with_a_run();
+        let all = LogFilter::default();
+        let tail = store
+            .log_window(run, &all, LogAnchor::Tail, 3)
+            .expect("tail");
+        assert_eq!(text(&tail), ["b8 needle", "b9 needle", "run succeeded"]);
+        let before = store
+            .log_window(run, &all, LogAnchor::Before(tail[0].seq), 2)
+            .expect("before");
+        assert_eq!(text(&before), ["b6 needle", "b7 needle"]);
+        let from = store
+            .log_window(run, &all, LogAnchor::From(before[1].seq), 2)
+            .expect("from");
+        assert_eq!(text(&from), ["b7 needle", "b8 needle"]);
+        assert!(
+            store
+                .log_window(run + 1, &all, LogAnchor::Tail, 3)
+                .expect("other run")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn filters_and_search_are_done_by_the_store() {
+        let (_dir, store, run) = store_with_a_run();
+        let host_a = LogFilter {
+            host: Some("a".into()),
+            ..LogFilter::default()
+        };
+        let tail = store
+            .log_window(run, &host_a, LogAnchor::Tail, 2)
+            .expect("a");
+        assert_eq!(text(&tail), ["a8", "a9"]);
+        let step = LogFilter {
+            step: Some(1000),
+            stream: Some("stderr".into()),
+            ..LogFilter::default()
+        };
+        let lines = store
+            .log_window(run, &step, LogAnchor::From(0), 100)
+            .expect("step");
+        assert_eq!(
+            text(&lines),
+            [
+                "b1 needle",
+                "b3 needle",
+                "b5 needle",
+                "b7 needle",
+                "b9 needle"
+            ]
+        );
+        let first = store
+            .log_find(run, &LogFilter::default(), "needle", 0, false)
+            .expect("find")
+            .expect("a hit");
+        let next = store
+            .log_find(run, &LogFilter::default(), "needle", first, false)
+            .expect("find")
+            .expect("a hit");
+        assert_eq!(next, first + 1);
+        assert_eq!(
+            store
+                .log_find(run, &LogFilter::default(), "needle", first, true)
+                .expect("find"),
+            None,
+            "nothing before the first hit"
+        );
+        assert_eq!(
+            store
+                .log_find(run, &host_a, "needle", 0, false)
+                .expect("find"),
+            None,
+            "the filter applies to the search"
+        );
     }
 }

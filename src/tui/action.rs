@@ -48,6 +48,8 @@ pub enum Action {
     HostFilter,
     /// Cycles the log through stdout, stderr and pilote's own lines.
     StreamFilter,
+    /// Cycles the log through the run's steps.
+    StepFilter,
     /// Shows or hides the step tree beside the log.
     StepTree,
     /// Writes the plan being edited.
@@ -97,6 +99,7 @@ impl Action {
             Self::GateAbort => "abort gate",
             Self::HostFilter => "host filter",
             Self::StreamFilter => "stream filter",
+            Self::StepFilter => "step filter",
             Self::StepTree => "step tree",
             Self::Save => "save",
             Self::NextEnv => "next env",

@@ -166,6 +166,7 @@ const DEFAULTS: &[(Context, &str, Action)] = {
         (Log, "N", A::SearchPrev),
         (Log, "h", A::HostFilter),
         (Log, "s", A::StreamFilter),
+        (Log, "f", A::StepFilter),
         (Log, "t", A::StepTree),
         (Log, "R", A::Rollback),
         (Log, "c", A::CancelRun),

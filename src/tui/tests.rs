@@ -764,3 +764,38 @@ fn a_waiting_gate_is_answered_from_the_runs_pane() {
     assert!(key(&mut app, KeyCode::Char('r')).is_empty());
     assert!(matches!(app.popups.pop(), Some(Popup::Message { .. })));
 }
+
+#[test]
+fn host_stream_and_step_filters_cycle_and_reread_the_log() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Enter);
+    let filter_of = |effects: &[Effect]| match effects {
+        [
+            Effect::Log {
+                filter,
+                anchor: LogAnchor::Tail,
+                ..
+            },
+        ] => filter.clone(),
+        other => panic!("{other:?}"),
+    };
+    let f = filter_of(&key(&mut app, KeyCode::Char('f')));
+    assert_eq!(f.step, Some(0));
+    app.runs.log.pending = false;
+    let f = filter_of(&key(&mut app, KeyCode::Char('f')));
+    assert_eq!(f.step, Some(1), "the next step");
+    app.runs.log.pending = false;
+    let f = filter_of(&key(&mut app, KeyCode::Char('h')));
+    assert_eq!((f.host.as_deref(), f.step), (Some("uat-jboss-1"), Some(1)));
+    app.runs.log.pending = false;
+    let f = filter_of(&key(&mut app, KeyCode::Char('s')));
+    assert_eq!(f.stream.as_deref(), Some("stdout"));
+    assert!(
+        screen(&app, 120, 30)
+            .contains("host uat-jboss-1 · stdout · step stop-jboss/stop the instance")
+    );
+    app.runs.log.pending = false;
+    let f = filter_of(&key(&mut app, KeyCode::Char('f')));
+    assert_eq!(f.step, None, "past the last step: every step again");
+}

@@ -139,6 +139,13 @@ impl RunsPane {
                 };
                 return effects(self.log.refilter(filter));
             }
+            (Action::StepFilter, true) => {
+                let filter = LogFilter {
+                    step: self.next_step(),
+                    ..self.log.filter.clone()
+                };
+                return effects(self.log.refilter(filter));
+            }
             (Action::StepTree, true) => {
                 self.tree = !self.tree;
                 return Vec::new();
@@ -200,6 +207,28 @@ impl RunsPane {
             ))],
             _ => Vec::new(),
         }
+    }
+
+    /// The step filter's next value: each step the run started, in order, then none.
+    fn next_step(&self) -> Option<i64> {
+        let mut steps: Vec<i64> = self.steps.iter().map(|s| s.position).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        match self.log.filter.step {
+            Some(now) => steps.into_iter().find(|p| *p > now),
+            None => steps.first().copied(),
+        }
+    }
+
+    /// The step at `position`, as "action/step".
+    fn step_name(&self, position: i64) -> String {
+        self.steps
+            .iter()
+            .find(|s| s.position == position)
+            .map_or_else(
+                || format!("step {position}"),
+                |s| format!("{}/{}", s.action_id, s.step_name),
+            )
     }
 
     /// The host filter's next value: every host the run touched, then none.
@@ -291,6 +320,9 @@ impl RunsPane {
         }
         if let Some(s) = &f.stream {
             tags.push(s.clone());
+        }
+        if let Some(p) = f.step {
+            tags.push(format!("step {}", self.step_name(p)));
         }
         if let Some(s) = &self.log.search {
             tags.push(format!("/{s}"));
