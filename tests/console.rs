@@ -234,3 +234,23 @@ fn closing_the_terminal_mid_run_leaves_the_run_to_finish() {
     let log = ok(&home, &["logs", "1"]);
     assert!(log.contains("awake"), "{log}");
 }
+
+#[test]
+fn no_color_is_honoured() {
+    let home = Home::new();
+    ok(&home, &["demo", "--no-open"]);
+    let mut t = Pty::start(&home, &[], 80, 24);
+    t.wait_for("the console", |s| s.contains("1 Requests"));
+    let (_, bg, _) = t.cell_style(0, 2);
+    assert_ne!(bg, vt100::Color::Default, "the header's badge is coloured");
+    t.send("q");
+    t.wait_exit();
+
+    let mut t = Pty::start_with(&home, &[], &[("NO_COLOR", "1")], 80, 24);
+    t.wait_for("the console", |s| s.contains("1 Requests"));
+    let (fg, bg, inverse) = t.cell_style(0, 2);
+    assert_eq!((fg, bg), (vt100::Color::Default, vt100::Color::Default));
+    assert!(inverse, "emphasis without colour");
+    t.send("q");
+    assert_eq!(t.wait_exit(), 0);
+}

@@ -25,6 +25,17 @@ pub struct Pty {
 impl Pty {
     /// Starts `pilote ARGS` in `home`, on a `cols`x`rows` terminal.
     pub fn start(home: &Home, args: &[&str], cols: u16, rows: u16) -> Self {
+        Self::start_with(home, args, &[], cols, rows)
+    }
+
+    /// The same, with more environment variables.
+    pub fn start_with(
+        home: &Home,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cols: u16,
+        rows: u16,
+    ) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -47,6 +58,9 @@ impl Pty {
             ("TERM", "xterm-256color".into()),
             ("LANG", "C.UTF-8".into()),
         ] {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.cwd(p);
@@ -85,6 +99,13 @@ impl Pty {
             .lock()
             .map(|p| p.screen().contents())
             .unwrap_or_default()
+    }
+
+    /// The colours and inversion of the cell at (`row`, `col`).
+    pub fn cell_style(&self, row: u16, col: u16) -> (vt100::Color, vt100::Color, bool) {
+        let p = self.parser.lock().expect("parser");
+        let c = p.screen().cell(row, col).expect("cell");
+        (c.fgcolor(), c.bgcolor(), c.inverse())
     }
 
     /// Whether the program still shows its alternate screen.
