@@ -72,6 +72,19 @@ impl Store {
         Ok(lines)
     }
 
+    /// The run's last line number (0 without output): one primary key lookup.
+    pub fn log_last_seq(&self, run: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT coalesce(max(seq), 0) FROM log_lines WHERE run_id = ?1",
+                params![run],
+                |r| r.get(0),
+            )?
+            .into_iter()
+            .next()
+            .unwrap_or(0))
+    }
+
     /// The sequence number of the next line containing `needle` after `from` (or before it,
     /// `backward`), among the lines `filter` shows.
     pub fn log_find(

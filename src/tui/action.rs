@@ -153,6 +153,8 @@ pub enum Effect {
         filter: LogFilter,
         anchor: LogAnchor,
         part: LogPart,
+        /// Which request this is: only the answer to the latest one is used.
+        generation: u64,
     },
     Find {
         run: i64,
@@ -245,9 +247,16 @@ pub enum Msg {
     Data(Box<super::data::Data>),
     Log {
         run: i64,
-        filter: LogFilter,
         part: LogPart,
+        generation: u64,
+        /// The run's last line when the page was read.
+        upto: i64,
         lines: Vec<LogLine>,
+    },
+    /// A log page could not be read.
+    LogFailed {
+        generation: u64,
+        error: String,
     },
     Found {
         run: i64,

@@ -527,11 +527,17 @@ impl App {
             }
             Msg::Log {
                 run,
-                filter,
                 part,
+                generation,
+                upto,
                 lines,
             } => {
-                self.runs.log.arrived(run, &filter, part, lines);
+                self.runs.log.arrived(run, part, generation, upto, lines);
+                Vec::new()
+            }
+            Msg::LogFailed { generation, error } => {
+                self.runs.log.failed(generation);
+                self.status = Some((format!("cannot read the log: {error}"), now));
                 Vec::new()
             }
             Msg::Found { run, needle, seq } => match seq {

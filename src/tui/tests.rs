@@ -186,9 +186,36 @@ fn data() -> Data {
 
 /// An app that has read the store once.
 fn loaded() -> App {
+    loaded_with_log(Vec::new())
+}
+
+/// An app that has read the store once, and the picked run's log: `lines`.
+fn loaded_with_log(lines: Vec<LogLine>) -> App {
     let mut app = app();
-    app.on_msg(Msg::Data(Box::new(data())));
+    let effects = app.on_msg(Msg::Data(Box::new(data())));
+    answer(&mut app, &effects, lines);
     app
+}
+
+/// Answers the log page asked for in `effects`, as the store worker does.
+fn answer(app: &mut App, effects: &[Effect], lines: Vec<LogLine>) {
+    let Some(Effect::Log {
+        run,
+        part,
+        generation,
+        ..
+    }) = effects.iter().find(|e| matches!(e, Effect::Log { .. }))
+    else {
+        panic!("no log page asked for: {effects:?}");
+    };
+    let upto = lines.last().map_or(0, |l| l.seq);
+    app.on_msg(Msg::Log {
+        run: *run,
+        part: *part,
+        generation: *generation,
+        upto,
+        lines,
+    });
 }
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -233,13 +260,7 @@ macro_rules! snap {
 
 #[test]
 fn every_pane_at_80x24_and_200x50() {
-    let mut app = loaded();
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: LogFilter::default(),
-        part: LogPart::Tail,
-        lines: lines(999_951, 50),
-    });
+    let mut app = loaded_with_log(lines(999_951, 50));
     app.on_msg(Msg::PlanOpened {
         path: "plans/pets-1.4.0.toml".into(),
         text: "app = \"pets\"\n\n[[actions]]\nid = \"stop\"\nuses = \"jboss-stpo\"\n".into(),
@@ -430,63 +451,38 @@ fn the_filter_narrows_the_list_while_typing_and_esc_clears_it() {
 
 #[test]
 fn the_log_pages_back_through_the_store_and_returns_to_the_tail() {
-    let mut app = loaded();
+    let mut app = loaded_with_log(lines(999_001, 1000));
     key(&mut app, KeyCode::Char('3'));
     key(&mut app, KeyCode::Enter);
     app.runs.log.height.set(20);
-    app.runs.log.pending = false;
-    let filter = LogFilter::default();
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: filter.clone(),
-        part: LogPart::Tail,
-        lines: lines(999_001, 1000),
-    });
     assert!(app.runs.log.follow);
     // Scrolling up a page at a time: near the window's top, the page before it is read.
-    let mut asked = None;
+    let mut asked = Vec::new();
     for _ in 0..60 {
-        if let Some(e) = key(&mut app, KeyCode::PageUp).pop() {
-            asked = Some(e);
+        asked = key(&mut app, KeyCode::PageUp);
+        if !asked.is_empty() {
             break;
         }
     }
     assert!(!app.runs.log.follow, "scrolling up stops following");
     assert!(
         matches!(
-            asked,
-            Some(Effect::Log {
+            &asked[..],
+            [Effect::Log {
                 run: 2,
                 anchor: LogAnchor::Before(999_001),
                 part: LogPart::Older,
                 ..
-            })
+            }]
         ),
         "{asked:?}"
     );
     let top_seq = app.runs.log.lines[app.runs.log.top].seq;
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: filter.clone(),
-        part: LogPart::Older,
-        lines: lines(998_001, 1000),
-    });
+    answer(&mut app, &asked, lines(998_001, 1000));
     assert_eq!(
         app.runs.log.lines[app.runs.log.top].seq, top_seq,
         "the screen does not jump when a page arrives"
     );
-    // A page for another filter (the person changed it meanwhile) is dropped.
-    let before = app.runs.log.lines.len();
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: LogFilter {
-            host: Some("x".into()),
-            ..LogFilter::default()
-        },
-        part: LogPart::Older,
-        lines: lines(1, 1000),
-    });
-    assert_eq!(app.runs.log.lines.len(), before);
     // G goes back to the tail and follows.
     let effects = key(&mut app, KeyCode::Char('G'));
     assert!(app.runs.log.follow);
@@ -500,21 +496,32 @@ fn the_log_pages_back_through_the_store_and_returns_to_the_tail() {
         ),
         "{effects:?}"
     );
-    // Memory stays bounded however far one scrolls.
-    for i in 0..10 {
-        app.runs.log.pending = false;
-        app.runs.log.at_start = false;
-        app.runs.log.follow = false;
-        app.on_msg(Msg::Log {
-            run: 2,
-            filter: filter.clone(),
-            part: LogPart::Older,
-            lines: lines(900_000 - i * 1000, 1000),
-        });
+    answer(&mut app, &effects, lines(999_001, 1000));
+    // Memory stays bounded however far back one scrolls, a page read at a time.
+    app.runs.log.height.set(500);
+    for _ in 0..300 {
+        let asked = key(&mut app, KeyCode::PageUp);
+        if let Some(Effect::Log {
+            anchor: LogAnchor::Before(seq),
+            ..
+        }) = asked.first()
+        {
+            let seq = *seq;
+            answer(&mut app, &asked, lines(seq - 1000, 1000));
+        }
     }
-    assert!(app.runs.log.lines.len() <= 3000);
+    assert!(
+        app.runs.log.lines.len() <= 3000,
+        "{}",
+        app.runs.log.lines.len()
+    );
+    assert!(app.runs.log.lines[0].seq < 900_000, "it did page back");
+    let seqs: Vec<i64> = app.runs.log.lines.iter().map(|l| l.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "the window is contiguous"
+    );
 }
-
 #[test]
 fn the_log_searches_in_the_store_and_jumps_to_the_hit() {
     let mut app = loaded();
@@ -560,14 +567,8 @@ fn the_log_searches_in_the_store_and_jumps_to_the_hit() {
 
 #[test]
 fn escape_sequences_in_output_are_shown_not_obeyed() {
-    let mut app = loaded();
+    let mut app = loaded_with_log(lines(1, 3));
     key(&mut app, KeyCode::Char('3'));
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: LogFilter::default(),
-        part: LogPart::Tail,
-        lines: lines(1, 3),
-    });
     let text = screen(&app, 120, 30);
     assert!(text.contains("line 1 of the deploy �[31mred�[0m"), "{text}");
 }
@@ -630,58 +631,98 @@ fn other_operators_changes_arrive_without_a_key_press() {
 }
 
 #[test]
-fn g_after_paging_down_follows_the_tail_whatever_order_pages_arrive_in() {
-    let mut app = loaded();
+fn only_the_answer_to_the_latest_question_is_used() {
+    let mut app = loaded_with_log(lines(999_001, 1000));
     key(&mut app, KeyCode::Char('3'));
     key(&mut app, KeyCode::Enter);
     app.runs.log.height.set(38);
-    let filter = LogFilter::default();
-    let effects = key(&mut app, KeyCode::Char('g'));
+    // g, then PgUp before the head arrives: the older page asked for the old window must
+    // not be glued onto the new one.
+    let head = key(&mut app, KeyCode::Char('g'));
+    let stale = key(&mut app, KeyCode::PageUp);
+    answer(&mut app, &head, lines(1, 1000));
+    if !stale.is_empty() {
+        answer(&mut app, &stale, lines(998_001, 1000));
+    }
+    let seqs: Vec<i64> = app.runs.log.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs.first(), Some(&1));
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "{:?}",
+        &seqs[..5]
+    );
+    // Paging down to the window's end asks for the next page; G meanwhile supersedes it,
+    // in whatever order the answers come.
+    let mut newer = Vec::new();
+    for _ in 0..40 {
+        let e = key(&mut app, KeyCode::PageDown);
+        if !e.is_empty() {
+            newer = e;
+        }
+    }
     assert!(
         matches!(
-            &effects[..],
+            &newer[..],
             [Effect::Log {
-                part: LogPart::Jump,
+                part: LogPart::Newer,
                 ..
             }]
         ),
-        "{effects:?}"
+        "{newer:?}"
     );
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: filter.clone(),
-        part: LogPart::Jump,
-        lines: lines(1, 1000),
-    });
-    let mut sent = Vec::new();
-    for _ in 0..400 {
-        sent.extend(key(&mut app, KeyCode::PageDown));
-    }
-    sent.extend(key(&mut app, KeyCode::Char('G')));
-    let parts: Vec<LogPart> = sent
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Log { part, .. } => Some(*part),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(parts, vec![LogPart::Newer, LogPart::Tail], "{sent:?}");
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter: filter.clone(),
-        part: LogPart::Newer,
-        lines: lines(1001, 1000),
-    });
-    app.on_msg(Msg::Log {
-        run: 2,
-        filter,
-        part: LogPart::Tail,
-        lines: lines(999_001, 1000),
-    });
+    let tail = key(&mut app, KeyCode::Char('G'));
+    answer(&mut app, &tail, lines(999_001, 1000));
+    answer(&mut app, &newer, lines(1001, 1000));
     let text = screen(&app, 120, 50);
     assert!(text.contains("line 1000000 of"), "{text}");
+    assert!(!text.contains("line 2000 of"), "{text}");
+    // A failed read is said, and the next key asks again.
+    let again = key(&mut app, KeyCode::Char('g'));
+    let Some(Effect::Log { generation, .. }) = again.first() else {
+        panic!("{again:?}");
+    };
+    app.on_msg(Msg::LogFailed {
+        generation: *generation,
+        error: "database is locked".into(),
+    });
+    assert!(!app.runs.log.pending);
+    assert!(screen(&app, 120, 50).contains("cannot read the log: database is locked"));
 }
 
+#[test]
+fn following_reads_only_what_is_new_unless_far_behind() {
+    let mut app = loaded_with_log(lines(1, 10));
+    key(&mut app, KeyCode::Char('3'));
+    let poll = app.runs.log.poll();
+    assert!(
+        matches!(
+            poll,
+            Some(Effect::Log {
+                anchor: LogAnchor::From(11),
+                part: LogPart::Newer,
+                ..
+            })
+        ),
+        "{poll:?}"
+    );
+    let poll = poll.into_iter().collect::<Vec<_>>();
+    // The page overlaps what is shown (the run's end was read before it): no line twice.
+    answer(&mut app, &poll, lines(9, 1000));
+    let seqs: Vec<i64> = app.runs.log.lines.iter().map(|l| l.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+    // That page was full: the tail is further on, so the next poll reads the tail.
+    let poll = app.runs.log.poll();
+    assert!(
+        matches!(
+            poll,
+            Some(Effect::Log {
+                anchor: LogAnchor::Tail,
+                ..
+            })
+        ),
+        "{poll:?}"
+    );
+}
 #[test]
 fn the_palette_finds_commands_fuzzily_and_takes_numbers_as_typed() {
     let mut app = loaded();

@@ -18,6 +18,19 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
 /// Draws as of `now` (`now_ms` for ages): tests pass a fixed time.
 pub fn draw_at(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
     let t = &app.theme;
+    // Below this, no pane can show anything useful; say so instead of drawing rubble.
+    if f.area().width < 40 || f.area().height < 10 {
+        f.render_widget(
+            Paragraph::new(format!(
+                "pilote needs at least 40x10; this terminal is {}x{}",
+                f.area().width,
+                f.area().height
+            ))
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+            f.area(),
+        );
+        return;
+    }
     let [header, tabs, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),

@@ -55,14 +55,25 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             filter,
             anchor,
             part,
-        } => match store.log_window(run, &filter, anchor, super::panes::runs::WINDOW) {
-            Ok(lines) => Msg::Log {
+            generation,
+        } => match store.log_last_seq(run).and_then(|upto| {
+            // Read before the page: a line written in between comes twice, never not at all.
+            Ok((
+                upto,
+                store.log_window(run, &filter, anchor, super::panes::runs::WINDOW)?,
+            ))
+        }) {
+            Ok((upto, lines)) => Msg::Log {
                 run,
-                filter,
                 part,
+                generation,
+                upto,
                 lines,
             },
-            Err(e) => Msg::Failed(e.to_string()),
+            Err(e) => Msg::LogFailed {
+                generation,
+                error: e.to_string(),
+            },
         },
         Effect::Find {
             run,

@@ -41,6 +41,14 @@ pub struct LogView {
     pub hit: Option<i64>,
     /// Lines on screen, as last drawn (viewport feedback from render).
     pub height: Cell<usize>,
+    /// Numbers each page asked for: an answer to an older question is dropped (the person
+    /// jumped, scrolled or refiltered meanwhile).
+    generation: u64,
+    /// The run's last line when the newest page was read: following reads from there on,
+    /// so a filter that matches little does not make every poll scan the whole run.
+    upto: i64,
+    /// The last follow read came back full: the tail is further on, read it next.
+    behind: bool,
 }
 
 impl LogView {
@@ -57,33 +65,53 @@ impl LogView {
             follow: true,
             height: Cell::new(self.height.get()),
             search: self.search.take(),
+            // Answers to questions about what was shown before are dropped.
+            generation: self.generation,
             ..Self::default()
         };
-        self.fetch(LogAnchor::Tail, LogPart::Tail)
+        self.fetch_now(LogAnchor::Tail, LogPart::Tail)
             .into_iter()
             .collect()
     }
 
+    /// Asks for a page unless one is on its way (scrolling asks often).
     fn fetch(&mut self, anchor: LogAnchor, part: LogPart) -> Option<Effect> {
-        let run = self.run?;
         if self.pending {
             return None;
         }
+        self.fetch_now(anchor, part)
+    }
+
+    /// Asks for a page, superseding any on its way (a jump, a new filter).
+    fn fetch_now(&mut self, anchor: LogAnchor, part: LogPart) -> Option<Effect> {
+        let run = self.run?;
         self.pending = true;
+        self.generation += 1;
         Some(Effect::Log {
             run,
             filter: self.filter.clone(),
             anchor,
             part,
+            generation: self.generation,
         })
     }
 
-    /// The tail again, while following.
+    /// While following: what came since the last read, or the tail when far behind.
     pub fn poll(&mut self) -> Option<Effect> {
-        if self.follow {
+        if !self.follow {
+            return None;
+        }
+        if self.upto == 0 || self.behind {
             self.fetch(LogAnchor::Tail, LogPart::Tail)
         } else {
-            None
+            self.fetch(LogAnchor::From(self.upto + 1), LogPart::Newer)
+        }
+    }
+
+    /// A page could not be read: the next poll or key asks again.
+    pub fn failed(&mut self, generation: u64) {
+        if generation == self.generation {
+            self.pending = false;
         }
     }
 
@@ -91,13 +119,25 @@ impl LogView {
         self.lines.len().saturating_sub(self.height.get().max(1))
     }
 
-    /// A page arrived. Pages for another run or filter (the person moved on) are dropped.
-    pub fn arrived(&mut self, run: i64, filter: &LogFilter, part: LogPart, lines: Vec<LogLine>) {
-        if Some(run) != self.run || *filter != self.filter {
+    /// A page arrived; `upto` is the run's last line when it was read. Only the answer to
+    /// the latest question is used.
+    pub fn arrived(
+        &mut self,
+        run: i64,
+        part: LogPart,
+        generation: u64,
+        upto: i64,
+        mut lines: Vec<LogLine>,
+    ) {
+        if Some(run) != self.run || generation != self.generation {
             return;
         }
         self.pending = false;
         let full = lines.len() as i64 >= WINDOW;
+        if matches!(part, LogPart::Tail | LogPart::Newer) {
+            self.upto = self.upto.max(upto);
+            self.behind = part == LogPart::Newer && full && self.follow;
+        }
         match part {
             LogPart::Tail => {
                 if !self.follow {
@@ -121,6 +161,9 @@ impl LogView {
             }
             LogPart::Newer => {
                 self.at_end = !full;
+                // `upto` was read before the page: a line may come twice; keep it once.
+                let last = self.lines.last().map_or(0, |l| l.seq);
+                lines.retain(|l| l.seq > last);
                 self.lines.extend(lines);
                 if self.lines.len() > KEEP {
                     let cut = self.lines.len() - KEEP;
@@ -136,6 +179,7 @@ impl LogView {
                 self.top = 0;
             }
         }
+        self.top = self.top.min(self.max_top());
     }
 
     /// Scrolls by `delta` lines; reads the next page before the window's edge is reached.
@@ -166,14 +210,12 @@ impl LogView {
 
     pub fn go_top(&mut self) -> Option<Effect> {
         self.follow = false;
-        self.pending = false;
-        self.fetch(LogAnchor::From(0), LogPart::Jump)
+        self.fetch_now(LogAnchor::From(0), LogPart::Jump)
     }
 
     pub fn go_bottom(&mut self) -> Option<Effect> {
         self.follow = true;
-        self.pending = false;
-        self.fetch(LogAnchor::Tail, LogPart::Tail)
+        self.fetch_now(LogAnchor::Tail, LogPart::Tail)
     }
 
     /// Shows the log through `filter` from its tail.
@@ -221,8 +263,7 @@ impl LogView {
             }
             return None;
         }
-        self.pending = false;
-        self.fetch(LogAnchor::From(seq), LogPart::Jump)
+        self.fetch_now(LogAnchor::From(seq), LogPart::Jump)
     }
 
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme, title: Line<'_>) {

@@ -212,7 +212,8 @@ impl RequestsPane {
         } else {
             let rows = u16::try_from(shown.len() + 1).unwrap_or(u16::MAX);
             Layout::vertical([
-                Constraint::Length(rows.clamp(2, inner.height / 2)),
+                // Never `clamp`: on a very small terminal half the height is below 2.
+                Constraint::Length(rows.min(inner.height / 2).max(2)),
                 Constraint::Min(0),
             ])
             .areas(inner)
