@@ -591,7 +591,7 @@ fn main() {
 /// Mean time of a full 200x50 frame of the Runs/Log pane (100 runs, a screen of log, the
 /// step tree) and of ratatui drawing the same lines as a plain paragraph.
 fn render_frames() -> (f64, f64) {
-    use pilote::store::{LogFilter, LogLine, RunProgress, RunRow, Summary};
+    use pilote::store::{LogLine, RunProgress, RunRow, Summary};
     use pilote::tui::{App, Data, LogPart, Msg, Options, RunLine};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
@@ -631,7 +631,7 @@ fn render_frames() -> (f64, f64) {
             },
         })
         .collect();
-    app.on_msg(Msg::Data(Box::new(Data {
+    let asked = app.on_msg(Msg::Data(Box::new(Data {
         runs,
         summary: Summary::default(),
         ..Data::default()
@@ -650,10 +650,18 @@ fn render_frames() -> (f64, f64) {
         .iter()
         .map(|l| format!("{} {}", l.host, l.line))
         .collect();
+    let generation = asked
+        .iter()
+        .find_map(|e| match e {
+            pilote::tui::Effect::Log { generation, .. } => Some(*generation),
+            _ => None,
+        })
+        .expect("the picked run's log is asked for");
     app.on_msg(Msg::Log {
         run: 1000,
-        filter: LogFilter::default(),
         part: LogPart::Tail,
+        generation,
+        upto: 60,
         lines,
     });
     app.on_key(ratatui::crossterm::event::KeyEvent::new(

@@ -14,7 +14,7 @@ use super::panes::Pane;
 use super::popup::Popup;
 use crate::identity::Actor;
 use crate::settings::{Located, Origin, Overrides, load};
-use crate::store::{LogAnchor, LogFilter, LogLine, RunProgress, RunRow, StepRunRow, Summary};
+use crate::store::{LogAnchor, LogLine, RunProgress, RunRow, StepRunRow, Summary};
 
 /// The frame's clock: ages are computed from it, so snapshots do not move.
 const NOW: i64 = 1_795_000_000_000;
