@@ -552,6 +552,8 @@ fn main() {
         t.wait("the rollback modal", |s| {
             s.contains("ROLL BACK bench on local?")
         });
+        // A confirmation takes Enter only once it has been on screen a moment.
+        std::thread::sleep(Duration::from_millis(300));
         let before = newest();
         let start = now_ms();
         t.send("\r");

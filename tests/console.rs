@@ -142,6 +142,7 @@ fn an_operator_deploys_to_uat_and_rolls_it_back_with_one_key() {
         s.contains("Its rollback")
     });
     assert!(screen.contains("Enter start"), "{screen}");
+    t.settle();
     t.send("\r");
     let screen = t.wait_for("the deploy's log", |s| {
         s.contains("Log #1 deploy pets on uat") && s.contains("run succeeded")
@@ -157,6 +158,7 @@ fn an_operator_deploys_to_uat_and_rolls_it_back_with_one_key() {
         s.contains("ROLL BACK pets on uat?")
     });
     assert!(screen.contains("Rollback of run #1"), "{screen}");
+    t.settle();
     t.send("\r");
     let screen = t.wait_for("the rollback's log", |s| {
         s.contains("Log #2 rollback pets on uat") && s.contains("run succeeded")
@@ -213,6 +215,7 @@ fn closing_the_terminal_mid_run_leaves_the_run_to_finish() {
     t.wait_for("the deploy confirmation", |s| {
         s.contains("Deploy #1 to uat?")
     });
+    t.settle();
     t.send("\r");
     t.wait_for("the run to be under way", |s| s.contains("sleeping"));
     t.hang_up();

@@ -180,7 +180,20 @@ impl App {
         let mut effects = Vec::new();
         for o in outs {
             match o {
-                Out::Effect(e) => effects.push(e),
+                Out::Effect(e) => {
+                    // Re-hashing a package takes a moment: say that something is coming.
+                    let note = match &e {
+                        Effect::PrepareDeploy { .. } => {
+                            Some("checking the request and its package…")
+                        }
+                        Effect::PrepareRollback { .. } => Some("deriving the rollback…"),
+                        _ => None,
+                    };
+                    if let Some(n) = note {
+                        self.status = Some((n.to_string(), Instant::now()));
+                    }
+                    effects.push(e);
+                }
                 Out::Popup(p) => self.popups.push(p),
                 Out::Show(p) => self.pane = p,
             }
@@ -313,11 +326,12 @@ impl App {
                 yes,
                 danger,
                 height,
+                rows,
+                armed_at,
             } => {
-                let lines = u16::try_from(text.lines().count()).unwrap_or(u16::MAX);
-                let last = lines.saturating_sub(height.get().max(1));
+                let last = rows.get().saturating_sub(height.get().max(1));
                 let scroll = match key.code {
-                    KeyCode::Enter => return vec![yes],
+                    KeyCode::Enter if Instant::now() >= armed_at => return vec![yes],
                     KeyCode::Esc | KeyCode::Char('q' | 'n') => return Vec::new(),
                     KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
                     KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
@@ -334,6 +348,8 @@ impl App {
                     yes,
                     danger,
                     height,
+                    rows,
+                    armed_at,
                 });
                 Vec::new()
             }
@@ -551,6 +567,7 @@ impl App {
                 preview,
                 override_freeze,
             } => {
+                self.status = None;
                 let r = &preview.request;
                 let mut text = format!(
                     "Request #{} — {} {}\nTo:      {}\nPackage: sha256 {}\n",
@@ -579,6 +596,7 @@ impl App {
                 Vec::new()
             }
             Msg::RollbackPreview(p) => {
+                self.status = None;
                 if p.actions == 0 {
                     self.popups.push(Popup::message(
                         "Nothing to roll back",

@@ -12,6 +12,9 @@ use super::keymap::{Context, Keymap};
 use super::palette::{Entry, matches};
 use super::theme::Theme;
 
+/// How long after a confirmation appears Enter starts to count.
+pub const ARMING: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What an input's text is for once Enter is pressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
@@ -40,8 +43,13 @@ pub enum Popup {
         scroll: u16,
         yes: Effect,
         danger: bool,
-        /// Rows of text on screen, as last drawn (viewport feedback).
+        /// Rows of text on screen, and rows of the wrapped text, as last drawn (viewport
+        /// feedback: the scroll stops at the end).
         height: std::cell::Cell<u16>,
+        rows: std::cell::Cell<u16>,
+        /// Enter counts from then on: a modal that appears while the person is typing
+        /// something else is not confirmed by a key meant for that.
+        armed_at: std::time::Instant,
     },
     Input {
         title: String,
@@ -93,6 +101,8 @@ impl Popup {
             yes,
             danger,
             height: std::cell::Cell::new(0),
+            rows: std::cell::Cell::new(0),
+            armed_at: std::time::Instant::now() + ARMING,
         }
     }
 
@@ -101,17 +111,13 @@ impl Popup {
             Self::Help { context } => help(*context, area, buf, theme, keys),
             Self::Message { title, text, error } => {
                 // Room for the text wrapped at the popup's width.
-                let width = 70.min(area.width).saturating_sub(2).max(1) as usize;
-                let rows: usize = text
-                    .lines()
-                    .map(|l| l.chars().count().div_ceil(width).max(1))
-                    .sum();
-                let r = centered(area, 70, u16::try_from(rows + 4).unwrap_or(u16::MAX));
+                let body =
+                    Paragraph::new(format!("{text}\n\nany key closes")).wrap(Wrap { trim: false });
+                let rows = body.line_count(70.min(area.width).saturating_sub(2));
+                let r = centered(area, 70, u16::try_from(rows + 2).unwrap_or(u16::MAX));
                 let style = if *error { theme.bad } else { theme.title };
                 framed(r, buf, &format!(" {title} "), style);
-                Paragraph::new(format!("{text}\n\nany key closes"))
-                    .wrap(Wrap { trim: false })
-                    .render(inner(r), buf);
+                body.render(inner(r), buf);
             }
             Self::Confirm {
                 title,
@@ -119,24 +125,21 @@ impl Popup {
                 scroll,
                 danger,
                 height,
+                rows,
                 ..
             } => {
                 // As tall as the text (wrapped), up to the whole pane: a plan can be long.
-                let width = 100.min(area.width).saturating_sub(2).max(1) as usize;
-                let rows: usize = text
-                    .lines()
-                    .map(|l| l.chars().count().div_ceil(width).max(1))
-                    .sum();
-                let r = centered(area, 100, u16::try_from(rows + 3).unwrap_or(u16::MAX));
+                let body_text = Paragraph::new(text.as_str()).wrap(Wrap { trim: false });
+                let wrapped = body_text.line_count(100.min(area.width).saturating_sub(2));
+                let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
+                rows.set(wrapped);
+                let r = centered(area, 100, wrapped.saturating_add(3));
                 let style = if *danger { theme.danger } else { theme.title };
                 framed(r, buf, &format!(" {title} "), style);
                 let [body, prompt] =
                     Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner(r));
                 height.set(body.height);
-                Paragraph::new(text.as_str())
-                    .wrap(Wrap { trim: false })
-                    .scroll((*scroll, 0))
-                    .render(body, buf);
+                body_text.scroll((*scroll, 0)).render(body, buf);
                 Line::from(vec![
                     Span::styled(" Enter ", theme.key),
                     Span::raw("start   "),

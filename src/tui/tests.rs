@@ -228,6 +228,13 @@ fn chars(app: &mut App, text: &str) -> Vec<Effect> {
         .collect()
 }
 
+/// Lets the confirmation on top take Enter at once (it waits `ARMING` after appearing).
+fn arm(app: &mut App) {
+    if let Some(Popup::Confirm { armed_at, .. }) = app.popups.last_mut() {
+        *armed_at = Instant::now();
+    }
+}
+
 fn screen(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     terminal
@@ -370,6 +377,11 @@ fn rollback_is_r_then_enter_and_the_rollback_run_opens_followed() {
         actions: 1,
     };
     app.on_msg(Msg::RollbackPreview(Box::new(preview)));
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "an Enter just after the modal appeared (meant for something else) does not start it"
+    );
+    arm(&mut app);
     let effects = key(&mut app, KeyCode::Enter);
     assert!(
         matches!(&effects[..], [Effect::StartRollback(p)] if p.of.id == 2),
@@ -763,7 +775,11 @@ fn a_waiting_gate_is_answered_from_the_runs_pane() {
     app.on_msg(Msg::Data(Box::new(d)));
     key(&mut app, KeyCode::Char('3'));
     assert!(screen(&app, 120, 30).contains("GATE WAITING"));
-    let effects = key(&mut app, KeyCode::Char('y'));
+    // Each answer names the gate and asks once more: a stray key answers nothing.
+    assert!(key(&mut app, KeyCode::Char('y')).is_empty());
+    assert!(screen(&app, 120, 30).contains("deploy-war/copy the WAR"));
+    arm(&mut app);
+    let effects = key(&mut app, KeyCode::Enter);
     assert!(
         matches!(
             &effects[..],
@@ -778,6 +794,7 @@ fn a_waiting_gate_is_answered_from_the_runs_pane() {
         key(&mut app, KeyCode::Char('A')).is_empty(),
         "abort asks first"
     );
+    arm(&mut app);
     let effects = key(&mut app, KeyCode::Enter);
     assert!(
         matches!(
@@ -791,6 +808,7 @@ fn a_waiting_gate_is_answered_from_the_runs_pane() {
     );
     // Cancel asks too; resume is for interrupted runs only.
     key(&mut app, KeyCode::Char('c'));
+    arm(&mut app);
     let effects = key(&mut app, KeyCode::Enter);
     assert!(
         matches!(

@@ -140,6 +140,11 @@ impl Pty {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    /// Waits as long as a confirmation ignores Enter after appearing (a person reads it).
+    pub fn settle(&self) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// Waits for the program to exit; returns its exit code.
     pub fn wait_exit(&mut self) -> u32 {
         let start = Instant::now();

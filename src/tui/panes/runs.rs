@@ -188,14 +188,39 @@ impl RunsPane {
                 "run #{id} is {}; only an interrupted run resumes",
                 run.state
             )),
-            Action::Resume => vec![Out::Effect(Effect::Resume { run: id })],
+            Action::Resume => vec![Out::Popup(Popup::confirm(
+                &format!("Resume run #{id}?"),
+                format!(
+                    "Resume run #{id} ({} of {} on {}): a new runner starts from the first \
+                     step not known to be done; the step whose outcome is unknown runs again.\n\n\
+                     If that step did finish, mark it done first instead: \
+                     pilote mark-done {id}",
+                    run.kind, run.app, run.env
+                ),
+                Effect::Resume { run: id },
+                false,
+            ))],
             Action::GateConfirm | Action::GateAbort if run.state != "waiting" => {
                 refuse(format!("run #{id} is not waiting at a gate"))
             }
-            Action::GateConfirm => vec![Out::Effect(Effect::Command {
-                run: id,
-                command: "confirm",
-            })],
+            Action::GateConfirm => {
+                let at = self
+                    .selected()
+                    .and_then(|r| r.progress.current.clone())
+                    .unwrap_or_else(|| "its gate".into());
+                vec![Out::Popup(Popup::confirm(
+                    &format!("Confirm the gate of run #{id}?"),
+                    format!(
+                        "Run #{id} ({} of {} on {}) waits at {at}.\n\nConfirming lets it go on.",
+                        run.kind, run.app, run.env
+                    ),
+                    Effect::Command {
+                        run: id,
+                        command: "confirm",
+                    },
+                    false,
+                ))]
+            }
             Action::GateAbort => vec![Out::Popup(Popup::confirm(
                 &format!("Abort run #{id} at its gate?"),
                 format!("The gate of run #{id} is answered no: the run stops there as failed."),
