@@ -138,8 +138,9 @@ fn an_operator_deploys_to_uat_and_rolls_it_back_with_one_key() {
     assert!(screen.contains("Package: sha256"), "{screen}");
     assert!(screen.contains("Deploy plan: 8 actions"), "{screen}");
     t.send("G");
+    // The end of the confirmation is the derived rollback's last action.
     let screen = t.wait_for("the end of the confirmation", |s| {
-        s.contains("Its rollback")
+        s.contains("Deploy the DataStage backup")
     });
     assert!(screen.contains("Enter start"), "{screen}");
     t.settle();

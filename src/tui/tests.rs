@@ -858,3 +858,22 @@ fn host_stream_and_step_filters_cycle_and_reread_the_log() {
     let f = filter_of(&key(&mut app, KeyCode::Char('f')));
     assert_eq!(f.step, None, "past the last step: every step again");
 }
+
+#[test]
+fn a_long_confirmation_scrolls_to_its_last_line() {
+    let mut app = loaded();
+    let text: String = (1..=80)
+        .map(|i| format!("line {i} {}\n", "word ".repeat(i % 30)))
+        .collect();
+    app.popups.push(Popup::confirm(
+        "Long",
+        text,
+        Effect::Resume { run: 1 },
+        false,
+    ));
+    screen(&app, 80, 24);
+    key(&mut app, KeyCode::Char('G'));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("line 80 "), "{s}");
+    assert!(!s.contains("line 1 "), "{s}");
+}
