@@ -509,3 +509,53 @@ fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
 }
+
+#[test]
+fn a_release_rolled_back_on_uat_is_not_promoted_until_deployed_again() {
+    let home = released();
+    let filing = [
+        "request",
+        "new",
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+        "--plan",
+        "plans/pets-1.4.0.toml",
+    ];
+    ok(&home, "dev", &filing);
+    ok(&home, "dev", &["request", "submit", "1"]);
+    ok(
+        &home,
+        "ops",
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    );
+    ok(
+        &home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    ok(
+        &home,
+        "ops",
+        &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
+    );
+    let err = refused(&home, "ops", &["deploy", "1", "--env", "preprod", "--yes"]);
+    assert!(
+        err.contains("pets 1.4.0 has not succeeded on uat yet"),
+        "{err}"
+    );
+    let shown = ok(&home, "ops", &["request", "show", "1"]);
+    assert!(shown.contains("uat ·"), "{shown}");
+    // Deployed again, it may go on.
+    ok(
+        &home,
+        "ops",
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    );
+    ok(
+        &home,
+        "ops",
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+}

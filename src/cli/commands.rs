@@ -217,7 +217,7 @@ fn console(located: &Located, overrides: &Overrides, read_only: bool) -> Result<
     let summary = store.summary()?;
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         drop(store);
-        let options = crate::tui::Options::of(&ws, read_only);
+        let options = crate::tui::Options::of(&ws, (located.clone(), overrides.clone()), read_only);
         crate::tui::run(ws, options)
     } else {
         print_summary(&ws, &summary, false);
@@ -278,7 +278,7 @@ fn demo_cmd(
         return Ok(());
     }
     drop(store);
-    let options = crate::tui::Options::of(&ws, read_only);
+    let options = crate::tui::Options::of(&ws, (located.clone(), overrides.clone()), read_only);
     crate::tui::run(ws, options)
 }
 

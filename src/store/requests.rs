@@ -119,9 +119,18 @@ impl Store {
     }
 
     pub fn requests(&self, app: Option<&str>) -> Result<Vec<RequestRow>, StoreError> {
+        self.requests_page(app, i64::MAX)
+    }
+
+    /// The newest `limit` requests (of `app`).
+    pub fn requests_page(
+        &self,
+        app: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestRow>, StoreError> {
         self.rows(
-            &format!("{REQUEST_SELECT} WHERE ?1 IS NULL OR r.app = ?1 ORDER BY r.id DESC"),
-            [app],
+            &format!("{REQUEST_SELECT} WHERE ?1 IS NULL OR r.app = ?1 ORDER BY r.id DESC LIMIT ?2"),
+            params![app, limit],
             request_row,
         )
     }
@@ -353,10 +362,13 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.conn
             .query_row(
+                // `+state`: the state index would make this a scan of every succeeded run
+                // (SQLite has no statistics to know better); (app, env) and rollback_of are
+                // the narrow ones.
                 "SELECT EXISTS (SELECT 1 FROM runs AS d WHERE d.kind = 'deploy' AND d.app = ?1
-                 AND d.env = ?2 AND d.package_digest = ?3 AND d.state = 'succeeded'
-                 AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.app = d.app AND r.env = d.env
-                                 AND r.rollback_of = d.id AND r.state = 'succeeded'))",
+                 AND d.env = ?2 AND d.package_digest = ?3 AND +d.state = 'succeeded'
+                 AND NOT EXISTS (SELECT 1 FROM runs AS r
+                                 WHERE r.rollback_of = d.id AND +r.state = 'succeeded'))",
                 params![app, env, package_digest],
                 |r| r.get(0),
             )

@@ -37,11 +37,17 @@ pub struct Options {
     pub read_only: bool,
     pub theme: Option<Theme>,
     pub keys: Keymap,
+    /// Where the workspace config was found, to read it again before each action.
+    pub source: Option<(crate::settings::Located, crate::settings::Overrides)>,
 }
 
 impl Options {
     /// The console's options from the workspace's `[console]` (theme, keys).
-    pub fn of(ws: &Workspace, read_only: bool) -> Self {
+    pub fn of(
+        ws: &Workspace,
+        source: (crate::settings::Located, crate::settings::Overrides),
+        read_only: bool,
+    ) -> Self {
         let theme = match ws.settings.console.theme {
             crate::settings::ConsoleTheme::Light => "light",
             crate::settings::ConsoleTheme::Dark => "dark",
@@ -52,6 +58,7 @@ impl Options {
             read_only,
             theme: Some(Theme::pick(theme)),
             keys,
+            source: Some(source),
         }
     }
 }

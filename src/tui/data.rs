@@ -81,7 +81,7 @@ pub struct Data {
 /// Reads the lists, and the details of request `picked`.
 pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, StoreError> {
     let mut requests = Vec::new();
-    for r in store.requests(None)?.into_iter().take(PAGE as usize) {
+    for r in store.requests_page(None, PAGE)? {
         let current: Vec<_> = store
             .approvals(r.id, &r.approval_digest(&ws.catalog_digest))?
             .into_iter()

@@ -43,8 +43,10 @@ const FRAME: Duration = Duration::from_millis(16);
 /// Opens the console on `ws` and returns when the operator quits. Runs started from it go
 /// on: they belong to their runners, not to the console.
 pub fn run(ws: Workspace, options: Options) -> Result<()> {
-    // Packages placed in the drop directory reach the vault while the console is open.
-    crate::vault::drop::sweep_periodically(ws.clone(), Duration::from_secs(30));
+    if !options.read_only {
+        // Packages placed in the drop directory reach the vault while the console is open.
+        crate::vault::drop::sweep_periodically(ws.clone(), Duration::from_secs(30));
+    }
     let open = || {
         crate::store::Store::open(
             &ws.data_dir,
@@ -55,13 +57,22 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Event>();
     let (reads, reads_rx) = mpsc::channel::<Effect>();
     let (acts, acts_rx) = mpsc::channel::<Effect>();
-    for (store, effects) in [(open()?, reads_rx), (open()?, acts_rx)] {
+    let mut workers = Vec::new();
+    for (store, effects, reload) in [
+        (open()?, reads_rx, None),
+        // Decisions are taken on the config as it is now, not as it was when the console
+        // opened: a freeze or an approver group added since counts.
+        (open()?, acts_rx, options.source.clone()),
+    ] {
         let (ws, tx) = (ws.clone(), tx.clone());
-        std::thread::spawn(move || worker::serve(ws, store, effects, tx));
+        workers.push(std::thread::spawn(move || {
+            worker::serve(ws, reload, store, effects, tx);
+        }));
     }
     let mut app = App::new(ws, crate::identity::Actor::current(), options);
     let mut guard = terminal::Guard::enter()?;
     // The terminal is read on its own thread: the loop then waits on one channel.
+    let closed = tx.clone();
     std::thread::spawn(move || {
         while let Ok(ev) = event::read() {
             if tx.send(Event::Term(ev)).is_err() {
@@ -71,12 +82,45 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
         // The terminal is gone (hung up): nobody is looking, so the console ends. Runs go on.
         let _ = tx.send(Event::Closed);
     });
+    // A hang-up (the SSH connection dropped) ends the console the same orderly way, rather
+    // than killing it in the middle of an action.
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut hup) = signal(SignalKind::hangup()) {
+                hup.recv().await;
+                let _ = closed.send(Event::Closed);
+            }
+        });
+    });
+    let result = event_loop(&mut app, guard.terminal(), &rx, &reads, &acts);
+    // An action under way (a deploy being created) finishes before the console is gone: a
+    // run half created would hold its env's lock.
+    drop((reads, acts));
+    for w in workers {
+        let _ = w.join();
+    }
+    result
+}
+
+fn event_loop(
+    app: &mut App,
+    terminal: &mut ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
+    rx: &mpsc::Receiver<Event>,
+    reads: &mpsc::Sender<Effect>,
+    acts: &mpsc::Sender<Effect>,
+) -> Result<()> {
     let send = |e: Effect| {
-        let to = if e.is_read() { &reads } else { &acts };
+        let to = if e.is_read() { reads } else { acts };
         let _ = to.send(e);
     };
     let fail = |e| Error::io("terminal error")(e);
-    let terminal = guard.terminal();
     let mut drawn_at = Instant::now() - FRAME;
     // A key or a resize is drawn at once; what the workers bring (a streaming log) waits for
     // the frame cap. The person's own action never waits behind the data.
@@ -89,7 +133,7 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
             return Ok(());
         }
         if app.dirty && (urgent || drawn_at.elapsed() >= FRAME) {
-            terminal.draw(|f| view::draw(&app, f)).map_err(fail)?;
+            terminal.draw(|f| view::draw(app, f)).map_err(fail)?;
             app.dirty = false;
             urgent = false;
             drawn_at = Instant::now();

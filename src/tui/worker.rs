@@ -12,7 +12,7 @@ use super::action::{Effect, Msg, Problem};
 use super::data;
 use crate::core::diagnostic::Severity;
 use crate::error::Error;
-use crate::settings::Workspace;
+use crate::settings::{Located, Overrides, Workspace};
 use crate::store::Store;
 
 /// What the loop receives: a key or mouse event from the terminal, or a worker's answer.
@@ -23,10 +23,25 @@ pub enum Event {
     Msg(Msg),
 }
 
-/// Serves effects until the loop goes away.
-pub fn serve(ws: Workspace, mut store: Store, effects: Receiver<Effect>, out: Sender<Event>) {
+/// Serves effects until the loop goes away. With `reload`, the workspace config is read
+/// again before each effect, so it acts on the config as it is now.
+pub fn serve(
+    ws: Workspace,
+    reload: Option<(Located, Overrides)>,
+    mut store: Store,
+    effects: Receiver<Effect>,
+    out: Sender<Event>,
+) {
     while let Ok(effect) = effects.recv() {
-        let msg = handle(&ws, &mut store, effect);
+        let msg = match &reload {
+            None => handle(&ws, &mut store, effect),
+            Some((located, overrides)) => match crate::settings::load(located, overrides) {
+                Ok(now) => handle(&now, &mut store, effect),
+                Err(e) => Msg::Failed(format!(
+                    "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
+                )),
+            },
+        };
         if out.send(Event::Msg(msg)).is_err() {
             return;
         }

@@ -1,3 +1,7 @@
 -- The console shows the last audit events of the picked request: found by subject, newest
 -- first, without scanning the whole trail.
 CREATE INDEX audit_by_subject ON audit_events (subject, seq);
+
+-- Whether a deploy was rolled back (for promotion, asked for every request on screen each
+-- second) is found from the rollback's side.
+CREATE INDEX runs_by_rollback_of ON runs (rollback_of);
