@@ -559,3 +559,57 @@ fn a_release_rolled_back_on_uat_is_not_promoted_until_deployed_again() {
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
 }
+
+#[test]
+fn a_decision_on_a_request_that_changed_since_it_was_shown_is_refused() {
+    let home = released();
+    let filing = [
+        "request",
+        "new",
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+        "--plan",
+        "plans/pets-1.4.0.toml",
+    ];
+    ok(&home, "dev", &filing);
+    ok(&home, "dev", &["request", "submit", "1"]);
+    // What the console does: it passes the digest of the request as it showed it.
+    let ws = pilote::settings::load(
+        &pilote::settings::Located {
+            dir: home.path().join("config/pilote"),
+            origin: pilote::settings::Origin::Flag,
+        },
+        &pilote::settings::Overrides {
+            data_dir: Some(home.path().join("data/pilote/workspaces/demo")),
+            ..pilote::settings::Overrides::default()
+        },
+    )
+    .expect("workspace");
+    let mut store = pilote::store::Store::open(
+        &ws.data_dir,
+        &ws.config_dir,
+        std::time::Duration::from_secs(5),
+    )
+    .expect("store");
+    let err = pilote::workflow::decide(
+        &ws,
+        &mut store,
+        1,
+        "preprod",
+        "approved",
+        "",
+        Some("the digest of an older plan"),
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("changed since it was shown"),
+        "{err}"
+    );
+    let trail = ok(&home, "ops", &["audit", "--json"]);
+    assert!(
+        trail.contains("changed since it was shown"),
+        "refusals are audited: {trail}"
+    );
+}

@@ -278,7 +278,7 @@ pub fn decide(
     decision: &str,
     comment: &str,
 ) -> Result<()> {
-    workflow::decide(ws, store, id, env, decision, comment)?;
+    workflow::decide(ws, store, id, env, decision, comment, None)?;
     outln!(
         "request #{id}: {decision} for {env} by {}",
         Actor::current().name

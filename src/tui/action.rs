@@ -172,6 +172,8 @@ pub enum Effect {
         env: String,
         decision: &'static str,
         comment: String,
+        /// The approval digest of the request as shown: a change since refuses.
+        shown: String,
     },
     Schedule {
         id: i64,

@@ -92,6 +92,8 @@ pub struct App {
     polled_at: Option<Instant>,
     /// `q` pressed once with unsaved plan edits.
     quit_armed: bool,
+    /// A plan asked to be opened once over unsaved edits.
+    discard_armed: bool,
 }
 
 impl App {
@@ -118,6 +120,7 @@ impl App {
             refreshed_at: None,
             polled_at: None,
             quit_armed: false,
+            discard_armed: false,
         }
     }
 
@@ -187,6 +190,21 @@ impl App {
         let mut effects = Vec::new();
         for o in outs {
             match o {
+                // Opening another plan over unsaved edits asks first: the second `e` opens.
+                Out::Effect(Effect::OpenPlan { path })
+                    if self.plan.modified() && !std::mem::take(&mut self.discard_armed) =>
+                {
+                    self.discard_armed = true;
+                    self.popups.push(Popup::message(
+                        "Unsaved plan",
+                        &format!(
+                            "{} has unsaved changes. Save them in the Plan pane (^s), or press \
+                             the same key again to open {path} and lose them.",
+                            self.plan.path.as_deref().unwrap_or("the plan")
+                        ),
+                        false,
+                    ));
+                }
                 Out::Effect(e) => {
                     // Re-hashing a package takes a moment: say that something is coming.
                     let note = match &e {
@@ -447,6 +465,18 @@ impl App {
                 self.again = true;
                 self.runs.follow(id)
             }
+            Command::OpenRequest(id) if !self.requests.all.iter().any(|r| r.id == id) => {
+                self.popups.push(Popup::message(
+                    "Not listed",
+                    &format!(
+                        "request #{id} is not among the {} newest requests listed here; \
+                         see it with `pilote request show {id}`",
+                        self.requests.all.len()
+                    ),
+                    false,
+                ));
+                Vec::new()
+            }
             Command::OpenRequest(id) => {
                 self.show(Pane::Requests);
                 self.requests.filter.clear();
@@ -473,17 +503,19 @@ impl App {
                 Vec::new()
             }
             Purpose::Search => self.runs.log.find(Some(text), false).into_iter().collect(),
-            Purpose::Approve { id, env } => vec![Effect::Decide {
+            Purpose::Approve { id, env, digest } => vec![Effect::Decide {
                 id,
                 env,
                 decision: "approved",
                 comment: text,
+                shown: digest,
             }],
-            Purpose::Reject { id, env } => vec![Effect::Decide {
+            Purpose::Reject { id, env, digest } => vec![Effect::Decide {
                 id,
                 env,
                 decision: "rejected",
                 comment: text,
+                shown: digest,
             }],
             Purpose::Schedule { id, env } => vec![Effect::Schedule { id, env, at: text }],
             Purpose::FreezeReason { .. } if text.is_empty() => {

@@ -22,6 +22,9 @@ pub struct RequestLine {
     pub updated_at: i64,
     pub lifecycle: String,
     pub package_digest: String,
+    /// What an approval is bound to (plan, package, automations): a decision taken on
+    /// this line is refused if it changed since.
+    pub digest: String,
     pub plan_path: Option<String>,
     pub blocked: Option<String>,
     /// Decisions that still count, as "uat: approved by alice (comment)".
@@ -97,6 +100,7 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
                 .collect(),
             lifecycle: r.lifecycle.clone(),
             package_digest: r.package_digest.clone(),
+            digest: r.approval_digest(&ws.catalog_digest),
             plan_path: r.plan_path.clone(),
             blocked: r.blocked.clone(),
             approvals: current

@@ -20,10 +20,25 @@ pub const ARMING: std::time::Duration = std::time::Duration::from_millis(250);
 pub enum Purpose {
     Filter,
     Search,
-    Approve { id: i64, env: String },
-    Reject { id: i64, env: String },
-    Schedule { id: i64, env: String },
-    FreezeReason { id: i64, env: String },
+    /// `digest`: the approval digest of the request as shown.
+    Approve {
+        id: i64,
+        env: String,
+        digest: String,
+    },
+    Reject {
+        id: i64,
+        env: String,
+        digest: String,
+    },
+    Schedule {
+        id: i64,
+        env: String,
+    },
+    FreezeReason {
+        id: i64,
+        env: String,
+    },
 }
 
 #[derive(Debug)]

@@ -63,6 +63,7 @@ fn request(id: i64, state: &str, done: usize) -> RequestLine {
         updated_at: NOW - 60_000,
         lifecycle: "standard".into(),
         package_digest: "0e773d7fc10e02a69dc940924ca6f2c48d3a2b64b6d9c7e9d3f7e734871fa355".into(),
+        digest: format!("digest-{id}"),
         plan_path: Some("plans/pets-1.4.0.toml".into()),
         blocked: None,
         approvals: if done > 0 {
@@ -438,8 +439,8 @@ fn approve_asks_for_a_comment_for_the_next_env() {
     chars(&mut app, "ok for uat");
     let effects = key(&mut app, KeyCode::Enter);
     assert!(
-        matches!(&effects[..], [Effect::Decide { id: 4, env, decision: "approved", comment }]
-            if env == "uat" && comment == "ok for uat"),
+        matches!(&effects[..], [Effect::Decide { id: 4, env, decision: "approved", comment, shown }]
+            if env == "uat" && comment == "ok for uat" && shown == "digest-4"),
         "{effects:?}"
     );
     // A refusal comes back as a message that says why.
@@ -876,4 +877,30 @@ fn a_long_confirmation_scrolls_to_its_last_line() {
     let s = screen(&app, 80, 24);
     assert!(s.contains("line 80 "), "{s}");
     assert!(!s.contains("line 1 "), "{s}");
+}
+
+#[test]
+fn opening_another_plan_over_unsaved_edits_asks_first() {
+    let mut app = loaded();
+    app.on_msg(Msg::PlanOpened {
+        path: "plans/a.toml".into(),
+        text: "app = \"pets\"\n".into(),
+    });
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Enter);
+    chars(&mut app, "# edit");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('1'));
+    assert!(
+        key(&mut app, KeyCode::Char('e')).is_empty(),
+        "not over unsaved edits"
+    );
+    assert!(screen(&app, 80, 24).contains("unsaved changes"));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('1'));
+    let effects = key(&mut app, KeyCode::Char('e'));
+    assert!(
+        matches!(&effects[..], [Effect::OpenPlan { .. }]),
+        "the second e opens: {effects:?}"
+    );
 }

@@ -109,7 +109,8 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             env,
             decision,
             comment,
-        } => match crate::workflow::decide(ws, store, id, &env, decision, &comment) {
+            shown,
+        } => match crate::workflow::decide(ws, store, id, &env, decision, &comment, Some(&shown)) {
             Ok(()) => Msg::Done(format!("request #{id}: {decision} for {env}")),
             Err(e) => failed(e),
         },
@@ -250,12 +251,21 @@ fn save_plan(ws: &Workspace, store: &mut Store, path: String, text: String, repl
         Ok(rs) => rs
             .into_iter()
             .filter(|r| r.plan_path.as_deref() == Some(path.as_str()))
-            .filter(|r| !matches!(r.state.as_str(), "cancelled" | "closed" | "rejected"))
+            // A request being deployed keeps the plan its run was created with.
+            .filter(|r| {
+                !matches!(
+                    r.state.as_str(),
+                    "cancelled" | "closed" | "rejected" | "deploying"
+                )
+            })
             .filter(|r| r.plan_body != text)
             .collect(),
         Err(e) => return Msg::Failed(e.to_string()),
     };
-    if !replan && !filed.is_empty() {
+    // A plan with errors is saved (work in progress), but no request takes it.
+    let source = crate::core::SourceFile::new(path.clone(), text.clone());
+    let errors = crate::workflow::checked(ws, &source, None).1.error_count();
+    if !replan && !filed.is_empty() && errors == 0 {
         let mut approved = Vec::new();
         for r in &filed {
             let n = store
@@ -284,6 +294,18 @@ fn save_plan(ws: &Workspace, store: &mut Store, path: String, text: String, repl
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Msg::Failed(format!("cannot write {path}: {e}"));
+    }
+    if errors > 0 {
+        let note = if filed.is_empty() {
+            format!("saved {path}, with {errors} error(s)")
+        } else {
+            let ids: Vec<String> = filed.iter().map(|r| format!("#{}", r.id)).collect();
+            format!(
+                "saved {path}, with {errors} error(s): request {} keeps its plan until this one is valid",
+                ids.join(", ")
+            )
+        };
+        return Msg::Saved { text, note };
     }
     let mut voided = 0;
     let mut replanned = Vec::new();

@@ -184,7 +184,7 @@ pub fn transition(store: &mut Store, id: i64, to: &str) -> Result<()> {
     Ok(())
 }
 
-/// approve / reject, for one env of the request's lifecycle. Never by the requester, nor by
+/// approve / reject (`shown`: the approval digest of what the person was shown, if known), for one env of the request's lifecycle. Never by the requester, nor by
 /// whoever last replaced the plan (four eyes); refusals are audited too.
 pub fn decide(
     ws: &Workspace,
@@ -193,6 +193,7 @@ pub fn decide(
     env: &str,
     decision: &str,
     comment: &str,
+    shown: Option<&str>,
 ) -> Result<()> {
     known_env(ws, env)?;
     let r = find_request(store, id)?;
@@ -201,6 +202,17 @@ pub fn decide(
         store.audit_refusal(&format!("request:{id}"), "request.approval", &why, &me)?;
         Err(Error::BadInput(why))
     };
+    // A decision is about what the person read: if the plan, the package or the
+    // automations changed while they read and typed, it would count for something unread.
+    if shown.is_some_and(|d| d != r.approval_digest(&ws.catalog_digest)) {
+        return refuse(
+            store,
+            format!(
+                "request #{id} changed since it was shown (its plan, package or automations); \
+                 look at it again, then decide"
+            ),
+        );
+    }
     if me.uncertain {
         return refuse(
             store,

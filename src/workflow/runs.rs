@@ -108,10 +108,17 @@ pub fn prepare_rollback(
 pub fn start_rollback(ws: &Workspace, store: &mut Store, shown: &RollbackPreview) -> Result<i64> {
     let now = prepare_rollback(ws, store, &shown.app, &shown.env)?;
     if now.of.id != shown.of.id || now.text != shown.text {
-        return Err(Error::BadInput(format!(
+        let why = format!(
             "{} on {} changed since the rollback was shown (it now undoes run #{}); look again",
             shown.app, shown.env, now.of.id
-        )));
+        );
+        store.audit_refusal(
+            &format!("run:{}", shown.of.id),
+            "rollback",
+            &why,
+            &Actor::current(),
+        )?;
+        return Err(Error::BadInput(why));
     }
     if now.actions == 0 {
         return Err(Error::BadInput(format!(

@@ -105,22 +105,11 @@ impl RequestsPane {
                 let Some(env_name) = next else {
                     return no_env();
                 };
+                let (env, digest) = (env_name.clone(), r.digest.clone());
                 let (verb, purpose) = if action == Action::Approve {
-                    (
-                        "Approve",
-                        Purpose::Approve {
-                            id,
-                            env: env_name.clone(),
-                        },
-                    )
+                    ("Approve", Purpose::Approve { id, env, digest })
                 } else {
-                    (
-                        "Reject",
-                        Purpose::Reject {
-                            id,
-                            env: env_name.clone(),
-                        },
-                    )
+                    ("Reject", Purpose::Reject { id, env, digest })
                 };
                 vec![Out::Popup(Popup::input(
                     &format!("{verb} request #{id} for {env_name}"),
