@@ -365,6 +365,20 @@ fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
             "2030-01-15 22:00",
         ],
     );
+    let err = refused(
+        &home,
+        "dev",
+        &[
+            "request",
+            "schedule",
+            "3",
+            "--env",
+            "prod",
+            "--at",
+            "2020-01-15 22:00",
+        ],
+    );
+    assert!(err.contains("is in the past"), "{err}");
 
     let (_, out, _) = as_user(&home, "dev", &["request", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");

@@ -85,8 +85,8 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// The sequence number of the next line containing `needle` after `from` (or before it,
-    /// `backward`), among the lines `filter` shows.
+    /// The sequence number of the next line containing `needle` (any ASCII case) after
+    /// `from` (or before it, `backward`), among the lines `filter` shows.
     pub fn log_find(
         &self,
         run: i64,
@@ -102,7 +102,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT seq FROM log_lines WHERE run_id = ?1 AND {bound} AND {FILTER}
-             AND instr(line, ?6) > 0 ORDER BY seq {order} LIMIT 1"
+             AND instr(lower(line), lower(?6)) > 0 ORDER BY seq {order} LIMIT 1"
         );
         Ok(self
             .rows(

@@ -544,6 +544,16 @@ impl Store {
                 params![id, state, now, outcome],
             )?;
             tx.execute("DELETE FROM locks WHERE run_id = ?1", [id])?;
+            let request_state = |tx: &Transaction<'_>| {
+                tx.query_row(
+                    "SELECT q.id, q.state FROM requests q JOIN runs r ON r.request_id = q.id
+                     WHERE r.id = ?1",
+                    [id],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+            };
+            let before = request_state(tx)?;
             // The request a deploy belongs to follows it: deployed or failed; a rollback that
             // succeeded leaves it rolled back.
             tx.execute(
@@ -557,6 +567,19 @@ impl Store {
                  WHERE id = (SELECT request_id FROM runs WHERE id = ?1)",
                 params![id, state, now],
             )?;
+            // The request's own trail says so too, not only the run's.
+            if let Some((request, now_state)) = request_state(tx)?
+                && before.as_ref().is_some_and(|(_, was)| *was != now_state)
+            {
+                audit::append(
+                    tx,
+                    now,
+                    actor,
+                    &format!("request.{now_state}"),
+                    &format!("request:{request}"),
+                    &serde_json::json!({ "run": id, "run_state": state }),
+                )?;
+            }
             audit::append(
                 tx,
                 now,

@@ -202,8 +202,10 @@ pub enum Effect {
     Resume {
         run: i64,
     },
+    /// Opens a plan file in the editor; `request`: the request it was opened from.
     OpenPlan {
         path: String,
+        request: Option<i64>,
     },
     CheckPlan {
         path: String,
@@ -211,12 +213,8 @@ pub enum Effect {
         env: Option<String>,
         version: u64,
     },
-    /// Writes the plan; `replan` also replaces the plan of the live requests filed with it.
-    SavePlan {
-        path: String,
-        text: String,
-        replan: bool,
-    },
+    /// Writes the plan, and replaces the plan of `request` (the one it was opened from).
+    SavePlan(Box<SavePlan>),
 }
 
 impl Effect {
@@ -232,6 +230,19 @@ impl Effect {
                 | Self::CheckPlan { .. }
         )
     }
+}
+
+/// A plan to write.
+#[derive(Debug, Clone)]
+pub struct SavePlan {
+    pub path: String,
+    pub text: String,
+    /// The file's text when it was opened or last saved: a file changed on disk since
+    /// (another console, an editor) is not overwritten without asking.
+    pub base: String,
+    pub request: Option<i64>,
+    /// The person saw the warnings (voided approvals, a file changed on disk) and said yes.
+    pub confirmed: bool,
 }
 
 /// A problem the plan validator found, where the editor can jump to it.
@@ -284,6 +295,7 @@ pub enum Msg {
     PlanOpened {
         path: String,
         text: String,
+        request: Option<i64>,
     },
     PlanChecked {
         version: u64,
@@ -295,10 +307,9 @@ pub enum Msg {
         text: String,
         note: String,
     },
-    /// Saving needs a confirmation first (approvals would be voided).
+    /// Saving needs a confirmation first (approvals would be voided, the file changed).
     SaveNeedsConfirm {
-        path: String,
-        text: String,
+        save: Box<SavePlan>,
         warning: String,
     },
 }

@@ -191,7 +191,7 @@ impl App {
         for o in outs {
             match o {
                 // Opening another plan over unsaved edits asks first: the second `e` opens.
-                Out::Effect(Effect::OpenPlan { path })
+                Out::Effect(Effect::OpenPlan { path, .. })
                     if self.plan.modified() && !std::mem::take(&mut self.discard_armed) =>
                 {
                     self.discard_armed = true;
@@ -236,8 +236,13 @@ impl App {
         }
         let context = self.context();
         let action = self.keys.action(context, &key);
-        // While editing a plan, the text gets every key but Esc and the pane's own ^ keys.
-        if self.pane == Pane::Plan && self.plan.editing {
+        // While editing a plan, the text gets every key but Esc, Ctrl-C (quit, which still
+        // asks about unsaved edits) and the pane's own ^ keys.
+        let ctrl_c = key.code == KeyCode::Char('c')
+            && key
+                .modifiers
+                .contains(ratatui::crossterm::event::KeyModifiers::CONTROL);
+        if self.pane == Pane::Plan && self.plan.editing && !ctrl_c {
             let own = self.keys.action(Context::Plan, &key).filter(|a| {
                 matches!(
                     a,
@@ -353,6 +358,7 @@ impl App {
                 height,
                 rows,
                 armed_at,
+                yes_label,
             } => {
                 let last = rows.get().saturating_sub(height.get().max(1));
                 let scroll = match key.code {
@@ -375,6 +381,7 @@ impl App {
                     height,
                     rows,
                     armed_at,
+                    yes_label,
                 });
                 Vec::new()
             }
@@ -458,6 +465,18 @@ impl App {
             }
             Command::Quit => {
                 self.quit = true;
+                Vec::new()
+            }
+            Command::OpenRun(id) if !self.runs.runs.iter().any(|r| r.row.id == id) => {
+                self.popups.push(Popup::message(
+                    "Not listed",
+                    &format!(
+                        "run #{id} is not among the {} newest runs listed here; \
+                         see it with `pilote logs {id}`",
+                        self.runs.runs.len()
+                    ),
+                    false,
+                ));
                 Vec::new()
             }
             Command::OpenRun(id) => {
@@ -597,6 +616,11 @@ impl App {
             }
             Msg::Found { run, needle, seq } => match seq {
                 Some(seq) => self.runs.log.found(run, seq).into_iter().collect(),
+                None if self.runs.log.hit.is_some() => {
+                    self.status =
+                        Some((format!("no more `{needle}` that way (n: down, N: up)"), now));
+                    Vec::new()
+                }
                 None => {
                     self.status = Some((format!("`{needle}` not found"), now));
                     Vec::new()
@@ -675,8 +699,12 @@ impl App {
                 self.popups.push(Popup::message("Refused", &text, true));
                 Vec::new()
             }
-            Msg::PlanOpened { path, text } => {
-                self.plan.open(path, text);
+            Msg::PlanOpened {
+                path,
+                text,
+                request,
+            } => {
+                self.plan.open(path, text, request);
                 Vec::new()
             }
             Msg::PlanChecked {
@@ -693,21 +721,12 @@ impl App {
                 self.again = true;
                 Vec::new()
             }
-            Msg::SaveNeedsConfirm {
-                path,
-                text,
-                warning,
-            } => {
-                self.popups.push(Popup::confirm(
-                    "Save and void approvals?",
-                    warning,
-                    Effect::SavePlan {
-                        path,
-                        text,
-                        replan: true,
-                    },
-                    true,
-                ));
+            Msg::SaveNeedsConfirm { mut save, warning } => {
+                save.confirmed = true;
+                self.popups.push(
+                    Popup::confirm("Save anyway?", warning, Effect::SavePlan(save), true)
+                        .with_yes("save"),
+                );
                 Vec::new()
             }
         }

@@ -68,6 +68,8 @@ pub struct RequestDetail {
     pub plan: Vec<String>,
     /// The last audit events about the request, newest first.
     pub audit: Vec<String>,
+    /// Planned deploy dates, as "prod: 2030-01-15 22:00:00".
+    pub schedule: Vec<String>,
 }
 
 /// The store's part of the screen.
@@ -136,7 +138,12 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
         });
     }
     let mut runs = Vec::new();
-    for row in store.runs(None, None, PAGE)? {
+    for mut row in store.runs(None, None, PAGE)? {
+        // A run whose runner is gone is shown as what it is (as `pilote runs` does), without
+        // writing from a read: resuming or rolling back records it.
+        if crate::workflow::runner_gone(ws, &row) {
+            row.state = "interrupted".into();
+        }
         // Past durations only matter for a run still going (its ETA).
         let live = !crate::store::is_finished(&row.state);
         let progress = store.run_progress(row.id, live)?;
@@ -185,9 +192,15 @@ fn detail(
             )
         })
         .collect();
+    let schedule = store
+        .schedule_of(r.id)?
+        .into_iter()
+        .map(|(env, at)| format!("{env}: {}", crate::clock::format_ms(at)))
+        .collect();
     Ok(RequestDetail {
         id: r.id,
         plan,
         audit,
+        schedule,
     })
 }

@@ -65,6 +65,8 @@ pub enum Popup {
         /// Enter counts from then on: a modal that appears while the person is typing
         /// something else is not confirmed by a key meant for that.
         armed_at: std::time::Instant,
+        /// What Enter does, in the prompt line: "start", "cancel the run", "save".
+        yes_label: &'static str,
     },
     Input {
         title: String,
@@ -118,7 +120,16 @@ impl Popup {
             height: std::cell::Cell::new(0),
             rows: std::cell::Cell::new(0),
             armed_at: std::time::Instant::now() + ARMING,
+            yes_label: "start",
         }
+    }
+
+    /// Names what Enter does in a confirmation.
+    pub fn with_yes(mut self, label: &'static str) -> Self {
+        if let Self::Confirm { yes_label, .. } = &mut self {
+            *yes_label = label;
+        }
+        self
     }
 
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme, keys: &Keymap) {
@@ -141,14 +152,17 @@ impl Popup {
                 danger,
                 height,
                 rows,
+                yes_label,
                 ..
             } => {
                 // As tall as the text (wrapped), up to the whole pane: a plan can be long.
+                // Wide screens get wide popups: plan lines wrap less.
+                let width = area.width.saturating_sub(4).clamp(40, 160);
                 let body_text = Paragraph::new(text.as_str()).wrap(Wrap { trim: false });
-                let wrapped = body_text.line_count(100.min(area.width).saturating_sub(2));
+                let wrapped = body_text.line_count(width.min(area.width).saturating_sub(2));
                 let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
                 rows.set(wrapped);
-                let r = centered(area, 100, wrapped.saturating_add(3));
+                let r = centered(area, width, wrapped.saturating_add(3));
                 let style = if *danger { theme.danger } else { theme.title };
                 framed(r, buf, &format!(" {title} "), style);
                 let [body, prompt] =
@@ -157,9 +171,9 @@ impl Popup {
                 body_text.scroll((*scroll, 0)).render(body, buf);
                 Line::from(vec![
                     Span::styled(" Enter ", theme.key),
-                    Span::raw("start   "),
+                    Span::raw(format!("{yes_label}   ")),
                     Span::styled(" Esc ", theme.key),
-                    Span::raw("cancel   "),
+                    Span::raw("back   "),
                     Span::styled(" j/k/G ", theme.key),
                     Span::raw("scroll"),
                 ])
@@ -221,22 +235,51 @@ impl Popup {
     }
 }
 
-/// Every key of `context`, then the global ones.
+/// Every key of `context`, then the global ones, in as many columns as the height needs.
 fn help(context: Context, area: Rect, buf: &mut Buffer, theme: &Theme, keys: &Keymap) {
     let mut lines = Vec::new();
     for (c, title) in [(context, "This pane"), (Context::Global, "Everywhere")] {
         lines.push(Line::styled(title, theme.title));
         for (label, action) in keys.hints(c) {
             lines.push(Line::from(vec![
-                Span::styled(format!("{label:>12}  "), theme.key),
+                Span::styled(format!("{label:>10}  "), theme.key),
                 Span::raw(describe(action)),
             ]));
         }
+        if c == Context::Plan {
+            // The editor's own keys, from tui-textarea.
+            for (k, what) in [
+                ("^u / ^r", "undo / redo (editing)"),
+                ("^w", "delete a word (editing)"),
+            ] {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{k:>10}  "), theme.key),
+                    Span::raw(what),
+                ]));
+            }
+        }
     }
     lines.push(Line::styled("any key closes", theme.dim));
-    let r = centered(area, 50, lines.len() as u16 + 2);
+    const COLUMN: u16 = 38;
+    let per_column = usize::from(area.height.saturating_sub(2)).max(1);
+    let columns = lines.len().div_ceil(per_column);
+    let width = (COLUMN * u16::try_from(columns).unwrap_or(1)).saturating_add(2);
+    let height = u16::try_from(lines.len().min(per_column)).unwrap_or(0) + 2;
+    let r = centered(area, width, height);
     framed(r, buf, " Keys ", theme.title);
-    Paragraph::new(lines).render(inner(r), buf);
+    let body = inner(r);
+    for (i, chunk) in lines.chunks(per_column).enumerate() {
+        let x = body.x + COLUMN * u16::try_from(i).unwrap_or(0);
+        if x >= body.right() {
+            break;
+        }
+        let col = Rect {
+            x,
+            width: COLUMN.min(body.right() - x),
+            ..body
+        };
+        Paragraph::new(chunk.to_vec()).render(col, buf);
+    }
 }
 
 fn describe(a: Action) -> &'static str {

@@ -272,6 +272,7 @@ fn every_pane_at_80x24_and_200x50() {
     app.on_msg(Msg::PlanOpened {
         path: "plans/pets-1.4.0.toml".into(),
         text: "app = \"pets\"\n\n[[actions]]\nid = \"stop\"\nuses = \"jboss-stpo\"\n".into(),
+        request: None,
     });
     app.on_msg(Msg::PlanChecked {
         version: 1,
@@ -592,6 +593,7 @@ fn the_plan_is_checked_after_a_pause_in_typing_and_stale_checks_are_ignored() {
     app.on_msg(Msg::PlanOpened {
         path: "plans/p.toml".into(),
         text: "app = \"pets\"\n".into(),
+        request: None,
     });
     let now = Instant::now();
     let first = app.plan.poll(now);
@@ -748,18 +750,19 @@ fn the_palette_finds_commands_fuzzily_and_takes_numbers_as_typed() {
         "{effects:?}"
     );
     key(&mut app, KeyCode::Char(':'));
-    chars(&mut app, "run 77");
+    chars(&mut app, "run 3");
     let effects = key(&mut app, KeyCode::Enter);
     assert_eq!(app.pane, Pane::Runs);
-    assert_eq!(
-        app.runs.picked,
-        Some(77),
-        "a run older than the list is opened too"
-    );
+    assert_eq!(app.runs.picked, Some(3));
     assert!(
-        matches!(&effects[..], [Effect::Log { run: 77, .. }]),
+        matches!(&effects[..], [Effect::Log { run: 3, .. }]),
         "{effects:?}"
     );
+    // A run older than the list is not silently opened empty.
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "run 77");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(screen(&app, 80, 24).contains("run #77 is not among"));
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Char(':'));
     chars(&mut app, "req 3");
@@ -775,7 +778,7 @@ fn a_waiting_gate_is_answered_from_the_runs_pane() {
     d.runs[0].row.state = "waiting".into();
     app.on_msg(Msg::Data(Box::new(d)));
     key(&mut app, KeyCode::Char('3'));
-    assert!(screen(&app, 120, 30).contains("GATE WAITING"));
+    assert!(screen(&app, 120, 30).contains("GATE: y confirm"));
     // Each answer names the gate and asks once more: a stray key answers nothing.
     assert!(key(&mut app, KeyCode::Char('y')).is_empty());
     assert!(screen(&app, 120, 30).contains("deploy-war/copy the WAR"));
@@ -885,6 +888,7 @@ fn opening_another_plan_over_unsaved_edits_asks_first() {
     app.on_msg(Msg::PlanOpened {
         path: "plans/a.toml".into(),
         text: "app = \"pets\"\n".into(),
+        request: None,
     });
     key(&mut app, KeyCode::Char('2'));
     key(&mut app, KeyCode::Enter);

@@ -130,6 +130,14 @@ fn hints(app: &App, width: u16) -> Line<'static> {
         .hints(app.context())
         .into_iter()
         .filter(|(_, a)| !(app.read_only && a.mutates()) && *a != Action::Up)
+        // While editing, only the keys the editor does not take.
+        .filter(|(_, a)| {
+            !editing
+                || matches!(
+                    a,
+                    Action::Back | Action::Save | Action::NextEnv | Action::NextProblem
+                )
+        })
         .map(|(label, a)| match a {
             // Up and down are one hint.
             Action::Down => ("j/k".to_string(), a),

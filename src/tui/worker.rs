@@ -8,7 +8,7 @@
 
 use std::sync::mpsc::{Receiver, Sender};
 
-use super::action::{Effect, Msg, Problem};
+use super::action::{Effect, Msg, Problem, SavePlan};
 use super::data;
 use crate::core::diagnostic::Severity;
 use crate::error::Error;
@@ -165,7 +165,11 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
         }
         Effect::Command { run, command } => {
             match crate::workflow::send_command(ws, store, run, command) {
-                Ok(()) => Msg::Done(format!("asked run #{run} to {command}")),
+                Ok(()) => Msg::Done(match command {
+                    "cancel" => format!("run #{run}: cancelling, its steps are being stopped"),
+                    "confirm" => format!("run #{run}: gate confirmed"),
+                    _ => format!("run #{run}: aborted at its gate"),
+                }),
                 Err(e) => failed(e),
             }
         }
@@ -176,10 +180,11 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             },
             Err(e) => failed(e),
         },
-        Effect::OpenPlan { path } => match crate::workflow::read_plan(ws, path.as_ref()) {
+        Effect::OpenPlan { path, request } => match crate::workflow::read_plan(ws, path.as_ref()) {
             Ok(source) => Msg::PlanOpened {
                 path: source.path.display().to_string(),
                 text: source.text,
+                request,
             },
             Err(e) => failed(e),
         },
@@ -189,7 +194,7 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             env,
             version,
         } => check_plan(ws, path, text, env, version),
-        Effect::SavePlan { path, text, replan } => save_plan(ws, store, path, text, replan),
+        Effect::SavePlan(save) => save_plan(ws, store, save),
     }
 }
 
@@ -242,89 +247,82 @@ fn check_plan(
     }
 }
 
-/// Writes the plan file (a temporary file renamed over it: never half written). The live
-/// requests filed with this file keep their own copy of the plan; with `replan`, theirs is
-/// replaced too, which voids their approvals; without it, saving a plan that approvals rest
-/// on first asks.
-fn save_plan(ws: &Workspace, store: &mut Store, path: String, text: String, replan: bool) -> Msg {
-    let filed: Vec<_> = match store.requests(None) {
-        Ok(rs) => rs
-            .into_iter()
-            .filter(|r| r.plan_path.as_deref() == Some(path.as_str()))
-            // A request being deployed keeps the plan its run was created with.
-            .filter(|r| {
-                !matches!(
+/// Writes the plan file (a temporary file renamed over it: never half written), then
+/// replaces the plan of the request it was opened from, if that request is live and the
+/// plan valid. Asks first when that voids approvals, or when the file changed on disk since
+/// it was opened (another console, an editor): nothing is lost without a yes.
+fn save_plan(ws: &Workspace, store: &mut Store, save: Box<SavePlan>) -> Msg {
+    let SavePlan {
+        path,
+        text,
+        base,
+        request,
+        confirmed,
+    } = save.as_ref();
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    // A request being deployed keeps the plan its run was created with.
+    let filed = match request.map(|id| store.request(id)).transpose() {
+        Ok(r) => r.flatten().filter(|r| {
+            r.plan_body != *text
+                && !matches!(
                     r.state.as_str(),
                     "cancelled" | "closed" | "rejected" | "deploying"
                 )
-            })
-            .filter(|r| r.plan_body != text)
-            .collect(),
+        }),
         Err(e) => return Msg::Failed(e.to_string()),
     };
     // A plan with errors is saved (work in progress), but no request takes it.
     let source = crate::core::SourceFile::new(path.clone(), text.clone());
     let errors = crate::workflow::checked(ws, &source, None).1.error_count();
-    if !replan && !filed.is_empty() && errors == 0 {
-        let mut approved = Vec::new();
-        for r in &filed {
+    if !confirmed {
+        let mut warnings = Vec::new();
+        if on_disk != *base {
+            warnings.push(format!(
+                "{path} changed on disk since it was opened here (another console or an \
+                 editor): saving overwrites those changes."
+            ));
+        }
+        if let Some(r) = filed.as_ref().filter(|_| errors == 0) {
             let n = store
                 .approvals(r.id, &r.approval_digest(&ws.catalog_digest))
                 .map(|a| a.iter().filter(|a| a.current).count())
                 .unwrap_or(0);
             if n > 0 {
-                approved.push(format!("#{} ({n} approval(s))", r.id));
+                warnings.push(format!(
+                    "Saving replaces the plan of request #{} and VOIDS its {n} approval(s): \
+                     it must be approved again.",
+                    r.id
+                ));
             }
         }
-        if !approved.is_empty() {
+        if !warnings.is_empty() {
             return Msg::SaveNeedsConfirm {
-                path,
-                text,
-                warning: format!(
-                    "This plan is the plan of request {}. Saving replaces their plan and \
-                     VOIDS their approvals: they must be approved again.",
-                    approved.join(", ")
-                ),
+                save,
+                warning: warnings.join("\n\n"),
             };
         }
     }
-    let target = std::path::Path::new(&path);
+    let target = std::path::Path::new(path);
     let tmp = target.with_extension("toml.pilote-part");
-    let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, target));
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, target));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Msg::Failed(format!("cannot write {path}: {e}"));
     }
-    if errors > 0 {
-        let note = if filed.is_empty() {
-            format!("saved {path}, with {errors} error(s)")
-        } else {
-            let ids: Vec<String> = filed.iter().map(|r| format!("#{}", r.id)).collect();
-            format!(
-                "saved {path}, with {errors} error(s): request {} keeps its plan until this one is valid",
-                ids.join(", ")
-            )
-        };
-        return Msg::Saved { text, note };
-    }
-    let mut voided = 0;
-    let mut replanned = Vec::new();
-    for r in &filed {
-        match crate::workflow::replan(ws, store, r.id, target) {
-            Ok(n) => {
-                voided += n;
-                replanned.push(format!("#{}", r.id));
-            }
+    let text = text.clone();
+    let note = match filed {
+        None => format!("saved {path}"),
+        Some(r) if errors > 0 => format!(
+            "saved {path}, with {errors} error(s): request #{} keeps its plan until this one is valid",
+            r.id
+        ),
+        Some(r) => match crate::workflow::replan(ws, store, r.id, target) {
+            Ok(voided) => format!(
+                "saved {path}; plan of request #{} replaced, {voided} approval(s) voided",
+                r.id
+            ),
             Err(e) => return Msg::Failed(format!("saved {path}, but request #{}: {e}", r.id)),
-        }
-    }
-    let note = if replanned.is_empty() {
-        format!("saved {path}")
-    } else {
-        format!(
-            "saved {path}; plan of request {} replaced, {voided} approval(s) voided",
-            replanned.join(", ")
-        )
+        },
     };
     Msg::Saved { text, note }
 }

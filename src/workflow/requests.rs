@@ -227,8 +227,13 @@ pub fn decide(
         return refuse(
             store,
             format!(
-                "you ({}) filed request #{id}: someone else must approve it (four eyes)",
-                me.name
+                "you ({}) filed request #{id}: someone else must {} (four eyes)",
+                me.name,
+                if decision == "approved" {
+                    "approve it"
+                } else {
+                    "decide on it"
+                }
             ),
         );
     }
@@ -236,8 +241,13 @@ pub fn decide(
         return refuse(
             store,
             format!(
-                "you ({}) wrote the plan of request #{id}: someone else must approve it (four eyes)",
-                me.name
+                "you ({}) wrote the plan of request #{id}: someone else must {} (four eyes)",
+                me.name,
+                if decision == "approved" {
+                    "approve it"
+                } else {
+                    "decide on it"
+                }
             ),
         );
     }
@@ -399,6 +409,14 @@ pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str)
             "`{at}` is not a date; expected \"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM\" (local time)"
         ))
     })?;
+    // A date alone means that day: today is not the past yet.
+    let day = if at.trim().len() <= 10 { 86_400_000 } else { 0 };
+    if when + day < crate::clock::now_ms() {
+        return Err(Error::BadInput(format!(
+            "{} is in the past; give a date to come",
+            crate::clock::format_ms(when)
+        )));
+    }
     store.schedule(id, env, when, &Actor::current())?;
     Ok(when)
 }

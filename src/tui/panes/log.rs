@@ -108,6 +108,11 @@ impl LogView {
         }
     }
 
+    /// The run's last line known to this view.
+    pub fn upto(&self) -> i64 {
+        self.upto.max(self.lines.last().map_or(0, |l| l.seq))
+    }
+
     /// A page could not be read: the next poll or key asks again.
     pub fn failed(&mut self, generation: u64) {
         if generation == self.generation {
@@ -322,15 +327,15 @@ impl LogView {
             Span::styled(format!("{who:<12.12} "), theme.accent),
             Span::styled(format!("{marker} "), style),
         ];
-        match self.search.as_deref().filter(|n| text.contains(*n)) {
-            Some(n) => {
-                let mut rest = text.as_str();
-                while let Some(i) = rest.find(n) {
-                    spans.push(Span::styled(rest[..i].to_string(), style));
-                    spans.push(Span::styled(n.to_string(), theme.selected));
-                    rest = &rest[i + n.len()..];
+        match self.search.as_deref().and_then(|n| matches(&text, n)) {
+            Some(ranges) => {
+                let mut at = 0;
+                for (start, end) in ranges {
+                    spans.push(Span::styled(text[at..start].to_string(), style));
+                    spans.push(Span::styled(text[start..end].to_string(), theme.selected));
+                    at = end;
                 }
-                spans.push(Span::styled(rest.to_string(), style));
+                spans.push(Span::styled(text[at..].to_string(), style));
             }
             None => spans.push(Span::styled(text, style)),
         }
@@ -341,4 +346,19 @@ impl LogView {
             line
         }
     }
+}
+
+/// The byte ranges of `needle` in `text`, ignoring ASCII case (as the store's search does);
+/// `None` when there is none.
+fn matches(text: &str, needle: &str) -> Option<Vec<(usize, usize)>> {
+    if needle.is_empty() {
+        return None;
+    }
+    let (hay, pin) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    // ASCII lowering keeps every byte where it was: the ranges hold in `text` too.
+    let ranges: Vec<(usize, usize)> = hay
+        .match_indices(&pin)
+        .map(|(i, m)| (i, i + m.len()))
+        .collect();
+    (!ranges.is_empty()).then_some(ranges)
 }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 use tui_textarea::{CursorMove, TextArea};
 
 use super::{Env, Out};
-use crate::tui::action::{Action, Effect, Problem};
+use crate::tui::action::{Action, Effect, Problem, SavePlan};
 use crate::tui::popup::{Popup, Purpose};
 
 /// A pause in typing this long re-validates the plan.
@@ -21,6 +21,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 #[derive(Debug)]
 pub struct PlanPane {
     pub path: Option<String>,
+    /// The request the plan was opened from: saving replaces its plan too.
+    pub request: Option<i64>,
     pub editor: TextArea<'static>,
     /// Keys go to the text (only Esc and the ^ keys of this pane are kept).
     pub editing: bool,
@@ -41,6 +43,7 @@ impl Default for PlanPane {
     fn default() -> Self {
         Self {
             path: None,
+            request: None,
             editor: TextArea::default(),
             editing: false,
             version: 0,
@@ -66,7 +69,8 @@ impl PlanPane {
         self.path.is_some() && self.text() != self.saved
     }
 
-    pub fn open(&mut self, path: String, text: String) {
+    pub fn open(&mut self, path: String, text: String, request: Option<i64>) {
+        self.request = request;
         let mut editor = TextArea::new(text.lines().map(str::to_string).collect());
         editor.set_line_number_style(Style::new().add_modifier(Modifier::DIM));
         editor.set_cursor_line_style(Style::new());
@@ -129,11 +133,16 @@ impl PlanPane {
     }
 
     pub fn on_action(&mut self, action: Action, env: &Env<'_>) -> Vec<Out> {
-        if action.mutates() && env.read_only {
+        if (action.mutates() || action == Action::Open) && env.read_only {
             return vec![Out::Popup(Popup::read_only())];
         }
         match action {
             Action::Open if self.path.is_some() => self.editing = true,
+            // Outside editing, j/k and the pages move through the text.
+            Action::Down => self.editor.move_cursor(CursorMove::Down),
+            Action::Up => self.editor.move_cursor(CursorMove::Up),
+            Action::PageDown => self.editor.scroll(tui_textarea::Scrolling::PageDown),
+            Action::PageUp => self.editor.scroll(tui_textarea::Scrolling::PageUp),
             Action::Back => self.editing = false,
             Action::Search => {
                 return vec![Out::Popup(Popup::input(
@@ -148,11 +157,13 @@ impl PlanPane {
             }
             Action::Save => {
                 if let Some(path) = &self.path {
-                    return vec![Out::Effect(Effect::SavePlan {
+                    return vec![Out::Effect(Effect::SavePlan(Box::new(SavePlan {
                         path: path.clone(),
                         text: self.text(),
-                        replan: false,
-                    })];
+                        base: self.saved.clone(),
+                        request: self.request,
+                        confirmed: false,
+                    })))];
                 }
             }
             Action::NextEnv => {
@@ -212,7 +223,11 @@ impl PlanPane {
         } else {
             [area, Rect::default()]
         };
-        let problem_rows = (self.problems.len() as u16 + 2).clamp(3, 8);
+        // The problems box as tall as its wrapped lines, within 3 to 8 rows.
+        let wrapped = Paragraph::new(self.problem_lines(env))
+            .wrap(Wrap { trim: false })
+            .line_count(left.width.saturating_sub(2));
+        let problem_rows = u16::try_from(wrapped + 2).unwrap_or(8).clamp(3, 8);
         let [editor_area, problems_area, narrow_side] = if side && area.width < 120 {
             Layout::vertical([
                 Constraint::Min(5),
@@ -266,6 +281,25 @@ impl PlanPane {
         }
     }
 
+    fn problem_lines(&self, env: &Env<'_>) -> Vec<Line<'static>> {
+        let t = env.theme;
+        if self.problems.is_empty() {
+            return vec![Line::styled("valid", t.ok)];
+        }
+        self.problems
+            .iter()
+            .map(|p| {
+                Line::from(vec![
+                    Span::styled(
+                        format!("{}:{} ", p.line, p.col),
+                        if p.error { t.bad } else { t.warn },
+                    ),
+                    Span::raw(p.message.clone()),
+                ])
+            })
+            .collect()
+    }
+
     fn render_problems(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>) {
         let t = env.theme;
         let errors = self.problems.iter().filter(|p| p.error).count();
@@ -280,22 +314,7 @@ impl PlanPane {
             .title(title);
         let inner = block.inner(area);
         block.render(area, buf);
-        let lines: Vec<Line> = if self.problems.is_empty() {
-            vec![Line::styled("valid", t.ok)]
-        } else {
-            self.problems
-                .iter()
-                .map(|p| {
-                    Line::from(vec![
-                        Span::styled(
-                            format!("{}:{} ", p.line, p.col),
-                            if p.error { t.bad } else { t.warn },
-                        ),
-                        Span::raw(p.message.clone()),
-                    ])
-                })
-                .collect()
-        };
+        let lines = self.problem_lines(env);
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .render(inner, buf);

@@ -155,7 +155,10 @@ impl RequestsPane {
             }
             Action::EditPlan => match &r.plan_path {
                 Some(path) => vec![
-                    Out::Effect(Effect::OpenPlan { path: path.clone() }),
+                    Out::Effect(Effect::OpenPlan {
+                        path: path.clone(),
+                        request: Some(id),
+                    }),
                     Out::Show(Pane::Plan),
                 ],
                 None => vec![Out::Popup(Popup::message(
@@ -317,6 +320,9 @@ fn details(r: &RequestLine, detail: Option<&RequestDetail>, env: &Env<'_>) -> Ve
     )));
     lines.push(Line::styled(format!("next: {}", r.next), t.accent));
     if let Some(d) = detail {
+        if !d.schedule.is_empty() {
+            lines.push(Line::from(format!("planned: {}", d.schedule.join(" · "))));
+        }
         lines.push(Line::styled("plan actions", t.title));
         lines.extend(d.plan.iter().map(|a| Line::from(format!("  {a}"))));
         lines.push(Line::styled("audit (newest first)", t.title));

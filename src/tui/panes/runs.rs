@@ -112,8 +112,8 @@ impl RunsPane {
             (Action::Search, true) => {
                 return vec![Out::Popup(Popup::input(
                     "Search the log",
-                    "text to find (n next, N previous)",
-                    self.log.search.as_deref().unwrap_or(""),
+                    "text to find, any case (n next, N previous)",
+                    "",
                     Purpose::Search,
                 ))];
             }
@@ -170,36 +170,42 @@ impl RunsPane {
             Action::CancelRun if is_finished(&run.state) => {
                 refuse(format!("run #{id} is already {}", run.state))
             }
-            Action::CancelRun => vec![Out::Popup(Popup::confirm(
-                &format!("Cancel run #{id}?"),
-                format!(
-                    "Cancel run #{id} ({} of {} on {})?\n\nIts running steps are stopped \
+            Action::CancelRun => vec![Out::Popup(
+                Popup::confirm(
+                    &format!("Cancel run #{id}?"),
+                    format!(
+                        "Cancel run #{id} ({} of {} on {})?\n\nIts running steps are stopped \
                      (TERM, then KILL after the grace period). Nothing is undone: roll back \
                      with R afterwards if needed.",
-                    run.kind, run.app, run.env
-                ),
-                Effect::Command {
-                    run: id,
-                    command: "cancel",
-                },
-                true,
-            ))],
+                        run.kind, run.app, run.env
+                    ),
+                    Effect::Command {
+                        run: id,
+                        command: "cancel",
+                    },
+                    true,
+                )
+                .with_yes("cancel the run"),
+            )],
             Action::Resume if run.state != "interrupted" => refuse(format!(
                 "run #{id} is {}; only an interrupted run resumes",
                 run.state
             )),
-            Action::Resume => vec![Out::Popup(Popup::confirm(
-                &format!("Resume run #{id}?"),
-                format!(
-                    "Resume run #{id} ({} of {} on {}): a new runner starts from the first \
+            Action::Resume => vec![Out::Popup(
+                Popup::confirm(
+                    &format!("Resume run #{id}?"),
+                    format!(
+                        "Resume run #{id} ({} of {} on {}): a new runner starts from the first \
                      step not known to be done; the step whose outcome is unknown runs again.\n\n\
                      If that step did finish, mark it done first instead: \
                      pilote mark-done {id}",
-                    run.kind, run.app, run.env
-                ),
-                Effect::Resume { run: id },
-                false,
-            ))],
+                        run.kind, run.app, run.env
+                    ),
+                    Effect::Resume { run: id },
+                    false,
+                )
+                .with_yes("resume"),
+            )],
             Action::GateConfirm | Action::GateAbort if run.state != "waiting" => {
                 refuse(format!("run #{id} is not waiting at a gate"))
             }
@@ -219,17 +225,21 @@ impl RunsPane {
                         command: "confirm",
                     },
                     false,
-                ))]
+                )
+                .with_yes("confirm the gate"))]
             }
-            Action::GateAbort => vec![Out::Popup(Popup::confirm(
-                &format!("Abort run #{id} at its gate?"),
-                format!("The gate of run #{id} is answered no: the run stops there as failed."),
-                Effect::Command {
-                    run: id,
-                    command: "abort",
-                },
-                true,
-            ))],
+            Action::GateAbort => vec![Out::Popup(
+                Popup::confirm(
+                    &format!("Abort run #{id} at its gate?"),
+                    format!("The gate of run #{id} is answered no: the run stops there as failed."),
+                    Effect::Command {
+                        run: id,
+                        command: "abort",
+                    },
+                    true,
+                )
+                .with_yes("abort at the gate"),
+            )],
             _ => Vec::new(),
         }
     }
@@ -330,10 +340,7 @@ impl RunsPane {
             if self.focus_log { t.title } else { t.accent },
         )];
         if r.row.state == "waiting" {
-            spans.push(Span::styled(
-                " GATE WAITING: y confirm · A abort ",
-                t.danger,
-            ));
+            spans.push(Span::styled(" GATE: y confirm · A abort ", t.danger));
         }
         let f = &self.log.filter;
         let mut tags = Vec::new();
@@ -352,7 +359,7 @@ impl RunsPane {
         if let Some(s) = &self.log.search {
             tags.push(format!("/{s}"));
         }
-        tags.push(format!("{} lines", r.row.last_seq));
+        tags.push(format!("{} lines", r.row.last_seq.max(self.log.upto())));
         spans.push(Span::styled(format!(" {} ", tags.join(" · ")), t.dim));
         Line::from(spans)
     }
@@ -403,7 +410,7 @@ impl RunsPane {
             Constraint::Length(7),
             Constraint::Length(8),
             Constraint::Length(18),
-            Constraint::Length(11),
+            Constraint::Length(12),
             Constraint::Length(22),
         ];
         let mut header = vec!["RUN", "KIND", "WHERE", "STATE", "PROGRESS"];
@@ -430,19 +437,19 @@ impl RunsPane {
         let mut lines: Vec<Line> = Vec::new();
         let mut last_action = "";
         let mut i = 0;
-        while i < self.steps.len() {
-            let s = &self.steps[i];
+        // Parallel steps start interleaved: in plan order, each step's hosts together.
+        let mut steps: Vec<&StepRunRow> = self.steps.iter().collect();
+        steps.sort_by(|a, b| (a.position, &a.host).cmp(&(b.position, &b.host)));
+        while i < steps.len() {
+            let s = steps[i];
             if s.action_id != last_action {
                 lines.push(Line::styled(s.action_id.clone(), t.title));
                 last_action = &s.action_id;
             }
             // The step runs of one step (one per host) are adjacent.
             let mut spans = vec![Span::raw(format!("  {} ", s.step_name))];
-            while i < self.steps.len()
-                && self.steps[i].position == s.position
-                && self.steps[i].action_id == s.action_id
-            {
-                let h = &self.steps[i];
+            while i < steps.len() && steps[i].position == s.position {
+                let h = steps[i];
                 let mark = match h.state.as_str() {
                     "succeeded" => "✓",
                     "failed" | "timed_out" => "✗",
