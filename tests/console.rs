@@ -53,6 +53,26 @@ fn file_request(home: &Home, plan: &str) {
     ok(home, &["request", "submit", "1"]);
 }
 
+/// The demo with a `soak` automation running `script` on the jump host, and a plan of it.
+fn soak_demo(home: &Home, script: &str) {
+    ok(home, &["demo", "--no-open"]);
+    let config = home.path().join("config/pilote");
+    std::fs::write(
+        config.join("automations/soak.toml"),
+        format!(
+            "[soak]\ndescription = \"Wait, saying so\"\nchanges_state = false\n\n\
+             [[soak.steps]]\nname = \"soak\"\nkind = \"shell\"\ntimeout = \"2m\"\n\
+             script = '''{script}'''\n"
+        ),
+    )
+    .expect("automation");
+    std::fs::write(
+        config.join("plans/soak.toml"),
+        "app = \"pets\"\n\n[[actions]]\nid = \"soak\"\ntitle = \"Soak\"\nuses = \"soak\"\n",
+    )
+    .expect("plan");
+}
+
 /// The state of run `id`, from the CLI.
 fn run_state(home: &Home, id: i64) -> String {
     let out = ok(home, &["runs", "--json"]);
@@ -195,20 +215,7 @@ fn other_operators_actions_show_up_without_a_key_press() {
 #[test]
 fn closing_the_terminal_mid_run_leaves_the_run_to_finish() {
     let home = Home::new();
-    ok(&home, &["demo", "--no-open"]);
-    let config = home.path().join("config/pilote");
-    std::fs::write(
-        config.join("automations/soak.toml"),
-        "[soak]\ndescription = \"Wait, saying so\"\nchanges_state = false\n\n\
-         [[soak.steps]]\nname = \"soak\"\nkind = \"shell\"\ntimeout = \"1m\"\n\
-         script = \"echo sleeping; sleep 3; echo awake\"\n",
-    )
-    .expect("automation");
-    std::fs::write(
-        config.join("plans/soak.toml"),
-        "app = \"pets\"\n\n[[actions]]\nid = \"soak\"\ntitle = \"Soak\"\nuses = \"soak\"\n",
-    )
-    .expect("plan");
+    soak_demo(&home, "echo sleeping; sleep 3; echo awake");
     file_request(&home, "plans/soak.toml");
     let mut t = Pty::start(&home, &[], 80, 24);
     t.wait_for("the request", |s| s.contains("#1   pets 1.4.0"));
@@ -257,4 +264,51 @@ fn no_color_is_honoured() {
     assert!(inverse, "emphasis without colour");
     t.send("q");
     assert_eq!(t.wait_exit(), 0);
+}
+
+#[test]
+fn a_run_whose_runner_died_shows_interrupted_and_resumes_from_the_console() {
+    let home = Home::new();
+    // The first attempt hangs; the resumed one finishes.
+    soak_demo(
+        &home,
+        "if [ -e \"$PILOTE_DATA_DIR/slept\" ]; then echo again; \
+         else touch \"$PILOTE_DATA_DIR/slept\"; echo sleeping; sleep 60; fi",
+    );
+    file_request(&home, "plans/soak.toml");
+    ok(&home, &["deploy", "1", "--env", "uat", "--yes"]);
+    let start = Instant::now();
+    while !ok(&home, &["logs", "1"]).contains("sleeping") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let runs: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["runs", "--json"])).expect("json");
+    let pid = runs["runs"][0]["runner_pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("the runner's pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill the runner");
+
+    let mut t = Pty::start(&home, &[], 100, 30);
+    t.send("3");
+    t.wait_for("the run, interrupted", |s| {
+        s.lines()
+            .any(|l| l.contains("#1 ") && l.contains("interrupted"))
+    });
+    t.send("r");
+    t.wait_for("the resume confirmation", |s| s.contains("Resume run #1?"));
+    t.settle();
+    t.send("\r");
+    let screen = t.wait_for("the resumed run", |s| {
+        s.contains("again") && s.contains("run succeeded")
+    });
+    assert!(screen.contains("Log #1"), "{screen}");
+    t.send("q");
+    assert_eq!(t.wait_exit(), 0);
+    assert_eq!(run_state(&home, 1), "succeeded");
 }

@@ -311,6 +311,7 @@ fn save_plan(ws: &Workspace, store: &mut Store, save: Box<SavePlan>) -> Msg {
     }
     let text = text.clone();
     let note = match filed {
+        None if errors > 0 => format!("saved {path}, with {errors} error(s)"),
         None => format!("saved {path}"),
         Some(r) if errors > 0 => format!(
             "saved {path}, with {errors} error(s): request #{} keeps its plan until this one is valid",
@@ -325,4 +326,94 @@ fn save_plan(ws: &Workspace, store: &mut Store, save: Box<SavePlan>) -> Msg {
         },
     };
     Msg::Saved { text, note }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace() -> (tempfile::TempDir, Workspace, Store) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let ws = crate::settings::load(
+            &Located {
+                dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/config"),
+                origin: crate::settings::Origin::Flag,
+            },
+            &Overrides {
+                data_dir: Some(dir.path().join("data")),
+                ..Overrides::default()
+            },
+        )
+        .expect("demo config");
+        let store = Store::open(
+            &ws.data_dir,
+            &ws.config_dir,
+            std::time::Duration::from_secs(1),
+        )
+        .expect("store");
+        (dir, ws, store)
+    }
+
+    fn save(path: &std::path::Path, text: &str, base: &str, confirmed: bool) -> Box<SavePlan> {
+        Box::new(SavePlan {
+            path: path.display().to_string(),
+            text: text.into(),
+            base: base.into(),
+            request: None,
+            confirmed,
+        })
+    }
+
+    #[test]
+    fn a_plan_changed_on_disk_since_it_was_opened_is_not_overwritten_without_a_yes() {
+        let (dir, ws, mut store) = workspace();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "app = \"pets\"\n# theirs\n").expect("write");
+        let msg = save_plan(
+            &ws,
+            &mut store,
+            save(&path, "app = \"pets\"\n# mine\n", "app = \"pets\"\n", false),
+        );
+        let Msg::SaveNeedsConfirm {
+            save: again,
+            warning,
+        } = msg
+        else {
+            panic!("{msg:?}");
+        };
+        assert!(warning.contains("changed on disk"), "{warning}");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .contains("theirs"),
+            "nothing written before the yes"
+        );
+        let msg = save_plan(
+            &ws,
+            &mut store,
+            Box::new(SavePlan {
+                confirmed: true,
+                ..*again
+            }),
+        );
+        assert!(matches!(msg, Msg::Saved { .. }), "{msg:?}");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .contains("mine")
+        );
+        assert!(!path.with_extension("toml.pilote-part").exists());
+    }
+
+    #[test]
+    fn a_plan_with_errors_is_saved_as_work_in_progress() {
+        let (dir, ws, mut store) = workspace();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "").expect("write");
+        let msg = save_plan(&ws, &mut store, save(&path, "app = \n", "", false));
+        let Msg::Saved { note, .. } = msg else {
+            panic!("{msg:?}");
+        };
+        assert!(note.contains("with 1 error(s)"), "{note}");
+    }
 }
