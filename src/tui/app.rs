@@ -127,6 +127,7 @@ impl App {
     pub fn env(&self) -> Env<'_> {
         Env {
             ws: &self.ws,
+            actor: &self.actor.name,
             theme: &self.theme,
             read_only: self.read_only,
         }
@@ -253,6 +254,7 @@ impl App {
                 Some(a) => {
                     let env = Env {
                         ws: &self.ws,
+                        actor: &self.actor.name,
                         theme: &self.theme,
                         read_only: self.read_only,
                     };
@@ -308,6 +310,7 @@ impl App {
             a => {
                 let env = Env {
                     ws: &self.ws,
+                    actor: &self.actor.name,
                     theme: &self.theme,
                     read_only: self.read_only,
                 };
@@ -508,6 +511,16 @@ impl App {
                 Vec::new()
             }
             Command::Rollback { app, env } => vec![Effect::PrepareRollback { app, env }],
+            Command::OpenPlan(path) => {
+                let outs = vec![
+                    Out::Effect(Effect::OpenPlan {
+                        path,
+                        request: None,
+                    }),
+                    Out::Show(Pane::Plan),
+                ];
+                self.apply(outs)
+            }
         }
     }
 
@@ -673,7 +686,15 @@ impl App {
                     return Vec::new();
                 }
                 let title = format!("ROLL BACK {} on {}?", p.app, p.env);
-                let text = p.text.clone();
+                // R undoes what was done last on that env, whichever run is picked: say so
+                // when they differ.
+                let text = match self.runs.picked {
+                    Some(picked) if picked != p.of.id => format!(
+                        "R rolls back the last run of {} on {}: run #{}, not the run picked (#{picked}).\n\n{}",
+                        p.app, p.env, p.of.id, p.text
+                    ),
+                    _ => p.text.clone(),
+                };
                 self.popups
                     .push(Popup::confirm(&title, text, Effect::StartRollback(p), true));
                 Vec::new()

@@ -78,6 +78,8 @@ pub struct Data {
     pub requests: Vec<RequestLine>,
     pub detail: Option<RequestDetail>,
     pub runs: Vec<RunLine>,
+    /// The plan files of the workspace (`plans/*.toml`), for the palette.
+    pub plans: Vec<String>,
     /// The step runs of the run picked in the Runs pane.
     pub steps: Option<(i64, Vec<crate::store::StepRunRow>)>,
     pub summary: Summary,
@@ -157,6 +159,7 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
         requests,
         detail,
         runs,
+        plans: plan_files(ws),
         steps: None,
         summary: store.summary()?,
     })
@@ -203,4 +206,19 @@ fn detail(
         audit,
         schedule,
     })
+}
+
+/// `plans/*.toml` of the config dir, sorted (a missing dir is no plan).
+fn plan_files(ws: &Workspace) -> Vec<String> {
+    let mut plans: Vec<String> = std::fs::read_dir(ws.config_dir.join("plans"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".toml"))
+                .map(|n| format!("plans/{n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    plans.sort();
+    plans
 }

@@ -18,6 +18,8 @@ pub enum Command {
         app: String,
         env: String,
     },
+    /// Opens a plan file of the workspace in the Plan pane.
+    OpenPlan(String),
     Help,
     Quit,
 }
@@ -49,6 +51,9 @@ pub fn entries(ws: &Workspace, data: &Data) -> Vec<Entry> {
                 },
             ));
         }
+    }
+    for p in &data.plans {
+        out.push(entry(&format!("open {p}"), Command::OpenPlan(p.clone())));
     }
     for r in &data.requests {
         out.push(entry(

@@ -176,6 +176,7 @@ fn data() -> Data {
         requests: vec![request(4, "submitted", 0), request(3, "deployed", 1)],
         detail: None,
         runs: vec![run(2, "deploy", "running"), run(3, "rollback", "succeeded")],
+        plans: vec!["plans/pets-1.4.0.toml".into()],
         steps: Some((2, steps())),
         summary: Summary {
             runs_active: 1,
@@ -907,4 +908,25 @@ fn opening_another_plan_over_unsaved_edits_asks_first() {
         matches!(&effects[..], [Effect::OpenPlan { .. }]),
         "the second e opens: {effects:?}"
     );
+}
+
+#[test]
+fn approving_ones_own_request_is_asked_at_once_without_a_comment() {
+    let mut app = app();
+    let mut d = data();
+    d.requests[0].by = "ops".into();
+    app.on_msg(Msg::Data(Box::new(d)));
+    let effects = key(&mut app, KeyCode::Char('a'));
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Decide {
+                id: 4,
+                decision: "approved",
+                ..
+            }]
+        ),
+        "the core refuses it and records the refusal: {effects:?}"
+    );
+    assert!(app.popups.is_empty(), "no comment to type first");
 }

@@ -302,6 +302,8 @@ impl LogView {
         if lines.is_empty() {
             let text = if self.pending {
                 "reading…"
+            } else if self.filter != LogFilter::default() {
+                "no line matches the filter (h, s, f change it)"
             } else {
                 "no output yet"
             };
@@ -314,7 +316,12 @@ impl LogView {
     fn line(&self, l: &LogLine, theme: &Theme) -> Line<'static> {
         let time = crate::clock::format_ms(l.at);
         let time = time.get(11..19).unwrap_or(&time).to_string();
-        let who = if l.host.is_empty() { "pilote" } else { &l.host };
+        // Host-less lines are pilote's own, or the output of a step on the jump host.
+        let who = match (l.host.as_str(), l.stream.as_str()) {
+            ("", "system") => "pilote",
+            ("", _) => "(jump host)",
+            (h, _) => h,
+        };
         let (marker, style) = match l.stream.as_str() {
             "stderr" => ("!", theme.bad),
             "system" => ("-", theme.accent),

@@ -49,6 +49,8 @@ pub enum Out {
 /// What every pane may read: the workspace, the theme, whether actions are allowed.
 pub struct Env<'a> {
     pub ws: &'a Workspace,
+    /// Who is at the keyboard (an OS account name).
+    pub actor: &'a str,
     pub theme: &'a Theme,
     pub read_only: bool,
 }

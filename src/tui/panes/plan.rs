@@ -277,7 +277,12 @@ impl PlanPane {
                 ));
             let inner = block.inner(side_area);
             block.render(side_area, buf);
-            Paragraph::new(self.side.trim_start()).render(inner, buf);
+            let side = if self.side.trim().is_empty() && self.problems.iter().any(|p| p.error) {
+                "The expansion shows once the plan has no error."
+            } else {
+                self.side.trim_start()
+            };
+            Paragraph::new(side).render(inner, buf);
         }
     }
 

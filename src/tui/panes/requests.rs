@@ -30,9 +30,12 @@ impl RequestsPane {
             .iter()
             .filter(|r| {
                 f.is_empty()
-                    || format!("#{} {} {} {} {}", r.id, r.app, r.version, r.state, r.by)
-                        .to_lowercase()
-                        .contains(&f)
+                    || format!(
+                        "#{} {} {} {} {} {}",
+                        r.id, r.app, r.version, r.state, r.by, r.title
+                    )
+                    .to_lowercase()
+                    .contains(&f)
             })
             .collect()
     }
@@ -74,7 +77,7 @@ impl RequestsPane {
             Action::Filter => {
                 return vec![Out::Popup(Popup::input(
                     "Filter requests",
-                    "text in the id, app, version, state or author; Esc clears",
+                    "text in the id, app, version, state, author or title; Esc clears",
                     &self.filter,
                     Purpose::Filter,
                 ))];
@@ -105,11 +108,37 @@ impl RequestsPane {
                 let Some(env_name) = next else {
                     return no_env();
                 };
-                let (env, digest) = (env_name.clone(), r.digest.clone());
+                let (env_name, digest) = (env_name.clone(), r.digest.clone());
+                // Four eyes: asked at once, without a comment to type first. The refusal
+                // comes from the core, which records it.
+                if r.by == env.actor {
+                    return vec![Out::Effect(Effect::Decide {
+                        id,
+                        env: env_name,
+                        decision: if action == Action::Approve {
+                            "approved"
+                        } else {
+                            "rejected"
+                        },
+                        comment: String::new(),
+                        shown: digest,
+                    })];
+                }
+                let target = env_name.clone();
                 let (verb, purpose) = if action == Action::Approve {
-                    ("Approve", Purpose::Approve { id, env, digest })
+                    let p = Purpose::Approve {
+                        id,
+                        env: target,
+                        digest,
+                    };
+                    ("Approve", p)
                 } else {
-                    ("Reject", Purpose::Reject { id, env, digest })
+                    let p = Purpose::Reject {
+                        id,
+                        env: target,
+                        digest,
+                    };
+                    ("Reject", p)
                 };
                 vec![Out::Popup(Popup::input(
                     &format!("{verb} request #{id} for {env_name}"),
