@@ -27,7 +27,7 @@ pub struct RequestLine {
     pub digest: String,
     pub plan_path: Option<String>,
     pub blocked: Option<String>,
-    /// Decisions that still count, as "uat: approved by alice (comment)".
+    /// Decisions that still count, as "uat: approved by alice at 2026-11-23 17:10 (comment)".
     pub approvals: Vec<String>,
     /// What comes next, in words: "deploy to preprod", "preprod needs 1 approval (0 given)".
     pub next: String,
@@ -111,10 +111,13 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
                 .iter()
                 .map(|a| {
                     format!(
-                        "{}: {} by {}{}",
+                        "{}: {} by {} at {}{}",
                         a.env,
                         a.decision,
                         a.approver,
+                        crate::clock::format_ms(a.decided_at)
+                            .get(..16)
+                            .unwrap_or_default(),
                         if a.comment.is_empty() {
                             String::new()
                         } else {
