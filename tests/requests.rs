@@ -43,6 +43,22 @@ fn released() -> Home {
     home
 }
 
+/// Request #1 for pets 1.4.0 with the demo's plan, filed and submitted by dev.
+fn filed_by_dev(home: &Home) {
+    let filing = [
+        "request",
+        "new",
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+        "--plan",
+        "plans/pets-1.4.0.toml",
+    ];
+    ok(home, "dev", &filing);
+    ok(home, "dev", &["request", "submit", "1"]);
+}
+
 /// `as_user`, expecting success: its stdout.
 fn ok(home: &Home, who: &str, args: &[&str]) -> String {
     let (code, out, err) = as_user(home, who, args);
@@ -527,18 +543,7 @@ fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
 #[test]
 fn a_release_rolled_back_on_uat_is_not_promoted_until_deployed_again() {
     let home = released();
-    let filing = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        "plans/pets-1.4.0.toml",
-    ];
-    ok(&home, "dev", &filing);
-    ok(&home, "dev", &["request", "submit", "1"]);
+    filed_by_dev(&home);
     ok(
         &home,
         "ops",
@@ -577,18 +582,7 @@ fn a_release_rolled_back_on_uat_is_not_promoted_until_deployed_again() {
 #[test]
 fn a_decision_on_a_request_that_changed_since_it_was_shown_is_refused() {
     let home = released();
-    let filing = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        "plans/pets-1.4.0.toml",
-    ];
-    ok(&home, "dev", &filing);
-    ok(&home, "dev", &["request", "submit", "1"]);
+    filed_by_dev(&home);
     // What the console does: it passes the digest of the request as it showed it.
     let ws = pilote::settings::load(
         &pilote::settings::Located {

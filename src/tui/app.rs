@@ -352,42 +352,7 @@ impl App {
                 }
                 Vec::new()
             }
-            Popup::Confirm {
-                title,
-                text,
-                scroll,
-                yes,
-                danger,
-                height,
-                rows,
-                armed_at,
-                yes_label,
-            } => {
-                let last = rows.get().saturating_sub(height.get().max(1));
-                let scroll = match key.code {
-                    KeyCode::Enter if Instant::now() >= armed_at => return vec![yes],
-                    KeyCode::Esc | KeyCode::Char('q' | 'n') => return Vec::new(),
-                    KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
-                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
-                    KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
-                    KeyCode::PageUp => scroll.saturating_sub(10),
-                    KeyCode::End | KeyCode::Char('G') => u16::MAX,
-                    KeyCode::Home | KeyCode::Char('g') => 0,
-                    _ => scroll,
-                };
-                self.popups.push(Popup::Confirm {
-                    title,
-                    text,
-                    scroll: scroll.min(last),
-                    yes,
-                    danger,
-                    height,
-                    rows,
-                    armed_at,
-                    yes_label,
-                });
-                Vec::new()
-            }
+            popup @ Popup::Confirm { .. } => self.on_confirm_key(popup, key),
             Popup::Palette {
                 mut area,
                 entries,
@@ -453,6 +418,36 @@ impl App {
                 }
             },
         }
+    }
+
+    /// Enter (once the confirmation has been on screen a moment) runs its effect; Esc, q
+    /// and n close it; the other keys scroll it.
+    fn on_confirm_key(&mut self, mut popup: Popup, key: KeyEvent) -> Vec<Effect> {
+        if let Popup::Confirm {
+            scroll,
+            yes,
+            height,
+            rows,
+            armed_at,
+            ..
+        } = &mut popup
+        {
+            let last = rows.get().saturating_sub(height.get().max(1));
+            *scroll = match key.code {
+                KeyCode::Enter if Instant::now() >= *armed_at => return vec![yes.clone()],
+                KeyCode::Esc | KeyCode::Char('q' | 'n') => return Vec::new(),
+                KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
+                KeyCode::PageUp => scroll.saturating_sub(10),
+                KeyCode::End | KeyCode::Char('G') => u16::MAX,
+                KeyCode::Home | KeyCode::Char('g') => 0,
+                _ => *scroll,
+            }
+            .min(last);
+        }
+        self.popups.push(popup);
+        Vec::new()
     }
 
     /// What a palette entry does: the same as its key would.
