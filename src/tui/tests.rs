@@ -930,3 +930,30 @@ fn approving_ones_own_request_is_asked_at_once_without_a_comment() {
     );
     assert!(app.popups.is_empty(), "no comment to type first");
 }
+
+#[test]
+fn the_step_tree_sums_up_a_fleet_and_names_the_hosts_that_failed() {
+    let mut app = loaded();
+    let mut d = data();
+    let fleet = (0..20)
+        .map(|i| StepRunRow {
+            id: 100 + i,
+            position: 0,
+            action_id: "deploy-war".into(),
+            step_name: "copy the WAR".into(),
+            host: format!("web-{i:02}"),
+            state: if i == 7 { "failed" } else { "succeeded" }.into(),
+            started_at: Some(NOW),
+            finished_at: Some(NOW),
+            exit_code: Some(0),
+            detail: None,
+        })
+        .collect();
+    d.steps = Some((2, fleet));
+    app.on_msg(Msg::Data(Box::new(d)));
+    key(&mut app, KeyCode::Char('3'));
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("✓ 19  ✗ 1  ▶ 0  · 0"), "{text}");
+    assert!(text.contains("✗ web-07"), "{text}");
+    assert!(!text.contains("✓ web-01"), "{text}");
+}

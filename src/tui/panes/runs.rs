@@ -447,26 +447,54 @@ impl RunsPane {
                 last_action = &s.action_id;
             }
             // The step runs of one step (one per host) are adjacent.
-            let mut spans = vec![Span::raw(format!("  {} ", s.step_name))];
+            let start = i;
             while i < steps.len() && steps[i].position == s.position {
-                let h = steps[i];
-                let mark = match h.state.as_str() {
-                    "succeeded" => "✓",
-                    "failed" | "timed_out" => "✗",
-                    "running" => "▶",
-                    "unknown" => "?",
-                    "skipped" | "cancelled" => "-",
-                    _ => "·",
-                };
-                let label = if h.host.is_empty() {
-                    mark.to_string()
-                } else {
-                    format!("{mark}{} ", h.host)
-                };
-                spans.push(Span::styled(label, t.state(&h.state)));
                 i += 1;
             }
-            lines.push(Line::from(spans));
+            let hosts = &steps[start..i];
+            let marks = |state: &str| match state {
+                "succeeded" => "✓",
+                "failed" | "timed_out" => "✗",
+                "running" => "▶",
+                "unknown" => "?",
+                "skipped" | "cancelled" => "-",
+                _ => "·",
+            };
+            if hosts.len() == 1 && hosts[0].host.is_empty() {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {} ", marks(&s.state)), t.state(&s.state)),
+                    Span::raw(s.step_name.clone()),
+                ]));
+                continue;
+            }
+            lines.push(Line::from(format!("  {}", s.step_name)));
+            if hosts.len() <= FEW_HOSTS {
+                for h in hosts {
+                    lines.push(Line::styled(
+                        format!("    {} {}", marks(&h.state), h.host),
+                        t.state(&h.state),
+                    ));
+                }
+            } else {
+                // A fleet: counts, then only the hosts that need a look.
+                let count = |m: &str| hosts.iter().filter(|h| marks(&h.state) == m).count();
+                lines.push(Line::from(format!(
+                    "    ✓ {}  ✗ {}  ▶ {}  · {}",
+                    count("✓"),
+                    count("✗"),
+                    count("▶"),
+                    count("·")
+                )));
+                for h in hosts
+                    .iter()
+                    .filter(|h| matches!(marks(&h.state), "✗" | "?"))
+                {
+                    lines.push(Line::styled(
+                        format!("    {} {}", marks(&h.state), h.host),
+                        t.state(&h.state),
+                    ));
+                }
+            }
         }
         if lines.is_empty() {
             lines.push(Line::styled("no step started yet", t.dim));
@@ -476,6 +504,9 @@ impl RunsPane {
             .render(inner, buf);
     }
 }
+
+/// Up to this many hosts, the step tree lists each; beyond, counts and the failed ones.
+const FEW_HOSTS: usize = 8;
 
 /// `[██████····] 6/10 ETA 1m` for a live run (from past runs' durations), `9 steps` else.
 fn progress(r: &RunLine, now: i64) -> String {
