@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod logging;
+pub mod metrics;
 pub mod settings;
 pub mod setup;
 pub mod store;

@@ -157,6 +157,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delivery metrics: the four DORA keys and the whitepaper's indicators.
+    ///
+    /// `--explain` prints how each is computed and the DORA bands.
+    Metrics {
+        /// The window, ending now: 7d, 30d, 90d, 12h...
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// The env the DORA keys are about (default: the inventory's last env).
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value_t = MetricsFormat::Table)]
+        format: MetricsFormat,
+        /// Print the definitions instead.
+        #[arg(long)]
+        explain: bool,
+    },
     /// List runs, newest first.
     Runs {
         #[arg(long)]
@@ -433,6 +452,10 @@ impl Cli {
                     | Command::Inventory { json: true }
                     | Command::Runs { json: true, .. }
                     | Command::Audit { json: true, .. }
+                    | Command::Metrics {
+                        format: MetricsFormat::Json,
+                        ..
+                    }
                     | Command::Request {
                         command: RequestCommand::List { json: true }
                             | RequestCommand::Show { json: true, .. }
@@ -465,4 +488,14 @@ mod tests {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
     }
+}
+
+/// How `pilote metrics` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsFormat {
+    Table,
+    Json,
+    Csv,
+    /// The Prometheus text format, for node_exporter's textfile collector.
+    Prometheus,
 }

@@ -143,6 +143,20 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let (ws, store) = open(&located, &overrides)?;
             super::vault::vault(&ws, store, command)
         }
+        Some(Command::Metrics {
+            since,
+            app,
+            env,
+            format,
+            explain,
+        }) => {
+            if explain {
+                outln!("{}", crate::core::metrics::EXPLAIN.trim_end());
+                return Ok(());
+            }
+            let (ws, store) = open(&located, &overrides)?;
+            super::metrics::metrics(&ws, &store, &since, app, env, format)
+        }
         Some(Command::Runs {
             app,
             env,

@@ -11,6 +11,7 @@ macro_rules! outln {
 mod args;
 mod audit;
 mod commands;
+mod metrics;
 mod plan;
 mod requests;
 mod runs;

@@ -5,3 +5,6 @@ CREATE INDEX audit_by_subject ON audit_events (subject, seq);
 -- Whether a deploy was rolled back (for promotion, asked for every request on screen each
 -- second) is found from the rollback's side.
 CREATE INDEX runs_by_rollback_of ON runs (rollback_of);
+
+-- Delivery metrics read the deploys that ended in a window (dashboards, `pilote metrics`).
+CREATE INDEX runs_by_end ON runs (kind, finished_at);
