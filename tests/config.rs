@@ -305,6 +305,10 @@ fn console_keys_that_cannot_be_read() {
             "\n[console.keys.everywhere]\nquit = \"Q\"\n",
         ),
         ("unknown_theme", "\n[console]\ntheme = \"solarized\"\n"),
+        (
+            "unknown_widget",
+            "\n[dashboard]\nwidgets = [\"dora\", \"weather\"]\n",
+        ),
     ] {
         std::fs::write(&settings, format!("{base}{extra}")).expect("write");
         let (code, err) = check(&home, &ws);

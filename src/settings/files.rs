@@ -26,6 +26,8 @@ pub struct SettingsFile {
     pub ssh: SshSection,
     #[serde(default)]
     pub console: ConsoleSection,
+    #[serde(default)]
+    pub dashboard: DashboardSection,
     /// Workspace-wide variables: the last place a plan parameter is looked up.
     #[serde(default)]
     pub vars: IndexMap<String, toml::Value>,
@@ -86,6 +88,14 @@ pub struct ConsoleSection {
         crate::tui::Context,
         std::collections::BTreeMap<crate::tui::Action, Spanned<crate::tui::KeyList>>,
     >,
+}
+
+/// `[dashboard]`: which widgets the console's Dashboard pane shows, in order.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSection {
+    #[serde(default)]
+    pub widgets: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

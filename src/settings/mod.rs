@@ -43,6 +43,8 @@ pub struct Settings {
     pub log_level: LogLevel,
     pub ssh: Ssh,
     pub console: Console,
+    /// `[dashboard] widgets`, checked; empty: every widget in the default order.
+    pub dashboard: Vec<String>,
 }
 
 /// `[console]`, keys checked.
@@ -262,6 +264,24 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
     }
     let ssh = ssh_settings(dir, &s.ssh, &settings_path, settings_src)?;
     let console = console_settings(&s.console, &settings_path, settings_src)?;
+    let mut dashboard = Vec::new();
+    for w in &s.dashboard.widgets {
+        if !crate::tui::DASHBOARD_WIDGETS.contains(&w.get_ref().as_str()) {
+            let mut d = Diagnostic::at(
+                &settings_path,
+                settings_src,
+                w.span(),
+                format!("`{}` is not a dashboard widget", w.get_ref()),
+            )
+            .expected(format!(
+                "one of {}",
+                crate::tui::DASHBOARD_WIDGETS.join(", ")
+            ));
+            d.line = d.line.max(1);
+            return Err(LoadError::Invalid(Diagnostics(vec![d])));
+        }
+        dashboard.push(w.get_ref().clone());
+    }
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
@@ -282,6 +302,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             log_level,
             ssh,
             console,
+            dashboard,
         },
         inventory,
         catalog,

@@ -60,6 +60,10 @@ pub enum Action {
     NextProblem,
     /// Opens the `:` command palette.
     Palette,
+    /// The dashboard's next window (7, 30, 90 days).
+    NextWindow,
+    /// The dashboard's next scope (every app, then each app).
+    NextScope,
 }
 
 impl Action {
@@ -105,6 +109,8 @@ impl Action {
             Self::NextEnv => "next env",
             Self::NextProblem => "next problem",
             Self::Palette => "command palette",
+            Self::NextWindow => "window 7d/30d/90d",
+            Self::NextScope => "app scope",
         }
     }
 
@@ -213,6 +219,11 @@ pub enum Effect {
         env: Option<String>,
         version: u64,
     },
+    /// Reads the delivery metrics of a window; `asked` numbers the question.
+    Metrics {
+        query: crate::metrics::Query,
+        asked: u64,
+    },
     /// Writes the plan, and replaces the plan of `request` (the one it was opened from).
     SavePlan(Box<SavePlan>),
 }
@@ -228,6 +239,7 @@ impl Effect {
                 | Self::Find { .. }
                 | Self::OpenPlan { .. }
                 | Self::CheckPlan { .. }
+                | Self::Metrics { .. }
         )
     }
 }
@@ -288,6 +300,10 @@ pub enum Msg {
     },
     /// An action went through.
     Done(String),
+    Metrics {
+        asked: u64,
+        indicators: Box<crate::core::metrics::Indicators>,
+    },
     /// The lists could not be read (shown in the footer until a read works).
     ReadFailed(String),
     /// An action was refused or failed; the text says why.

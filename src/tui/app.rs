@@ -39,6 +39,8 @@ pub struct Options {
     pub keys: Keymap,
     /// Where the workspace config was found, to read it again before each action.
     pub source: Option<(crate::settings::Located, crate::settings::Overrides)>,
+    /// The dashboard's widgets, in order (`[dashboard] widgets`).
+    pub widgets: Vec<String>,
 }
 
 impl Options {
@@ -59,6 +61,7 @@ impl Options {
             theme: Some(Theme::pick(theme)),
             keys,
             source: Some(source),
+            widgets: ws.settings.dashboard.clone(),
         }
     }
 }
@@ -110,7 +113,7 @@ impl App {
             requests: RequestsPane::default(),
             plan: PlanPane::default(),
             runs: RunsPane::default(),
-            dashboard: DashboardPane::default(),
+            dashboard: DashboardPane::with(&options.widgets),
             status: None,
             problem: None,
             quit: false,
@@ -184,6 +187,9 @@ impl App {
             out.extend(self.runs.log.poll());
         }
         out.extend(self.plan.poll(now));
+        if self.pane == Pane::Dashboard {
+            out.extend(self.dashboard.poll(now, crate::clock::now_ms()));
+        }
         out
     }
 
@@ -222,6 +228,11 @@ impl App {
                 }
                 Out::Popup(p) => self.popups.push(p),
                 Out::Show(p) => self.pane = p,
+                Out::OpenRun(id) => {
+                    self.pane = Pane::Runs;
+                    self.again = true;
+                    effects.extend(self.runs.follow(id));
+                }
             }
         }
         effects
@@ -326,7 +337,7 @@ impl App {
                     }
                     Pane::Plan => self.plan.on_action(a, &env),
                     Pane::Runs => self.runs.on_action(a, &env),
-                    Pane::Dashboard => Vec::new(),
+                    Pane::Dashboard => self.dashboard.on_action(a, &env),
                 };
                 self.apply(outs)
             }
@@ -704,6 +715,10 @@ impl App {
             Msg::Done(text) => {
                 self.status = Some((text, now));
                 self.again = true;
+                Vec::new()
+            }
+            Msg::Metrics { asked, indicators } => {
+                self.dashboard.arrived(asked, *indicators);
                 Vec::new()
             }
             Msg::ReadFailed(text) => {

@@ -30,6 +30,7 @@ pub use app::{App, Options};
 pub use data::{Data, RequestLine, RunLine};
 pub use keymap::{Context, Key, KeyList, Keymap, Overrides as KeyOverrides};
 pub use panes::Pane;
+pub use panes::widgets::DEFAULT as DASHBOARD_WIDGETS;
 pub use theme::Theme;
 pub use view::{draw, draw_at};
 

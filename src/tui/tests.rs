@@ -267,9 +267,63 @@ macro_rules! snap {
     };
 }
 
+/// Indicators over a small history: two prod deploys, one rolled back; a failure.
+fn indicators() -> crate::core::metrics::Indicators {
+    use crate::core::metrics::{DeployRecord, History, Incident};
+    let deploy = |run, env: &str, state: &str, end: i64, rolled: Option<i64>| DeployRecord {
+        run,
+        app: "pets".into(),
+        env: env.into(),
+        state: state.into(),
+        started_at: end - 600_000,
+        finished_at: end,
+        rolled_back_at: rolled,
+        passed_preprod: env == "prod",
+    };
+    let day = 86_400_000;
+    let since = NOW - 30 * day;
+    let history = History {
+        deploys: vec![
+            deploy(10, "uat", "succeeded", since + day, None),
+            deploy(11, "preprod", "succeeded", since + 2 * day, None),
+            deploy(
+                12,
+                "prod",
+                "succeeded",
+                since + 3 * day,
+                Some(since + 3 * day + 3_600_000),
+            ),
+            deploy(13, "prod", "failed", since + 20 * day, None),
+            deploy(14, "prod", "succeeded", since + 21 * day, None),
+        ],
+        incidents: vec![
+            Incident {
+                run: 13,
+                app: "pets".into(),
+                env: "prod".into(),
+                at: since + 20 * day,
+                restored_at: Some(since + 21 * day),
+            },
+            Incident {
+                run: 12,
+                app: "pets".into(),
+                env: "prod".into(),
+                at: since + 3 * day,
+                restored_at: Some(since + 3 * day + 3_600_000),
+            },
+        ],
+        lead_times: vec![2 * day, 3 * day],
+        approval_waits: vec![4 * 3_600_000],
+        domains: vec![(12, "pets/war".into()), (14, "pets/war".into())],
+    };
+    let envs: Vec<String> = ["uat", "preprod", "prod"].map(String::from).to_vec();
+    crate::core::metrics::compute(&history, since, NOW, "prod", &envs)
+}
+
 #[test]
 fn every_pane_at_80x24_and_200x50() {
     let mut app = loaded_with_log(lines(999_951, 50));
+    app.dashboard.metrics = Some(indicators());
     app.on_msg(Msg::PlanOpened {
         path: "plans/pets-1.4.0.toml".into(),
         text: "app = \"pets\"\n\n[[actions]]\nid = \"stop\"\nuses = \"jboss-stpo\"\n".into(),
@@ -956,4 +1010,53 @@ fn the_step_tree_sums_up_a_fleet_and_names_the_hosts_that_failed() {
     assert!(text.contains("✓ 19  ✗ 1  ▶ 0  · 0"), "{text}");
     assert!(text.contains("✗ web-07"), "{text}");
     assert!(!text.contains("✓ web-01"), "{text}");
+}
+
+#[test]
+fn the_dashboard_switches_window_and_scope_and_drills_down_to_a_run() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('4'));
+    let now = Instant::now();
+    let first = app.tick(now);
+    let Some(Effect::Metrics { query, asked }) =
+        first.iter().find(|e| matches!(e, Effect::Metrics { .. }))
+    else {
+        panic!("{first:?}");
+    };
+    assert_eq!(
+        query.until - query.since,
+        30 * 86_400_000,
+        "30 days by default"
+    );
+    // A late answer to an older question is dropped.
+    key(&mut app, KeyCode::Char('w'));
+    let asked_before = *asked;
+    let second = app.tick(now);
+    let Some(Effect::Metrics { query, asked }) =
+        second.iter().find(|e| matches!(e, Effect::Metrics { .. }))
+    else {
+        panic!("{second:?}");
+    };
+    assert_eq!(query.until - query.since, 90 * 86_400_000);
+    app.on_msg(Msg::Metrics {
+        asked: asked_before,
+        indicators: Box::new(crate::core::metrics::Indicators::default()),
+    });
+    assert!(app.dashboard.metrics.is_none());
+    app.on_msg(Msg::Metrics {
+        asked: *asked,
+        indicators: Box::new(indicators()),
+    });
+    assert!(app.dashboard.metrics.is_some());
+    key(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.dashboard.app.as_deref(), Some("pets"));
+    // The second incident, then Enter: its run, followed, in the Runs pane.
+    key(&mut app, KeyCode::Char('j'));
+    let effects = key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane, Pane::Runs);
+    assert_eq!(app.runs.picked, Some(12));
+    assert!(
+        matches!(&effects[..], [Effect::Log { run: 12, .. }]),
+        "{effects:?}"
+    );
 }

@@ -1,152 +1,233 @@
-//! The Dashboard pane: a column of widgets. The dashboards issue adds its indicators as new
-//! [`Widget`]s in [`DashboardPane::widgets`], without touching the other panes.
+//! The Dashboard pane: a grid of widgets over the delivery metrics of a window (7, 30 or 90
+//! days) and a scope (every app, or one). Which widgets, in which order, is set per
+//! workspace (`[dashboard] widgets` in pilote.toml); each is a [`Widget`] in `widgets.rs`,
+//! so a new indicator is a new widget, nothing else.
+
+use std::time::{Duration, Instant};
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget as _, Wrap};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Widget as _};
 
-use super::Env;
+use super::widgets;
+use super::{Env, Out};
+use crate::core::metrics::Indicators;
+use crate::tui::action::{Action, Effect};
 use crate::tui::data::Data;
 
-/// One dashboard widget: a title, the rows it would like, and how it draws from the data.
+/// What every widget may draw from.
+pub struct View<'a> {
+    pub data: &'a Data,
+    pub metrics: Option<&'a Indicators>,
+    /// The incident picked in the incidents widget (Enter opens its run).
+    pub incident: usize,
+}
+
+/// One dashboard widget: a title, the rows it would like, and how it draws.
 pub trait Widget: std::fmt::Debug {
     fn title(&self) -> &'static str;
-    fn rows(&self, env: &Env<'_>, data: &Data) -> u16;
-    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, data: &Data);
+    fn rows(&self, env: &Env<'_>, view: &View<'_>) -> u16;
+    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, view: &View<'_>);
 }
+
+/// The windows `w` cycles through.
+pub const WINDOWS: [(&str, i64); 3] = [
+    ("7d", 7 * 86_400_000),
+    ("30d", 30 * 86_400_000),
+    ("90d", 90 * 86_400_000),
+];
+
+/// Metrics are read again this often while the pane is shown.
+const REFRESH: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct DashboardPane {
     pub widgets: Vec<Box<dyn Widget>>,
+    /// Index into [`WINDOWS`].
+    pub window: usize,
+    /// Every app (`None`) or one.
+    pub app: Option<String>,
+    pub metrics: Option<Indicators>,
+    pub incident: usize,
+    /// Which question the last answer is for: a window or scope changed since drops it.
+    asked: u64,
+    asked_at: Option<Instant>,
 }
 
 impl Default for DashboardPane {
     fn default() -> Self {
-        Self {
-            widgets: vec![Box::new(RecentRuns), Box::new(Inventory)],
-        }
+        Self::with(&[])
     }
 }
 
 impl DashboardPane {
+    /// The widgets named, in order (names are checked when the config is loaded); none
+    /// named: every widget, in the default order.
+    pub fn with(names: &[String]) -> Self {
+        let widgets = if names.is_empty() {
+            widgets::DEFAULT
+                .iter()
+                .filter_map(|n| widgets::named(n))
+                .collect()
+        } else {
+            names.iter().filter_map(|n| widgets::named(n)).collect()
+        };
+        Self {
+            widgets,
+            window: 1,
+            app: None,
+            metrics: None,
+            incident: 0,
+            asked: 0,
+            asked_at: None,
+        }
+    }
+
+    pub fn window_label(&self) -> &'static str {
+        WINDOWS[self.window % WINDOWS.len()].0
+    }
+
+    /// The metrics read due: every ten seconds, and at once after a change of window or scope.
+    pub fn poll(&mut self, now: Instant, now_ms: i64) -> Option<Effect> {
+        if self
+            .asked_at
+            .is_some_and(|t| now.duration_since(t) < REFRESH)
+        {
+            return None;
+        }
+        self.asked_at = Some(now);
+        self.asked += 1;
+        let (_, span) = WINDOWS[self.window % WINDOWS.len()];
+        Some(Effect::Metrics {
+            query: crate::metrics::Query {
+                since: now_ms - span,
+                until: now_ms,
+                app: self.app.clone(),
+                env: None,
+            },
+            asked: self.asked,
+        })
+    }
+
+    pub fn arrived(&mut self, asked: u64, metrics: Indicators) {
+        if asked == self.asked {
+            self.incident = self.incident.min(metrics.incidents.len().saturating_sub(1));
+            self.metrics = Some(metrics);
+        }
+    }
+
+    pub fn on_action(&mut self, action: Action, env: &Env<'_>) -> Vec<Out> {
+        match action {
+            Action::NextWindow => {
+                self.window = (self.window + 1) % WINDOWS.len();
+                self.asked_at = None;
+            }
+            Action::NextScope => {
+                let apps: Vec<&str> = env
+                    .ws
+                    .inventory
+                    .apps
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                let i = self
+                    .app
+                    .as_deref()
+                    .and_then(|a| apps.iter().position(|x| *x == a));
+                self.app = match i {
+                    Some(i) => apps.get(i + 1).map(|a| (*a).to_string()),
+                    None => apps.first().map(|a| (*a).to_string()),
+                };
+                self.asked_at = None;
+            }
+            Action::Down | Action::Up => {
+                let n = self.metrics.as_ref().map_or(0, |m| m.incidents.len());
+                self.incident = super::step(
+                    self.incident,
+                    if action == Action::Down { 1 } else { -1 },
+                    n,
+                );
+            }
+            // Drill-down: the picked incident's run, in the Runs pane.
+            Action::Open => {
+                if let Some(i) = self
+                    .metrics
+                    .as_ref()
+                    .and_then(|m| m.incidents.get(self.incident))
+                {
+                    return vec![Out::OpenRun(i.run)];
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
     pub fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, data: &Data) {
-        let constraints: Vec<Constraint> = self
-            .widgets
-            .iter()
-            .map(|w| Constraint::Length(w.rows(env, data) + 2))
-            .chain([Constraint::Min(0)])
-            .collect();
-        let areas = Layout::vertical(constraints).split(area);
-        for (w, a) in self.widgets.iter().zip(areas.iter()) {
-            let block = Block::new()
-                .borders(Borders::ALL)
-                .border_style(env.theme.accent)
-                .title(format!(" {} ", w.title()));
-            let inner = block.inner(*a);
-            block.render(*a, buf);
-            w.render(inner, buf, env, data);
+        let view = View {
+            data,
+            metrics: self.metrics.as_ref(),
+            incident: self.incident,
+        };
+        let title = Line::from(format!(
+            " Dashboard — last {} · {} · w window · a app · j/k Enter incident ",
+            self.window_label(),
+            self.app.as_deref().unwrap_or("every app")
+        ));
+        let block = Block::new()
+            .borders(Borders::TOP)
+            .border_style(env.theme.accent)
+            .title(title);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        // Two columns on a wide screen, widgets in order, left then right.
+        let columns = if inner.width >= 150 { 2 } else { 1 };
+        let cols =
+            Layout::horizontal(vec![Constraint::Ratio(1, columns); columns as usize]).split(inner);
+        for (c, col) in cols.iter().enumerate() {
+            let mine: Vec<&Box<dyn Widget>> = self
+                .widgets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % columns as usize == c)
+                .map(|(_, w)| w)
+                .collect();
+            // Widgets in order, each as tall as it asks, while they fit: a short terminal
+            // shows the first ones whole rather than every one crushed.
+            let mut used = 0u16;
+            let mut heights = Vec::new();
+            for w in &mine {
+                let h = w.rows(env, &view) + 2;
+                if used + h > col.height {
+                    break;
+                }
+                used += h;
+                heights.push(Constraint::Length(h));
+            }
+            let shown = heights.len();
+            let areas =
+                Layout::vertical(heights.into_iter().chain([Constraint::Min(0)])).split(*col);
+            if shown < mine.len() {
+                let rest = areas[shown];
+                if rest.height > 0 {
+                    Line::styled(
+                        format!("{} more widget(s) on a taller terminal", mine.len() - shown),
+                        env.theme.dim,
+                    )
+                    .render(rest, buf);
+                }
+            }
+            let mine = &mine[..shown];
+            for (w, a) in mine.iter().zip(areas.iter()) {
+                let block = Block::new()
+                    .borders(Borders::ALL)
+                    .border_style(env.theme.dim)
+                    .title(format!(" {} ", w.title()));
+                let inner = block.inner(*a);
+                block.render(*a, buf);
+                w.render(inner, buf, env, &view);
+            }
         }
-    }
-}
-
-/// The last runs by state: how the listed history went.
-#[derive(Debug)]
-struct RecentRuns;
-
-impl Widget for RecentRuns {
-    fn title(&self) -> &'static str {
-        "Recent runs"
-    }
-
-    fn rows(&self, _: &Env<'_>, _: &Data) -> u16 {
-        2
-    }
-
-    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, data: &Data) {
-        let t = env.theme;
-        if data.runs.is_empty() {
-            Paragraph::new(
-                "No history yet. Deployment frequency, lead time, failure rate and time to \
-                 restore appear once runs have finished.",
-            )
-            .wrap(Wrap { trim: true })
-            .style(t.dim)
-            .render(area, buf);
-            return;
-        }
-        let count = |s: &str| data.runs.iter().filter(|r| r.row.state == s).count();
-        let rollbacks = data
-            .runs
-            .iter()
-            .filter(|r| r.row.kind == "rollback")
-            .count();
-        let text = format!(
-            "last {} runs: {} succeeded · {} failed · {} cancelled · {} interrupted · {} rollbacks · {} active",
-            data.runs.len(),
-            count("succeeded"),
-            count("failed"),
-            count("cancelled"),
-            count("interrupted"),
-            rollbacks,
-            data.summary.runs_active
-        );
-        Paragraph::new(text)
-            .wrap(Wrap { trim: true })
-            .render(area, buf);
-    }
-}
-
-/// The inventory as a matrix: one row per app domain, one column per environment.
-#[derive(Debug)]
-struct Inventory;
-
-impl Widget for Inventory {
-    fn title(&self) -> &'static str {
-        "Inventory"
-    }
-
-    fn rows(&self, env: &Env<'_>, _: &Data) -> u16 {
-        let n: usize = env.ws.inventory.apps.iter().map(|a| a.domains.len()).sum();
-        u16::try_from(n + 1).unwrap_or(u16::MAX)
-    }
-
-    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, _: &Data) {
-        let inv = &env.ws.inventory;
-        let column =
-            (usize::from(area.width).saturating_sub(17) / inv.envs.len().max(1)).saturating_sub(1);
-        let mut header = vec![Cell::from("APP/DOMAIN")];
-        header.extend(inv.envs.iter().map(|e| {
-            Cell::from(if e.protected {
-                format!("{} [protected]", e.name)
-            } else {
-                e.name.clone()
-            })
-        }));
-        let rows: Vec<Row<'static>> = inv
-            .apps
-            .iter()
-            .flat_map(|a| {
-                a.domains.iter().map(move |d| {
-                    let mut cells = vec![Cell::from(format!("{}/{}", a.name, d.name))];
-                    cells.extend(inv.envs.iter().map(|e| {
-                        let hosts = inv.hosts_of(&a.name, &e.name, &d.name);
-                        let all = hosts.join(", ");
-                        Cell::from(match hosts.len() {
-                            0 => "-".to_string(),
-                            _ if all.chars().count() <= column => all,
-                            n => format!("{} +{}", hosts[0], n - 1),
-                        })
-                    }));
-                    Row::new(cells)
-                })
-            })
-            .collect();
-        let mut widths = vec![Constraint::Length(16)];
-        widths.extend(inv.envs.iter().map(|_| Constraint::Fill(1)));
-        Table::new(rows, widths)
-            .header(Row::new(header).style(env.theme.title))
-            .style(Style::new())
-            .render(area, buf);
     }
 }

@@ -6,6 +6,7 @@ pub mod log;
 pub mod plan;
 pub mod requests;
 pub mod runs;
+pub mod widgets;
 
 use super::action::Effect;
 use super::popup::Popup;
@@ -44,6 +45,8 @@ pub enum Out {
     Effect(Effect),
     Popup(Popup),
     Show(Pane),
+    /// Shows a run in the Runs pane, its log followed (a drill-down).
+    OpenRun(i64),
 }
 
 /// What every pane may read: the workspace, the theme, whether actions are allowed.
