@@ -303,3 +303,36 @@ fn the_prometheus_export_passes_promtool() {
         String::from_utf8_lossy(&result.stderr)
     );
 }
+
+#[test]
+fn the_demo_history_gives_the_dashboards_something_to_show_once() {
+    let home = Home::new();
+    let (code, _, err) = run(home.pilote().args(["demo", "--no-open", "--history", "6"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("month(s) of made-up history"), "{err}");
+    let (code, out, _) = run(home
+        .pilote()
+        .args(["metrics", "--since", "90d", "--format", "json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let m = &v["indicators"];
+    assert!(m["frequency_per_day"].as_f64().unwrap_or(0.0) > 0.0, "{m}");
+    assert!(
+        m["incidents"].as_array().is_some_and(|i| !i.is_empty()),
+        "{m}"
+    );
+    assert!(
+        m["change_failure"]["whole"].as_u64().unwrap_or(0) > 10,
+        "{m}"
+    );
+    assert!(
+        m["per_domain"].as_array().is_some_and(|d| d.len() == 3),
+        "{m}"
+    );
+    // Chained like any other change.
+    assert_eq!(run(home.pilote().args(["audit", "verify"])).0, 0);
+    // Once per demo.
+    let (code, _, err) = run(home.pilote().args(["demo", "--no-open", "--history", "6"]));
+    assert_eq!(code, 0);
+    assert!(err.contains("already has its made-up history"), "{err}");
+}

@@ -56,6 +56,10 @@ pub enum Command {
         /// Prepare the demo but do not open the console.
         #[arg(long)]
         no_open: bool,
+        /// Also write MONTHS of made-up delivery history, so the dashboards have something
+        /// to show (once per demo).
+        #[arg(long, value_name = "MONTHS", value_parser = clap::value_parser!(u32).range(1..=36))]
+        history: Option<u32>,
     },
     /// Show the workspace summary: where it is, what it holds, what is running.
     Status {

@@ -23,9 +23,11 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
     match cli.command {
         None => console(&located, &overrides, cli.read_only),
         Some(Command::Init { dir, name }) => init(&dir, name.as_deref()),
-        Some(Command::Demo { reset, no_open }) => {
-            demo_cmd(&located, &overrides, reset, no_open, cli.read_only)
-        }
+        Some(Command::Demo {
+            reset,
+            no_open,
+            history,
+        }) => demo_cmd(&located, &overrides, reset, no_open, history, cli.read_only),
         Some(Command::Status { json }) => {
             let (ws, store) = open(&located, &overrides)?;
             print_summary(&ws, &store.summary()?, json);
@@ -254,6 +256,7 @@ fn demo_cmd(
     overrides: &Overrides,
     reset: bool,
     no_open: bool,
+    history: Option<u32>,
     read_only: bool,
 ) -> Result<()> {
     let dir = &located.dir;
@@ -279,8 +282,20 @@ fn demo_cmd(
         // demos never claim the same data dir.
         setup::write_demo_config(dir, located.origin != settings::Origin::Default)?;
     }
-    let (ws, store) = open(located, overrides)?;
+    let (ws, mut store) = open(located, overrides)?;
     demo::prepare(&ws)?;
+    if let Some(months) = history {
+        if store.has_seeded_history()? {
+            eprintln!(
+                "the demo already has its made-up history; `pilote demo --reset` starts afresh"
+            );
+        } else {
+            let (requests, runs) = demo::seed_history(&ws, &mut store, months)?;
+            eprintln!(
+                "wrote {months} month(s) of made-up history: {requests} requests, {runs} runs"
+            );
+        }
+    }
     let verb = if created { "created" } else { "reusing" };
     eprintln!(
         "{verb} the pets demo in {} (data in {})",

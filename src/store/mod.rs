@@ -6,6 +6,7 @@
 
 mod audit;
 mod db;
+mod history;
 mod inventory;
 mod log;
 mod metrics;
@@ -16,6 +17,7 @@ mod runs;
 
 pub use audit::{AuditCheck, AuditEvent, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
+pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use metrics::Scope;
 pub use migrations::SCHEMA_VERSION;
