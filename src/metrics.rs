@@ -2,8 +2,6 @@
 //! then computes every indicator (`core::metrics`). The console's dashboard and
 //! `pilote metrics` both call [`compute`].
 
-use std::collections::HashMap;
-
 use crate::core::metrics::{History, Indicators};
 use crate::settings::Workspace;
 use crate::store::{Scope, Store, StoreError};
@@ -45,34 +43,27 @@ pub fn compute(ws: &Workspace, store: &Store, q: &Query) -> Result<Indicators, S
         preprod: preprod.as_deref(),
     };
     // Which domain each host serves, per app and env: the inventory knows, the runs do not.
-    let mut domain_of: HashMap<(String, String, String), String> = HashMap::new();
+    let mut domain_of = Vec::new();
     for app in &ws.inventory.apps {
         for env in &ws.inventory.envs {
             for d in &app.domains {
                 for h in ws.inventory.hosts_of(&app.name, &env.name, &d.name) {
-                    domain_of.insert(
-                        (app.name.clone(), env.name.clone(), h.to_string()),
+                    domain_of.push((
+                        app.name.clone(),
+                        env.name.clone(),
+                        h.clone(),
                         format!("{}/{}", app.name, d.name),
-                    );
+                    ));
                 }
             }
         }
     }
-    let mut domains: Vec<(i64, String)> = store
-        .deploy_hosts(&scope)?
-        .into_iter()
-        .filter_map(|(run, app, env, host)| {
-            domain_of.get(&(app, env, host)).map(|d| (run, d.clone()))
-        })
-        .collect();
-    domains.sort();
-    domains.dedup();
     let history = History {
         deploys: store.deploy_records(&scope)?,
         incidents: store.incidents(&scope)?,
         lead_times: store.lead_times(&scope)?,
         approval_waits: store.approval_waits(&scope)?,
-        domains,
+        per_domain: store.deploys_per_domain(&scope, &domain_of)?,
     };
     let envs: Vec<String> = ws
         .inventory

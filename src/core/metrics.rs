@@ -213,8 +213,8 @@ pub struct History {
     pub lead_times: Vec<i64>,
     /// Request submitted → an approval, in ms.
     pub approval_waits: Vec<i64>,
-    /// (deploy run, domain) pairs: which domains each deploy touched.
-    pub domains: Vec<(i64, String)>,
+    /// Deploys per app domain (each deploy once per domain it ran a step in).
+    pub per_domain: Vec<(String, usize)>,
 }
 
 /// A change is judged once it succeeded or failed; cancelled and interrupted deploys changed
@@ -278,13 +278,7 @@ pub fn compute(
         }
     }
     per_app.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut per_domain: Vec<(String, usize)> = Vec::new();
-    for (_, domain) in &h.domains {
-        match per_domain.iter_mut().find(|(d, _)| d == domain) {
-            Some((_, n)) => *n += 1,
-            None => per_domain.push((domain.clone(), 1)),
-        }
-    }
+    let mut per_domain = h.per_domain.clone();
     per_domain.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Indicators {
         since,

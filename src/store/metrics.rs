@@ -21,21 +21,23 @@ pub struct Scope<'a> {
 
 impl Store {
     /// Deploy runs that ended in the window, with whether each was rolled back and whether
-    /// its package had passed pre-production first.
+    /// its package had passed pre-production first (looked up by package: without the
+    /// index named, SQLite walks every earlier deploy for each one).
     pub fn deploy_records(&self, s: &Scope<'_>) -> Result<Vec<DeployRecord>, StoreError> {
         self.rows(
             "SELECT d.id, d.app, d.env, d.state, coalesce(d.started_at, d.created_at), d.finished_at,
                     (SELECT min(r.finished_at) FROM runs r
                       WHERE r.rollback_of = d.id AND +r.state = 'succeeded'),
-                    ?5 IS NOT NULL AND d.package_digest IS NOT NULL AND EXISTS (
-                      SELECT 1 FROM runs p WHERE p.app = d.app AND p.env = ?5
+                    d.env = ?6 AND ?5 IS NOT NULL AND d.package_digest IS NOT NULL AND EXISTS (
+                      SELECT 1 FROM runs p INDEXED BY runs_by_package
+                       WHERE p.app = d.app AND p.env = ?5
                        AND p.kind = 'deploy' AND +p.state = 'succeeded'
                        AND p.package_digest = d.package_digest AND p.finished_at <= d.created_at)
              FROM runs d
              WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
                AND (?3 IS NULL OR d.app = ?3) AND (?4 IS NULL OR d.env = ?4)
              ORDER BY d.finished_at",
-            params![s.since, s.until, s.app, s.env, s.preprod],
+            params![s.since, s.until, s.app, s.env, s.preprod, s.production],
             |r| {
                 Ok(DeployRecord {
                     run: r.get(0)?,
@@ -55,11 +57,15 @@ impl Store {
     /// service came back (next successful deploy there, or its rollback completing).
     pub fn incidents(&self, s: &Scope<'_>) -> Result<Vec<Incident>, StoreError> {
         self.rows(
+            // The next successful deploy is found walking the (kind, finished_at) index from
+            // the incident on: the first match is usually close, whatever the history holds.
             "SELECT d.id, d.app, d.env, d.finished_at,
-                    (SELECT min(x.finished_at) FROM runs x
-                      WHERE x.app = d.app AND x.env = d.env AND +x.state = 'succeeded'
-                        AND x.finished_at > d.finished_at
-                        AND (x.kind = 'deploy' OR x.rollback_of = d.id))
+                    (SELECT x.finished_at FROM runs x INDEXED BY runs_by_end
+                      WHERE x.kind = 'deploy' AND x.finished_at > d.finished_at
+                        AND x.app = d.app AND x.env = d.env AND +x.state = 'succeeded'
+                      ORDER BY x.finished_at LIMIT 1),
+                    (SELECT min(r.finished_at) FROM runs r
+                      WHERE r.rollback_of = d.id AND +r.state = 'succeeded')
              FROM runs d
              WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
                AND d.env = ?3 AND (?4 IS NULL OR d.app = ?4)
@@ -68,28 +74,35 @@ impl Store {
              ORDER BY d.finished_at DESC",
             params![s.since, s.until, s.production, s.app],
             |r| {
+                let next: Option<i64> = r.get(4)?;
+                let rollback: Option<i64> = r.get(5)?;
                 Ok(Incident {
                     run: r.get(0)?,
                     app: r.get(1)?,
                     env: r.get(2)?,
                     at: r.get(3)?,
-                    restored_at: r.get(4)?,
+                    restored_at: match (next, rollback) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    },
                 })
             },
         )
     }
 
     /// For each request whose first successful production deploy ended in the window: the
-    /// time from its creation to that deploy's end.
+    /// time from its creation to that deploy's end. Walks the window's deploys, not every
+    /// request's history.
     pub fn lead_times(&self, s: &Scope<'_>) -> Result<Vec<i64>, StoreError> {
         self.rows(
-            "SELECT first - q.created_at FROM (
-               SELECT d.request_id AS rid, min(d.finished_at) AS first FROM runs d
-                WHERE d.kind = 'deploy' AND d.env = ?3 AND +d.state = 'succeeded'
-                  AND d.request_id IS NOT NULL AND (?4 IS NULL OR d.app = ?4)
-                GROUP BY d.request_id)
-             JOIN requests q ON q.id = rid
-             WHERE first >= ?1 AND first < ?2",
+            "SELECT d.finished_at - q.created_at FROM runs d INDEXED BY runs_by_end
+               JOIN requests q ON q.id = d.request_id
+             WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
+               AND d.env = ?3 AND +d.state = 'succeeded' AND (?4 IS NULL OR d.app = ?4)
+               AND NOT EXISTS (SELECT 1 FROM runs e INDEXED BY runs_by_request
+                                WHERE e.request_id = d.request_id AND e.kind = 'deploy'
+                                  AND e.env = d.env AND +e.state = 'succeeded'
+                                  AND e.finished_at < d.finished_at)",
             params![s.since, s.until, s.production, s.app],
             |r| r.get(0),
         )
@@ -103,26 +116,47 @@ impl Store {
                                       AND e.action = 'request.submitted')
              FROM approvals a JOIN requests q ON q.id = a.request_id
              WHERE a.decision = 'approved' AND a.decided_at >= ?1 AND a.decided_at < ?2
-               AND (?3 IS NULL OR q.app = ?3) AND (?4 IS NULL OR a.env = ?4)
-               AND EXISTS (SELECT 1 FROM audit_events e WHERE e.subject = 'request:' || a.request_id
-                           AND e.action = 'request.submitted')",
+               AND (?3 IS NULL OR q.app = ?3) AND (?4 IS NULL OR a.env = ?4)",
             params![s.since, s.until, s.app, s.env],
-            |r| r.get(0),
+            |r| r.get::<_, Option<i64>>(0),
         )
+        // A request never submitted on record (made before the trail) has no wait.
+        .map(|waits| waits.into_iter().flatten().collect())
     }
 
-    /// (deploy run, host) for each host a deploy that ended in the window ran a step on.
-    pub fn deploy_hosts(
+    /// Deploys that ended in the window per app domain (a deploy counts once per domain it
+    /// ran a step in). `domains` maps (app, env, host) to its domain, from the inventory; it
+    /// goes into a temporary table so SQLite counts, instead of sending every step run here.
+    pub fn deploys_per_domain(
         &self,
         s: &Scope<'_>,
-    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        domains: &[(String, String, String, String)],
+    ) -> Result<Vec<(String, usize)>, StoreError> {
+        let fill = || -> rusqlite::Result<()> {
+            self.conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS host_domains (
+                   app TEXT, env TEXT, host TEXT, domain TEXT, PRIMARY KEY (app, env, host)
+                 ) WITHOUT ROWID;
+                 DELETE FROM temp.host_domains;",
+            )?;
+            let mut insert = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO temp.host_domains (app, env, host, domain) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (app, env, host, domain) in domains {
+                insert.execute(params![app, env, host, domain])?;
+            }
+            Ok(())
+        };
+        fill().map_err(|e| self.sql_error(e))?;
         self.rows(
-            "SELECT DISTINCT d.id, d.app, d.env, st.host FROM runs d
-               JOIN step_runs st ON st.run_id = d.id AND st.host != ''
+            "SELECT hd.domain, count(DISTINCT d.id) FROM runs d INDEXED BY runs_by_end
+               JOIN step_runs st ON st.run_id = d.id
+               JOIN temp.host_domains hd ON hd.app = d.app AND hd.env = d.env AND hd.host = st.host
              WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
-               AND (?3 IS NULL OR d.app = ?3) AND (?4 IS NULL OR d.env = ?4)",
+               AND (?3 IS NULL OR d.app = ?3) AND (?4 IS NULL OR d.env = ?4)
+             GROUP BY hd.domain",
             params![s.since, s.until, s.app, s.env],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.unsigned_abs() as usize)),
         )
     }
 }

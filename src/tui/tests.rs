@@ -314,7 +314,7 @@ fn indicators() -> crate::core::metrics::Indicators {
         ],
         lead_times: vec![2 * day, 3 * day],
         approval_waits: vec![4 * 3_600_000],
-        domains: vec![(12, "pets/war".into()), (14, "pets/war".into())],
+        per_domain: vec![("pets/war".into(), 2)],
     };
     let envs: Vec<String> = ["uat", "preprod", "prod"].map(String::from).to_vec();
     crate::core::metrics::compute(&history, since, NOW, "prod", &envs)
