@@ -169,6 +169,8 @@ pub struct Indicators {
     /// Successful production deploys per day, oldest day first (for a sparkline).
     pub deploys_per_day: Vec<u64>,
     pub lead_time: Spread,
+    /// The median lead time of each week of the window, oldest first (`None`: no release).
+    pub lead_time_per_week: Vec<Option<i64>>,
     pub change_failure: Ratio,
     pub restore: Spread,
     pub incidents: Vec<Incident>,
@@ -209,12 +211,27 @@ impl Indicators {
 pub struct History {
     pub deploys: Vec<DeployRecord>,
     pub incidents: Vec<Incident>,
-    /// Request created → its first successful production deploy, in ms.
-    pub lead_times: Vec<i64>,
+    /// (when, how long): request created → its first successful production deploy, in ms.
+    pub lead_times: Vec<(i64, i64)>,
     /// Request submitted → an approval, in ms.
     pub approval_waits: Vec<i64>,
     /// Deploys per app domain (each deploy once per domain it ran a step in).
     pub per_domain: Vec<(String, usize)>,
+}
+
+/// The median of the values that fell in each week of `[since, until)`.
+fn weekly_medians(values: &[(i64, i64)], since: i64, until: i64) -> Vec<Option<i64>> {
+    let week = 7 * DAY;
+    let weeks = usize::try_from((until - since).div_euclid(week).max(1)).unwrap_or(1);
+    let mut buckets: Vec<Vec<i64>> = vec![Vec::new(); weeks];
+    for (at, v) in values {
+        let i = usize::try_from((at - since).div_euclid(week)).unwrap_or(0);
+        buckets[i.min(weeks - 1)].push(*v);
+    }
+    buckets
+        .into_iter()
+        .map(|b| Spread::of(b).median_ms)
+        .collect()
 }
 
 /// A change is judged once it succeeded or failed; cancelled and interrupted deploys changed
@@ -286,7 +303,8 @@ pub fn compute(
         production: production.to_string(),
         frequency_per_day: prod_ok as f64 / days,
         deploys_per_day: per_day,
-        lead_time: Spread::of(h.lead_times.clone()),
+        lead_time: Spread::of(h.lead_times.iter().map(|(_, d)| *d).collect()),
+        lead_time_per_week: weekly_medians(&h.lead_times, since, until),
         change_failure,
         restore: Spread::of(
             h.incidents

@@ -93,9 +93,9 @@ impl Store {
     /// For each request whose first successful production deploy ended in the window: the
     /// time from its creation to that deploy's end. Walks the window's deploys, not every
     /// request's history.
-    pub fn lead_times(&self, s: &Scope<'_>) -> Result<Vec<i64>, StoreError> {
+    pub fn lead_times(&self, s: &Scope<'_>) -> Result<Vec<(i64, i64)>, StoreError> {
         self.rows(
-            "SELECT d.finished_at - q.created_at FROM runs d INDEXED BY runs_by_end
+            "SELECT d.finished_at, d.finished_at - q.created_at FROM runs d INDEXED BY runs_by_end
                JOIN requests q ON q.id = d.request_id
              WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
                AND d.env = ?3 AND +d.state = 'succeeded' AND (?4 IS NULL OR d.app = ?4)
@@ -104,7 +104,7 @@ impl Store {
                                   AND e.env = d.env AND +e.state = 'succeeded'
                                   AND e.finished_at < d.finished_at)",
             params![s.since, s.until, s.production, s.app],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
     }
 

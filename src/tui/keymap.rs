@@ -184,6 +184,7 @@ const DEFAULTS: &[(Context, &str, Action)] = {
         (Log, "esc", A::Back),
         (Dashboard, "w", A::NextWindow),
         (Dashboard, "a", A::NextScope),
+        (Dashboard, "e", A::NextEnv),
         (Dashboard, "j", A::Down),
         (Dashboard, "down", A::Down),
         (Dashboard, "k", A::Up),

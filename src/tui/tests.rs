@@ -312,7 +312,7 @@ fn indicators() -> crate::core::metrics::Indicators {
                 restored_at: Some(since + 3 * day + 3_600_000),
             },
         ],
-        lead_times: vec![2 * day, 3 * day],
+        lead_times: vec![(since + 5 * day, 2 * day), (since + 22 * day, 3 * day)],
         approval_waits: vec![4 * 3_600_000],
         per_domain: vec![("pets/war".into(), 2)],
     };

@@ -48,6 +48,8 @@ pub struct DashboardPane {
     pub window: usize,
     /// Every app (`None`) or one.
     pub app: Option<String>,
+    /// The env the DORA keys are about: the inventory's last (`None`) or another.
+    pub env: Option<String>,
     pub metrics: Option<Indicators>,
     pub incident: usize,
     /// Which question the last answer is for: a window or scope changed since drops it.
@@ -77,6 +79,7 @@ impl DashboardPane {
             widgets,
             window: 1,
             app: None,
+            env: None,
             metrics: None,
             incident: 0,
             asked: 0,
@@ -104,7 +107,7 @@ impl DashboardPane {
                 since: now_ms - span,
                 until: now_ms,
                 app: self.app.clone(),
-                env: None,
+                env: self.env.clone(),
             },
             asked: self.asked,
         })
@@ -141,6 +144,24 @@ impl DashboardPane {
                 };
                 self.asked_at = None;
             }
+            Action::NextEnv => {
+                let envs: Vec<&str> = env
+                    .ws
+                    .inventory
+                    .envs
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect();
+                let i = self
+                    .env
+                    .as_deref()
+                    .and_then(|e| envs.iter().position(|x| *x == e));
+                self.env = match i {
+                    Some(i) => envs.get(i + 1).map(|e| (*e).to_string()),
+                    None => envs.first().map(|e| (*e).to_string()),
+                };
+                self.asked_at = None;
+            }
             Action::Down | Action::Up => {
                 let n = self.metrics.as_ref().map_or(0, |m| m.incidents.len());
                 self.incident = super::step(
@@ -170,10 +191,15 @@ impl DashboardPane {
             metrics: self.metrics.as_ref(),
             incident: self.incident,
         };
+        let production = self
+            .metrics
+            .as_ref()
+            .map_or("production", |m| m.production.as_str());
         let title = Line::from(format!(
-            " Dashboard — last {} · {} · w window · a app · j/k Enter incident ",
+            " Dashboard — last {} · {} · keys about {} · w window · a app · e env · j/k Enter incident ",
             self.window_label(),
-            self.app.as_deref().unwrap_or("every app")
+            self.app.as_deref().unwrap_or("every app"),
+            production
         ));
         let block = Block::new()
             .borders(Borders::TOP)

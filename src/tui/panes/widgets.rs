@@ -11,9 +11,10 @@ use super::dashboard::{View, Widget};
 use crate::core::metrics::{Band, Spread};
 
 /// Every widget name, in the default order.
-pub const DEFAULT: [&str; 8] = [
+pub const DEFAULT: [&str; 9] = [
     "dora",
     "deploys_per_day",
+    "lead_time",
     "per_env",
     "incidents",
     "flow",
@@ -27,6 +28,7 @@ pub fn named(name: &str) -> Option<Box<dyn Widget>> {
     Some(match name {
         "dora" => Box::new(Dora),
         "deploys_per_day" => Box::new(DeploysPerDay),
+        "lead_time" => Box::new(LeadTime),
         "per_env" => Box::new(PerEnv),
         "incidents" => Box::new(Incidents),
         "flow" => Box::new(Flow),
@@ -64,7 +66,7 @@ struct Dora;
 
 impl Widget for Dora {
     fn title(&self) -> &'static str {
-        "DORA keys (production)"
+        "DORA keys"
     }
 
     fn rows(&self, _: &Env<'_>, _: &View<'_>) -> u16 {
@@ -152,6 +154,56 @@ impl Widget for DeploysPerDay {
             .data(days)
             .style(env.theme.accent)
             .render(chart, buf);
+    }
+}
+
+/// The median lead time of each week, as a line.
+#[derive(Debug)]
+struct LeadTime;
+
+impl Widget for LeadTime {
+    fn title(&self) -> &'static str {
+        "Lead time, weekly median (hours)"
+    }
+
+    fn rows(&self, _: &Env<'_>, _: &View<'_>) -> u16 {
+        6
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, view: &View<'_>) {
+        use ratatui::symbols::Marker;
+        use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
+        let Some(m) = view.metrics else {
+            return no_metrics(area, buf, env);
+        };
+        let points: Vec<(f64, f64)> = m
+            .lead_time_per_week
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|ms| (i as f64, ms as f64 / 3_600_000.0)))
+            .collect();
+        if points.is_empty() {
+            Paragraph::new("no release reached production in this window")
+                .style(env.theme.dim)
+                .render(area, buf);
+            return;
+        }
+        let top = points.iter().map(|(_, y)| *y).fold(1.0, f64::max);
+        let weeks = m.lead_time_per_week.len().max(1) as f64;
+        Chart::new(vec![
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(env.theme.accent)
+                .data(&points),
+        ])
+        .x_axis(Axis::default().bounds([0.0, weeks - 1.0]))
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, top])
+                .labels(["0".to_string(), format!("{top:.0}")]),
+        )
+        .render(area, buf);
     }
 }
 
