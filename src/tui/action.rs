@@ -64,6 +64,8 @@ pub enum Action {
     NextWindow,
     /// The dashboard's next scope (every app, then each app).
     NextScope,
+    /// A window of the person's choosing for the dashboard.
+    CustomWindow,
 }
 
 impl Action {
@@ -111,6 +113,7 @@ impl Action {
             Self::Palette => "command palette",
             Self::NextWindow => "window 7d/30d/90d",
             Self::NextScope => "app scope",
+            Self::CustomWindow => "custom window",
         }
     }
 

@@ -536,6 +536,16 @@ impl App {
                 self.requests.filter = text;
                 Vec::new()
             }
+            Purpose::Window => {
+                if !self.dashboard.set_window(&text) {
+                    self.popups.push(Popup::message(
+                        "Not a window",
+                        &format!("`{text}` is not a duration; expected 14d, 48h or 90d"),
+                        false,
+                    ));
+                }
+                Vec::new()
+            }
             Purpose::Search if self.pane == Pane::Plan => {
                 self.plan.search(&text);
                 Vec::new()

@@ -183,6 +183,7 @@ const DEFAULTS: &[(Context, &str, Action)] = {
         (Log, "A", A::GateAbort),
         (Log, "esc", A::Back),
         (Dashboard, "w", A::NextWindow),
+        (Dashboard, "W", A::CustomWindow),
         (Dashboard, "a", A::NextScope),
         (Dashboard, "e", A::NextEnv),
         (Dashboard, "j", A::Down),

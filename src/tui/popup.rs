@@ -20,6 +20,8 @@ pub const ARMING: std::time::Duration = std::time::Duration::from_millis(250);
 pub enum Purpose {
     Filter,
     Search,
+    /// The dashboard's window, as a duration (`14d`).
+    Window,
     /// `digest`: the approval digest of the request as shown.
     Approve {
         id: i64,

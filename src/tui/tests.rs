@@ -1050,6 +1050,26 @@ fn the_dashboard_switches_window_and_scope_and_drills_down_to_a_run() {
     assert!(app.dashboard.metrics.is_some());
     key(&mut app, KeyCode::Char('a'));
     assert_eq!(app.dashboard.app.as_deref(), Some("pets"));
+    // A window of one's own.
+    key(&mut app, KeyCode::Char('W'));
+    chars(&mut app, "14d");
+    key(&mut app, KeyCode::Enter);
+    let custom = app.tick(Instant::now());
+    assert!(
+        custom.iter().any(|e| matches!(e, Effect::Metrics { query, .. }
+            if query.until - query.since == 14 * 86_400_000 && query.app.as_deref() == Some("pets"))),
+        "{custom:?}"
+    );
+    app.on_msg(Msg::Metrics {
+        asked: match custom.iter().find_map(|e| match e {
+            Effect::Metrics { asked, .. } => Some(*asked),
+            _ => None,
+        }) {
+            Some(a) => a,
+            None => panic!("no metrics asked"),
+        },
+        indicators: Box::new(indicators()),
+    });
     // The second incident, then Enter: its run, followed, in the Runs pane.
     key(&mut app, KeyCode::Char('j'));
     let effects = key(&mut app, KeyCode::Enter);

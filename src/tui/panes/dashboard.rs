@@ -46,6 +46,8 @@ pub struct DashboardPane {
     pub widgets: Vec<Box<dyn Widget>>,
     /// Index into [`WINDOWS`].
     pub window: usize,
+    /// A window typed in (`W`), in ms, instead of the preset.
+    pub custom: Option<(String, i64)>,
     /// Every app (`None`) or one.
     pub app: Option<String>,
     /// The env the DORA keys are about: the inventory's last (`None`) or another.
@@ -78,6 +80,7 @@ impl DashboardPane {
         Self {
             widgets,
             window: 1,
+            custom: None,
             app: None,
             env: None,
             metrics: None,
@@ -87,8 +90,27 @@ impl DashboardPane {
         }
     }
 
-    pub fn window_label(&self) -> &'static str {
-        WINDOWS[self.window % WINDOWS.len()].0
+    pub fn window_label(&self) -> &str {
+        match &self.custom {
+            Some((label, _)) => label,
+            None => WINDOWS[self.window % WINDOWS.len()].0,
+        }
+    }
+
+    /// A window typed by the person; `false` when it is not a duration.
+    pub fn set_window(&mut self, text: &str) -> bool {
+        match crate::core::duration::parse(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+        {
+            Some(d) => {
+                let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
+                self.custom = Some((text.trim().to_string(), ms));
+                self.asked_at = None;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The metrics read due: every ten seconds, and at once after a change of window or scope.
@@ -101,7 +123,10 @@ impl DashboardPane {
         }
         self.asked_at = Some(now);
         self.asked += 1;
-        let (_, span) = WINDOWS[self.window % WINDOWS.len()];
+        let span = match &self.custom {
+            Some((_, ms)) => *ms,
+            None => WINDOWS[self.window % WINDOWS.len()].1,
+        };
         Some(Effect::Metrics {
             query: crate::metrics::Query {
                 since: now_ms - span,
@@ -123,8 +148,19 @@ impl DashboardPane {
     pub fn on_action(&mut self, action: Action, env: &Env<'_>) -> Vec<Out> {
         match action {
             Action::NextWindow => {
-                self.window = (self.window + 1) % WINDOWS.len();
+                // From a custom window, back to the presets where they were.
+                if self.custom.take().is_none() {
+                    self.window = (self.window + 1) % WINDOWS.len();
+                }
                 self.asked_at = None;
+            }
+            Action::CustomWindow => {
+                return vec![Out::Popup(crate::tui::popup::Popup::input(
+                    "Dashboard window",
+                    "how far back, as a duration: 14d, 48h, 180d",
+                    "",
+                    crate::tui::popup::Purpose::Window,
+                ))];
             }
             Action::NextScope => {
                 let apps: Vec<&str> = env
@@ -196,7 +232,7 @@ impl DashboardPane {
             .as_ref()
             .map_or("production", |m| m.production.as_str());
         let title = Line::from(format!(
-            " Dashboard — last {} · {} · keys about {} · w window · a app · e env · j/k Enter incident ",
+            " Dashboard — last {} · {} · keys about {} · w/W window · a app · e env · j/k Enter incident ",
             self.window_label(),
             self.app.as_deref().unwrap_or("every app"),
             production
