@@ -141,7 +141,9 @@ pub fn seed_history(
     // (sort key, run, key of the run it rolls back)
     let mut runs: Vec<(i64, PastRun, Option<i64>)> = Vec::new();
     let mut minor = 0;
-    while t < now - 7 * DAY {
+    // A release takes up to about ten days from filing to production: the last one is filed
+    // early enough to have ended before now.
+    while t < now - 14 * DAY {
         minor += 1;
         let hotfix = rng.below(100) < 15;
         let version = if hotfix {
@@ -237,7 +239,8 @@ pub fn seed_history(
         });
         t += (2 + rng.below(4)) * DAY;
     }
-    // Runs in time order, each rollback pointing at the deploy it undid.
+    // Runs in time order, each rollback pointing at the deploy it undid (keys are unique:
+    // two deploys never start at the same millisecond here, they are hours apart).
     runs.retain(|(_, r, _)| r.finished_at < now);
     runs.sort_by_key(|(_, r, _)| r.started_at);
     let keys: Vec<i64> = runs.iter().map(|(k, _, _)| *k).collect();

@@ -126,11 +126,22 @@ fn seed(ws: &pilote::settings::Workspace) {
         "B",
         2,
     );
+    // Interrupted, then rolled back: not a judged change, so not an incident either.
+    deploy(
+        12,
+        "prod",
+        "interrupted",
+        T0 + 8 * DAY,
+        T0 + 8 * DAY + MIN,
+        "C",
+        2,
+    );
     db.execute_batch(&format!(
         "-- Run 3 rolled back two hours after it started; then that rollback rolled back.
          INSERT INTO runs (id, kind, app, env, rollback_of, state, started_by, created_at, started_at, finished_at)
          VALUES (4, 'rollback', 'pets', 'prod', 3, 'succeeded', 'ops', {a}, {a}, {b}),
-                (11, 'rollback', 'pets', 'prod', 4, 'succeeded', 'ops', {c}, {c}, {d});
+                (11, 'rollback', 'pets', 'prod', 4, 'succeeded', 'ops', {c}, {c}, {d}),
+                (13, 'rollback', 'pets', 'prod', 12, 'succeeded', 'ops', {g}, {g}, {g});
          INSERT INTO step_runs (run_id, position, action_id, step_name, host, state)
          VALUES (3, 0, 'deploy-war', 'copy', 'prod-jboss-1', 'succeeded'),
                 (3, 0, 'deploy-war', 'copy', 'prod-jboss-2', 'succeeded'),
@@ -145,6 +156,7 @@ fn seed(ws: &pilote::settings::Workspace) {
         d = T0 + 3 * DAY + 3 * HOUR,
         e = T0 + DAY + 12 * HOUR,
         f = T0 + HOUR,
+        g = T0 + 8 * DAY + 10 * MIN,
     ))
     .expect("history");
 }
@@ -190,15 +202,15 @@ fn every_indicator_on_a_small_history() {
     // Submitted T0+1h, approved T0+1d12h.
     assert_eq!(m.approval_wait.median_ms, Some(DAY + 11 * HOUR));
     let prod = m.per_env.iter().find(|e| e.env == "prod").expect("prod");
-    assert_eq!((prod.deploys, prod.failed, prod.rolled_back), (5, 2, 1));
+    assert_eq!((prod.deploys, prod.failed, prod.rolled_back), (6, 2, 2));
     assert_eq!(
         prod.cycle.median_ms,
-        Some(10 * MIN),
-        "1, 5, 10, 20, 30 minutes"
+        Some(5 * MIN),
+        "1, 1, 5, 10, 20, 30 minutes"
     );
     let uat = m.per_env.iter().find(|e| e.env == "uat").expect("uat");
     assert_eq!((uat.deploys, uat.failure_rate.part), (1, 0));
-    assert_eq!(m.per_app, vec![("pets".to_string(), 7)]);
+    assert_eq!(m.per_app, vec![("pets".to_string(), 8)]);
     assert_eq!(
         m.per_domain,
         vec![("pets/sql".to_string(), 1), ("pets/war".to_string(), 1)]
@@ -256,10 +268,21 @@ fn the_export_formats() {
     seed(&ws);
     // The CLI measures up to now: the fixed history is long past, so the window is empty
     // but every format must still be well formed.
-    for format in ["table", "json", "csv", "prometheus"] {
+    for (format, expect) in [
+        ("table", "change failure rate   no data (0 of 0)"),
+        ("json", "\"change_failure\""),
+        (
+            "csv",
+            "indicator,label,value\ndeployment_frequency_per_day,,0",
+        ),
+        (
+            "prometheus",
+            "pilote_deployment_frequency_per_day{window=\"30d\"",
+        ),
+    ] {
         let (code, out, err) = run(home.pilote().args(["metrics", "--format", format]));
         assert_eq!(code, 0, "{format}: {err}");
-        assert!(!out.is_empty(), "{format}");
+        assert!(out.contains(expect), "{format}: {out}");
     }
     let (code, out, _) = run(home.pilote().args(["metrics", "--explain"]));
     assert_eq!(code, 0);
@@ -274,10 +297,15 @@ fn the_prometheus_export_passes_promtool() {
     let (home, ws, _store) = demo();
     seed(&ws);
     // Far enough back to hold the fixed history: every family has samples.
+    // Far enough back to hold the fixed history, whatever today is.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let since = format!("{}d", (now - T0) / DAY + 2);
     let (code, out, err) =
         run(home
             .pilote()
-            .args(["metrics", "--since", "400d", "--format", "prometheus"]));
+            .args(["metrics", "--since", &since, "--format", "prometheus"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("pilote_change_failure_rate{"), "{out}");
     assert!(out.contains("pilote_domain_deploys{"), "{out}");

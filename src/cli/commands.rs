@@ -289,6 +289,13 @@ fn demo_cmd(
             eprintln!(
                 "the demo already has its made-up history; `pilote demo --reset` starts afresh"
             );
+        } else if !store.runs(None, None, 1)?.is_empty() {
+            // Past runs written after real ones would get newer ids and pass for the latest.
+            return Err(Error::BadInput(
+                "the demo has runs of its own already: the made-up history goes into a fresh \
+                 demo (`pilote demo --reset --history N`)"
+                    .into(),
+            ));
         } else {
             let (requests, runs) = demo::seed_history(&ws, &mut store, months)?;
             eprintln!(

@@ -21,10 +21,11 @@ pub fn metrics(
 ) -> Result<()> {
     let window = crate::core::duration::parse(since)
         .ok()
-        .filter(|d| !d.is_zero())
+        // Up to ten years: beyond, no history this tool keeps.
+        .filter(|d| !d.is_zero() && d.as_secs() <= 3650 * 86_400)
         .ok_or_else(|| {
             Error::BadInput(format!(
-                "--since {since}: expected a duration like 7d, 30d, 90d or 12h"
+                "--since {since}: expected a duration like 7d, 30d, 90d or 12h (at most 3650d)"
             ))
         })?;
     if let Some(a) = &app

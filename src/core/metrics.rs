@@ -222,7 +222,8 @@ pub struct History {
 /// The median of the values that fell in each week of `[since, until)`.
 fn weekly_medians(values: &[(i64, i64)], since: i64, until: i64) -> Vec<Option<i64>> {
     let week = 7 * DAY;
-    let weeks = usize::try_from((until - since).div_euclid(week).max(1)).unwrap_or(1);
+    let weeks =
+        usize::try_from(((until - since).max(1) + week - 1) / week).map_or(1, |w| w.clamp(1, 530));
     let mut buckets: Vec<Vec<i64>> = vec![Vec::new(); weeks];
     for (at, v) in values {
         let i = usize::try_from((at - since).div_euclid(week)).unwrap_or(0);
@@ -257,7 +258,9 @@ pub fn compute(
     let prod: Vec<&DeployRecord> = h.deploys.iter().filter(|d| d.env == production).collect();
     let days = ((until - since) as f64 / DAY as f64).max(1.0 / 24.0);
     let prod_ok = prod.iter().filter(|d| d.state == "succeeded").count();
-    let day_count = usize::try_from((until - since).div_euclid(DAY).max(1)).unwrap_or(1);
+    // Whole days, the last one partial; at most ten years of bars.
+    let day_count =
+        usize::try_from(((until - since).max(1) + DAY - 1) / DAY).map_or(1, |d| d.clamp(1, 3660));
     let mut per_day = vec![0u64; day_count];
     for d in prod.iter().filter(|d| d.state == "succeeded") {
         let i = usize::try_from((d.finished_at - since).div_euclid(DAY)).unwrap_or(0);
@@ -336,7 +339,7 @@ change failure rate    production deploys that failed or were rolled back / prod
                        deploys that succeeded or failed.
                        DORA: elite <= 5%, high <= 10%, medium <= 15%, low above.
 time to restore        a failed or rolled-back production deploy -> the next successful
-                       deploy of that app on that env, or its rollback completing
+                       deploy or rollback of that app on that env
                        (median, p90; incidents not restored yet are listed, not counted).
                        DORA: elite < 1 hour, high < 1 day, medium < 1 week, low above.
 cycle duration         start -> end of the deploy runs of each env (median, p90).

@@ -53,8 +53,9 @@ impl Store {
         )
     }
 
-    /// Production deploys that ended in the window failed or were rolled back, each with when
-    /// service came back (next successful deploy there, or its rollback completing).
+    /// Production deploys that ended in the window failed or were rolled back (judged changes
+    /// only: as the change failure rate counts them), each with when service came back: the
+    /// next successful deploy or rollback of that app on that env.
     pub fn incidents(&self, s: &Scope<'_>) -> Result<Vec<Incident>, StoreError> {
         self.rows(
             // The next successful deploy is found walking the (kind, finished_at) index from
@@ -64,11 +65,14 @@ impl Store {
                       WHERE x.kind = 'deploy' AND x.finished_at > d.finished_at
                         AND x.app = d.app AND x.env = d.env AND +x.state = 'succeeded'
                       ORDER BY x.finished_at LIMIT 1),
-                    (SELECT min(r.finished_at) FROM runs r
-                      WHERE r.rollback_of = d.id AND +r.state = 'succeeded')
+                    (SELECT x.finished_at FROM runs x INDEXED BY runs_by_end
+                      WHERE x.kind = 'rollback' AND x.finished_at > d.finished_at
+                        AND x.app = d.app AND x.env = d.env AND +x.state = 'succeeded'
+                      ORDER BY x.finished_at LIMIT 1)
              FROM runs d
              WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
                AND d.env = ?3 AND (?4 IS NULL OR d.app = ?4)
+               AND d.state IN ('succeeded', 'failed')
                AND (d.state = 'failed' OR EXISTS (
                      SELECT 1 FROM runs r WHERE r.rollback_of = d.id AND +r.state = 'succeeded'))
              ORDER BY d.finished_at DESC",
@@ -111,11 +115,15 @@ impl Store {
     /// Submitted → approved, for the approvals given in the window.
     pub fn approval_waits(&self, s: &Scope<'_>) -> Result<Vec<i64>, StoreError> {
         self.rows(
-            "SELECT a.decided_at - (SELECT min(e.at) FROM audit_events e
+            // From the submission the approval answered: a replanned request is submitted
+            // again, and its new approvals wait from then.
+            "SELECT a.decided_at - (SELECT max(e.at) FROM audit_events e
                                     WHERE e.subject = 'request:' || a.request_id
-                                      AND e.action = 'request.submitted')
+                                      AND e.action = 'request.submitted'
+                                      AND e.at <= a.decided_at)
              FROM approvals a JOIN requests q ON q.id = a.request_id
-             WHERE a.decision = 'approved' AND a.decided_at >= ?1 AND a.decided_at < ?2
+             WHERE a.decision = 'approved' AND a.voided_at IS NULL
+               AND a.decided_at >= ?1 AND a.decided_at < ?2
                AND (?3 IS NULL OR q.app = ?3) AND (?4 IS NULL OR a.env = ?4)",
             params![s.since, s.until, s.app, s.env],
             |r| r.get::<_, Option<i64>>(0),
@@ -135,7 +143,7 @@ impl Store {
         let fill = || -> rusqlite::Result<()> {
             self.conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS host_domains (
-                   app TEXT, env TEXT, host TEXT, domain TEXT, PRIMARY KEY (app, env, host)
+                   app TEXT, env TEXT, host TEXT, domain TEXT, PRIMARY KEY (app, env, host, domain)
                  ) WITHOUT ROWID;
                  DELETE FROM temp.host_domains;",
             )?;

@@ -540,7 +540,7 @@ impl App {
                 if !self.dashboard.set_window(&text) {
                     self.popups.push(Popup::message(
                         "Not a window",
-                        &format!("`{text}` is not a duration; expected 14d, 48h or 90d"),
+                        &format!("`{text}` is not a window; expected a duration like 14d, 48h or 90d (at most 3650d)"),
                         false,
                     ));
                 }
