@@ -103,7 +103,7 @@ fn demo_opens_the_console_and_q_gives_the_terminal_back() {
     t.send("3");
     t.wait_for("the runs pane", |s| s.contains("No run yet"));
     t.send("4");
-    t.wait_for("the dashboard", |s| s.contains("Inventory"));
+    t.wait_for("the dashboard", |s| s.contains("DORA keys"));
 
     t.send("q");
     assert_eq!(t.wait_exit(), 0);
