@@ -260,6 +260,7 @@ pub fn seed_history(
         &past,
         &crate::identity::Actor::current(),
     )?;
+    store.bind_seeded_approvals(&ws.catalog_digest)?;
     Ok((requests.len(), past.len()))
 }
 

@@ -357,6 +357,9 @@ fn the_demo_history_gives_the_dashboards_something_to_show_once() {
         m["per_domain"].as_array().is_some_and(|d| d.len() == 3),
         "{m}"
     );
+    // The made-up approvals count as given for their requests (not as stale).
+    let (_, shown, _) = run(home.pilote().args(["request", "show", "1"]));
+    assert!(shown.contains("approved by alice"), "{shown}");
     // Chained like any other change.
     assert_eq!(run(home.pilote().args(["audit", "verify"])).0, 0);
     // Once per demo.

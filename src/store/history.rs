@@ -51,6 +51,26 @@ impl Store {
             .unwrap_or(false))
     }
 
+    /// Binds the seeded approvals to their requests as they are (plan, package, automations
+    /// of `catalog_digest`), so the console shows them as given, not as stale.
+    pub fn bind_seeded_approvals(&mut self, catalog_digest: &str) -> Result<(), StoreError> {
+        let seeded: Vec<(i64, String)> = self
+            .requests(None)?
+            .into_iter()
+            .filter(|r| r.plan_digest == "seeded")
+            .map(|r| (r.id, r.approval_digest(catalog_digest)))
+            .collect();
+        self.write(|tx| {
+            for (id, digest) in &seeded {
+                tx.execute(
+                    "UPDATE approvals SET bound_digest = ?2 WHERE request_id = ?1",
+                    params![id, digest],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     /// Writes `requests` and `runs` of `app`, whose plan is `plan_body`.
     pub fn seed_history(
         &mut self,
