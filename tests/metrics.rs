@@ -17,23 +17,7 @@ const T0: i64 = 1_780_000_000_000;
 fn demo() -> (Home, pilote::settings::Workspace, pilote::store::Store) {
     let home = Home::new();
     assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let ws = pilote::settings::load(
-        &pilote::settings::Located {
-            dir: home.path().join("config/pilote"),
-            origin: pilote::settings::Origin::Flag,
-        },
-        &pilote::settings::Overrides {
-            data_dir: Some(home.path().join("data/pilote/workspaces/demo")),
-            ..pilote::settings::Overrides::default()
-        },
-    )
-    .expect("workspace");
-    let store = pilote::store::Store::open(
-        &ws.data_dir,
-        &ws.config_dir,
-        std::time::Duration::from_secs(5),
-    )
-    .expect("store");
+    let (ws, store) = home.demo_store();
     (home, ws, store)
 }
 

@@ -246,21 +246,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
             "[envs.uat]\nfreeze = [{{ from = \"{from}\", to = \"{to}\", reason = \"year-end\" }}]\n"
         ),
     );
-    ok(
-        &home,
-        "dev",
-        &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/pets-1.4.0.toml",
-        ],
-    );
-    ok(&home, "dev", &["request", "submit", "1"]);
+    filed_by_dev(&home);
 
     let (code, _, err) = as_user(&home, "ops", &["deploy", "1", "--env", "uat", "--yes"]);
     assert_eq!(code, 2);
@@ -435,21 +421,7 @@ fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
 #[test]
 fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
     let home = released();
-    ok(
-        &home,
-        "dev",
-        &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/pets-1.4.0.toml",
-        ],
-    );
-    ok(&home, "dev", &["request", "submit", "1"]);
+    filed_by_dev(&home);
     ok(
         &home,
         "ops",
@@ -488,21 +460,7 @@ fn editing_an_automation_voids_the_approvals_of_plans_that_use_it() {
 fn the_plan_author_cannot_approve_and_a_reapproval_counts() {
     let home = released();
     let plan = "plans/pets-1.4.0.toml";
-    ok(
-        &home,
-        "dev",
-        &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            plan,
-        ],
-    );
-    ok(&home, "dev", &["request", "submit", "1"]);
+    filed_by_dev(&home);
     ok(
         &home,
         "ops",
@@ -584,23 +542,7 @@ fn a_decision_on_a_request_that_changed_since_it_was_shown_is_refused() {
     let home = released();
     filed_by_dev(&home);
     // What the console does: it passes the digest of the request as it showed it.
-    let ws = pilote::settings::load(
-        &pilote::settings::Located {
-            dir: home.path().join("config/pilote"),
-            origin: pilote::settings::Origin::Flag,
-        },
-        &pilote::settings::Overrides {
-            data_dir: Some(home.path().join("data/pilote/workspaces/demo")),
-            ..pilote::settings::Overrides::default()
-        },
-    )
-    .expect("workspace");
-    let mut store = pilote::store::Store::open(
-        &ws.data_dir,
-        &ws.config_dir,
-        std::time::Duration::from_secs(5),
-    )
-    .expect("store");
+    let (ws, mut store) = home.demo_store();
     let err = pilote::workflow::decide(
         &ws,
         &mut store,

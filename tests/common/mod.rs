@@ -49,6 +49,29 @@ impl Home {
         dir
     }
 
+    /// The demo workspace of this home (after `pilote demo`) and its store, opened in this
+    /// process, for tests that call the library as the console does.
+    pub fn demo_store(&self) -> (pilote::settings::Workspace, pilote::store::Store) {
+        let ws = pilote::settings::load(
+            &pilote::settings::Located {
+                dir: self.path().join("config/pilote"),
+                origin: pilote::settings::Origin::Flag,
+            },
+            &pilote::settings::Overrides {
+                data_dir: Some(self.path().join("data/pilote/workspaces/demo")),
+                ..pilote::settings::Overrides::default()
+            },
+        )
+        .expect("workspace");
+        let store = pilote::store::Store::open(
+            &ws.data_dir,
+            &ws.config_dir,
+            std::time::Duration::from_secs(5),
+        )
+        .expect("store");
+        (ws, store)
+    }
+
     /// Replaces the home's path by `[HOME]` so snapshots do not depend on the temp dir.
     pub fn redact(&self, text: &str) -> String {
         text.replace(&self.path().display().to_string(), "[HOME]")

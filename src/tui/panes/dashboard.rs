@@ -170,14 +170,7 @@ impl DashboardPane {
                     .iter()
                     .map(|a| a.name.as_str())
                     .collect();
-                let i = self
-                    .app
-                    .as_deref()
-                    .and_then(|a| apps.iter().position(|x| *x == a));
-                self.app = match i {
-                    Some(i) => apps.get(i + 1).map(|a| (*a).to_string()),
-                    None => apps.first().map(|a| (*a).to_string()),
-                };
+                self.app = super::cycle(&apps, self.app.as_deref());
                 self.asked_at = None;
             }
             Action::NextEnv => {
@@ -188,14 +181,7 @@ impl DashboardPane {
                     .iter()
                     .map(|e| e.name.as_str())
                     .collect();
-                let i = self
-                    .env
-                    .as_deref()
-                    .and_then(|e| envs.iter().position(|x| *x == e));
-                self.env = match i {
-                    Some(i) => envs.get(i + 1).map(|e| (*e).to_string()),
-                    None => envs.first().map(|e| (*e).to_string()),
-                };
+                self.env = super::cycle(&envs, self.env.as_deref());
                 self.asked_at = None;
             }
             Action::Down | Action::Up => {

@@ -88,3 +88,26 @@ pub fn step(i: usize, delta: isize, len: usize) -> usize {
     }
     i.saturating_add_signed(delta).min(len - 1)
 }
+
+/// The value after `now` in `values`, `None` after the last, the first after `None` (or
+/// after a value no longer listed): how `a`, `e`, `h` and `^e` go round their choices.
+pub fn cycle(values: &[&str], now: Option<&str>) -> Option<String> {
+    let next = match now.and_then(|v| values.iter().position(|x| *x == v)) {
+        Some(i) => values.get(i + 1),
+        None => values.first(),
+    };
+    next.map(|v| (*v).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cycle_goes_round_through_none() {
+        let v = ["uat", "preprod", "prod"];
+        assert_eq!(super::cycle(&v, None).as_deref(), Some("uat"));
+        assert_eq!(super::cycle(&v, Some("uat")).as_deref(), Some("preprod"));
+        assert_eq!(super::cycle(&v, Some("prod")), None);
+        assert_eq!(super::cycle(&v, Some("gone")).as_deref(), Some("uat"));
+        assert_eq!(super::cycle(&[], None), None);
+    }
+}

@@ -174,14 +174,7 @@ impl PlanPane {
                     .iter()
                     .map(|e| e.name.as_str())
                     .collect();
-                let i = self
-                    .env
-                    .as_deref()
-                    .and_then(|e| envs.iter().position(|x| *x == e));
-                self.env = match i {
-                    Some(i) => envs.get(i + 1).map(|e| (*e).to_string()),
-                    None => envs.first().map(|e| (*e).to_string()),
-                };
+                self.env = super::cycle(&envs, self.env.as_deref());
                 self.touch();
                 self.changed_at = Instant::now() - DEBOUNCE;
             }

@@ -276,13 +276,7 @@ impl RunsPane {
             .collect();
         hosts.sort_unstable();
         hosts.dedup();
-        let now = self.log.filter.host.as_deref();
-        let next = match now.and_then(|h| hosts.iter().position(|x| *x == h)) {
-            Some(i) => hosts.get(i + 1),
-            None if now.is_some() => None,
-            None => hosts.first(),
-        };
-        next.map(|h| (*h).to_string())
+        super::cycle(&hosts, self.log.filter.host.as_deref())
     }
 
     pub fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, now: i64) {
