@@ -75,8 +75,10 @@ pub struct App {
     pub pane: Pane,
     /// Top-most last.
     pub popups: Vec<Popup>,
-    /// The last lists read, for the header and the dashboard.
-    pub data: Data,
+    /// The header's counts, as last read (the lists live in their panes).
+    pub summary: crate::store::Summary,
+    /// The workspace's plan files, for the palette.
+    pub plans: Vec<String>,
     pub requests: RequestsPane,
     pub plan: PlanPane,
     pub runs: RunsPane,
@@ -109,7 +111,8 @@ impl App {
             keys: options.keys,
             pane: Pane::Requests,
             popups: Vec::new(),
-            data: Data::default(),
+            summary: crate::store::Summary::default(),
+            plans: Vec::new(),
             requests: RequestsPane::default(),
             plan: PlanPane::default(),
             runs: RunsPane::default(),
@@ -305,7 +308,12 @@ impl App {
             Action::Palette => {
                 self.popups.push(Popup::Palette {
                     area: Box::new(tui_textarea::TextArea::default()),
-                    entries: super::palette::entries(&self.ws, &self.data),
+                    entries: super::palette::entries(
+                        &self.ws,
+                        &self.requests.all,
+                        &self.runs.runs,
+                        &self.plans,
+                    ),
                     selected: 0,
                 });
                 Vec::new()
@@ -613,10 +621,19 @@ impl App {
                 self.refreshing = false;
                 self.problem = None;
                 let before = self.runs.selected().map(|r| r.row.state.clone());
-                self.requests.set(d.requests.clone(), d.detail.clone());
-                let mut effects = self.runs.set(d.runs.clone());
-                if let Some((run, steps)) = &d.steps {
-                    self.runs.set_steps(*run, steps.clone());
+                // Each list goes to the pane that shows it: no second copy.
+                let Data {
+                    requests,
+                    detail,
+                    runs,
+                    steps,
+                    plans,
+                    summary,
+                } = *d;
+                self.requests.set(requests, detail);
+                let mut effects = self.runs.set(runs);
+                if let Some((run, steps)) = steps {
+                    self.runs.set_steps(run, steps);
                 }
                 // The followed run just ended: read its last lines once more.
                 let after = self.runs.selected().map(|r| r.row.state.clone());
@@ -625,7 +642,8 @@ impl App {
                 {
                     effects.extend(self.runs.log.poll());
                 }
-                self.data = *d;
+                self.summary = summary;
+                self.plans = plans;
                 effects
             }
             Msg::Log {

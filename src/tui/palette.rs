@@ -1,7 +1,7 @@
 //! The `:` command palette: every command, app/env rollback, request and run as one list,
 //! narrowed by fuzzy matching as the person types (`:rollback pets prod`, `:run 42`).
 
-use super::data::Data;
+use super::data::{RequestLine, RunLine};
 use super::panes::Pane;
 use crate::settings::Workspace;
 
@@ -32,7 +32,12 @@ pub struct Entry {
 }
 
 /// Every entry, built when the palette opens: commands, rollbacks, requests, runs.
-pub fn entries(ws: &Workspace, data: &Data) -> Vec<Entry> {
+pub fn entries(
+    ws: &Workspace,
+    requests: &[RequestLine],
+    runs: &[RunLine],
+    plans: &[String],
+) -> Vec<Entry> {
     let mut out = vec![
         entry("requests", Command::Show(Pane::Requests)),
         entry("plan", Command::Show(Pane::Plan)),
@@ -52,16 +57,16 @@ pub fn entries(ws: &Workspace, data: &Data) -> Vec<Entry> {
             ));
         }
     }
-    for p in &data.plans {
+    for p in plans {
         out.push(entry(&format!("open {p}"), Command::OpenPlan(p.clone())));
     }
-    for r in &data.requests {
+    for r in requests {
         out.push(entry(
             &format!("request {} {} {} {}", r.id, r.app, r.version, r.state),
             Command::OpenRequest(r.id),
         ));
     }
-    for r in &data.runs {
+    for r in runs {
         out.push(entry(
             &format!(
                 "run {} {} {} on {} {}",

@@ -56,7 +56,9 @@ pub fn draw_at(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
         Pane::Requests => app.requests.render(body, buf, &env, now_ms),
         Pane::Plan => app.plan.render(body, buf, &env),
         Pane::Runs => app.runs.render(body, buf, &env, now_ms),
-        Pane::Dashboard => app.dashboard.render(body, buf, &env, &app.data),
+        Pane::Dashboard => app
+            .dashboard
+            .render(body, buf, &env, &app.runs.runs, &app.summary),
     }
     let footer_line = match (&app.problem, app.status(now)) {
         (Some(p), _) => Line::styled(format!(" {p}"), t.bad),
@@ -71,7 +73,7 @@ pub fn draw_at(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
 
 fn header_line(app: &App) -> Paragraph<'static> {
     let t = &app.theme;
-    let s = &app.data.summary;
+    let s = &app.summary;
     let plural = |n: i64| if n == 1 { "" } else { "s" };
     // Most important first: a narrow terminal cuts the end of the line.
     let mut spans = vec![

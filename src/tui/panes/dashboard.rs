@@ -13,12 +13,15 @@ use ratatui::widgets::{Block, Borders, Widget as _};
 use super::widgets;
 use super::{Env, Out};
 use crate::core::metrics::Indicators;
+use crate::store::Summary;
 use crate::tui::action::{Action, Effect};
-use crate::tui::data::Data;
+use crate::tui::data::RunLine;
 
 /// What every widget may draw from.
 pub struct View<'a> {
-    pub data: &'a Data,
+    /// The runs listed in the Runs pane, and the header's counts.
+    pub runs: &'a [RunLine],
+    pub summary: &'a Summary,
     pub metrics: Option<&'a Indicators>,
     /// The incident picked in the incidents widget (Enter opens its run).
     pub incident: usize,
@@ -207,9 +210,17 @@ impl DashboardPane {
         Vec::new()
     }
 
-    pub fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, data: &Data) {
+    pub fn render(
+        &self,
+        area: Rect,
+        buf: &mut Buffer,
+        env: &Env<'_>,
+        runs: &[RunLine],
+        summary: &Summary,
+    ) {
         let view = View {
-            data,
+            runs,
+            summary,
             metrics: self.metrics.as_ref(),
             incident: self.incident,
         };

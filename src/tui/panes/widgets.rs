@@ -430,8 +430,8 @@ impl Widget for RecentRuns {
 
     fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, view: &View<'_>) {
         let t = env.theme;
-        let data = view.data;
-        if data.runs.is_empty() {
+        let runs = view.runs;
+        if runs.is_empty() {
             Paragraph::new(
                 "No history yet. Deployment frequency, lead time, failure rate and time to \
                  restore appear once runs have finished.",
@@ -441,21 +441,17 @@ impl Widget for RecentRuns {
             .render(area, buf);
             return;
         }
-        let count = |s: &str| data.runs.iter().filter(|r| r.row.state == s).count();
-        let rollbacks = data
-            .runs
-            .iter()
-            .filter(|r| r.row.kind == "rollback")
-            .count();
+        let count = |s: &str| runs.iter().filter(|r| r.row.state == s).count();
+        let rollbacks = runs.iter().filter(|r| r.row.kind == "rollback").count();
         let text = format!(
             "last {} runs: {} succeeded · {} failed · {} cancelled · {} interrupted · {} rollbacks · {} active",
-            data.runs.len(),
+            runs.len(),
             count("succeeded"),
             count("failed"),
             count("cancelled"),
             count("interrupted"),
             rollbacks,
-            data.summary.runs_active
+            view.summary.runs_active
         );
         Paragraph::new(text)
             .wrap(Wrap { trim: true })
