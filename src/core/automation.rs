@@ -31,6 +31,10 @@ pub const BUILTINS: &[&str] = &[
     "app", "env", "host", "address", "domain", "version", "data_dir", "run",
 ];
 
+/// How long a `silence` step may silence alerts.
+const MIN_SILENCE: Duration = Duration::from_secs(60);
+const MAX_SILENCE: Duration = Duration::from_secs(24 * 3600);
+
 /// Environment variable names a parameter may not take: they would change how scripts run.
 const RESERVED_ENV: &[&str] = &[
     "PATH", "HOME", "USER", "SHELL", "IFS", "PWD", "LANG", "TERM", "ENV", "CDPATH", "TMPDIR",
@@ -586,7 +590,22 @@ fn check_step(
             prompt: text(&s.prompt),
         },
         StepKind::Silence => StepAction::Silence {
-            duration: dur(&s.duration, Duration::from_secs(3600), diags),
+            duration: {
+                let d = dur(&s.duration, Duration::from_secs(3600), diags);
+                // Bounded, so a silence nobody ends (its runner killed, never recovered)
+                // cannot keep alerts quiet for days.
+                if let Some(t) = &s.duration
+                    && !(MIN_SILENCE..=MAX_SILENCE).contains(&d)
+                {
+                    diags.push(
+                        file.at(t, format!("a silence of {} is out of bounds", t.get_ref()))
+                            .expected(
+                                "a duration from 1m to 24h, as long as the deployment may take",
+                            ),
+                    );
+                }
+                d
+            },
             comment: s.comment.as_ref().map_or_else(
                 || "deployment in progress".to_string(),
                 |c| c.get_ref().clone(),

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
+mod silence;
+
 use super::process::{self, Outcome, Spec, Stream};
 use super::redact::Redactor;
 use super::ssh;
 use crate::core::SourceFile;
-use crate::core::automation::StepAction;
+use crate::core::automation::{StepAction, StepKind};
 use crate::core::expand::{ExpandedAction, ExpandedStep, expand};
 use crate::core::plan::{self, Plan};
 use crate::core::rollback;
@@ -72,6 +74,12 @@ struct Ctx {
     store: SharedStore,
     run: i64,
     app: String,
+    /// `deploy`, `rollback` or `adhoc`.
+    kind: String,
+    /// Who started the run.
+    operator: String,
+    /// The plan's `version` variable, for `${version}`.
+    version: Option<String>,
     ws: Workspace,
     package: Option<Source>,
     /// The package's files as recorded when the run was created.
@@ -88,6 +96,7 @@ struct Ctx {
     backlog: Arc<Semaphore>,
     cancel: watch::Receiver<bool>,
     gate: watch::Receiver<Option<bool>>,
+    silences: silence::Silences,
 }
 
 impl Ctx {
@@ -187,12 +196,20 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
         let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
         let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected);
+        let silences = silence::Silences::new(&ws, &row.env);
         let ctx = Arc::new(Ctx {
             ssh,
             artifacts,
             store: store.clone(),
             run,
             app: row.app.clone(),
+            kind: row.kind.clone(),
+            operator: row.started_by.clone(),
+            version: plan.vars.get("version").map(|v| match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            silences,
             ws,
             package,
             done,
@@ -203,7 +220,14 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             cancel: cancel_rx,
             gate: gate_rx,
         });
+        // A resumed run, or the rollback of an interrupted one, first ends what the dead
+        // runner left silenced: the resumed run's silence steps run again.
+        silence::expire_left_behind(&ctx, run).await;
+        if let Some(of) = row.rollback_of {
+            silence::expire_left_behind(&ctx, of).await;
+        }
         let result = run_plan(&ctx, &plan, &row.env).await;
+        silence::close_all(&ctx).await;
         if let Some(kb) = peak_rss_kb() {
             ctx.say(None, "", format!("runner peak memory: {} MB", kb / 1024));
         }
@@ -498,8 +522,11 @@ async fn run_on(
     host: Option<&str>,
 ) -> Result<(), String> {
     let host_name = host.unwrap_or("");
-    // A resumed run does not repeat what already succeeded.
-    if ctx.done.contains(&(position, host_name.to_string())) {
+    // A resumed run does not repeat what already succeeded, but for silences: the ones its
+    // first runner opened were expired when it was resumed.
+    if ctx.done.contains(&(position, host_name.to_string()))
+        && !matches!(step.kind, StepKind::Silence | StepKind::Unsilence)
+    {
         ctx.say(
             None,
             host_name,
@@ -680,6 +707,12 @@ async fn attempt_on(
                 )),
             }
         }
+        StepAction::Silence { duration, comment } => {
+            let comment =
+                resolve(ctx, action, env, None, comment).map_err(|e| ("failed", None, e))?;
+            silence::silence(ctx, action, env, step_run, *duration, &comment).await
+        }
+        StepAction::Unsilence => silence::unsilence(ctx, action, step_run).await,
         other => Err((
             "failed",
             None,
@@ -954,6 +987,7 @@ fn resolve(
         "domain" => action.domain.clone(),
         "data_dir" => Some(ctx.ws.data_dir.display().to_string()),
         "run" => Some(ctx.run.to_string()),
+        "version" => ctx.version.clone(),
         _ => action
             .params
             .iter()
@@ -1091,16 +1125,19 @@ fn peak_rss_kb() -> Option<u64> {
 
 /// Test hook for crash recovery: with `PILOTE_CRASH_AT=<point>#<n>`, the runner aborts the
 /// n-th time it passes that point (`step_started`: after the start is committed, before the
-/// process; `step_ran`: after the process, before its end is committed). Unset in production.
+/// process; `step_ran`: after the process, before its end is committed; `silence_created`:
+/// after Alertmanager created a silence, before its id is committed). Unset in production.
 fn crash_point(point: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static STARTED: AtomicUsize = AtomicUsize::new(0);
     static RAN: AtomicUsize = AtomicUsize::new(0);
+    static SILENCED: AtomicUsize = AtomicUsize::new(0);
     let Ok(spec) = std::env::var("PILOTE_CRASH_AT") else {
         return;
     };
     let counter = match point {
         "step_started" => &STARTED,
+        "silence_created" => &SILENCED,
         _ => &RAN,
     };
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;

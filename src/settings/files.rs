@@ -28,6 +28,9 @@ pub struct SettingsFile {
     pub console: ConsoleSection,
     #[serde(default)]
     pub dashboard: DashboardSection,
+    /// The Alertmanager that `silence` steps silence alerts in.
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerSection>,
     /// Workspace-wide variables: the last place a plan parameter is looked up.
     #[serde(default)]
     pub vars: IndexMap<String, toml::Value>,
@@ -88,6 +91,30 @@ pub struct ConsoleSection {
         crate::tui::Context,
         std::collections::BTreeMap<crate::tui::Action, Spanned<crate::tui::KeyList>>,
     >,
+}
+
+/// `[alertmanager]`: where `silence` steps open their silences and what they match, with
+/// `[alertmanager.envs.<env>]` for an env watched by another Alertmanager or labelled otherwise.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerSection {
+    /// The Alertmanager's base URL, e.g. "http://127.0.0.1:9093".
+    pub url: Spanned<String>,
+    /// Matchers as amtool writes them, with `${hosts}`, `${addresses}`, `${app}`, `${env}`,
+    /// `${domain}` and `${run}`.
+    #[serde(default)]
+    pub matchers: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub envs: IndexMap<Spanned<String>, AlertmanagerEnv>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerEnv {
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub matchers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[dashboard]`: which widgets the console's Dashboard pane shows, in order.

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::core::SourceFile;
-use crate::core::automation::{self, Catalog};
+use crate::core::automation::{self, Catalog, StepKind};
+use crate::integrations::alertmanager;
 
 pub use crate::core::diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use files::{Connection, ConsoleTheme, HostKeyChecking, LogLevel};
@@ -45,6 +46,38 @@ pub struct Settings {
     pub console: Console,
     /// `[dashboard] widgets`, checked; empty: every widget in the default order.
     pub dashboard: Vec<String>,
+    /// `[alertmanager]`, checked; `None`: `silence` steps have nowhere to silence alerts.
+    pub alertmanager: Option<Alertmanager>,
+}
+
+/// `[alertmanager]` checked, with each env's overrides applied.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Alertmanager {
+    pub default: Watch,
+    /// Envs with a `[alertmanager.envs.<env>]`.
+    pub envs: indexmap::IndexMap<String, Watch>,
+}
+
+/// Where one env's alerts are silenced, and how its targets are matched.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Watch {
+    pub url: String,
+    /// Templates: placeholders are filled in by the run.
+    #[serde(serialize_with = "matchers_as_text")]
+    pub matchers: Vec<alertmanager::Matcher>,
+}
+
+fn matchers_as_text<S: serde::Serializer>(
+    m: &[alertmanager::Matcher],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(m.iter().map(ToString::to_string))
+}
+
+impl Alertmanager {
+    pub fn for_env(&self, env: &str) -> &Watch {
+        self.envs.get(env).unwrap_or(&self.default)
+    }
 }
 
 /// `[console]`, keys checked.
@@ -213,6 +246,16 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             }
         }
     }
+    let alertmanager = match (&settings, &inventory) {
+        (Some(s), Some(inv)) => s
+            .alertmanager
+            .as_ref()
+            .map(|a| alertmanager_settings(a, inv, &settings_path, settings_src, &mut diags)),
+        _ => None,
+    };
+    if alertmanager.is_none() {
+        warn_unsilenced(&catalog, &mut diags);
+    }
     if diags.has_errors() {
         return Err(LoadError::Invalid(diags));
     }
@@ -303,6 +346,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             ssh,
             console,
             dashboard,
+            alertmanager,
         },
         inventory,
         catalog,
@@ -344,6 +388,143 @@ fn ssh_settings(
         keepalive_count: s.keepalive_count.unwrap_or(3).max(1),
         host_key_checking: s.host_key_checking,
     })
+}
+
+/// `[alertmanager]` checked: URLs an HTTP client can reach, matchers Alertmanager accepts
+/// with placeholders the run can fill, envs the inventory has. Every problem at once.
+fn alertmanager_settings(
+    a: &files::AlertmanagerSection,
+    inventory: &Inventory,
+    path: &Path,
+    src: &str,
+    diags: &mut Diagnostics,
+) -> Alertmanager {
+    let at = |span: std::ops::Range<usize>, message: String, expected: &str| {
+        let mut d = Diagnostic::at(path, src, span, message).expected(expected);
+        d.line = d.line.max(1);
+        d
+    };
+    let url = |v: &toml::Spanned<String>, diags: &mut Diagnostics| {
+        let text = v.get_ref().trim_end_matches('/');
+        match reqwest::Url::parse(text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => diags.push(at(
+                v.span(),
+                format!("`{}` is not an http(s) URL", v.get_ref()),
+                "the Alertmanager's base URL, like \"http://127.0.0.1:9093\"",
+            )),
+        }
+        text.to_string()
+    };
+    let matchers = |list: &toml::Spanned<Vec<toml::Spanned<String>>>, diags: &mut Diagnostics| {
+        if list.get_ref().is_empty() {
+            diags.push(at(
+                list.span(),
+                "a silence needs at least one matcher".into(),
+                "matchers like 'instance=~\"(${hosts})(:[0-9]+)?\"'",
+            ));
+        }
+        let mut out = Vec::new();
+        for m in list.get_ref() {
+            let parsed = alertmanager::parse_matcher(m.get_ref()).and_then(|parsed| {
+                match crate::core::value::placeholders(&parsed.value) {
+                    Err((_, why)) => Err(why),
+                    Ok(found) => match found
+                        .iter()
+                        .find(|(n, _)| !alertmanager::PLACEHOLDERS.contains(&n.as_str()))
+                    {
+                        Some((n, _)) => Err(format!("unknown placeholder `${{{n}}}`")),
+                        None => Ok(parsed),
+                    },
+                }
+            });
+            match parsed {
+                Ok(p) => out.push(p),
+                Err(why) => diags.push(at(
+                    m.span(),
+                    format!("bad matcher: {why}"),
+                    &format!(
+                        "label=value, label!=value, label=~regex or label!~regex, with {}",
+                        alertmanager::PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("${{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        }
+        out
+    };
+    let default = Watch {
+        url: url(&a.url, diags),
+        matchers: match &a.matchers {
+            Some(list) => matchers(list, diags),
+            None => alertmanager::DEFAULT_MATCHERS
+                .iter()
+                .filter_map(|m| alertmanager::parse_matcher(m).ok())
+                .collect(),
+        },
+    };
+    let mut envs = indexmap::IndexMap::new();
+    for (name, e) in &a.envs {
+        if inventory.env(name.get_ref()).is_none() {
+            diags.push(at(
+                name.span(),
+                format!(
+                    "`{}` is not an environment of the inventory",
+                    name.get_ref()
+                ),
+                &format!(
+                    "one of {}",
+                    inventory
+                        .envs
+                        .iter()
+                        .map(|e| format!("`{}`", e.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let watch = Watch {
+            url: e
+                .url
+                .as_ref()
+                .map_or_else(|| default.url.clone(), |u| url(u, diags)),
+            matchers: e
+                .matchers
+                .as_ref()
+                .map_or_else(|| default.matchers.clone(), |m| matchers(m, diags)),
+        };
+        envs.insert(name.get_ref().clone(), watch);
+    }
+    Alertmanager { default, envs }
+}
+
+/// A `silence` step with no Alertmanager to talk to silences nothing: worth a warning where
+/// the automation is defined, not an error (a workspace may be set up before its monitoring).
+fn warn_unsilenced(catalog: &Catalog, diags: &mut Diagnostics) {
+    for a in &catalog.automations {
+        if !a.steps.iter().any(|s| s.action.kind() == StepKind::Silence) {
+            continue;
+        }
+        let (file, line) = a
+            .defined_at
+            .rsplit_once(':')
+            .unwrap_or((&a.defined_at, "0"));
+        let mut d = Diagnostic::file_error(
+            Path::new(file),
+            format!(
+                "automation `{}` has a `silence` step, but pilote.toml has no [alertmanager]: it will silence nothing",
+                a.name
+            ),
+        )
+        .expected("an [alertmanager] section with the url of your Alertmanager")
+        .warning();
+        d.line = line.parse().unwrap_or(0);
+        d.col = 1;
+        diags.push(d);
+    }
 }
 
 /// `[console]` checked: every key must be one the console can read.

@@ -14,6 +14,7 @@ mod migrations;
 mod packages;
 mod requests;
 mod runs;
+mod silences;
 
 pub use audit::{AuditCheck, AuditEvent, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
@@ -26,3 +27,4 @@ pub use requests::{ApprovalRow, NewRequest, RequestRow};
 pub use runs::{
     Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished,
 };
+pub use silences::{NewSilenceRow, SilenceRow};

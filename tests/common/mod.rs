@@ -1,6 +1,7 @@
 //! Shared test harness: a private XDG home per test and the real `pilote` binary.
 #![allow(dead_code)] // Each test crate uses a different part of the harness.
 
+pub mod alertmanager;
 pub mod pty;
 pub mod sshd;
 pub mod tmux;

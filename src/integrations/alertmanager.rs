@@ -1,0 +1,356 @@
+//! Prometheus Alertmanager, through its v2 API: silences a run opens over its targets while it
+//! deploys, and expires once it ends.
+//!
+//! Matchers are written as `amtool` writes them (`instance=~"(web-1|web-2)(:[0-9]+)?"`,
+//! `app="pets"`), with placeholders for what only the run knows (`${hosts}`, `${app}`...).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Placeholders a matcher may use.
+pub const PLACEHOLDERS: &[&str] = &["hosts", "addresses", "app", "env", "domain", "run"];
+
+/// The matchers a silence gets when pilote.toml names none: the step's hosts as the
+/// `instance` label, with or without a port.
+pub const DEFAULT_MATCHERS: &[&str] = &[r#"instance=~"(${hosts})(:[0-9]+)?""#];
+
+/// Giving up on an Alertmanager that does not answer: a run never waits longer for it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One matcher of a silence, as the v2 API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Matcher {
+    pub name: String,
+    pub value: String,
+    pub is_regex: bool,
+    pub is_equal: bool,
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match (self.is_equal, self.is_regex) {
+            (true, false) => "=",
+            (false, false) => "!=",
+            (true, true) => "=~",
+            (false, true) => "!~",
+        };
+        let value = self.value.replace('\\', "\\\\").replace('"', "\\\"");
+        write!(f, "{}{op}\"{value}\"", self.name)
+    }
+}
+
+/// Reads `name=value`, `name!=value`, `name=~regex` or `name!~regex`; the value may be in double
+/// quotes (then `\"` and `\\` are escapes). Placeholders are left as they are.
+pub fn parse_matcher(text: &str) -> Result<Matcher, String> {
+    let t = text.trim();
+    let name_len = t
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(t.len());
+    let name = &t[..name_len];
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!("`{text}` does not start with a label name"));
+    }
+    let rest = &t[name_len..];
+    let (is_equal, is_regex, value) = if let Some(v) = rest.strip_prefix("=~") {
+        (true, true, v)
+    } else if let Some(v) = rest.strip_prefix("!~") {
+        (false, true, v)
+    } else if let Some(v) = rest.strip_prefix("!=") {
+        (false, false, v)
+    } else if let Some(v) = rest.strip_prefix('=') {
+        (true, false, v)
+    } else {
+        return Err(format!(
+            "`{text}` has no operator after the label name `{name}`"
+        ));
+    };
+    let value = unquote(value.trim()).ok_or_else(|| format!("`{text}` has an unclosed quote"))?;
+    if value.is_empty() && is_equal {
+        // Alertmanager refuses a silence every alert would match.
+        return Err(format!("`{text}` matches an empty value"));
+    }
+    Ok(Matcher {
+        name: name.to_string(),
+        value,
+        is_regex,
+        is_equal,
+    })
+}
+
+fn unquote(v: &str) -> Option<String> {
+    let Some(inner) = v.strip_prefix('"') else {
+        return Some(v.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return chars.as_str().is_empty().then_some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// What a run knows that matchers may name.
+pub struct Targets<'a> {
+    pub hosts: &'a [String],
+    pub addresses: &'a [String],
+    pub app: &'a str,
+    pub env: &'a str,
+    pub domain: &'a str,
+    pub run: i64,
+}
+
+/// `template` with its placeholders filled in; host lists become regex alternations
+/// (`web\-1|web\-2`) in regex matchers and `|`-joined names otherwise.
+pub fn fill(template: &Matcher, t: &Targets<'_>) -> Result<Matcher, String> {
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| {
+                if template.is_regex {
+                    regex::escape(i)
+                } else {
+                    i.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let value = crate::core::value::interpolate(&template.value, |name| match name {
+        "hosts" => Some(list(t.hosts)),
+        "addresses" => Some(list(t.addresses)),
+        "app" => Some(t.app.to_string()),
+        "env" => Some(t.env.to_string()),
+        "domain" => Some(t.domain.to_string()),
+        "run" => Some(t.run.to_string()),
+        _ => None,
+    })
+    .map_err(|n| format!("unknown placeholder `${{{n}}}` in matcher `{template}`"))?;
+    Ok(Matcher {
+        value,
+        ..template.clone()
+    })
+}
+
+/// A silence to create.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSilence {
+    pub matchers: Vec<Matcher>,
+    /// RFC 3339.
+    pub starts_at: String,
+    pub ends_at: String,
+    pub created_by: String,
+    pub comment: String,
+}
+
+impl NewSilence {
+    /// A silence from now for `duration`.
+    pub fn new(
+        matchers: Vec<Matcher>,
+        duration: Duration,
+        created_by: String,
+        comment: String,
+    ) -> Self {
+        let now = jiff::Timestamp::now();
+        let end = now
+            .checked_add(
+                jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::ZERO),
+            )
+            .unwrap_or(now);
+        Self {
+            matchers,
+            starts_at: now.to_string(),
+            ends_at: end.to_string(),
+            created_by,
+            comment,
+        }
+    }
+}
+
+/// A client for one workspace's Alertmanagers; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new() -> Result<Self, String> {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            .tcp_nodelay(true)
+            .build()
+            .map(|http| Self { http })
+            .map_err(|e| format!("cannot set up an HTTP client: {e}"))
+    }
+
+    /// Creates a silence; returns its id.
+    pub async fn create(&self, base: &str, silence: &NewSilence) -> Result<String, String> {
+        #[derive(Deserialize)]
+        struct Created {
+            #[serde(rename = "silenceID")]
+            silence_id: String,
+        }
+        let url = format!("{}/api/v2/silences", base.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .json(silence)
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("answered {status}: {}", body.trim()));
+        }
+        response
+            .json::<Created>()
+            .await
+            .map(|c| c.silence_id)
+            .map_err(|e| {
+                format!(
+                    "answered something that is not a silence id: {}",
+                    describe(e)
+                )
+            })
+    }
+
+    /// Expires silence `id`. One Alertmanager no longer knows (restarted without its data, or
+    /// cleaned up) counts as expired: there is nothing left to end.
+    pub async fn expire(&self, base: &str, id: &str) -> Result<(), String> {
+        let url = format!("{}/api/v2/silence/{id}", base.trim_end_matches('/'));
+        let response = self.http.delete(&url).send().await.map_err(describe)?;
+        let status = response.status();
+        if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        if body.contains("not found") {
+            return Ok(());
+        }
+        Err(format!("answered {status}: {}", body.trim()))
+    }
+}
+
+impl Client {
+    /// The ids of the silences not over yet whose comment contains `marker`.
+    pub async fn active_with(&self, base: &str, marker: &str) -> Result<Vec<String>, String> {
+        #[derive(Deserialize)]
+        struct Status {
+            state: String,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            id: String,
+            status: Status,
+            #[serde(default)]
+            comment: String,
+        }
+        let url = format!("{}/api/v2/silences", base.trim_end_matches('/'));
+        let response = self.http.get(&url).send().await.map_err(describe)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("answered {status}"));
+        }
+        let listed: Vec<Listed> = response.json().await.map_err(|e| {
+            format!(
+                "answered something that is not a list of silences: {}",
+                describe(e)
+            )
+        })?;
+        Ok(listed
+            .into_iter()
+            .filter(|s| s.status.state != "expired" && s.comment.contains(marker))
+            .map(|s| s.id)
+            .collect())
+    }
+}
+
+/// A request error in a few words, without the URL (it is said once, by the caller).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    if e.is_timeout() {
+        return format!("no answer within {} s", TIMEOUT.as_secs());
+    }
+    if e.is_connect() {
+        return "cannot connect".to_string();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_read_as_amtool_writes_them() {
+        let m = parse_matcher(r#"instance=~"(${hosts})(:[0-9]+)?""#).expect("regex");
+        assert_eq!(
+            (m.name.as_str(), m.value.as_str(), m.is_regex, m.is_equal),
+            ("instance", "(${hosts})(:[0-9]+)?", true, true)
+        );
+        let m = parse_matcher("app=pets").expect("plain");
+        assert_eq!(
+            (m.value.as_str(), m.is_regex, m.is_equal),
+            ("pets", false, true)
+        );
+        let m = parse_matcher(r#"severity!="page""#).expect("not equal");
+        assert_eq!((m.value.as_str(), m.is_equal), ("page", false));
+        let m = parse_matcher(r#"job!~"node.*""#).expect("not regex");
+        assert!(m.is_regex && !m.is_equal);
+        let m = parse_matcher(r#"msg="say \"hi\"""#).expect("escapes");
+        assert_eq!(m.value, r#"say "hi""#);
+        assert_eq!(m.to_string(), r#"msg="say \"hi\"""#);
+    }
+
+    #[test]
+    fn bad_matchers_say_what_is_wrong() {
+        for (text, why) in [
+            ("=pets", "does not start with a label name"),
+            ("app", "has no operator"),
+            ("app~pets", "has no operator"),
+            (r#"app="pets"#, "unclosed quote"),
+            (r#"app="pe"ts"#, "unclosed quote"),
+            ("app=", "matches an empty value"),
+        ] {
+            let e = parse_matcher(text).expect_err(text);
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn host_lists_become_escaped_alternations_in_regexes() {
+        let hosts = ["web-1.prod".to_string(), "web-2.prod".to_string()];
+        let t = Targets {
+            hosts: &hosts,
+            addresses: &hosts,
+            app: "pets",
+            env: "prod",
+            domain: "war",
+            run: 7,
+        };
+        let regex = parse_matcher(DEFAULT_MATCHERS[0]).expect("default");
+        assert_eq!(
+            fill(&regex, &t).expect("fill").value,
+            r"(web\-1\.prod|web\-2\.prod)(:[0-9]+)?"
+        );
+        let plain = parse_matcher("pilote_run=${run}-${app}-${env}").expect("plain");
+        assert_eq!(fill(&plain, &t).expect("fill").value, "7-pets-prod");
+        let bad = parse_matcher("x=${nope}").expect("parses");
+        assert!(fill(&bad, &t).expect_err("unknown").contains("${nope}"));
+    }
+}
