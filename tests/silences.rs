@@ -276,6 +276,27 @@ fn with_alertmanager_down_the_run_goes_on_and_the_silence_is_retried() {
 }
 
 #[test]
+fn a_silence_alertmanager_cannot_expire_is_said_to_end_by_itself() {
+    let mut am = Alertmanager::start();
+    let ws = Ws::new(Some(&am.url()));
+    let plan = ws.plan(&[("mute", "none"), ("ask", "none")]);
+    let id = ws.start(&plan, "uat");
+    ws.wait_state(&id, "waiting");
+    assert_eq!(am.in_state("active").len(), 1);
+    am.stop();
+    let (code, out, err) = ws.pilote(&["gate", &id, "--confirm"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The run still ends, and says what is left open and until when.
+    ws.wait_state(&id, "succeeded");
+    let logs = ws.logs(&id);
+    assert!(
+        logs.contains("could not be expired in http://127.0.0.1:"),
+        "{logs}"
+    );
+    assert!(logs.contains("it ends by itself at "), "{logs}");
+}
+
+#[test]
 fn a_hanging_alertmanager_costs_the_run_seconds_not_its_deployment() {
     // Accepts connections and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

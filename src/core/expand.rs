@@ -38,6 +38,9 @@ pub struct ExpandedAction {
     pub title: String,
     pub automation: String,
     pub domain: Option<String>,
+    /// The domain's hosts in the env (what `silence` and `ansible` steps target as a whole);
+    /// empty for an automation without a domain.
+    pub hosts: Vec<String>,
     pub params: Vec<ResolvedParam>,
     pub steps: Vec<ExpandedStep>,
 }
@@ -161,6 +164,7 @@ pub fn expand(plan: &Plan, ctx: &Context<'_>, env: &str) -> Result<Expanded, Vec
                 title: action.title.clone(),
                 automation: automation.name.clone(),
                 domain: automation.domain.clone(),
+                hosts,
                 params,
                 steps,
             });

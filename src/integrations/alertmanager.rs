@@ -37,13 +37,20 @@ impl std::fmt::Display for Matcher {
             (true, true) => "=~",
             (false, true) => "!~",
         };
+        // Quoted only when it must be, so a regex reads as written (no doubled backslashes).
+        let plain = !self.value.is_empty()
+            && !self.value.starts_with('"')
+            && !self.value.contains(|c: char| c.is_whitespace() || c == ',');
+        if plain {
+            return write!(f, "{}{op}{}", self.name, self.value);
+        }
         let value = self.value.replace('\\', "\\\\").replace('"', "\\\"");
         write!(f, "{}{op}\"{value}\"", self.name)
     }
 }
 
 /// Reads `name=value`, `name!=value`, `name=~regex` or `name!~regex`; the value may be in double
-/// quotes (then `\"` and `\\` are escapes). Placeholders are left as they are.
+/// quotes (then only `\"` and `\\` are escapes). Placeholders are left as they are.
 pub fn parse_matcher(text: &str) -> Result<Matcher, String> {
     let t = text.trim();
     let name_len = t
@@ -88,7 +95,14 @@ fn unquote(v: &str) -> Option<String> {
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => out.push(chars.next()?),
+            // Only `\"` and `\\` are escapes: a regex's `\.` stays a regex's `\.`.
+            '\\' => match chars.next()? {
+                e @ ('"' | '\\') => out.push(e),
+                e => {
+                    out.push('\\');
+                    out.push(e);
+                }
+            },
             '"' => return chars.as_str().is_empty().then_some(out),
             c => out.push(c),
         }
@@ -315,6 +329,9 @@ mod tests {
         let m = parse_matcher(r#"msg="say \"hi\"""#).expect("escapes");
         assert_eq!(m.value, r#"say "hi""#);
         assert_eq!(m.to_string(), r#"msg="say \"hi\"""#);
+        let m = parse_matcher(r#"instance=~"web\-1|web\-2""#).expect("regex");
+        assert_eq!(m.to_string(), r"instance=~web\-1|web\-2");
+        assert_eq!(parse_matcher(&m.to_string()), Ok(m));
     }
 
     #[test]

@@ -80,19 +80,8 @@ pub fn render(out: &mut String, title: &str, x: &Expanded) {
             n += 1;
             out.push_str(&format!("  {n}. {}  [{}]\n", a.title, a.id));
             let target = match &a.domain {
-                Some(d) => {
-                    let hosts: Vec<&str> = a
-                        .steps
-                        .iter()
-                        .find(|s| !s.hosts.is_empty())
-                        .map(|s| s.hosts.iter().map(String::as_str).collect())
-                        .unwrap_or_default();
-                    if hosts.is_empty() {
-                        format!(" on {d}")
-                    } else {
-                        format!(" on {d}: {}", hosts.join(", "))
-                    }
-                }
+                Some(d) if a.hosts.is_empty() => format!(" on {d}"),
+                Some(d) => format!(" on {d}: {}", a.hosts.join(", ")),
                 None => " on the jump host".to_string(),
             };
             out.push_str(&format!("     {}{target}\n", a.automation));

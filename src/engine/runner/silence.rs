@@ -73,7 +73,7 @@ pub(super) async fn silence(
     };
     let client = ctx.silences.client.as_ref().map_err(|e| fail(e.clone()))?;
     let domain = action.domain.clone().unwrap_or_default();
-    let hosts = ctx.ws.inventory.hosts_of(&ctx.app, env, &domain).to_vec();
+    let hosts = &action.hosts;
     let addresses: Vec<String> = hosts
         .iter()
         .map(|h| {
@@ -84,7 +84,7 @@ pub(super) async fn silence(
         })
         .collect();
     let targets = Targets {
-        hosts: &hosts,
+        hosts,
         addresses: &addresses,
         app: &ctx.app,
         env,

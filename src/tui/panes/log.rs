@@ -324,6 +324,8 @@ impl LogView {
         };
         let (marker, style) = match l.stream.as_str() {
             "stderr" => ("!", theme.bad),
+            // pilote's own warnings (Alertmanager down, a silence left open) must stand out.
+            "system" if l.line.starts_with("warning:") => ("!", theme.warn),
             "system" => ("-", theme.accent),
             _ => ("│", Style::new()),
         };
