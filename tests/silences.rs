@@ -196,12 +196,26 @@ fn a_silence_covers_the_targets_while_the_run_deploys_and_ends_with_it() {
         t("endsAt").duration_since(t("startsAt")).as_secs()
     };
     assert!((1790..=1800).contains(&span(s)), "a 30m silence: {s}");
+    let (_, listed, _) = ws.pilote(&["silences"]);
+    let sid = s["id"].as_str().expect("id");
+    assert!(
+        listed.contains(sid) && listed.contains(" war ") && listed.contains(" open "),
+        "{listed}"
+    );
 
     let (code, out, err) = ws.pilote(&["gate", &id, "--confirm"]);
     assert_eq!(code, 0, "{out}{err}");
     ws.wait_state(&id, "succeeded");
     assert!(am.in_state("active").is_empty(), "{}", ws.logs(&id));
     assert_eq!(am.in_state("expired").len(), 1);
+    assert_eq!(
+        ws.pilote(&["silences"]).1.trim(),
+        "no silence of pilote's is open"
+    );
+    let (_, listed, _) = ws.pilote(&["silences", "--run", &id, "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed["silences"][0]["state"], "expired");
+    assert_eq!(listed["silences"][0]["silence_id"], sid);
     let logs = ws.logs(&id);
     assert!(logs.contains("silenced alerts matching host=~"), "{logs}");
     assert!(logs.contains("expired in http://127.0.0.1:"), "{logs}");

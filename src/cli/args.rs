@@ -193,6 +193,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Monitoring silences opened by runs: those still open, or every one of a run.
+    Silences {
+        /// Every silence of this run, whatever its state.
+        #[arg(long)]
+        run: Option<i64>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a run's log, from the start; with --follow, until the run ends.
     Logs {
         /// The run id.
@@ -455,6 +464,7 @@ impl Cli {
                 Command::Status { json: true }
                     | Command::Inventory { json: true }
                     | Command::Runs { json: true, .. }
+                    | Command::Silences { json: true, .. }
                     | Command::Audit { json: true, .. }
                     | Command::Metrics {
                         format: MetricsFormat::Json,

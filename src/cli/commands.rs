@@ -159,6 +159,10 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let (ws, store) = open(&located, &overrides)?;
             super::metrics::metrics(&ws, &store, &since, app, env, format)
         }
+        Some(Command::Silences { run, json }) => {
+            let (_, store) = open(&located, &overrides)?;
+            runs::silences(&store, run, json)
+        }
         Some(Command::Runs {
             app,
             env,

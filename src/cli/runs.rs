@@ -193,6 +193,58 @@ pub fn runner(ws: Workspace, id: i64) -> Result<()> {
     }
 }
 
+/// The silences still open or pending (`pilote silences`), or every one of a run.
+pub fn silences(store: &Store, run: Option<i64>, json: bool) -> Result<()> {
+    let rows = match run {
+        Some(id) => store.silences(id)?,
+        None => store.unfinished_silences()?,
+    };
+    if json {
+        outln!("{:#}", json!({ "silences": rows }));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln!(
+            "{}",
+            match run {
+                Some(id) => format!("run #{id} opened no silence"),
+                None => "no silence of pilote's is open".to_string(),
+            }
+        );
+        return Ok(());
+    }
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|s| {
+            vec![
+                s.run_id.to_string(),
+                s.domain.clone(),
+                s.state.clone(),
+                crate::clock::format_ms(s.ends_at),
+                s.silence_id.clone().unwrap_or_else(|| "-".into()),
+                s.url.clone(),
+                s.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    outln!(
+        "{}",
+        table::render(
+            &[
+                "RUN",
+                "DOMAIN",
+                "STATE",
+                "ENDS",
+                "SILENCE",
+                "ALERTMANAGER",
+                "LAST ERROR"
+            ],
+            &table_rows
+        )
+    );
+    Ok(())
+}
+
 pub fn list(
     ws: &Workspace,
     store: &Store,

@@ -126,6 +126,17 @@ impl Store {
         )
     }
 
+    /// Silences open or still being asked for, of every run, oldest first.
+    pub fn unfinished_silences(&self) -> Result<Vec<SilenceRow>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM silences WHERE state IN ('pending', 'open') ORDER BY id"
+            ),
+            [],
+            silence_row,
+        )
+    }
+
     pub fn silence(&self, id: i64) -> Result<Option<SilenceRow>, StoreError> {
         Ok(self
             .rows(
