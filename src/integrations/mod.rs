@@ -1,0 +1,3 @@
+//! Other systems pilote reads from or talks to.
+
+pub mod cmdb;
