@@ -54,7 +54,7 @@ pub struct DomainCheck {
 /// Other envs' hosts on the same machine as this one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Claim {
-    /// `prod-jboss-1 (prod)` for each other claim.
+    /// `prod-jboss-1 (prod)` for each other claim: host (env).
     pub others: Vec<String>,
     /// Every host involved says `shared = true`.
     pub allowed: bool,
@@ -251,9 +251,9 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
                     .collect();
                 if !allowed {
                     problems.push(format!(
-                        "same machine as {} ({}), not `shared`",
-                        names.join(", "),
-                        job.host.address
+                        "same machine ({}) as {}; not `shared`",
+                        job.host.address,
+                        names.join(", ")
                     ));
                 }
                 Some(Claim {

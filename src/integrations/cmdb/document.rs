@@ -88,6 +88,19 @@ pub struct EnvDoc {
 /// Parses and checks a document; `file` names it in diagnostics (a path or a URL).
 /// Every problem is reported at once; `Err` holds at least one error.
 pub fn parse(file: &FsPath, text: &str) -> Result<Document, Diagnostics> {
+    // serde would take an array for the document's fields in order: refuse it plainly.
+    let start = text.len() - text.trim_start().len();
+    if !text[start..].is_empty() && !text[start..].starts_with('{') {
+        return Err(Diagnostics(vec![
+            Diagnostic::at(
+                file,
+                text,
+                start..start + 1,
+                "the document is not a JSON object",
+            )
+            .expected("{ \"apps\": {...}, \"hosts\": {...}, \"envs\": {...} }"),
+        ]));
+    }
     let doc: Document = serde_json::from_str(text).map_err(|e| {
         let mut d = Diagnostics::default();
         d.push(from_serde(file, text, &e));
@@ -115,6 +128,14 @@ fn from_serde(file: &FsPath, text: &str, e: &serde_json::Error) -> Diagnostic {
         Some(i) => full[..i].to_string(),
         None => full,
     };
+    // serde speaks Rust; the person reading this speaks JSON.
+    let message = message
+        .replace("expected u16", "expected a number from 0 to 65535")
+        .replace("expected u32", "expected a whole number")
+        .replace("invalid type: map", "invalid type: object")
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected an object");
     if e.line() == 0 {
         return Diagnostic::file_error(file, message);
     }
@@ -131,9 +152,18 @@ fn from_serde(file: &FsPath, text: &str, e: &serde_json::Error) -> Diagnostic {
         .and_then(|rest| rest.split('`').next())
     {
         let quoted = serde_json::Value::String(key.to_string()).to_string();
-        if let Some(i) = text.get(..offset.max(1)).and_then(|t| t.rfind(&quoted)) {
+        // The position is on the key's closing quote: search up to and including it.
+        let end = (offset + 1).min(text.len());
+        if let Some(i) = text.get(..end).and_then(|t| t.rfind(&quoted)) {
             offset = i;
         }
+    }
+    // A type error is reported on the value's last character: show the whole value.
+    if e.classify() == serde_json::error::Category::Data
+        && !message.starts_with("unknown field `")
+        && let Some(span) = Locator::index(text).innermost_ending_at(offset + 1)
+    {
+        return Diagnostic::at(file, text, span, message);
     }
     let width = if message.starts_with("unknown field `") {
         message.split('`').nth(1).map_or(1, |k| {
@@ -193,9 +223,39 @@ impl Checker<'_> {
                 .expected(format!("\"version\": {VERSION} (or no version)")),
             );
         }
+        let mut objects = Vec::new();
+        for (name, app) in &doc.apps {
+            objects.push(path(["apps", name]));
+            objects.extend(
+                app.domains
+                    .keys()
+                    .map(|d| path(["apps", name, "domains", d])),
+            );
+        }
+        objects.extend(doc.hosts.keys().map(|h| path(["hosts", h])));
+        objects.extend(doc.envs.keys().map(|e| path(["envs", e])));
+        for p in objects {
+            self.object(&p, diags);
+        }
         self.check_apps(doc, diags);
         self.check_hosts(doc, diags);
         self.check_envs(doc, diags);
+    }
+
+    /// serde reads a struct from an array too, field by field: `"web-1": ["10.0.0.1", "root"]`
+    /// would pass for an address and a user. Entries must be objects with named fields.
+    fn object(&self, p: &Path, diags: &mut Diagnostics) {
+        let is_object = self
+            .locator
+            .value_span(p)
+            .and_then(|s| self.text.get(s))
+            .is_none_or(|v| v.starts_with('{'));
+        if !is_object {
+            diags.push(
+                self.at_value(p, format!("{p} is not an object"))
+                    .expected("an object with named fields: { \"key\": value, ... }"),
+            );
+        }
     }
 
     fn name(&self, p: &Path, name: &str, what: &str, diags: &mut Diagnostics) {

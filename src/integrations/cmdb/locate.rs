@@ -101,6 +101,15 @@ impl Locator {
             .cloned()
     }
 
+    /// The shortest value span ending at byte `end`: the value serde_json stopped on.
+    pub fn innermost_ending_at(&self, end: usize) -> Option<Range<usize>> {
+        self.values
+            .values()
+            .filter(|s| s.end == end)
+            .min_by_key(|s| s.len())
+            .cloned()
+    }
+
     /// The span of the value at `path`.
     pub fn value_span(&self, path: &Path) -> Option<Range<usize>> {
         self.values.get(path).cloned()

@@ -142,7 +142,7 @@ pub fn body(doc: &Document, kept: &Kept) -> String {
             }
         }
         for (app, domains) in &env.apps {
-            let _ = writeln!(out, "[envs.{}.apps.{}]", key(name), key(app));
+            let _ = writeln!(out, "\n[envs.{}.apps.{}]", key(name), key(app));
             for (domain, hosts) in domains {
                 let _ = writeln!(out, "{} = {}", key(domain), list(hosts));
             }
