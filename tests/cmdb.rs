@@ -348,10 +348,42 @@ fn a_check_over_ssh_reports_each_host_and_the_integrity() {
     let sshd = Sshd::start(3, "");
     let home = Home::new();
     let ws = remote_workspace(&home, &sshd);
-    let (code, out, err) = pilote(&home, &ws, &["inventory", "check", "--timeout", "5s"]);
+    // Its own runtime dir, to see the master connections' sockets and processes go.
+    let runtime = home.path().join("run");
+    std::fs::create_dir(&runtime).expect("mkdir");
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let (code, out, err) = run(home
+        .pilote()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["inventory", "check", "--timeout", "5s"]));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("error: 5 of 14 checks failed"), "{err}");
     insta::assert_snapshot!("check_over_ssh", redact(&home, &out));
+    let sockets: Vec<_> = std::fs::read_dir(runtime.join("pilote"))
+        .expect("sockets dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert!(sockets.is_empty(), "left behind: {sockets:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args="])
+            .output()
+            .expect("ps");
+        let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+        let left: Vec<&str> = ps
+            .lines()
+            .filter(|l| l.contains(&runtime.display().to_string()))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "masters left: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // One env: its hosts only, but a machine claimed by another env is still reported.
     let (code, out, err) = pilote(
@@ -439,4 +471,73 @@ fn the_demo_checks_pass_until_a_host_loses_its_part_and_hosts_run_in_parallel() 
         "{out}"
     );
     assert!(took < Duration::from_secs(5), "took {took:?}:\n{out}");
+}
+
+#[test]
+fn on_a_terminal_the_import_asks_and_writes_only_after_yes() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    let path = ws.join("inventory.toml");
+    let before = std::fs::read(&path).expect("read");
+    let from = fixtures().join("pets.json").display().to_string();
+    let args = [
+        "--workspace",
+        ws.to_str().expect("utf-8 path"),
+        "inventory",
+        "import",
+        "--from",
+        &from,
+    ];
+    let mut t = common::pty::Pty::start(&home, &args, 120, 40);
+    t.wait_for("the question", |s| {
+        s.contains("Write this inventory? [y/N]")
+    });
+    t.send("n\r");
+    assert_eq!(t.wait_exit(), 1);
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+
+    let mut t = common::pty::Pty::start(&home, &args, 120, 40);
+    t.wait_for("the question", |s| {
+        s.contains("Write this inventory? [y/N]")
+    });
+    t.send("y\r");
+    assert_eq!(t.wait_exit(), 0);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains("[hosts.prod-jboss-4]"), "{text}");
+}
+
+#[test]
+fn a_shared_host_may_serve_two_environments_and_an_empty_check_is_refused() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    edit(
+        &ws,
+        "inventory.toml",
+        "war = [\"uat-jboss-1\"]",
+        "war = [\"uat-jboss-1\", \"prod-jboss-1\"]",
+    );
+    let (code, _, err) = pilote(&home, &ws, &["config", "check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`shared = true` in `[hosts.prod-jboss-1]`"),
+        "{err}"
+    );
+    edit(
+        &ws,
+        "inventory.toml",
+        "[hosts.prod-jboss-1]\n",
+        "[hosts.prod-jboss-1]\nshared = true\n",
+    );
+    let (code, _, err) = pilote(&home, &ws, &["config", "check"]);
+    assert_eq!(code, 0, "{err}");
+
+    let text = std::fs::read_to_string(ws.join("inventory.toml")).expect("read");
+    let sql_check = text
+        .lines()
+        .find(|l| l.starts_with("check = 'test -s"))
+        .expect("the sql check");
+    edit(&ws, "inventory.toml", sql_check, "check = '  '");
+    let (code, _, err) = pilote(&home, &ws, &["config", "check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the check of domain `sql` is empty"), "{err}");
 }
