@@ -74,6 +74,23 @@ impl Changes {
     }
 }
 
+/// What the apps, envs and hosts of `new` are to those of `old` (none: all added).
+fn summarize(old: Option<&Inventory>, new: &Inventory) -> [Changes; 3] {
+    let none = Inventory {
+        apps: Vec::new(),
+        envs: Vec::new(),
+        hosts: Vec::new(),
+        lifecycles: Vec::new(),
+        groups: Vec::new(),
+    };
+    let old = old.unwrap_or(&none);
+    [
+        Changes::between(&old.apps, &new.apps, |a| &a.name),
+        Changes::between(&old.envs, &new.envs, |e| &e.name),
+        Changes::between(&old.hosts, &new.hosts, |h| &h.name),
+    ]
+}
+
 /// `pilote inventory import --from FROM`.
 pub fn import(
     located: &Located,
@@ -132,7 +149,8 @@ pub fn import(
         );
         Error::Load(e)
     })?;
-    let old_inventory: Option<Inventory> = match settings::load(located, overrides) {
+    // Through the command's loader, so the log file starts when the workspace loads.
+    let old_inventory: Option<Inventory> = match super::commands::load(located, overrides) {
         Ok(ws) => Some(ws.inventory),
         Err(_) if current.is_none() => None,
         Err(_) => {
@@ -169,24 +187,7 @@ pub fn import(
             CONTEXT,
         )
     };
-    let old = old_inventory.as_ref();
-    let empty = Vec::new();
-    let apps = Changes::between(
-        old.map_or(&empty, |i| &i.apps),
-        &new_ws.inventory.apps,
-        |a| &a.name,
-    );
-    let envs = Changes::between(
-        old.map_or(&Vec::new(), |i| &i.envs),
-        &new_ws.inventory.envs,
-        |e| &e.name,
-    );
-    let hosts = Changes::between(
-        old.map_or(&Vec::new(), |i| &i.hosts),
-        &new_ws.inventory.hosts,
-        |h| &h.name,
-    );
-
+    let [apps, envs, hosts] = summarize(old_inventory.as_ref(), &new_ws.inventory);
     let changes = [&apps, &envs, &hosts];
     if !json {
         if up_to_date {
@@ -198,6 +199,13 @@ pub fn import(
     // `--json` is for scripts: it never asks.
     let write = !up_to_date && (yes || (!json && confirm()));
     if write {
+        // Someone may have edited the file while the diff was read: that diff is stale.
+        if fs::read_to_string(&path).ok() != current {
+            return Err(Error::BadInput(format!(
+                "{} changed since the diff was made; nothing was written: run the import again",
+                path.display()
+            )));
+        }
         write_atomic(&path, &text)?;
         audit(&new_ws, from, &doc, &document, old_text, &text)?;
     }
@@ -219,6 +227,7 @@ pub fn import(
         return Ok(());
     }
     if write {
+        tracing::info!(source = from, path = %path.display(), "inventory imported");
         eprintln!("wrote {}", path.display());
         return Ok(());
     }
@@ -395,6 +404,12 @@ pub fn check(ws: &Workspace, env: Option<&str>, timeout: &str, json: bool) -> Re
         report.hosts.len(),
         if report.hosts.len() == 1 { "" } else { "s" },
         crate::core::duration::format(Duration::from_millis(report.elapsed_ms))
+    );
+    tracing::info!(
+        passed = report.passed,
+        total = report.total,
+        elapsed_ms = report.elapsed_ms,
+        "inventory checked"
     );
     if report.ok() {
         Ok(())
