@@ -218,7 +218,7 @@ fn json_output_lists_diagnostics() {
     assert_eq!(v["ok"], false);
     let d = &v["diagnostics"][0];
     assert_eq!(d["severity"], "error");
-    assert_eq!(d["line"], 59);
+    assert_eq!(d["line"], 63);
     assert_eq!(d["col"], 1);
     assert!(
         d["file"]

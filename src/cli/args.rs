@@ -249,8 +249,10 @@ pub enum Command {
     /// The runner itself (started by `run` and `rollback`, detached from the terminal).
     #[command(name = "__runner", hide = true)]
     Runner { run: i64 },
-    /// List apps, domains, environments and hosts.
+    /// List apps, domains, environments and hosts; import them from the CMDB; check them.
     Inventory {
+        #[command(subcommand)]
+        command: Option<InventoryCommand>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -267,6 +269,42 @@ pub enum ConfigCommand {
     /// Load every config file and report all problems with file:line:col (exit 2 on errors).
     Check {
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Replace inventory.toml by a CMDB inventory document (JSON): shows the diff first, and
+    /// writes only with --yes or once confirmed on a terminal.
+    ///
+    /// Exit code 0 when written or already up to date, 1 when it differs but was not
+    /// written (a script learns the CMDB and the workspace disagree), 2 when the document
+    /// is malformed or the workspace would not load with it (nothing is written).
+    Import {
+        /// A file, or an http:// or https:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        from: String,
+        /// Write without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print the summary of changes and the diff as JSON (never asks).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that the inventory is true: ssh hosts reachable (BatchMode), each domain's
+    /// `check` passing on its hosts, no machine claimed by two environments unless shared.
+    ///
+    /// Exit code 0 when every check passed, 1 when one failed, 2 on bad input.
+    Check {
+        /// Only this environment's hosts (claims are still judged against every env).
+        #[arg(long)]
+        env: Option<String>,
+        /// Per connection attempt and per check command.
+        #[arg(long, default_value = "5s")]
+        timeout: String,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -462,7 +500,17 @@ impl Cli {
             self.command,
             Some(
                 Command::Status { json: true }
-                    | Command::Inventory { json: true }
+                    | Command::Inventory {
+                        command: None,
+                        json: true
+                    }
+                    | Command::Inventory {
+                        command: Some(
+                            InventoryCommand::Import { json: true, .. }
+                                | InventoryCommand::Check { json: true, .. }
+                        ),
+                        ..
+                    }
                     | Command::Runs { json: true, .. }
                     | Command::Silences { json: true, .. }
                     | Command::Audit { json: true, .. }

@@ -196,11 +196,20 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let ws = load(&located, &overrides)?;
             runs::runner(ws, run)
         }
-        Some(Command::Inventory { json }) => {
-            let ws = load(&located, &overrides)?;
-            print_inventory(&ws, json);
-            Ok(())
-        }
+        Some(Command::Inventory { command, json }) => match command {
+            None => {
+                let ws = load(&located, &overrides)?;
+                print_inventory(&ws, json);
+                Ok(())
+            }
+            Some(super::InventoryCommand::Import { from, yes, json }) => {
+                super::inventory::import(&located, &overrides, &from, yes, json)
+            }
+            Some(super::InventoryCommand::Check { env, timeout, json }) => {
+                let ws = load(&located, &overrides)?;
+                super::inventory::check(&ws, env.as_deref(), &timeout, json)
+            }
+        },
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pilote", &mut script);

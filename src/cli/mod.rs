@@ -11,6 +11,7 @@ macro_rules! outln {
 mod args;
 mod audit;
 mod commands;
+mod inventory;
 mod metrics;
 mod plan;
 mod requests;
@@ -18,8 +19,8 @@ mod runs;
 mod vault;
 
 pub use args::{
-    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, RequestCommand,
-    VaultCommand,
+    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, InventoryCommand, PlanCommand,
+    RequestCommand, VaultCommand,
 };
 
 use std::io::Write;

@@ -7,6 +7,7 @@ pub mod automation;
 pub mod diagnostic;
 pub mod duration;
 pub mod expand;
+pub mod line_diff;
 pub mod metrics;
 pub mod plan;
 pub mod rollback;

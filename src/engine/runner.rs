@@ -851,11 +851,7 @@ fn script_env(
         out.push(("PILOTE_DOMAIN".into(), d.clone()));
     }
     if let Some(h) = host.and_then(|h| ctx.ws.inventory.host(h)) {
-        out.push(("PILOTE_HOST".into(), h.name.clone()));
-        out.push(("PILOTE_ADDRESS".into(), h.address.clone()));
-        for (k, v) in &h.vars {
-            out.push((format!("HOST_{}", k.to_ascii_uppercase()), v.clone()));
-        }
+        out.extend(host_vars(h));
     }
     for p in &action.params {
         let value = match &p.value {
@@ -868,6 +864,19 @@ fn script_env(
             v => v.to_string(),
         };
         out.push((p.env_var.clone(), value));
+    }
+    out
+}
+
+/// What tells a script which host it is about: `PILOTE_HOST`, `PILOTE_ADDRESS` and the
+/// host's vars as `HOST_<NAME>`; steps and `pilote inventory check` give the same.
+pub(crate) fn host_vars(h: &crate::settings::Host) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("PILOTE_HOST".to_string(), h.name.clone()),
+        ("PILOTE_ADDRESS".to_string(), h.address.clone()),
+    ];
+    for (k, v) in &h.vars {
+        out.push((format!("HOST_{}", k.to_ascii_uppercase()), v.clone()));
     }
     out
 }

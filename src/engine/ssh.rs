@@ -606,6 +606,7 @@ mod tests {
                         address: "h".into(),
                         user: None,
                         port: None,
+                        shared: false,
                         vars: Default::default(),
                     }),
                     Path::new("/s"),

@@ -1,3 +1,5 @@
-//! Connections to the tools around a deployment: the monitoring's Alertmanager (silences).
+//! The systems around a deployment that pilote talks to: the monitoring's Alertmanager
+//! (silences) and the CMDB (inventory import).
 
 pub mod alertmanager;
+pub mod cmdb;

@@ -221,6 +221,9 @@ pub struct AppDef {
 pub struct DomainDef {
     #[serde(default)]
     pub description: String,
+    /// A shell command that must succeed on every host of the domain (`pilote inventory check`).
+    #[serde(default)]
+    pub check: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +238,9 @@ pub struct HostDef {
     pub user: Option<String>,
     #[serde(default)]
     pub port: Option<u16>,
+    /// Several environments may claim this host (a shared database server, a jump box).
+    #[serde(default)]
+    pub shared: bool,
     /// Free attributes handed to steps as environment variables.
     #[serde(default)]
     pub vars: IndexMap<String, String>,

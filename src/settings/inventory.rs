@@ -34,6 +34,10 @@ pub struct App {
 pub struct Domain {
     pub name: String,
     pub description: String,
+    /// A shell command that must succeed on each host of the domain, run by
+    /// `pilote inventory check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +48,10 @@ pub struct Host {
     pub address: String,
     pub user: Option<String>,
     pub port: Option<u16>,
+    /// Several environments may claim it; otherwise one env's run could touch another's host.
+    // Skipped when false so the inventory snapshots (and digests) of older files stay the same.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
     pub vars: IndexMap<String, String>,
 }
 
@@ -202,8 +210,17 @@ fn resolve_apps(
                     .expected("at least one `[apps.NAME.domains.DOMAIN]` table"),
             );
         }
-        for domain in def.domains.keys() {
+        for (domain, d) in &def.domains {
             check_name(domain, "domain", src, diags);
+            if let Some(c) = d.check.as_ref().filter(|c| c.get_ref().trim().is_empty()) {
+                diags.push(
+                    src.at(
+                        c,
+                        format!("the check of domain `{}` is empty", domain.get_ref()),
+                    )
+                    .expected("a shell command, or no `check` key"),
+                );
+            }
         }
         if def.lifecycles.is_empty() {
             diags.push(
@@ -231,6 +248,7 @@ fn resolve_apps(
                 .map(|(d, def)| Domain {
                     name: d.get_ref().clone(),
                     description: def.description.clone(),
+                    check: def.check.as_ref().map(|c| c.get_ref().clone()),
                 })
                 .collect(),
             lifecycles: def.lifecycles.iter().map(|l| l.get_ref().clone()).collect(),
@@ -243,19 +261,10 @@ fn resolve_hosts(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics)
     inv.hosts
         .iter()
         .map(|(name, def)| {
-            let valid = name
-                .get_ref()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-                && name
-                    .get_ref()
-                    .starts_with(|c: char| c.is_ascii_alphanumeric());
-            if !valid {
+            if !is_host_name(name.get_ref()) {
                 diags.push(
                     src.at(name, format!("invalid host name `{}`", name.get_ref()))
-                        .expected(
-                            "letters, digits, `.`, `-` or `_`, starting with a letter or digit",
-                        ),
+                        .expected(HOST_NAME_RULE),
                 );
             }
             Host {
@@ -267,6 +276,7 @@ fn resolve_hosts(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics)
                     .unwrap_or_else(|| name.get_ref().clone()),
                 user: def.user.clone(),
                 port: def.port,
+                shared: def.shared,
                 vars: def.vars.clone(),
             }
         })
@@ -333,15 +343,16 @@ fn resolve_envs(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics) 
                                 .expected(format!("a `[hosts.{h}]` table in the inventory")),
                         );
                     }
+                    let shared = inv.hosts.get(h).is_some_and(|d| d.shared);
                     match host_env.get(h) {
-                        Some(other) if *other != env_name.get_ref().as_str() => {
+                        Some(other) if *other != env_name.get_ref().as_str() && !shared => {
                             diags.push(src.at(
                                 host,
                                 format!(
                                     "host `{h}` is listed in environment `{other}` and again in `{}`; an environment must not share hosts with another",
                                     env_name.get_ref()
                                 ),
-                            ));
+                            ).expected(format!("another host, or `shared = true` in `[hosts.{h}]` if both environments really use it")));
                         }
                         _ => {
                             host_env.insert(h, env_name.get_ref());
@@ -486,6 +497,16 @@ fn resolve_lifecycles(
     }
     out
 }
+
+/// What a host name may hold: it names sandbox dirs and log lines, and may be an address.
+pub(crate) fn is_host_name(n: &str) -> bool {
+    n.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+pub(crate) const HOST_NAME_RULE: &str =
+    "letters, digits, `.`, `-` or `_`, starting with a letter or digit";
 
 /// Names end up in file paths, SQL rows, env var values and command lines: keep them plain.
 fn check_name(name: &Spanned<String>, what: &str, src: &Source<'_>, diags: &mut Diagnostics) {

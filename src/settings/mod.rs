@@ -22,6 +22,7 @@ pub use files::{Connection, ConsoleTheme, HostKeyChecking, LogLevel};
 pub use inventory::{
     App, Domain, DomainHosts, Env, EnvApp, Group, Host, Inventory, Lifecycle, Stage,
 };
+pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
 
 use files::{InventoryFile, LifecyclesFile, SettingsFile};
@@ -163,6 +164,31 @@ impl Overrides {
 
 /// Loads and checks every file of the workspace at `located`, reporting all problems at once.
 pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadError> {
+    load_inner(located, overrides, None)
+}
+
+/// An inventory text to check in place of `inventory.toml`, before it is written.
+pub struct PendingInventory<'a> {
+    /// What diagnostics about the text call it (it is not on disk yet).
+    pub label: PathBuf,
+    pub text: &'a str,
+}
+
+/// Loads the workspace as [`load`] does, but with `pending` as its inventory: whether the
+/// whole workspace (lifecycles, catalog) still loads once that text replaces the file.
+pub fn load_with_inventory(
+    located: &Located,
+    overrides: &Overrides,
+    pending: &PendingInventory<'_>,
+) -> Result<Workspace, LoadError> {
+    load_inner(located, overrides, Some(pending))
+}
+
+fn load_inner(
+    located: &Located,
+    overrides: &Overrides,
+    pending: Option<&PendingInventory<'_>>,
+) -> Result<Workspace, LoadError> {
     let dir = &located.dir;
     if !dir.join(SETTINGS_FILE).exists() {
         return Err(LoadError::Missing {
@@ -172,18 +198,32 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
     }
     let mut diags = Diagnostics::default();
     let settings_text = read(dir, SETTINGS_FILE, &mut diags);
-    let inventory_text = read(dir, INVENTORY_FILE, &mut diags);
+    let (inventory_path, inventory_text) = match pending {
+        Some(p) => (p.label.clone(), Some(p.text.to_string())),
+        None => (
+            dir.join(INVENTORY_FILE),
+            read(dir, INVENTORY_FILE, &mut diags),
+        ),
+    };
     let lifecycles_text = read(dir, LIFECYCLES_FILE, &mut diags);
 
-    let settings: Option<SettingsFile> = parse(dir, SETTINGS_FILE, &settings_text, &mut diags);
-    let inv: Option<InventoryFile> = parse(dir, INVENTORY_FILE, &inventory_text, &mut diags);
-    let lcs: Option<LifecyclesFile> = parse(dir, LIFECYCLES_FILE, &lifecycles_text, &mut diags);
+    let settings: Option<SettingsFile> = parse(
+        &dir.join(SETTINGS_FILE),
+        settings_text.as_deref(),
+        &mut diags,
+    );
+    let inv: Option<InventoryFile> = parse(&inventory_path, inventory_text.as_deref(), &mut diags);
+    let lcs: Option<LifecyclesFile> = parse(
+        &dir.join(LIFECYCLES_FILE),
+        lifecycles_text.as_deref(),
+        &mut diags,
+    );
 
     let inventory = match (&inv, &lcs) {
         (Some(inv), Some(lcs)) => inventory::resolve(
             inv,
             &inventory::Source {
-                path: &dir.join(INVENTORY_FILE),
+                path: &inventory_path,
                 text: inventory_text.as_deref().unwrap_or_default(),
             },
             lcs,
@@ -640,16 +680,15 @@ pub fn read_path(path: &Path, diags: &mut Diagnostics) -> Option<String> {
 }
 
 fn parse<T: DeserializeOwned>(
-    dir: &Path,
-    name: &str,
-    text: &Option<String>,
+    path: &Path,
+    text: Option<&str>,
     diags: &mut Diagnostics,
 ) -> Option<T> {
-    let text = text.as_deref()?;
+    let text = text?;
     match toml::from_str(text) {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.push(Diagnostic::from_toml(&dir.join(name), text, &e));
+            diags.push(Diagnostic::from_toml(path, text, &e));
             None
         }
     }
