@@ -11,6 +11,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod identity;
+pub mod integrations;
 pub mod logging;
 pub mod metrics;
 pub mod settings;

@@ -12,14 +12,15 @@ mod args;
 mod audit;
 mod commands;
 mod metrics;
+mod notifications;
 mod plan;
 mod requests;
 mod runs;
 mod vault;
 
 pub use args::{
-    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, PlanCommand, RequestCommand,
-    VaultCommand,
+    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, NotificationsCommand,
+    PlanCommand, RequestCommand, VaultCommand,
 };
 
 use std::io::Write;

@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod expand;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod rollback;
 mod source;

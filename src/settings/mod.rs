@@ -7,6 +7,7 @@
 mod files;
 mod inventory;
 mod locate;
+mod webhooks;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use inventory::{
     App, Domain, DomainHosts, Env, EnvApp, Group, Host, Inventory, Lifecycle, Stage,
 };
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
+pub use webhooks::{Target, Webhook, check_url};
 
 use files::{InventoryFile, LifecyclesFile, SettingsFile};
 
@@ -45,6 +47,8 @@ pub struct Settings {
     pub console: Console,
     /// `[dashboard] widgets`, checked; empty: every widget in the default order.
     pub dashboard: Vec<String>,
+    /// `[webhooks.NAME]`, checked, in file order; empty: nothing is ever posted.
+    pub webhooks: Vec<Webhook>,
 }
 
 /// `[console]`, keys checked.
@@ -282,6 +286,8 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
         }
         dashboard.push(w.get_ref().clone());
     }
+    let webhooks =
+        webhooks::check(&s.webhooks, &settings_path, settings_src).map_err(LoadError::Invalid)?;
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
@@ -303,6 +309,7 @@ pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadE
             ssh,
             console,
             dashboard,
+            webhooks,
         },
         inventory,
         catalog,

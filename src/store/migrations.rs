@@ -8,6 +8,8 @@ const LIST: &[M<'static>] = &[
     M::up(include_str!("sql/0002_run_package.sql")),
     M::up(include_str!("sql/0003_artifacts_and_checks.sql")),
     M::up(include_str!("sql/0004_console_indexes.sql")),
+    // 0005 is another branch's (silences): the list is merged in number order.
+    M::up(include_str!("sql/0006_notifications.sql")),
 ];
 
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(LIST);

@@ -100,7 +100,7 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             Ok(seq) => Msg::Found { run, needle, seq },
             Err(e) => Msg::Failed(e.to_string()),
         },
-        Effect::Transition { id, to } => match crate::workflow::transition(store, id, to) {
+        Effect::Transition { id, to } => match crate::workflow::transition(ws, store, id, to) {
             Ok(()) => Msg::Done(format!("request #{id} {to}")),
             Err(e) => failed(e),
         },
