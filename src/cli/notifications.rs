@@ -79,12 +79,17 @@ pub fn test(ws: &Workspace, store: &mut Store, name: &str) -> Result<()> {
             format!("no webhook `{name}`; configured: {}", known.join(", "))
         }));
     };
-    let shown = format!(
-        "{} ({}, {})",
-        hook.name,
-        hook.target.shown(),
-        hook.format.as_str()
-    );
+    // Which variable, and where it points now: a variable set to the wrong hook is a
+    // classic, and the masked form is enough to tell.
+    let target = match (&hook.target, hook.target.resolve()) {
+        (crate::settings::Target::Env(_), Ok(url)) => format!(
+            "{} = {}",
+            hook.target.shown(),
+            crate::core::notify::mask_url(&url)
+        ),
+        _ => hook.target.shown(),
+    };
+    let shown = format!("{} ({target}, {})", hook.name, hook.format.as_str());
     match webhooks::test(ws, store, hook, &Actor::current().name)? {
         Sent::Delivered { status, ms, body } => {
             outln!(

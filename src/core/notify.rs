@@ -6,7 +6,6 @@
 //! the shape without knowing the event.
 
 use serde::Serialize;
-use serde_json::json;
 
 /// The events a webhook can subscribe to, in the order they are documented.
 pub const EVENTS: &[&str] = &[
@@ -143,7 +142,7 @@ impl Notice {
         match format {
             // Serialising plain fields cannot fail.
             Format::Json => serde_json::to_string(self).unwrap_or_default(),
-            Format::Slack => self.slack().to_string(),
+            Format::Slack => serde_json::to_string(&self.slack()).unwrap_or_default(),
         }
     }
 
@@ -213,12 +212,11 @@ impl Notice {
                 self.env.as_deref().unwrap_or("")
             ),
             "run.rolled_back" => format!(
-                "{run} rolled {place} back{}",
+                "{place} rolled back: {run} undid {}{request}",
                 self.run
                     .as_ref()
                     .and_then(|r| r.rollback_of)
-                    .map(|of| format!(": run #{of} is undone"))
-                    .unwrap_or_default()
+                    .map_or_else(|| "the last run".to_string(), |of| format!("run #{of}"))
             ),
             "request.approval_needed" => match (&self.request, &self.approval) {
                 (Some(r), Some(a)) => format!(
@@ -247,7 +245,7 @@ impl Notice {
 
     /// Slack's incoming-webhook body, which Mattermost also accepts: the message, and an
     /// attachment coloured by outcome with the facts as short fields.
-    fn slack(&self) -> serde_json::Value {
+    fn slack(&self) -> SlackBody {
         let color = match self.event.as_str() {
             "run.succeeded" | "run.rolled_back" => "#2eb67d",
             "run.failed" | "run.interrupted" => "#e01e5a",
@@ -255,8 +253,12 @@ impl Notice {
             _ => "#439fe0",
         };
         let mut fields = Vec::new();
-        let mut field = |title: &str, value: String| {
-            fields.push(json!({ "title": title, "value": slack_escape(&value), "short": true }));
+        let mut field = |title: &'static str, value: String| {
+            fields.push(SlackField {
+                title,
+                value: slack_escape(&value),
+                short: true,
+            });
         };
         if let Some(app) = &self.app {
             field("app", app.clone());
@@ -272,12 +274,38 @@ impl Notice {
         }
         field("by", self.actor.clone());
         let text = slack_escape(&self.text);
-        json!({
-            "username": "pilote",
-            "text": text,
-            "attachments": [{ "color": color, "fallback": text, "fields": fields }],
-        })
+        SlackBody {
+            attachments: vec![SlackAttachment {
+                color,
+                fallback: text.clone(),
+                fields,
+            }],
+            text,
+            username: "pilote",
+        }
     }
+}
+
+/// Slack's incoming-webhook message, fields in the order its documentation shows them.
+#[derive(Serialize)]
+struct SlackBody {
+    text: String,
+    username: &'static str,
+    attachments: Vec<SlackAttachment>,
+}
+
+#[derive(Serialize)]
+struct SlackAttachment {
+    color: &'static str,
+    fallback: String,
+    fields: Vec<SlackField>,
+}
+
+#[derive(Serialize)]
+struct SlackField {
+    title: &'static str,
+    value: String,
+    short: bool,
 }
 
 /// Slack reads `<...>` as links and mentions (`<!channel>`): a request title or a gate

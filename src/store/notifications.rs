@@ -32,6 +32,7 @@ pub struct Delivery {
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_status: Option<i64>,
+    /// The last failure, kept once delivered: "delivered at the 3rd attempt, after a 500".
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
@@ -193,7 +194,7 @@ impl Store {
         self.write_relaxed(|tx| {
             tx.execute(
                 "UPDATE notify_deliveries SET attempts = attempts + 1, state = ?2,
-                    last_status = ?3, last_error = ?4, next_attempt_at = ?5,
+                    last_status = ?3, last_error = coalesce(?4, last_error), next_attempt_at = ?5,
                     delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 END
                  WHERE id = ?1",
                 params![id, a.state, a.status, a.error, a.next_at, now],

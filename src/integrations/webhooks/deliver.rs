@@ -1,5 +1,7 @@
 //! The deliverer (`pilote __notify`): reads the trail into the outbox, posts what is due,
-//! retries with backoff, and exits once nothing is left to do.
+//! retries with backoff, and exits once nothing is left to do. Webhooks are posted to
+//! concurrently; each one gets its deliveries one at a time, oldest first (a delivery
+//! waiting for its retry does not hold the next ones back).
 //!
 //! Posting: connect timeout 3 s (or the webhook's timeout if shorter), total `timeout`
 //! (10 s by default), `TCP_NODELAY`, no redirects (a body must not follow a redirect to
@@ -7,7 +9,7 @@
 //! 8... s (a 429's Retry-After, if longer, up to 5 min); another answer outside 2xx is final.
 //! The URL never leaves memory: errors are stripped of it and show the masked form.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -110,7 +112,9 @@ async fn until_idle(
         .filter_map(|h| Some((h.name.as_str(), (h, clients.get(&h.name)?))))
         .collect();
     let mut flying: JoinSet<(Delivery, Sent)> = JoinSet::new();
-    let mut busy: HashSet<i64> = HashSet::new();
+    // Webhooks with a post in flight: one at a time each, oldest first, so a channel reads
+    // "started" before "succeeded"; different webhooks are posted to at once.
+    let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
         read_trail(ws, store)?;
         let now = crate::clock::now_ms();
@@ -118,7 +122,7 @@ async fn until_idle(
             if busy.len() >= IN_FLIGHT {
                 break;
             }
-            if busy.contains(&d.id) {
+            if busy.values().any(|w| *w == d.webhook) {
                 continue;
             }
             let Some((hook, client)) = hooks.get(d.webhook.as_str()) else {
@@ -134,25 +138,29 @@ async fn until_idle(
                 )?;
                 continue;
             };
-            busy.insert(d.id);
-            let (client, hook) = ((*client).clone(), (*hook).clone());
-            flying.spawn(async move {
+            let (client, hook, webhook) = ((*client).clone(), (*hook).clone(), d.webhook.clone());
+            let task = flying.spawn(async move {
                 let sent = post(&client, &hook, &d.body).await;
                 (d, sent)
             });
+            busy.insert(task.id(), webhook);
         }
         if busy.is_empty() && store.notify_next_due()?.is_none() {
             return Ok(());
         }
         tokio::select! {
-            Some(done) = flying.join_next(), if !flying.is_empty() => {
-                if let Ok((d, sent)) = done {
-                    busy.remove(&d.id);
+            Some(done) = flying.join_next_with_id(), if !flying.is_empty() => match done {
+                Ok((task, (d, sent))) => {
+                    busy.remove(&task);
                     if let Some((hook, _)) = hooks.get(d.webhook.as_str()) {
                         record(store, hook, &d, &sent)?;
                     }
                 }
-            }
+                // A post that panicked stays pending and is tried again.
+                Err(e) => {
+                    busy.remove(&e.id());
+                }
+            },
             () = tokio::time::sleep(POLL) => {}
         }
     }
