@@ -237,8 +237,10 @@ pub enum Command {
         #[arg(long)]
         step: Option<i64>,
     },
-    /// Webhook deliveries of run and request events, newest first; `test NAME` posts a
-    /// test event to one webhook and says what the receiver answered.
+    /// Webhook deliveries of run and request events, newest first (`test NAME`: try one).
+    ///
+    /// `pilote notifications test NAME` posts a test event to one webhook of pilote.toml
+    /// and says what the receiver answered.
     Notifications {
         #[command(subcommand)]
         command: Option<NotificationsCommand>,
