@@ -671,3 +671,85 @@ fn each_webhook_mistake_is_reported_at_once_without_the_url() {
     assert!(!err.contains("abc123"), "{err}");
     insta::assert_snapshot!("config_mistakes", home.redact(&err));
 }
+
+#[test]
+fn a_runner_that_died_is_announced_as_interrupted() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = demo(&format!(
+        "[webhooks.oncall]\nurl = \"{}\"\nevents = [\"run.interrupted\"]\n",
+        receiver.url("/oncall")
+    ));
+    let config = home.path().join("config/pilote");
+    std::fs::write(
+        config.join("automations/sleepy.toml"),
+        "[sleepy]\ndescription = \"Sleep\"\nchanges_state = false\n\
+         [[sleepy.steps]]\nname = \"sleep\"\nkind = \"shell\"\ntimeout = \"1m\"\n\
+         script = 'echo $$ > \"$PILOTE_DATA_DIR/sleepy.pid\"; sleep 30'\n",
+    )
+    .expect("automation");
+    std::fs::write(
+        config.join("plans/sleepy.toml"),
+        "app = \"pets\"\n[[actions]]\nid = \"zz\"\ntitle = \"zz\"\nuses = \"sleepy\"\nundo = \"none\"\n",
+    )
+    .expect("plan");
+    let id = ok(&home, &[], &["run", "plans/sleepy.toml", "--env", "uat"]);
+    let id = id.trim();
+    let pid_file = data(&home).join("sleepy.pid");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let step: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = ok(&home, &[], &["runs", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let runner = v["runs"][0]["runner_pid"].as_i64().expect("runner pid");
+    let pid = |p: i64| {
+        i32::try_from(p)
+            .ok()
+            .filter(|p| *p > 1)
+            .and_then(rustix::process::Pid::from_raw)
+            .expect("a child pid")
+    };
+    rustix::process::kill_process(pid(runner), rustix::process::Signal::KILL).expect("kill");
+    // Whoever looks at the run next notices the runner is gone, and says so.
+    let (code, _, _) = pilote(&home, &[], &["logs", id, "--follow"]);
+    assert_eq!(code, 4);
+    let got = receiver.wait_for(1, Duration::from_secs(20));
+    let body = got[0].json();
+    assert_eq!(body["event"], "run.interrupted");
+    assert_eq!(
+        body["text"],
+        format!(
+            "[demo] run #{id} (adhoc) of pets on uat was INTERRUPTED (its runner is gone): \
+             `pilote resume {id}`, or `pilote rollback pets --env uat`"
+        )
+    );
+    let _ =
+        rustix::process::kill_process_group(pid(i64::from(step)), rustix::process::Signal::KILL);
+}
+
+#[test]
+fn a_made_up_history_is_never_posted() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = demo(&format!(
+        "[webhooks.all]\nurl = \"{}\"\n",
+        receiver.url("/all")
+    ));
+    ok(&home, &[], &["demo", "--no-open", "--history", "1"]);
+    deploy_uat(&home, &[]);
+    let d = wait_deliveries(&home, Duration::from_secs(20), |d| {
+        d.len() >= 2 && d.iter().all(|x| x["state"] == "delivered")
+    });
+    let events: Vec<&str> = d
+        .iter()
+        .map(|x| x["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(events, ["run.succeeded", "run.started"], "newest first");
+    assert_eq!(receiver.received().len(), 2);
+}

@@ -95,12 +95,20 @@ impl Store {
     }
 
     /// Turns notifications off: once webhooks are configured again, they start from then,
-    /// not from where they were left.
+    /// not from where they were left. What was still to send is given up, saying why.
     pub fn notify_disarm(&mut self) -> Result<(), StoreError> {
         if self.notify_cursor()?.is_none() {
             return Ok(());
         }
-        self.write_relaxed(|tx| tx.execute("DELETE FROM notify_cursor", []).map(drop))
+        self.write_relaxed(|tx| {
+            tx.execute(
+                "UPDATE notify_deliveries SET state = 'failed',
+                    last_error = 'not sent: no webhook is configured any more'
+                 WHERE state = 'pending'",
+                [],
+            )?;
+            tx.execute("DELETE FROM notify_cursor", []).map(drop)
+        })
     }
 
     /// Whether a deliverer has something to do: events past the cursor, or deliveries
