@@ -396,6 +396,14 @@ fn a_run_and_its_rollback_reach_both_formats() {
     );
     let (_, out, _) = pilote(&home, &[], &["notifications"]);
     assert!(out.contains("run.rolled_back  chat"), "{out}");
+    let out = ok(&home, &[], &["notifications", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        v["webhooks"][0]["target"],
+        format!("http://127.0.0.1:{}/…", receiver.port),
+        "the URL is shown masked"
+    );
+    assert_eq!(v["webhooks"][1]["target"], "$CHAT_HOOK");
     // Nothing more comes: each event was posted once.
     assert_eq!(receiver.received().len(), 6);
 }
@@ -673,10 +681,10 @@ fn each_webhook_mistake_is_reported_at_once_without_the_url() {
 }
 
 #[test]
-fn a_runner_that_died_is_announced_as_interrupted() {
+fn a_cancel_names_who_asked_and_a_dead_runner_is_announced_as_interrupted() {
     let receiver = Receiver::start(Mode::Ok);
     let home = demo(&format!(
-        "[webhooks.oncall]\nurl = \"{}\"\nevents = [\"run.interrupted\"]\n",
+        "[webhooks.oncall]\nurl = \"{}\"\nevents = [\"run.cancelled\", \"run.interrupted\"]\n",
         receiver.url("/oncall")
     ));
     let config = home.path().join("config/pilote");
@@ -692,20 +700,39 @@ fn a_runner_that_died_is_announced_as_interrupted() {
         "app = \"pets\"\n[[actions]]\nid = \"zz\"\ntitle = \"zz\"\nuses = \"sleepy\"\nundo = \"none\"\n",
     )
     .expect("plan");
-    let id = ok(&home, &[], &["run", "plans/sleepy.toml", "--env", "uat"]);
-    let id = id.trim();
     let pid_file = data(&home).join("sleepy.pid");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let step: i32 = loop {
-        if let Some(p) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            break p;
+    let start = || {
+        let _ = std::fs::remove_file(&pid_file);
+        let id = ok(&home, &[], &["run", "plans/sleepy.toml", "--env", "uat"]);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(p) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                return (id.trim().to_string(), p);
+            }
+            assert!(Instant::now() < deadline, "the step never started");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(Instant::now() < deadline, "the step never started");
-        std::thread::sleep(Duration::from_millis(20));
     };
+    // Started by ops, cancelled by alice: alice is named.
+    let (id, _) = start();
+    let (code, out, err) = run(home
+        .pilote()
+        .env("PILOTE_TEST_ACTOR", "alice:2002")
+        .args(["cancel", &id]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(pilote(&home, &[], &["logs", &id, "--follow"]).0, 3);
+    let got = receiver.wait_for(1, Duration::from_secs(20));
+    assert_eq!(
+        got[0].json()["text"],
+        format!("[demo] run #{id} (adhoc) of pets on uat was cancelled by alice")
+    );
+    assert_eq!(got[0].json()["run"]["started_by"], "ops");
+
+    let (id, step) = start();
+    let id = id.as_str();
     let out = ok(&home, &[], &["runs", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let runner = v["runs"][0]["runner_pid"].as_i64().expect("runner pid");
@@ -720,8 +747,8 @@ fn a_runner_that_died_is_announced_as_interrupted() {
     // Whoever looks at the run next notices the runner is gone, and says so.
     let (code, _, _) = pilote(&home, &[], &["logs", id, "--follow"]);
     assert_eq!(code, 4);
-    let got = receiver.wait_for(1, Duration::from_secs(20));
-    let body = got[0].json();
+    let got = receiver.wait_for(2, Duration::from_secs(20));
+    let body = got[1].json();
     assert_eq!(body["event"], "run.interrupted");
     assert_eq!(
         body["text"],

@@ -106,6 +106,16 @@ fn run_notice(
         event
     };
     let mut n = blank(ws, e, event);
+    // The runner records the end as the person who started the run; a cancel was asked
+    // by someone, perhaps someone else, and that is who people want to know about.
+    if event == "run.cancelled"
+        && let Some(asked) = store
+            .audit_of(&format!("run:{id}"), 20)?
+            .into_iter()
+            .find(|a| a.action == "run.cancel" && a.seq < e.seq)
+    {
+        n.actor = asked.actor;
+    }
     n.app = Some(row.app.clone());
     n.env = Some(row.env.clone());
     if let Some(r) = store
