@@ -266,12 +266,19 @@ fn assert_nowhere(home: &Home, secret: &str) {
     }
 }
 
-/// Times and sequence numbers vary from run to run.
+/// Times, durations and sequence numbers vary from run to run.
 fn stable(text: &str) -> String {
-    let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("re");
-    let seq = regex::Regex::new(r#""audit_seq": \d+"#).expect("re");
-    seq.replace_all(&time.replace_all(text, "[TIME]"), r#""audit_seq": [SEQ]"#)
-        .into_owned()
+    let mut text = text.to_string();
+    for (pattern, with) in [
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+        (r#""audit_seq": \d+"#, r#""audit_seq": [SEQ]"#),
+        (r#""duration_ms": \d+"#, r#""duration_ms": [MS]"#),
+        (r" in (\d+(ms|d|h|m|s))+\b", " in [DURATION]"),
+    ] {
+        let re = regex::Regex::new(pattern).expect("re");
+        text = re.replace_all(&text, with).into_owned();
+    }
+    text
 }
 
 /// The body indented as it came, fields in the order sent (a `serde_json::Value` would

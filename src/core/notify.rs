@@ -57,6 +57,8 @@ pub struct RunFacts {
     /// The run a rollback undoes.
     pub rollback_of: Option<i64>,
     pub started_by: String,
+    /// From start to end, once it ended.
+    pub duration_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +194,17 @@ impl Notice {
             .and_then(|r| r.outcome.clone())
             .filter(|o| !o.is_empty());
         let id = self.run.as_ref().map_or(0, |r| r.id);
+        let took = self
+            .run
+            .as_ref()
+            .and_then(|r| r.duration_ms)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| {
+                // Whole seconds: "in 2m13s" reads better than milliseconds in a channel.
+                let d = std::time::Duration::from_secs(ms.div_ceil(1000));
+                format!(" in {}", crate::core::duration::format(d))
+            })
+            .unwrap_or_default();
         let what = match self.event.as_str() {
             "run.started" => format!("{run} of {place} started by {}{request}", self.actor),
             "run.waiting" => {
@@ -200,9 +213,9 @@ impl Notice {
                     "{run} of {place} waits at a gate: {prompt} (`pilote gate {id} --confirm` or `--abort`)"
                 )
             }
-            "run.succeeded" => format!("{run} of {place} succeeded{request}"),
+            "run.succeeded" => format!("{run} of {place} succeeded{took}{request}"),
             "run.failed" => format!(
-                "{run} of {place} FAILED{request}: {}; `pilote logs {id}`",
+                "{run} of {place} FAILED{took}{request}: {}; `pilote logs {id}`",
                 outcome.as_deref().unwrap_or("no reason recorded")
             ),
             "run.cancelled" => format!("{run} of {place} was cancelled by {}", self.actor),
@@ -212,7 +225,7 @@ impl Notice {
                 self.env.as_deref().unwrap_or("")
             ),
             "run.rolled_back" => format!(
-                "{place} rolled back: {run} undid {}{request}",
+                "{place} rolled back{took}: {run} undid {}{request}",
                 self.run
                     .as_ref()
                     .and_then(|r| r.rollback_of)
@@ -335,6 +348,7 @@ mod tests {
                 outcome: Some("step `stop` exited with code 7".into()),
                 rollback_of: None,
                 started_by: "ops".into(),
+                duration_ms: Some(61_200),
             }),
             request: Some(RequestFacts {
                 id: 1,
@@ -356,7 +370,7 @@ mod tests {
         let n = failed();
         assert_eq!(
             n.text,
-            "[demo] run #3 (deploy) of pets on preprod FAILED for request #1 (pets 1.4.0): \
+            "[demo] run #3 (deploy) of pets on preprod FAILED in 1m2s for request #1 (pets 1.4.0): \
              step `stop` exited with code 7; `pilote logs 3`"
         );
         assert_eq!(n.at, "2026-09-21T14:13:20Z");

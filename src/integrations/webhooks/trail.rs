@@ -138,6 +138,9 @@ fn run_notice(
         outcome,
         rollback_of: row.rollback_of,
         started_by: row.started_by,
+        duration_ms: (e.action == "run.finished")
+            .then(|| row.started_at.map(|s| e.at - s))
+            .flatten(),
     });
     Ok(Some(n.with_text()))
 }
