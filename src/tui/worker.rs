@@ -36,7 +36,13 @@ pub fn serve(
         let msg = match &reload {
             None => handle(&ws, &mut store, effect),
             Some((located, overrides)) => match crate::settings::load(located, overrides) {
-                Ok(now) => handle(&now, &mut store, effect),
+                Ok(now) => {
+                    // Webhooks added (or removed) while the console is open count from now.
+                    if let Err(e) = crate::integrations::webhooks::arm(&now, &mut store) {
+                        tracing::warn!(error = %e, "cannot turn notifications on or off");
+                    }
+                    handle(&now, &mut store, effect)
+                }
                 Err(e) => Msg::Failed(format!(
                     "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
                 )),
