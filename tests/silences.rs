@@ -134,6 +134,19 @@ impl Ws {
     fn logs(&self, id: &str) -> String {
         self.pilote(&["logs", id]).1
     }
+
+    /// The run's log once it holds `text` (lines are stored in batches, after the state).
+    fn wait_log(&self, id: &str, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let logs = self.logs(id);
+            if logs.contains(text) {
+                return logs;
+            }
+            assert!(Instant::now() < deadline, "never logged {text:?}: {logs}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 fn comment(s: &serde_json::Value) -> String {
@@ -262,12 +275,11 @@ fn with_alertmanager_down_the_run_goes_on_and_the_silence_is_retried() {
     let plan = ws.plan(&[("mute", "none"), ("ask", "none"), ("unmute", "none")]);
     let id = ws.start(&plan, "uat");
     ws.wait_state(&id, "waiting");
-    let logs = ws.logs(&id);
-    assert!(
-        logs.contains(&format!(
+    ws.wait_log(
+        &id,
+        &format!(
             "warning: Alertmanager {url} did not take the silence (cannot connect); the deployment goes on"
-        )),
-        "{logs}"
+        ),
     );
 
     // It comes back while the run waits: the silence is created by a retry.

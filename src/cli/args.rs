@@ -246,9 +246,26 @@ pub enum Command {
         #[arg(long)]
         step: Option<i64>,
     },
+    /// Webhook deliveries of run and request events, newest first (`test NAME`: try one).
+    ///
+    /// `pilote notifications test NAME` posts a test event to one webhook of pilote.toml
+    /// and says what the receiver answered.
+    Notifications {
+        #[command(subcommand)]
+        command: Option<NotificationsCommand>,
+        /// How many of the latest deliveries to list.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The runner itself (started by `run` and `rollback`, detached from the terminal).
     #[command(name = "__runner", hide = true)]
     Runner { run: i64 },
+    /// The notification deliverer (started after state changes when webhooks are set).
+    #[command(name = "__notify", hide = true)]
+    Notify,
     /// List apps, domains, environments and hosts; import them from the CMDB; check them.
     Inventory {
         #[command(subcommand)]
@@ -389,6 +406,16 @@ pub enum RequestCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Post a test event to webhook NAME now (once, no retry) and show its answer; exit 1
+    /// if it was not accepted.
+    Test {
+        /// The webhook, as named in `[webhooks.NAME]`.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute the chain; name the first event that was edited, deleted, reordered or cut
     /// off (exit 1).
@@ -514,6 +541,11 @@ impl Cli {
                     | Command::Runs { json: true, .. }
                     | Command::Silences { json: true, .. }
                     | Command::Audit { json: true, .. }
+                    | Command::Notifications {
+                        command: None,
+                        json: true,
+                        ..
+                    }
                     | Command::Metrics {
                         format: MetricsFormat::Json,
                         ..

@@ -96,8 +96,8 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                 ),
                 R::List { json } => super::requests::list(&ws, &store, json),
                 R::Show { id, json } => super::requests::show(&ws, &store, id, json),
-                R::Submit { id } => super::requests::transition(&mut store, id, "submitted"),
-                R::Cancel { id } => super::requests::transition(&mut store, id, "cancelled"),
+                R::Submit { id } => super::requests::transition(&ws, &mut store, id, "submitted"),
+                R::Cancel { id } => super::requests::transition(&ws, &mut store, id, "cancelled"),
                 R::Approve { id, env, comment } => {
                     super::requests::decide(&ws, &mut store, id, &env, "approved", &comment)
                 }
@@ -196,6 +196,29 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             let ws = load(&located, &overrides)?;
             runs::runner(ws, run)
         }
+        Some(Command::Notifications {
+            command,
+            limit,
+            json,
+        }) => {
+            let (ws, mut store) = open(&located, &overrides)?;
+            match command {
+                Some(super::NotificationsCommand::Test { name }) => {
+                    super::notifications::test(&ws, &mut store, &name)
+                }
+                None => super::notifications::list(&ws, &store, limit, json),
+            }
+        }
+        Some(Command::Notify) => {
+            let ws = load(&located, &overrides)?;
+            let mut store = Store::open(
+                &ws.data_dir,
+                &ws.config_dir,
+                Duration::from_millis(ws.settings.busy_timeout_ms),
+            )?;
+            crate::integrations::webhooks::serve(&ws, &mut store)?;
+            Ok(())
+        }
         Some(Command::Inventory { command, json }) => match command {
             None => {
                 let ws = load(&located, &overrides)?;
@@ -238,6 +261,7 @@ pub(super) fn open(located: &Located, overrides: &Overrides) -> Result<(Workspac
         Duration::from_millis(ws.settings.busy_timeout_ms),
     )?;
     store.sync_inventory(&ws.inventory, &Actor::current())?;
+    crate::integrations::webhooks::arm(&ws, &mut store)?;
     Ok((ws, store))
 }
 

@@ -13,14 +13,15 @@ mod audit;
 mod commands;
 mod inventory;
 mod metrics;
+mod notifications;
 mod plan;
 mod requests;
 mod runs;
 mod vault;
 
 pub use args::{
-    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, InventoryCommand, PlanCommand,
-    RequestCommand, VaultCommand,
+    AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, InventoryCommand,
+    NotificationsCommand, PlanCommand, RequestCommand, VaultCommand,
 };
 
 use std::io::Write;

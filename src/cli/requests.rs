@@ -263,8 +263,8 @@ pub fn deploy(
 }
 
 /// `pilote request submit|cancel`.
-pub fn transition(store: &mut Store, id: i64, to: &str) -> Result<()> {
-    workflow::transition(store, id, to)?;
+pub fn transition(ws: &Workspace, store: &mut Store, id: i64, to: &str) -> Result<()> {
+    workflow::transition(ws, store, id, to)?;
     outln!("request #{id} {to}");
     Ok(())
 }

@@ -367,6 +367,7 @@ pub fn logs(
         }
         if runner_gone(ws, &row) || (!runner_alive(ws, id) && launched.elapsed() > STARTUP) {
             store.mark_interrupted(id, &Actor::current())?;
+            crate::integrations::webhooks::kick(ws, &store);
             continue;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -75,6 +75,13 @@ impl Diagnostic {
         self
     }
 
+    /// Drops the source line from the human rendering, for a value that is a secret (a
+    /// webhook URL): the position is enough to find it, and the terminal may be recorded.
+    pub fn without_snippet(mut self) -> Self {
+        self.snippet = None;
+        self
+    }
+
     pub fn warning(mut self) -> Self {
         self.severity = Severity::Warning;
         self

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod expand;
 pub mod line_diff;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod rollback;
 mod source;

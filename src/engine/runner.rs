@@ -25,6 +25,7 @@ use crate::core::plan::{self, Plan};
 use crate::core::rollback;
 use crate::core::value::{SecretRef, Value};
 use crate::identity::Actor;
+use crate::integrations::webhooks;
 use crate::settings::{Connection, Workspace};
 use crate::store::{PendingLine, RunRow, Store, StoreError};
 
@@ -153,6 +154,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
             store.finish_run(run, "failed", &message, &actor)?;
+            webhooks::kick(&ws, &store);
             return Ok("failed".into());
         }
     };
@@ -162,16 +164,21 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
             store.finish_run(run, "failed", &message, &actor)?;
+            webhooks::kick(&ws, &store);
             return Ok("failed".into());
         }
     };
     let done = store.succeeded_steps(run)?;
-    if !store.mark_running(run, std::process::id())? {
+    if !store.mark_running(run, std::process::id(), &actor)? {
         return Err(RunnerError::Setup(format!(
             "run #{run} is no longer pending"
         )));
     }
+    // Only a process is started: a slow webhook receiver can never slow the run.
+    webhooks::kick(&ws, &store);
     let store: SharedStore = Arc::new(Mutex::new(store));
+    // The run's tasks own the workspace; the end of the run needs it again for the kick.
+    let ws_after = ws.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -244,7 +251,15 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     let mut store = lock(&store);
     store.finish_run(run, &state, &outcome, &actor)?;
     drop(lease);
+    webhooks::kick(&ws_after, &store);
     Ok(state)
+}
+
+/// `text` with the run's secrets masked, for what is stored outside the log (the audit trail).
+fn redacted(ctx: &Ctx, text: &str) -> String {
+    let mut text = text.to_string();
+    Redactor::new(ctx.secrets.iter().map(|(_, v)| v.as_str())).redact_in_place(&mut text);
+    text
 }
 
 fn system_line(message: &str) -> PendingLine {
@@ -678,7 +693,14 @@ async fn attempt_on(
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
                 == 0
             {
-                let _ = lock(&ctx.store).set_run_state(ctx.run, "waiting");
+                let mut store = lock(&ctx.store);
+                let _ = store.wait_at_gate(
+                    ctx.run,
+                    &step.name,
+                    &redacted(ctx, prompt),
+                    &Actor::current(),
+                );
+                webhooks::kick(&ctx.ws, &store);
             }
             let mut cancel = ctx.cancel.clone();
             let decision = tokio::select! {
@@ -691,7 +713,7 @@ async fn attempt_on(
                 .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
                 == 1
             {
-                let _ = lock(&ctx.store).set_run_state(ctx.run, "running");
+                let _ = lock(&ctx.store).gate_answered(ctx.run);
             }
             match decision {
                 Ok(Some(true)) => Ok(()),

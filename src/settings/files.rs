@@ -34,6 +34,41 @@ pub struct SettingsFile {
     /// Workspace-wide variables: the last place a plan parameter is looked up.
     #[serde(default)]
     pub vars: IndexMap<String, toml::Value>,
+    /// `[webhooks.NAME]`: where run and request events are posted.
+    #[serde(default)]
+    pub webhooks: IndexMap<Spanned<String>, WebhookDef>,
+}
+
+/// `[webhooks.NAME]` as written. The URL is a secret (a Slack or Mattermost hook's path is
+/// its credential): `url_env` names an environment variable holding it instead.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDef {
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub format: crate::core::notify::Format,
+    /// The events posted; every one when unset.
+    #[serde(default)]
+    pub events: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Giving up on one attempt, e.g. "10s".
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Attempts before a delivery is given up (retries back off 1 s, 2 s, 4 s...).
+    #[serde(default)]
+    pub attempts: Option<Spanned<u32>>,
+}
+
+// By hand: the derived form would print the URL.
+impl std::fmt::Debug for WebhookDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookDef")
+            .field("url_env", &self.url_env)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 mod files;
 mod inventory;
 mod locate;
+mod webhooks;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use inventory::{
 };
 pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
+pub use webhooks::{Target, Webhook, check_url};
 
 use files::{InventoryFile, LifecyclesFile, SettingsFile};
 
@@ -47,6 +49,8 @@ pub struct Settings {
     pub console: Console,
     /// `[dashboard] widgets`, checked; empty: every widget in the default order.
     pub dashboard: Vec<String>,
+    /// `[webhooks.NAME]`, checked, in file order; empty: nothing is ever posted.
+    pub webhooks: Vec<Webhook>,
     /// `[alertmanager]`, checked; `None`: `silence` steps have nowhere to silence alerts.
     pub alertmanager: Option<Alertmanager>,
 }
@@ -365,6 +369,8 @@ fn load_inner(
         }
         dashboard.push(w.get_ref().clone());
     }
+    let webhooks =
+        webhooks::check(&s.webhooks, &settings_path, settings_src).map_err(LoadError::Invalid)?;
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
@@ -387,6 +393,7 @@ fn load_inner(
             console,
             dashboard,
             alertmanager,
+            webhooks,
         },
         inventory,
         catalog,

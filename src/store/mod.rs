@@ -11,6 +11,7 @@ mod inventory;
 mod log;
 mod metrics;
 mod migrations;
+mod notifications;
 mod packages;
 mod requests;
 mod runs;
@@ -22,6 +23,7 @@ pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use metrics::Scope;
 pub use migrations::SCHEMA_VERSION;
+pub use notifications::{Attempt, Delivery, NewDelivery};
 pub use packages::{Imported, PackageRow};
 pub use requests::{ApprovalRow, NewRequest, RequestRow};
 pub use runs::{

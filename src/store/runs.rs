@@ -370,12 +370,41 @@ impl Store {
         })
     }
 
-    /// `running` <-> `waiting` (at a gate).
-    pub fn set_run_state(&mut self, id: i64, state: &str) -> Result<(), StoreError> {
+    /// `running` -> `waiting` at a gate asking `prompt`, with an audit event: a person must
+    /// now answer, and whoever is told needs the question.
+    pub fn wait_at_gate(
+        &mut self,
+        id: i64,
+        step: &str,
+        prompt: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE runs SET state = 'waiting' WHERE id = ?1 AND state = 'running'",
+                [id],
+            )?;
+            if n == 1 {
+                audit::append(
+                    tx,
+                    now,
+                    actor,
+                    "run.waiting",
+                    &format!("run:{id}"),
+                    &serde_json::json!({ "step": step, "prompt": prompt }),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `waiting` -> `running`: the gate was answered (the answer is audited as a command).
+    pub fn gate_answered(&mut self, id: i64) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE runs SET state = ?2 WHERE id = ?1 AND state IN ('running', 'waiting')",
-                params![id, state],
+                "UPDATE runs SET state = 'running' WHERE id = ?1 AND state = 'waiting'",
+                [id],
             )
             .map(drop)
         })
@@ -401,15 +430,34 @@ impl Store {
 
     /// A pending run becomes running under runner `pid`; false if it was not pending (a
     /// console already declared it interrupted, for instance).
-    pub fn mark_running(&mut self, id: i64, pid: u32) -> Result<bool, StoreError> {
+    /// Audited as `run.started` (again when a resumed run starts: `resumed` says so).
+    pub fn mark_running(&mut self, id: i64, pid: u32, actor: &Actor) -> Result<bool, StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
-            tx.execute(
+            let resumed: bool = tx
+                .query_row(
+                    "SELECT started_at IS NOT NULL FROM runs WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(false);
+            let n = tx.execute(
                 "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2), runner_pid = ?3
                  WHERE id = ?1 AND state = 'pending'",
                 params![id, now, pid],
-            )
-            .map(|n| n == 1)
+            )?;
+            if n == 1 {
+                audit::append(
+                    tx,
+                    now,
+                    actor,
+                    "run.started",
+                    &format!("run:{id}"),
+                    &serde_json::json!({ "runner_pid": pid, "resumed": resumed }),
+                )?;
+            }
+            Ok(n == 1)
         })
     }
 

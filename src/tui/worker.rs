@@ -36,7 +36,13 @@ pub fn serve(
         let msg = match &reload {
             None => handle(&ws, &mut store, effect),
             Some((located, overrides)) => match crate::settings::load(located, overrides) {
-                Ok(now) => handle(&now, &mut store, effect),
+                Ok(now) => {
+                    // Webhooks added (or removed) while the console is open count from now.
+                    if let Err(e) = crate::integrations::webhooks::arm(&now, &mut store) {
+                        tracing::warn!(error = %e, "cannot turn notifications on or off");
+                    }
+                    handle(&now, &mut store, effect)
+                }
                 Err(e) => Msg::Failed(format!(
                     "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
                 )),
@@ -100,7 +106,7 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             Ok(seq) => Msg::Found { run, needle, seq },
             Err(e) => Msg::Failed(e.to_string()),
         },
-        Effect::Transition { id, to } => match crate::workflow::transition(store, id, to) {
+        Effect::Transition { id, to } => match crate::workflow::transition(ws, store, id, to) {
             Ok(()) => Msg::Done(format!("request #{id} {to}")),
             Err(e) => failed(e),
         },

@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::core::expand::expand;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
+use crate::integrations::webhooks;
 use crate::settings::{Lifecycle, Workspace};
 use crate::store::{NewRun, PackageRow, RequestRow, RunKind, Store};
 
@@ -167,7 +168,7 @@ pub fn lifecycle<'a>(ws: &'a Workspace, r: &RequestRow) -> Result<&'a Lifecycle>
 }
 
 /// Submits (`submitted`) or cancels (`cancelled`) request `id`.
-pub fn transition(store: &mut Store, id: i64, to: &str) -> Result<()> {
+pub fn transition(ws: &Workspace, store: &mut Store, id: i64, to: &str) -> Result<()> {
     let r = find_request(store, id)?;
     let allowed = match to {
         "submitted" => r.state == "draft",
@@ -181,6 +182,7 @@ pub fn transition(store: &mut Store, id: i64, to: &str) -> Result<()> {
         )));
     }
     store.set_request_state(id, to, &Actor::current(), &json!({ "from": r.state }))?;
+    webhooks::kick(ws, store);
     Ok(())
 }
 
@@ -284,6 +286,7 @@ pub fn decide(
         &r.approval_digest(&ws.catalog_digest),
         &me,
     )?;
+    webhooks::kick(ws, store);
     Ok(())
 }
 
@@ -439,5 +442,6 @@ pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> R
     }
     let path = source.path.display().to_string();
     let voided = store.replace_plan(id, &source.text, Some(&path), &r.app, &Actor::current())?;
+    webhooks::kick(ws, store);
     Ok(voided)
 }

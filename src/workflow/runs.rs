@@ -15,6 +15,7 @@ use crate::core::rollback;
 use crate::engine::runner::{self, runner_alive, spool_dir};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
+use crate::integrations::webhooks;
 use crate::settings::Workspace;
 use crate::store::{NewRun, RunKind, RunRow, Store, is_finished};
 
@@ -194,6 +195,7 @@ pub fn send_command(ws: &Workspace, store: &mut Store, id: i64, command: &str) -
     }
     if runner_gone(ws, &row) {
         store.mark_interrupted(id, &Actor::current())?;
+        webhooks::kick(ws, store);
         return Err(Error::BadInput(format!(
             "run #{id} has no runner any more: it is now interrupted"
         )));
@@ -269,6 +271,7 @@ pub fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) ->
         && runner_gone(ws, &row)
     {
         store.mark_interrupted(holder, &Actor::current())?;
+        webhooks::kick(ws, store);
     }
     Ok(())
 }
@@ -318,8 +321,10 @@ fn start(ws: &Workspace, id: i64) -> Result<()> {
 
 /// Starts the runner; if it cannot even be spawned, the run fails at once and frees its lock.
 pub fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
+    // On success, the runner kicks the deliverer once the run is running.
     if let Err(e) = start(ws, id) {
         store.finish_run(id, "failed", &e.to_string(), &Actor::current())?;
+        webhooks::kick(ws, store);
         return Err(e);
     }
     Ok(())
@@ -332,6 +337,7 @@ pub fn interrupted(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     };
     if runner_gone(ws, &row) {
         store.mark_interrupted(id, &Actor::current())?;
+        webhooks::kick(ws, store);
         return Ok(());
     }
     if row.state != "interrupted" {
