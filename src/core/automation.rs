@@ -136,7 +136,7 @@ impl StepKind {
             Self::Gate => &[("prompt", true)],
             Self::Silence => &[("duration", false), ("comment", false)],
             Self::Unsilence => &[],
-            Self::Ansible => &[("playbook", true)],
+            Self::Ansible => &[("playbook", true), ("tags", false)],
         }
     }
 }
@@ -178,8 +178,11 @@ pub enum StepAction {
         comment: String,
     },
     Unsilence,
+    /// Runs `playbook` (relative to the config dir) over the domain's hosts.
     Ansible {
         playbook: String,
+        /// Given to `--tags`: only the tasks so tagged run.
+        tags: Option<String>,
     },
 }
 
@@ -286,6 +289,7 @@ struct StepDef {
     prompt: Option<Spanned<String>>,
     comment: Option<Spanned<String>>,
     playbook: Option<Spanned<String>>,
+    tags: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     retries: u32,
@@ -316,6 +320,7 @@ impl StepDef {
             "prompt" => s(&self.prompt),
             "comment" => s(&self.comment),
             "playbook" => s(&self.playbook),
+            "tags" => s(&self.tags),
             _ => None,
         }
     }
@@ -335,6 +340,7 @@ const KIND_FIELDS: &[&str] = &[
     "prompt",
     "comment",
     "playbook",
+    "tags",
 ];
 
 // ---- parsing and checks --------------------------------------------------------------------
@@ -507,6 +513,7 @@ fn check_step(
         "prompt",
         "comment",
         "playbook",
+        "tags",
         "expect_body",
     ] {
         let text = match field {
@@ -515,6 +522,7 @@ fn check_step(
             "prompt" => &s.prompt,
             "comment" => &s.comment,
             "playbook" => &s.playbook,
+            "tags" => &s.tags,
             _ => &s.expect_body,
         };
         if let Some(t) = text {
@@ -595,6 +603,7 @@ fn check_step(
         StepKind::Unsilence => StepAction::Unsilence,
         StepKind::Ansible => StepAction::Ansible {
             playbook: text(&s.playbook),
+            tags: s.tags.as_ref().map(|t| t.get_ref().clone()),
         },
     };
     let timeout = dur(&s.timeout, kind.default_timeout(), diags);

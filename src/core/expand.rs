@@ -367,6 +367,9 @@ fn detail(
             )
         }
         StepAction::Unsilence => "end the silence".into(),
-        StepAction::Ansible { playbook } => format!("ansible-playbook {}", fill(playbook)),
+        StepAction::Ansible { playbook, tags } => match tags {
+            Some(t) => format!("ansible-playbook {} --tags {}", fill(playbook), fill(t)),
+            None => format!("ansible-playbook {}", fill(playbook)),
+        },
     }
 }
