@@ -601,3 +601,85 @@ fn a_playbook_that_cannot_start_says_why() {
         );
     }
 }
+
+#[test]
+fn ssh_hosts_get_pilotes_ssh_options_and_unreachable_ones_are_told_apart() {
+    if !ansible() {
+        return;
+    }
+    let sshd = common::sshd::Sshd::start(1, "");
+    let home = Home::new();
+    let dir = home.path().join("ws");
+    std::fs::create_dir_all(dir.join("automations")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("plans")).expect("mkdir");
+    std::fs::write(
+        dir.join("pilote.toml"),
+        format!(
+            "name = \"remote\"\ndata_dir = \"data\"\n[ssh]\nconfig = \"{}\"\n",
+            sshd.client_config().display()
+        ),
+    )
+    .expect("write");
+    // h1 answers nowhere: its port is closed.
+    std::fs::write(
+        dir.join("inventory.toml"),
+        format!(
+            "[apps.site]\nlifecycles = [\"std\"]\n[apps.site.domains.web]\n\
+             [envs.test.apps.site]\nweb = [\"h0\", \"h1\"]\n\
+             [hosts.h0]\naddress = \"{}\"\n[hosts.h1]\naddress = \"127.0.0.1\"\nport = 1\n",
+            sshd.addresses[0]
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("lifecycles.toml"),
+        "[[lifecycles.std.stages]]\nenv = \"test\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("automations/remote.toml"),
+        automation("who", "who.yml", "max_failures = 1", "")
+            .replace("domain = \"war\"", "domain = \"web\""),
+    )
+    .expect("write");
+    std::fs::create_dir_all(dir.join("playbooks")).expect("mkdir");
+    std::fs::write(
+        dir.join("playbooks/who.yml"),
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: id -un\n      register: who\n    - debug:\n        msg: \"{{ who.stdout }} on {{ inventory_hostname }}\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("plans/who.toml"),
+        "app = \"site\"\n[[actions]]\nid = \"a\"\ntitle = \"who\"\nuses = \"who\"\nundo = \"none\"\nundo_reason = \"a test\"\n",
+    )
+    .expect("write");
+    let (code, out, err) = run(home.pilote().arg("--workspace").arg(&dir).args([
+        "run",
+        dir.join("plans/who.toml").to_str().expect("utf8"),
+        "--env",
+        "test",
+        "--follow",
+    ]));
+    assert_eq!(code, 0, "{out}{err}\n{}", sshd.logs());
+    let user = &sshd.user;
+    assert!(
+        log_lines(&out).iter().any(|(who, _, text)| who == "h0"
+            && text.trim_start() == format!("\"msg\": \"{user} on h0\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 of 2 hosts failed, within max_failures = 1: h1 (unreachable)"),
+        "{out}"
+    );
+    let db = rusqlite::Connection::open(dir.join("data/pilote.db")).expect("db");
+    let (runner, h1): (i64, String) = db
+        .query_row(
+            "SELECT runner_pid, (SELECT state || ' ' || detail FROM step_runs WHERE host = 'h1') FROM runs WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("run");
+    assert_eq!(h1, "failed unreachable");
+    // ansible's own masters (ControlPersist) do not outlive the step.
+    assert_eq!(survivors(&format!("/{runner}-r1/")), Vec::<String>::new());
+}
