@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 const HOSTS: usize = 50;
 const FORKS: u32 = 10;
-const PLAYBOOK: &str =
-    "- hosts: node\n  gather_facts: false\n  tasks:\n    - command: /bin/true\n";
+const PLAYBOOK: &str = "- hosts: node\n  gather_facts: false\n  tasks:\n    - command: /bin/true\n";
 
 fn workspace(root: &Path) -> PathBuf {
     let ws = root.join("ws");
@@ -75,7 +74,13 @@ fn baseline(root: &Path) -> Command {
     std::fs::write(dir.join("true.yml"), PLAYBOOK).expect("write");
     let mut c = Command::new("ansible-playbook");
     c.current_dir(&dir)
-        .args(["-i", "inventory.yml", "--forks", &FORKS.to_string(), "true.yml"])
+        .args([
+            "-i",
+            "inventory.yml",
+            "--forks",
+            &FORKS.to_string(),
+            "true.yml",
+        ])
         .envs([
             ("ANSIBLE_NOCOLOR", "1"),
             ("ANSIBLE_STDOUT_CALLBACK", "default"),

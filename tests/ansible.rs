@@ -683,3 +683,53 @@ fn ssh_hosts_get_pilotes_ssh_options_and_unreachable_ones_are_told_apart() {
     // ansible's own masters (ControlPersist) do not outlive the step.
     assert_eq!(survivors(&format!("/{runner}-r1/")), Vec::<String>::new());
 }
+
+#[test]
+fn ansible_step_mistakes_point_at_the_automation_file() {
+    let home = Home::new();
+    let dir = home.demo_config();
+    std::fs::write(
+        dir.join("automations/broken.toml"),
+        r#"
+[no-playbook]
+description = "No playbook, no domain, a placeholder nobody defines"
+[[no-playbook.steps]]
+name = "play"
+kind = "ansible"
+tags = "${stage}"
+
+[tags-elsewhere]
+domain = "war"
+[[tags-elsewhere.steps]]
+name = "shell"
+kind = "shell"
+script = "true"
+tags = "deploy"
+"#,
+    )
+    .expect("write");
+    let (code, _, err) = run(home
+        .pilote()
+        .arg("--workspace")
+        .arg(&dir)
+        .args(["config", "check"]));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(home.redact(&err));
+}
+
+#[test]
+fn plan_show_lists_the_hosts_a_playbook_runs_on() {
+    let ws = Ws::new(
+        &automation(
+            "deploy",
+            "deploy.yml",
+            "tags = \"${env}\"\nparallelism = 2",
+            "",
+        ),
+        &[("deploy.yml", DEPLOY)],
+    );
+    let plan = ws.plan("deploy", "");
+    let (code, out, err) = ws.pilote(&["plan", "show", &plan, "--env", "uat"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(ws.home.redact(&out));
+}

@@ -58,7 +58,8 @@ pub struct ResolvedParam {
 pub struct ExpandedStep {
     pub name: String,
     pub kind: StepKind,
-    /// Target hosts; empty for a step that runs once on the jump host.
+    /// Target hosts; empty for a step that runs once on the jump host. An `ansible` step
+    /// runs once too, its playbook over these hosts.
     pub hosts: Vec<String>,
     /// One line saying what the step does, placeholders resolved where known before the run.
     pub detail: String,
@@ -140,7 +141,10 @@ pub fn expand(plan: &Plan, ctx: &Context<'_>, env: &str) -> Result<Expanded, Vec
                 .map(|step| ExpandedStep {
                     name: step.name.clone(),
                     kind: step.action.kind(),
-                    hosts: if step.action.kind().per_host() {
+                    // An ansible step runs once, over all of them: shown, not fanned out.
+                    hosts: if step.action.kind().per_host()
+                        || step.action.kind() == StepKind::Ansible
+                    {
                         hosts.clone()
                     } else {
                         Vec::new()

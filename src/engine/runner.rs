@@ -427,7 +427,7 @@ async fn run_step(
     position: i64,
     env: &str,
 ) -> Result<(), String> {
-    if step.hosts.is_empty() {
+    if step.hosts.is_empty() || !step.kind.per_host() {
         return run_on(ctx, action, step, position, env, None).await;
     }
     let limit = match step.step.parallelism {
@@ -1105,10 +1105,8 @@ async fn ansible_step(
     let done = lock(&ctx.store)
         .succeeded_steps(ctx.run)
         .map_err(|e| fail(e.to_string()))?;
-    let hosts: Vec<&crate::settings::Host> = ctx
-        .ws
-        .inventory
-        .hosts_of(&ctx.app, env, domain)
+    let hosts: Vec<&crate::settings::Host> = step
+        .hosts
         .iter()
         .filter(|h| !done.contains(&(position, h.to_string())))
         .filter_map(|h| ctx.ws.inventory.host(h))
