@@ -26,13 +26,13 @@ pub const PROGRAM: &str = "ansible-playbook";
 
 /// How ansible reaches the hosts that are this machine (`connection = "local"`).
 #[derive(Debug, Clone)]
-pub struct Local {
+struct Local {
     /// `ansible_python_interpreter`: the Python ansible itself runs under, so it does not
     /// go looking for one (and warn about what it found) on every host.
-    pub python: String,
+    python: String,
     /// `ansible_remote_tmp`: ansible would otherwise put its module files in the operator's
     /// `~/.ansible/tmp` (from the passwd entry, whatever `$HOME` says).
-    pub remote_tmp: PathBuf,
+    remote_tmp: PathBuf,
 }
 
 /// A value in a file pilote writes for ansible.
@@ -76,7 +76,7 @@ fn quoted(s: &str) -> String {
 
 /// The inventory: one group named after the domain, each host with how to reach it, then
 /// its `vars` (which may override those, e.g. `ansible_python_interpreter` for one host).
-pub fn inventory(group: &str, hosts: &[&settings::Host], local: &Local) -> String {
+fn inventory(group: &str, hosts: &[&settings::Host], local: &Local) -> String {
     let mut out =
         String::from("# Written by pilote for one ansible step; removed when the step ends.\n");
     let _ = writeln!(out, "{}:\n  hosts:", quoted(group));
@@ -148,7 +148,7 @@ pub fn extra_vars(action: &ExpandedAction, run: i64, app: &str, env: &str) -> Ve
 }
 
 /// The extra-vars file (given as `-e @FILE`).
-pub fn vars_file(vars: &[(String, Var)]) -> String {
+fn vars_file(vars: &[(String, Var)]) -> String {
     let mut out =
         String::from("# Written by pilote for one ansible step; removed when the step ends.\n");
     for (k, v) in vars {
@@ -159,7 +159,7 @@ pub fn vars_file(vars: &[(String, Var)]) -> String {
 
 /// `ANSIBLE_SSH_ARGS` for ssh hosts: the options pilote's own ssh steps use. They replace
 /// ansible's defaults, so the connection sharing those gave is asked for again.
-pub fn ssh_args(s: &settings::Ssh, checking: HostKeyChecking, config: &Path) -> String {
+fn ssh_args(s: &settings::Ssh, checking: HostKeyChecking, config: &Path) -> String {
     format!(
         "-F {} -o BatchMode=yes -o ConnectTimeout={} -o ServerAliveInterval={} \
          -o ServerAliveCountMax={} -o StrictHostKeyChecking={} \
@@ -173,15 +173,15 @@ pub fn ssh_args(s: &settings::Ssh, checking: HostKeyChecking, config: &Path) -> 
 }
 
 /// What ssh hosts need: the options, and where ansible keeps its control sockets.
-pub struct SshEnv {
-    pub args: String,
-    pub control_dir: PathBuf,
-    pub connect_timeout: Duration,
+struct SshEnv {
+    args: String,
+    control_dir: PathBuf,
+    connect_timeout: Duration,
 }
 
 /// The environment ansible runs with besides the step's own variables: plain output, line by
 /// line, and nothing written outside the step's directory on this machine.
-pub fn environment(dir: &Path, ssh: Option<&SshEnv>) -> Vec<(String, String)> {
+fn environment(dir: &Path, ssh: Option<&SshEnv>) -> Vec<(String, String)> {
     let path = |name: &str| dir.join(name).display().to_string();
     let mut env: Vec<(String, String)> = [
         ("ANSIBLE_NOCOLOR", "1".to_string()),
@@ -219,21 +219,21 @@ pub fn environment(dir: &Path, ssh: Option<&SshEnv>) -> Vec<(String, String)> {
 }
 
 /// What one playbook run is given.
-pub struct Invocation<'a> {
-    pub program: &'a Path,
-    pub playbook: &'a Path,
-    pub inventory: &'a Path,
-    pub vars: &'a Path,
+struct Invocation<'a> {
+    program: &'a Path,
+    playbook: &'a Path,
+    inventory: &'a Path,
+    vars: &'a Path,
     /// `--forks`; 0 leaves ansible's own (its config's `forks`, 5 by default).
-    pub forks: u32,
-    pub tags: Option<&'a str>,
-    pub env: Vec<(String, String)>,
-    pub timeout: Duration,
+    forks: u32,
+    tags: Option<&'a str>,
+    env: Vec<(String, String)>,
+    timeout: Duration,
 }
 
 /// The process: run from the playbook's directory, so an `ansible.cfg` beside it applies
 /// (the environment above still wins over it).
-pub fn spec(i: Invocation<'_>) -> Spec {
+fn spec(i: Invocation<'_>) -> Spec {
     let mut vars = OsString::from("@");
     vars.push(i.vars);
     let mut args: Vec<OsString> = vec!["-i".into(), i.inventory.into(), "-e".into(), vars];
@@ -256,6 +256,87 @@ pub fn spec(i: Invocation<'_>) -> Spec {
         grace: Duration::from_secs(5),
         leak_timeout: Duration::from_secs(2),
     }
+}
+
+/// What a playbook run is made of, from the runner.
+pub struct Step<'a> {
+    /// The run's spool, where the step's directory goes.
+    pub spool: &'a Path,
+    pub run: i64,
+    /// The playbook's own step run.
+    pub step_run: i64,
+    pub program: &'a Path,
+    pub playbook: &'a Path,
+    pub tags: Option<&'a str>,
+    /// The inventory group: the domain.
+    pub group: &'a str,
+    pub hosts: &'a [&'a settings::Host],
+    /// The run's ssh connections, when a host is reached over ssh.
+    pub ssh: Option<&'a ssh::Connections>,
+    pub vars: Vec<(String, Var)>,
+    /// The step's own environment (parameters, `PILOTE_*`); ansible's settings are added.
+    pub env: Vec<(String, String)>,
+    pub forks: u32,
+    pub timeout: Duration,
+}
+
+/// A playbook ready to run: its files written, its process described.
+pub struct Prepared {
+    /// Holds the files until the step ends.
+    pub dir: StepDir,
+    pub spec: Spec,
+    /// Where ansible's ssh masters will be, for [`close_masters`] once it ended.
+    pub control_dir: Option<PathBuf>,
+}
+
+/// Writes the step's inventory and extra vars into a directory of its own and describes the
+/// process that runs the playbook over them.
+pub fn prepare(s: Step<'_>) -> Result<Prepared, String> {
+    let dir = StepDir::create(s.spool, s.run, s.step_run)
+        .map_err(|e| format!("cannot create a directory in {}: {e}", s.spool.display()))?;
+    let ssh_env = match s.ssh {
+        Some(ssh) => {
+            // In the run's socket dir: short enough for socket paths, and private.
+            let control_dir = ssh.sockets().join(format!("a{}", s.step_run));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&control_dir)
+                .map_err(|e| format!("cannot create {}: {e}", control_dir.display()))?;
+            Some(SshEnv {
+                args: ssh_args(ssh.settings(), ssh.host_key_checking(), &ssh.config_file()),
+                control_dir,
+                connect_timeout: ssh.settings().connect_timeout,
+            })
+        }
+        None => None,
+    };
+    let local = Local {
+        python: python_of(s.program),
+        remote_tmp: dir.path().join("remote-tmp"),
+    };
+    let write = |name: &str, text: String| {
+        dir.write(name, &text)
+            .map_err(|e| format!("cannot write {name} in {}: {e}", dir.path().display()))
+    };
+    let inventory = write("inventory.yml", inventory(s.group, s.hosts, &local))?;
+    let vars = write("vars.yml", vars_file(&s.vars))?;
+    let mut env = s.env;
+    env.extend(environment(dir.path(), ssh_env.as_ref()));
+    let spec = spec(Invocation {
+        program: s.program,
+        playbook: s.playbook,
+        inventory: &inventory,
+        vars: &vars,
+        forks: s.forks,
+        tags: s.tags,
+        env,
+        timeout: s.timeout,
+    });
+    Ok(Prepared {
+        dir,
+        spec,
+        control_dir: ssh_env.map(|e| e.control_dir),
+    })
 }
 
 /// The directory of one ansible step in the run's spool (0700, its files 0600), removed with
@@ -315,7 +396,7 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 /// The Python that runs `program`, from its `#!` line (`/usr/bin/python3`, or `python3`
 /// found on `PATH` for `#!/usr/bin/env python3`); `auto_silent` (ansible's own discovery,
 /// without its warning) when it cannot be told.
-pub fn python_of(program: &Path) -> String {
+fn python_of(program: &Path) -> String {
     let head = std::fs::read(program)
         .map(|b| b.into_iter().take(256).collect::<Vec<u8>>())
         .unwrap_or_default();

@@ -6,7 +6,7 @@
 //! Control (cancel, gate confirm/abort) arrives through `run_commands`, polled every 50 ms.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -1119,58 +1119,31 @@ async fn ansible_step(
         );
         return Ok(());
     }
-    let spool = spool_dir(&ctx.ws);
-    let dir = ansible::StepDir::create(&spool, ctx.run, step_run).map_err(|e| {
-        fail(format!(
-            "cannot create a directory in {}: {e}",
-            spool.display()
-        ))
-    })?;
-    let ssh_env = if hosts.iter().any(|h| h.connection == Connection::Ssh) {
-        let ssh = ctx.ssh.as_ref().map_err(|e| fail(e.clone()))?;
-        // In the run's socket dir: short enough for socket paths, and private.
-        let control_dir = ssh.sockets().join(format!("a{step_run}"));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&control_dir)
-            .map_err(|e| fail(format!("cannot create {}: {e}", control_dir.display())))?;
-        Some(ansible::SshEnv {
-            args: ansible::ssh_args(ssh.settings(), ssh.host_key_checking(), &ssh.config_file()),
-            control_dir,
-            connect_timeout: ssh.settings().connect_timeout,
-        })
+    let ssh = if hosts.iter().any(|h| h.connection == Connection::Ssh) {
+        Some(ctx.ssh.as_ref().map_err(|e| fail(e.clone()))?)
     } else {
         None
     };
-    let local = ansible::Local {
-        python: ansible::python_of(&program),
-        remote_tmp: dir.path().join("remote-tmp"),
-    };
-    let written_file = |name: &str, text: String| {
-        dir.write(name, &text).map_err(|e| {
-            fail(format!(
-                "cannot write {name} in {}: {e}",
-                dir.path().display()
-            ))
-        })
-    };
-    let inventory = written_file("inventory.yml", ansible::inventory(domain, &hosts, &local))?;
-    let vars = written_file(
-        "vars.yml",
-        ansible::vars_file(&ansible::extra_vars(action, ctx.run, &ctx.app, env)),
-    )?;
-    let mut vars_env = script_env(ctx, action, env, None);
-    vars_env.extend(ansible::environment(dir.path(), ssh_env.as_ref()));
-    let spec = ansible::spec(ansible::Invocation {
+    let ansible::Prepared {
+        dir,
+        spec,
+        control_dir,
+    } = ansible::prepare(ansible::Step {
+        spool: &spool_dir(&ctx.ws),
+        run: ctx.run,
+        step_run,
         program: &program,
         playbook: &path,
-        inventory: &inventory,
-        vars: &vars,
-        forks: step.step.parallelism,
         tags: tags.as_deref(),
-        env: vars_env,
+        group: domain,
+        hosts: &hosts,
+        ssh,
+        vars: ansible::extra_vars(action, ctx.run, &ctx.app, env),
+        env: script_env(ctx, action, env, None),
+        forks: step.step.parallelism,
         timeout: step.step.timeout,
-    });
+    })
+    .map_err(fail)?;
 
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let durable = ctx
@@ -1196,8 +1169,8 @@ async fn ansible_step(
     let watcher = forward
         .await
         .unwrap_or_else(|_| ansible::Watcher::new(Vec::new()));
-    if let Some(s) = &ssh_env {
-        ansible::close_masters(&s.control_dir).await;
+    if let Some(d) = &control_dir {
+        ansible::close_masters(d).await;
     }
     drop(dir);
 
