@@ -140,7 +140,7 @@ impl StepKind {
             Self::Gate => &[("prompt", true)],
             Self::Silence => &[("duration", false), ("comment", false)],
             Self::Unsilence => &[],
-            Self::Ansible => &[("playbook", true)],
+            Self::Ansible => &[("playbook", true), ("tags", false)],
         }
     }
 }
@@ -182,8 +182,11 @@ pub enum StepAction {
         comment: String,
     },
     Unsilence,
+    /// Runs `playbook` (relative to the config dir) over the domain's hosts.
     Ansible {
         playbook: String,
+        /// Given to `--tags`: only the tasks so tagged run.
+        tags: Option<String>,
     },
 }
 
@@ -290,6 +293,7 @@ struct StepDef {
     prompt: Option<Spanned<String>>,
     comment: Option<Spanned<String>>,
     playbook: Option<Spanned<String>>,
+    tags: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     retries: u32,
@@ -320,6 +324,7 @@ impl StepDef {
             "prompt" => s(&self.prompt),
             "comment" => s(&self.comment),
             "playbook" => s(&self.playbook),
+            "tags" => s(&self.tags),
             _ => None,
         }
     }
@@ -339,6 +344,7 @@ const KIND_FIELDS: &[&str] = &[
     "prompt",
     "comment",
     "playbook",
+    "tags",
 ];
 
 // ---- parsing and checks --------------------------------------------------------------------
@@ -511,6 +517,7 @@ fn check_step(
         "prompt",
         "comment",
         "playbook",
+        "tags",
         "expect_body",
     ] {
         let text = match field {
@@ -519,6 +526,7 @@ fn check_step(
             "prompt" => &s.prompt,
             "comment" => &s.comment,
             "playbook" => &s.playbook,
+            "tags" => &s.tags,
             _ => &s.expect_body,
         };
         if let Some(t) = text {
@@ -614,6 +622,7 @@ fn check_step(
         StepKind::Unsilence => StepAction::Unsilence,
         StepKind::Ansible => StepAction::Ansible {
             playbook: text(&s.playbook),
+            tags: s.tags.as_ref().map(|t| t.get_ref().clone()),
         },
     };
     let timeout = dur(&s.timeout, kind.default_timeout(), diags);

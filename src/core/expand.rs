@@ -61,7 +61,8 @@ pub struct ResolvedParam {
 pub struct ExpandedStep {
     pub name: String,
     pub kind: StepKind,
-    /// Target hosts; empty for a step that runs once on the jump host.
+    /// Target hosts; empty for a step that runs once on the jump host. An `ansible` step
+    /// runs once too, its playbook over these hosts.
     pub hosts: Vec<String>,
     /// One line saying what the step does, placeholders resolved where known before the run.
     pub detail: String,
@@ -143,7 +144,10 @@ pub fn expand(plan: &Plan, ctx: &Context<'_>, env: &str) -> Result<Expanded, Vec
                 .map(|step| ExpandedStep {
                     name: step.name.clone(),
                     kind: step.action.kind(),
-                    hosts: if step.action.kind().per_host() {
+                    // An ansible step runs once, over all of them: shown, not fanned out.
+                    hosts: if step.action.kind().per_host()
+                        || step.action.kind() == StepKind::Ansible
+                    {
                         hosts.clone()
                     } else {
                         Vec::new()
@@ -371,6 +375,9 @@ fn detail(
             )
         }
         StepAction::Unsilence => "end the silence".into(),
-        StepAction::Ansible { playbook } => format!("ansible-playbook {}", fill(playbook)),
+        StepAction::Ansible { playbook, tags } => match tags {
+            Some(t) => format!("ansible-playbook {} --tags {}", fill(playbook), fill(t)),
+            None => format!("ansible-playbook {}", fill(playbook)),
+        },
     }
 }

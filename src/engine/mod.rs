@@ -1,5 +1,6 @@
 //! The automation engine: runs plans as real processes. Knows nothing of the terminal.
 
+mod ansible;
 pub mod http;
 pub mod inventory_check;
 pub mod process;

@@ -214,6 +214,27 @@ impl Connections {
         })
     }
 
+    /// The run's ssh config (pilote's options, then the operator's config), for other
+    /// programs that start `ssh` themselves (`ansible-playbook`).
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+
+    /// The run's 0700 directory for control sockets.
+    pub fn sockets(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `StrictHostKeyChecking` for this run (always `yes` on a protected env).
+    pub fn host_key_checking(&self) -> HostKeyChecking {
+        self.checking
+    }
+
+    /// The `[ssh]` settings this run connects with.
+    pub fn settings(&self) -> &settings::Ssh {
+        &self.settings
+    }
+
     fn master(&self, target: &Target) -> (PathBuf, Arc<tokio::sync::Mutex<bool>>) {
         let mut masters = self.masters.lock().unwrap_or_else(PoisonError::into_inner);
         let n = masters.len();

@@ -514,6 +514,56 @@ impl Store {
         })
     }
 
+    /// Records that one step started on each of `hosts` at once (a playbook runs them all):
+    /// one transaction, so fifty hosts cost one commit. Returns their step run ids in order.
+    #[allow(clippy::too_many_arguments)] // The same fields as `step_started`, for many hosts.
+    pub fn steps_started(
+        &mut self,
+        run: i64,
+        position: i64,
+        action_id: &str,
+        step_name: &str,
+        hosts: &[String],
+        durable: bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        let now = crate::clock::now_ms();
+        let record = |tx: &Transaction<'_>| {
+            let mut attempt = tx.prepare_cached(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM step_runs WHERE run_id = ?1 AND position = ?2 AND host = ?3",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO step_runs (run_id, position, action_id, step_name, host, attempt, state, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+            )?;
+            let mut ids = Vec::with_capacity(hosts.len());
+            for host in hosts {
+                let n: i64 = attempt.query_row(params![run, position, host], |r| r.get(0))?;
+                insert.execute(params![run, position, action_id, step_name, host, n, now])?;
+                ids.push(tx.last_insert_rowid());
+            }
+            Ok(ids)
+        };
+        if durable {
+            self.write(record)
+        } else {
+            self.write_relaxed(record)
+        }
+    }
+
+    /// Records how a step ended on many hosts at once: (step run, state, detail).
+    pub fn steps_finished(&mut self, ends: &[(i64, &str, String)]) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
+        self.write_relaxed(|tx| {
+            let mut update = tx.prepare_cached(
+                "UPDATE step_runs SET state = ?2, finished_at = ?3, detail = ?4 WHERE id = ?1",
+            )?;
+            for (id, state, detail) in ends {
+                update.execute(params![id, state, now, detail])?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn step_runs(&self, run: i64) -> Result<Vec<StepRunRow>, StoreError> {
         self.rows(
             "SELECT id, position, action_id, step_name, host, state, started_at, finished_at, exit_code, detail

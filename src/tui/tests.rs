@@ -1013,6 +1013,37 @@ fn the_step_tree_sums_up_a_fleet_and_names_the_hosts_that_failed() {
 }
 
 #[test]
+fn the_step_tree_shows_a_playbook_beside_its_hosts() {
+    let mut app = loaded();
+    let mut d = data();
+    let row = |id: i64, host: &str, state: &str| StepRunRow {
+        id,
+        position: 0,
+        action_id: "deploy-war".into(),
+        step_name: "playbook".into(),
+        host: host.into(),
+        state: state.into(),
+        started_at: Some(NOW),
+        finished_at: None,
+        exit_code: None,
+        detail: None,
+    };
+    d.steps = Some((
+        2,
+        vec![
+            row(100, "", "running"),
+            row(101, "web-1", "running"),
+            row(102, "web-2", "running"),
+        ],
+    ));
+    app.on_msg(Msg::Data(Box::new(d)));
+    key(&mut app, KeyCode::Char('3'));
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("▶ (playbook)"), "{text}");
+    assert!(text.contains("▶ web-2"), "{text}");
+}
+
+#[test]
 fn the_dashboard_switches_window_and_scope_and_drills_down_to_a_run() {
     let mut app = loaded();
     key(&mut app, KeyCode::Char('4'));

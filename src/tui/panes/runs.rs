@@ -462,10 +462,18 @@ impl RunsPane {
                 continue;
             }
             lines.push(Line::from(format!("  {}", s.step_name)));
+            // Beside its hosts, the jump host's row is a playbook's run as a whole.
+            let label = |h: &StepRunRow| {
+                if h.host.is_empty() {
+                    "(playbook)".to_string()
+                } else {
+                    h.host.clone()
+                }
+            };
             if hosts.len() <= FEW_HOSTS {
                 for h in hosts {
                     lines.push(Line::styled(
-                        format!("    {} {}", marks(&h.state), h.host),
+                        format!("    {} {}", marks(&h.state), label(h)),
                         t.state(&h.state),
                     ));
                 }
@@ -484,7 +492,7 @@ impl RunsPane {
                     .filter(|h| matches!(marks(&h.state), "✗" | "?"))
                 {
                     lines.push(Line::styled(
-                        format!("    {} {}", marks(&h.state), h.host),
+                        format!("    {} {}", marks(&h.state), label(h)),
                         t.state(&h.state),
                     ));
                 }
