@@ -61,8 +61,8 @@ pub struct ResolvedParam {
 pub struct ExpandedStep {
     pub name: String,
     pub kind: StepKind,
-    /// Target hosts; empty for a step that runs once on the jump host. An `ansible` step
-    /// runs once too, its playbook over these hosts.
+    /// Target hosts; empty for a step that runs once on the jump host (as `silence` and
+    /// `ansible` steps do, over their action's `hosts`).
     pub hosts: Vec<String>,
     /// One line saying what the step does, placeholders resolved where known before the run.
     pub detail: String,
@@ -144,10 +144,7 @@ pub fn expand(plan: &Plan, ctx: &Context<'_>, env: &str) -> Result<Expanded, Vec
                 .map(|step| ExpandedStep {
                     name: step.name.clone(),
                     kind: step.action.kind(),
-                    // An ansible step runs once, over all of them: shown, not fanned out.
-                    hosts: if step.action.kind().per_host()
-                        || step.action.kind() == StepKind::Ansible
-                    {
+                    hosts: if step.action.kind().per_host() {
                         hosts.clone()
                     } else {
                         Vec::new()

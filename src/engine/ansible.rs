@@ -764,6 +764,7 @@ mod tests {
             user: None,
             port: None,
             vars: IndexMap::new(),
+            shared: false,
         }
     }
 
@@ -1007,6 +1008,7 @@ mod tests {
             title: "Deploy".into(),
             automation: "war-deploy".into(),
             domain: Some("war".into()),
+            hosts: vec!["web-1".into()],
             params: vec![
                 ResolvedParam {
                     name: "version".into(),

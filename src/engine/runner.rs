@@ -466,7 +466,7 @@ async fn run_step(
     position: i64,
     env: &str,
 ) -> Result<(), String> {
-    if step.hosts.is_empty() || !step.kind.per_host() {
+    if step.hosts.is_empty() {
         return run_on(ctx, action, step, position, env, None).await;
     }
     let limit = match step.step.parallelism {
@@ -1162,7 +1162,7 @@ async fn ansible_step(
     let done = lock(&ctx.store)
         .succeeded_steps(ctx.run)
         .map_err(|e| fail(e.to_string()))?;
-    let hosts: Vec<&crate::settings::Host> = step
+    let hosts: Vec<&crate::settings::Host> = action
         .hosts
         .iter()
         .filter(|h| !done.contains(&(position, h.to_string())))
