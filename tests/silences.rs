@@ -187,11 +187,16 @@ fn a_silence_covers_the_targets_while_the_run_deploys_and_ends_with_it() {
         ]
     );
     let c = comment(s);
-    assert!(c.starts_with("pets 1.4.0 going out [pilote run #"), "{c}");
+    // The marker: the run and the store's identity (8 hex digits), then what the run is.
+    let marker = c
+        .strip_prefix(&format!("pets 1.4.0 going out [pilote run #{id} of "))
+        .unwrap_or_else(|| panic!("{c}"));
+    let (store, rest) = marker.split_once(':').expect("marker");
     assert!(
-        c.contains(&format!("#{id}: adhoc of pets on preprod by ")),
+        store.len() == 8 && store.chars().all(|c| c.is_ascii_hexdigit()),
         "{c}"
     );
+    assert!(rest.starts_with(" adhoc of pets on preprod by "), "{c}");
     assert!(
         s["createdBy"]
             .as_str()
@@ -391,6 +396,72 @@ fn a_resumed_run_expires_what_its_dead_runner_left_and_silences_again() {
         ws.logs(&id)
             .contains("left 1 silence(s) open: expiring them")
     );
+}
+
+#[test]
+fn a_recovery_never_expires_the_silence_of_another_workspace_with_the_same_run_number() {
+    let am = Alertmanager::start();
+    // Two jump hosts watching one Alertmanager: both have a run #1.
+    let a = Ws::new(Some(&am.url()));
+    let b = Ws::new(Some(&am.url()));
+    let plan_b = b.plan(&[("mute", "none"), ("ask", "none"), ("unmute", "none")]);
+    let id_b = b.start(&plan_b, "uat");
+    b.wait_state(&id_b, "waiting");
+    let theirs = am.in_state("active");
+    assert_eq!(theirs.len(), 1);
+
+    let plan_a = a.plan(&[("mute", "none"), ("ask", "none"), ("unmute", "none")]);
+    let (code, out, err) = run(a
+        .home
+        .pilote()
+        .env("PILOTE_CRASH_AT", "silence_created#1")
+        .arg("--workspace")
+        .arg(&a.dir)
+        .args(["run", &plan_a, "--env", "uat"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let id_a = out.trim().to_string();
+    assert_eq!(id_a, id_b);
+    am.wait_for("a's stray silence", |s| s.len() == 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.pilote(&["resume", &id_a]).0 != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "run {id_a} never became resumable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    a.wait_state(&id_a, "waiting");
+    // a's stray is gone, a's new silence and b's are there.
+    let active = am.in_state("active");
+    assert_eq!(active.len(), 2, "{active:#?}");
+    assert!(
+        active.iter().any(|s| s["id"] == theirs[0]["id"]),
+        "b's silence was expired: {active:#?}"
+    );
+    assert_eq!(am.in_state("expired").len(), 1);
+    for (ws, id) in [(&a, &id_a), (&b, &id_b)] {
+        assert_eq!(ws.pilote(&["gate", id, "--confirm"]).0, 0);
+        ws.wait_state(id, "succeeded");
+    }
+    assert!(am.in_state("active").is_empty(), "{:#?}", am.silences());
+}
+
+#[test]
+fn a_silence_someone_else_expired_is_recorded_as_over_without_a_warning() {
+    let am = Alertmanager::start();
+    let ws = Ws::new(Some(&am.url()));
+    let plan = ws.plan(&[("mute", "none"), ("ask", "none"), ("unmute", "none")]);
+    let id = ws.start(&plan, "uat");
+    ws.wait_state(&id, "waiting");
+    let active = am.in_state("active");
+    am.expire(active[0]["id"].as_str().expect("id"));
+    assert_eq!(ws.pilote(&["gate", &id, "--confirm"]).0, 0);
+    ws.wait_state(&id, "succeeded");
+    let logs = ws.logs(&id);
+    assert!(!logs.contains("warning:"), "{logs}");
+    let (_, listed, _) = ws.pilote(&["silences", "--run", &id, "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed["silences"][0]["state"], "expired");
 }
 
 #[test]

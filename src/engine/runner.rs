@@ -177,6 +177,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     }
     // Only a process is started: a slow webhook receiver can never slow the run.
     webhooks::kick(&ws, &store);
+    let store_identity = store.identity()?;
     let store: SharedStore = Arc::new(Mutex::new(store));
     // The run's tasks own the workspace; the end of the run needs it again for the kick.
     let ws_after = ws.clone();
@@ -204,7 +205,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
         let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
         let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected);
-        let silences = silence::Silences::new(&ws, &row.env);
+        let silences = silence::Silences::new(&ws, &row.env, store_identity.clone());
         let ctx = Arc::new(Ctx {
             ssh,
             artifacts,

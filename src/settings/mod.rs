@@ -271,22 +271,16 @@ fn load_inner(
                     .iter()
                     .flat_map(|app| app.domains.iter().map(|d| format!("`{}`", d.name)))
                     .collect();
-                let (file, line) = a
-                    .defined_at
-                    .rsplit_once(':')
-                    .unwrap_or((&a.defined_at, "0"));
-                let mut d = Diagnostic::file_error(
-                    Path::new(file),
-                    format!(
-                        "automation `{}` targets domain `{domain}`, which no app has",
-                        a.name
-                    ),
-                )
-                .expected(format!("one of {}", known.join(", ")))
-                .warning();
-                d.line = line.parse().unwrap_or(0);
-                d.col = 1;
-                diags.push(d);
+                diags.push(
+                    automation_warning(
+                        a,
+                        format!(
+                            "automation `{}` targets domain `{domain}`, which no app has",
+                            a.name
+                        ),
+                    )
+                    .expected(format!("one of {}", known.join(", "))),
+                );
             }
         }
     }
@@ -555,23 +549,29 @@ fn warn_unsilenced(catalog: &Catalog, diags: &mut Diagnostics) {
         if !a.steps.iter().any(|s| s.action.kind() == StepKind::Silence) {
             continue;
         }
-        let (file, line) = a
-            .defined_at
-            .rsplit_once(':')
-            .unwrap_or((&a.defined_at, "0"));
-        let mut d = Diagnostic::file_error(
-            Path::new(file),
-            format!(
-                "automation `{}` has a `silence` step, but pilote.toml has no [alertmanager]: it will silence nothing",
-                a.name
-            ),
-        )
-        .expected("an [alertmanager] section with the url of your Alertmanager")
-        .warning();
-        d.line = line.parse().unwrap_or(0);
-        d.col = 1;
-        diags.push(d);
+        diags.push(
+            automation_warning(
+                a,
+                format!(
+                    "automation `{}` has a `silence` step, but pilote.toml has no [alertmanager]: it will silence nothing",
+                    a.name
+                ),
+            )
+            .expected("an [alertmanager] section with the url of your Alertmanager"),
+        );
     }
+}
+
+/// A warning at the line where automation `a` is defined.
+fn automation_warning(a: &automation::Automation, message: String) -> Diagnostic {
+    let (file, line) = a
+        .defined_at
+        .rsplit_once(':')
+        .unwrap_or((&a.defined_at, "0"));
+    let mut d = Diagnostic::file_error(Path::new(file), message).warning();
+    d.line = line.parse().unwrap_or(0);
+    d.col = 1;
+    d
 }
 
 /// `[console]` checked: every key must be one the console can read.

@@ -268,6 +268,20 @@ impl Store {
         }
     }
 
+    /// A short name for this store that no other store has: what the store records of its own
+    /// creation (its config dir and time), hashed. Marks what pilote leaves in shared tools
+    /// (a silence in an Alertmanager several jump hosts use), where run numbers alone clash.
+    pub fn identity(&self) -> Result<String, StoreError> {
+        use sha2::{Digest, Sha256};
+        let facts: Vec<String> = self.rows(
+            "SELECT key || '=' || value FROM meta WHERE key IN ('config_dir', 'created_at') ORDER BY key",
+            [],
+            |r| r.get(0),
+        )?;
+        let digest = Sha256::digest(facts.join("\n").as_bytes());
+        Ok(hex::encode(&digest[..4]))
+    }
+
     /// Counts for the workspace summary.
     pub fn summary(&self) -> Result<Summary, StoreError> {
         let count = |sql: &str| -> Result<i64, StoreError> {

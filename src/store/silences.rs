@@ -100,20 +100,42 @@ impl Store {
         })
     }
 
-    /// Pending silences of `run` (of one domain, or all) are no longer wanted; returns how
-    /// many. A retry that creates one afterwards sees it and expires it.
-    pub fn abandon_silences(
-        &mut self,
-        run: i64,
-        domain: Option<&str>,
-    ) -> Result<usize, StoreError> {
+    /// Pending silence `id` is no longer wanted; false if it was not pending. A retry that
+    /// creates it afterwards sees it and expires it.
+    pub fn abandon_silence(&mut self, id: i64) -> Result<bool, StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE silences SET state = 'abandoned', closed_at = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+                params![id, now],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// The pending silences `run` asked of Alertmanager `url` are no longer wanted: a recovery
+    /// that looked for them there has expired what it found.
+    pub fn abandon_silences_at(&mut self, run: i64, url: &str) -> Result<usize, StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
             tx.execute(
                 "UPDATE silences SET state = 'abandoned', closed_at = ?3
-                 WHERE run_id = ?1 AND state = 'pending' AND (?2 IS NULL OR domain = ?2)",
-                params![run, domain, now],
+                 WHERE run_id = ?1 AND state = 'pending' AND url = ?2",
+                params![run, url, now],
             )
+        })
+    }
+
+    /// An open silence whose end time has passed: over, nothing to ask Alertmanager.
+    pub fn silence_over(&mut self, id: i64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE silences SET state = 'expired', closed_at = ends_at, last_error = NULL
+                 WHERE id = ?1 AND state = 'open'",
+                [id],
+            )
+            .map(drop)
         })
     }
 
@@ -126,13 +148,15 @@ impl Store {
         )
     }
 
-    /// Silences open or still being asked for, of every run, oldest first.
+    /// Silences open or still being asked for, of every run, oldest first; one past its end
+    /// time is over whatever its row says.
     pub fn unfinished_silences(&self) -> Result<Vec<SilenceRow>, StoreError> {
         self.rows(
             &format!(
-                "SELECT {COLUMNS} FROM silences WHERE state IN ('pending', 'open') ORDER BY id"
+                "SELECT {COLUMNS} FROM silences
+                 WHERE state IN ('pending', 'open') AND ends_at > ?1 ORDER BY id"
             ),
-            [],
+            [crate::clock::now_ms()],
             silence_row,
         )
     }

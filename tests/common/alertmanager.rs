@@ -89,6 +89,22 @@ impl Alertmanager {
         serde_json::from_str::<Vec<serde_json::Value>>(&body).expect("silences json")
     }
 
+    /// Expires silence `id`, as an operator in Alertmanager's UI would.
+    pub fn expire(&self, id: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            s,
+            "DELETE /api/v2/silence/{id} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .expect("write");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        assert!(
+            text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200"),
+            "{text}"
+        );
+    }
+
     /// The silences in state `state` (`active`, `expired`, `pending`).
     pub fn in_state(&self, state: &str) -> Vec<serde_json::Value> {
         self.silences()

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Ctx, StepFailure, crash_point, lock};
 use crate::core::expand::ExpandedAction;
@@ -28,13 +28,19 @@ pub(super) struct Silences {
     client: Result<Client, String>,
     /// The run's env's Alertmanager; `None` without `[alertmanager]`.
     watch: Option<Watch>,
+    /// The store's identity, in every marker: run numbers of two workspaces that share an
+    /// Alertmanager clash, their stores do not.
+    store: String,
+    /// Rows this runner asked for: only these are its own to give up (a dead runner's pending
+    /// rows wait for the recovery that looks for them in Alertmanager).
+    mine: Mutex<Vec<i64>>,
     /// Set when the run ends: retries stop.
     closing: watch::Sender<bool>,
     retries: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Silences {
-    pub(super) fn new(ws: &Workspace, env: &str) -> Self {
+    pub(super) fn new(ws: &Workspace, env: &str, store: String) -> Self {
         Self {
             client: Client::new(),
             watch: ws
@@ -42,15 +48,24 @@ impl Silences {
                 .alertmanager
                 .as_ref()
                 .map(|a| a.for_env(env).clone()),
+            store,
+            mine: Mutex::new(Vec::new()),
             closing: watch::channel(false).0,
             retries: Mutex::new(Vec::new()),
         }
     }
-}
 
-/// What marks a silence as this run's in its comment.
-fn marker(run: i64) -> String {
-    format!("[pilote run #{run}:")
+    /// What marks a silence as run `run`'s, of this store, in its comment.
+    fn marker(&self, run: i64) -> String {
+        format!("[pilote run #{run} of {}:", self.store)
+    }
+
+    fn mine(&self) -> Vec<i64> {
+        self.mine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Opens a silence over the hosts of the action's domain for `duration`.
@@ -99,7 +114,7 @@ pub(super) async fn silence(
         .map_err(fail)?;
     let comment = format!(
         "{comment} {} {} of {} on {env} by {}]",
-        marker(ctx.run),
+        ctx.silences.marker(ctx.run),
         ctx.kind,
         ctx.app,
         ctx.operator
@@ -127,19 +142,25 @@ pub(super) async fn silence(
             ends_at,
         })
         .map_err(|e| fail(e.to_string()))?;
+    ctx.silences
+        .mine
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(row);
     match client.create(&watch.url, &new).await {
         Ok(id) => {
             crash_point("silence_created");
-            let _ = lock(&ctx.store).silence_opened(row, &id);
-            ctx.say(
-                Some(step_run),
-                "",
-                format!(
-                    "silenced alerts matching {shown} until {} (silence {id} in {})",
-                    crate::clock::format_ms(ends_at),
-                    watch.url
-                ),
-            );
+            if record_opened(ctx, row, &id, &watch.url, step_run).await {
+                ctx.say(
+                    Some(step_run),
+                    "",
+                    format!(
+                        "silenced alerts matching {shown} until {} (silence {id} in {})",
+                        crate::clock::format_ms(ends_at),
+                        watch.url
+                    ),
+                );
+            }
         }
         Err(e) => {
             let _ = lock(&ctx.store).silence_failed(row, &e);
@@ -160,6 +181,32 @@ pub(super) async fn silence(
         }
     }
     Ok(())
+}
+
+/// Records that silence `id` exists for row `row`; true if it is wanted. When it is not (the
+/// run ended or unsilenced meanwhile) or cannot be recorded, it is expired at once: a silence
+/// the store does not know of would be nobody's to end.
+async fn record_opened(ctx: &Arc<Ctx>, row: i64, id: &str, url: &str, step_run: i64) -> bool {
+    let recorded = lock(&ctx.store).silence_opened(row, id);
+    if let Ok(true) = recorded {
+        return true;
+    }
+    let why = match recorded {
+        Err(e) => format!("it could not be recorded ({e})"),
+        _ => "it came when no longer wanted".to_string(),
+    };
+    let expired = match &ctx.silences.client {
+        Ok(client) => client.expire(url, id).await,
+        Err(e) => Err(e.clone()),
+    };
+    let line = match expired {
+        Ok(()) => format!("silence {id} expired at once: {why}"),
+        Err(e) => format!(
+            "warning: silence {id} in {url} could not be expired ({e}) although {why}; it ends by itself"
+        ),
+    };
+    ctx.say(Some(step_run), "", line);
+    false
 }
 
 /// Tries again to create a pending silence, with a growing pause, until it is created, it is
@@ -185,19 +232,11 @@ async fn retry(ctx: Arc<Ctx>, row: i64, step_run: i64, mut new: NewSilence, ends
         new.starts_at = jiff::Timestamp::now().to_string();
         match client.create(&now.url, &new).await {
             Ok(id) => {
-                let wanted = lock(&ctx.store).silence_opened(row, &id).unwrap_or(false);
-                if wanted {
+                if record_opened(&ctx, row, &id, &now.url, step_run).await {
                     ctx.say(
                         Some(step_run),
                         "",
                         format!("silence {id} opened in {} at attempt {attempt}", now.url),
-                    );
-                } else if client.expire(&now.url, &id).await.is_ok() {
-                    // The run ended or unsilenced while we were asking.
-                    ctx.say(
-                        Some(step_run),
-                        "",
-                        format!("silence {id} came too late and was expired at once"),
                     );
                 }
                 return;
@@ -216,22 +255,30 @@ pub(super) async fn unsilence(
     step_run: i64,
 ) -> Result<(), StepFailure> {
     let domain = action.domain.as_deref();
-    let abandoned = lock(&ctx.store)
-        .abandon_silences(ctx.run, domain)
-        .unwrap_or(0);
+    let rows: Vec<SilenceRow> = lock(&ctx.store)
+        .silences(ctx.run)
+        .map_err(|e| ("failed", None, e.to_string()))?
+        .into_iter()
+        .filter(|s| domain.is_none_or(|d| d == s.domain))
+        .collect();
+    let mine = ctx.silences.mine();
+    let mut abandoned = 0;
+    for s in rows
+        .iter()
+        .filter(|s| s.state == "pending" && mine.contains(&s.id))
+    {
+        if lock(&ctx.store).abandon_silence(s.id).unwrap_or(false) {
+            abandoned += 1;
+        }
+    }
     if abandoned > 0 {
         ctx.say(
             Some(step_run),
             "",
-            format!("{abandoned} silence(s) never created are no longer asked for"),
+            format!("{abandoned} silence(s) Alertmanager never took are no longer asked for"),
         );
     }
-    let open: Vec<SilenceRow> = lock(&ctx.store)
-        .silences(ctx.run)
-        .map_err(|e| ("failed", None, e.to_string()))?
-        .into_iter()
-        .filter(|s| s.state == "open" && domain.is_none_or(|d| d == s.domain))
-        .collect();
+    let open: Vec<SilenceRow> = rows.into_iter().filter(|s| s.state == "open").collect();
     if open.is_empty() && abandoned == 0 {
         ctx.say(Some(step_run), "", "no silence of this run is open");
     }
@@ -240,18 +287,23 @@ pub(super) async fn unsilence(
 }
 
 /// Expires open silences, each with a few attempts; what cannot be expired is said, and ends
-/// by itself at its end time.
+/// by itself at its end time. One already over is only recorded as such.
 async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow>) {
     let Ok(client) = &ctx.silences.client else {
         return;
     };
-    let tasks = rows.into_iter().map(|s| {
+    let mut tasks = JoinSet::new();
+    for s in rows {
         let ctx = ctx.clone();
         let client = client.clone();
-        async move {
+        tasks.spawn(async move {
             let Some(id) = s.silence_id.clone() else {
                 return;
             };
+            if s.ends_at <= crate::clock::now_ms() {
+                let _ = lock(&ctx.store).silence_over(s.id);
+                return;
+            }
             let mut last = String::new();
             for attempt in 1..=EXPIRE_ATTEMPTS {
                 match client.expire(&s.url, &id).await {
@@ -276,15 +328,18 @@ async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow
                     crate::clock::format_ms(s.ends_at)
                 ),
             );
-        }
-    });
-    futures_join_all(tasks).await;
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
-/// At the end of the run, however it ended: nothing pending is asked for any more, and every
-/// open silence is expired.
+/// At the end of the run, however it ended: nothing this runner still asks for is wanted any
+/// more, every open silence is expired, and a dead runner's silences a recovery could not
+/// look for at the start are looked for again.
 pub(super) async fn close_all(ctx: &Arc<Ctx>) {
-    let _ = lock(&ctx.store).abandon_silences(ctx.run, None);
+    for row in ctx.silences.mine() {
+        let _ = lock(&ctx.store).abandon_silence(row);
+    }
     ctx.silences.closing.send_replace(true);
     let retries = std::mem::take(
         &mut *ctx
@@ -296,17 +351,17 @@ pub(super) async fn close_all(ctx: &Arc<Ctx>) {
     for r in retries {
         let _ = r.await;
     }
-    let open: Vec<SilenceRow> = lock(&ctx.store)
-        .silences(ctx.run)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| s.state == "open")
-        .collect();
+    let rows = lock(&ctx.store).silences(ctx.run).unwrap_or_default();
+    let open: Vec<SilenceRow> = rows.iter().filter(|s| s.state == "open").cloned().collect();
     expire_rows(ctx, None, open).await;
+    if rows.iter().any(|s| s.state == "pending") {
+        expire_left_behind(ctx, ctx.run).await;
+    }
 }
 
 /// Expires what the dead runner of `run` left: its open silences, and any silence carrying the
-/// run's marker in an Alertmanager it asked (it may have died before recording the id).
+/// run's marker in an Alertmanager it asked (it may have died before recording the id). Its
+/// pending rows are given up only for the Alertmanagers that could be searched.
 pub(super) async fn expire_left_behind(ctx: &Arc<Ctx>, run: i64) {
     let rows = lock(&ctx.store).silences(run).unwrap_or_default();
     let mut urls: Vec<String> = rows
@@ -314,22 +369,28 @@ pub(super) async fn expire_left_behind(ctx: &Arc<Ctx>, run: i64) {
         .filter(|s| s.state == "open" || s.state == "pending")
         .map(|s| s.url.clone())
         .collect();
+    urls.sort();
     urls.dedup();
     if urls.is_empty() {
         return;
     }
-    let _ = lock(&ctx.store).abandon_silences(run, None);
     let Ok(client) = &ctx.silences.client else {
         return;
     };
+    let marker = ctx.silences.marker(run);
     let mut found = Vec::new();
     for url in &urls {
-        match client.active_with(url, &marker(run)).await {
-            Ok(ids) => found.extend(ids.into_iter().map(|id| (url.clone(), id))),
+        match client.active_with(url, &marker).await {
+            Ok(ids) => {
+                let _ = lock(&ctx.store).abandon_silences_at(run, url);
+                found.extend(ids.into_iter().map(|id| (url.clone(), id)));
+            }
             Err(e) => ctx.say(
                 None,
                 "",
-                format!("warning: cannot list the silences of {url} ({e}); those run #{run} left open end by themselves"),
+                format!(
+                    "warning: cannot list the silences of {url} ({e}); those run #{run} left open are looked for again when this run ends"
+                ),
             ),
         }
     }
@@ -343,6 +404,9 @@ pub(super) async fn expire_left_behind(ctx: &Arc<Ctx>, run: i64) {
         .filter(|(_, id)| !known.contains(&id.as_str()))
         .cloned()
         .collect();
+    if open.is_empty() && strays.is_empty() {
+        return;
+    }
     ctx.say(
         None,
         "",
@@ -361,15 +425,5 @@ pub(super) async fn expire_left_behind(ctx: &Arc<Ctx>, run: i64) {
                 format!("warning: silence {id} could not be expired in {url} ({e})"),
             ),
         }
-    }
-}
-
-/// Awaits every future, concurrently.
-async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
-    tasks: impl Iterator<Item = F>,
-) {
-    let handles: Vec<JoinHandle<()>> = tasks.map(tokio::spawn).collect();
-    for h in handles {
-        let _ = h.await;
     }
 }
