@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::workspace::Ws;
 use common::{Home, edit, run};
 use sha2::Digest as _;
 
@@ -27,17 +28,12 @@ const ODD: &str = "a{{ 7*7 }}'\"\\ $(x) {% raw %}\nnext\u{85}\u{2028}é😀";
 
 /// The demo's config with uat's `war` domain on three local hosts and the test's automation
 /// and playbooks.
-struct Ws {
-    home: Home,
-    dir: PathBuf,
-}
-
 impl Ws {
     fn new(automation: &str, playbooks: &[(&str, &str)]) -> Self {
-        let home = Home::new();
-        let dir = home.demo_config();
+        let ws = Ws::demo_config();
+        let (home, dir) = (&ws.home, &ws.dir);
         edit(
-            &dir,
+            dir,
             "inventory.toml",
             "war = [\"uat-jboss-1\"]",
             "war = [\"uat-jboss-1\", \"uat-jboss-2\", \"uat-jboss-3\"]",
@@ -55,15 +51,11 @@ impl Ws {
             std::fs::write(dir.join("playbooks").join(name), text).expect("write");
         }
         std::fs::create_dir_all(home.path().join("out")).expect("mkdir");
-        Self { home, dir }
+        ws
     }
 
     fn out(&self) -> PathBuf {
         self.home.path().join("out")
-    }
-
-    fn data(&self) -> PathBuf {
-        self.home.path().join("data/pilote/workspaces/demo")
     }
 
     fn plan(&self, uses: &str, with: &str) -> String {
@@ -73,15 +65,6 @@ impl Ws {
         let path = self.dir.join(format!("plans/{uses}.toml"));
         std::fs::write(&path, text).expect("write plan");
         path.display().to_string()
-    }
-
-    fn pilote(&self, args: &[&str]) -> (i32, String, String) {
-        run(self
-            .home
-            .pilote()
-            .arg("--workspace")
-            .arg(&self.dir)
-            .args(args))
     }
 
     /// (host, state, detail) of every step run of `run`, the playbook's own row first.
@@ -96,19 +79,6 @@ impl Ws {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
-    }
-
-    /// Waits until the log of `run` holds `needle`, and returns the log.
-    fn wait_log(&self, run: &str, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, out, _) = self.pilote(&["logs", run]);
-            if out.contains(needle) {
-                return out;
-            }
-            assert!(Instant::now() < deadline, "never logged {needle:?}:\n{out}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 

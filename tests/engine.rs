@@ -5,6 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::workspace::Ws;
 use common::{Home, run};
 
 const TEST_AUTOMATIONS: &str = r#"
@@ -108,17 +109,11 @@ printf 'no newline %s' "$TOKEN"
 "#;
 
 /// A demo workspace with the test automations, and a plan using `uses`.
-struct Ws {
-    home: Home,
-    dir: PathBuf,
-}
-
 impl Ws {
     fn new() -> Self {
-        let home = Home::new();
-        let dir = home.demo_config();
-        std::fs::write(dir.join("automations/test.toml"), TEST_AUTOMATIONS).expect("write");
-        Self { home, dir }
+        let ws = Ws::demo_config();
+        std::fs::write(ws.dir.join("automations/test.toml"), TEST_AUTOMATIONS).expect("write");
+        ws
     }
 
     fn plan(&self, name: &str, actions: &[(&str, &str)]) -> PathBuf {
@@ -133,15 +128,6 @@ impl Ws {
         path
     }
 
-    fn pilote(&self, args: &[&str]) -> (i32, String, String) {
-        run(self
-            .home
-            .pilote()
-            .arg("--workspace")
-            .arg(&self.dir)
-            .args(args))
-    }
-
     /// `pilote run PLAN --env ENV [--follow]` in this workspace.
     fn run_plan(&self, plan: &Path, env: &str, follow: bool) -> (i32, String, String) {
         let plan = plan.to_str().expect("utf8 path");
@@ -150,37 +136,6 @@ impl Ws {
             args.push("--follow");
         }
         self.pilote(&args)
-    }
-
-    fn data(&self) -> PathBuf {
-        self.home.path().join("data/pilote/workspaces/demo")
-    }
-
-    fn run_json(&self, id: &str) -> serde_json::Value {
-        let (_, out, _) = self.pilote(&["runs", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-        v["runs"]
-            .as_array()
-            .expect("runs")
-            .iter()
-            .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn wait_state(&self, id: &str, state: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let r = self.run_json(id);
-            if r["state"] == state {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {id} never reached {state}: {r}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 

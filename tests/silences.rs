@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::alertmanager::Alertmanager;
-use common::{Home, edit, run};
+use common::workspace::Ws;
+use common::{edit, run};
 
 const AUTOMATIONS: &str = r#"
 [mute]
@@ -53,16 +53,11 @@ kind = "shell"
 script = "echo hello"
 "#;
 
-struct Ws {
-    home: Home,
-    dir: PathBuf,
-}
-
 impl Ws {
     /// The demo config with the test automations and `[alertmanager]` at `url` (none if `None`).
     fn new(url: Option<&str>) -> Self {
-        let home = Home::new();
-        let dir = home.demo_config();
+        let ws = Ws::demo_config();
+        let dir = &ws.dir;
         std::fs::write(dir.join("automations/silences.toml"), AUTOMATIONS).expect("write");
         if let Some(url) = url {
             let mut settings = std::fs::read_to_string(dir.join("pilote.toml")).expect("read");
@@ -72,7 +67,7 @@ impl Ws {
             ));
             std::fs::write(dir.join("pilote.toml"), settings).expect("write");
         }
-        Self { home, dir }
+        ws
     }
 
     /// A plan of these automations, in order; `undo` per action.
@@ -86,66 +81,6 @@ impl Ws {
         let path = self.dir.join("plans/silences.toml");
         std::fs::write(&path, text).expect("write plan");
         path.display().to_string()
-    }
-
-    fn pilote(&self, args: &[&str]) -> (i32, String, String) {
-        run(self
-            .home
-            .pilote()
-            .arg("--workspace")
-            .arg(&self.dir)
-            .args(args))
-    }
-
-    fn run_json(&self, id: &str) -> serde_json::Value {
-        let (_, out, _) = self.pilote(&["runs", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-        v["runs"]
-            .as_array()
-            .expect("runs")
-            .iter()
-            .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn wait_state(&self, id: &str, state: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = self.run_json(id);
-            if r["state"] == state {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {id} never reached {state}: {r}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Starts a run of `plan` on `env` and returns its id.
-    fn start(&self, plan: &str, env: &str) -> String {
-        let (code, out, err) = self.pilote(&["run", plan, "--env", env]);
-        assert_eq!(code, 0, "{out}{err}");
-        out.trim().to_string()
-    }
-
-    fn logs(&self, id: &str) -> String {
-        self.pilote(&["logs", id]).1
-    }
-
-    /// The run's log once it holds `text` (lines are stored in batches, after the state).
-    fn wait_log(&self, id: &str, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let logs = self.logs(id);
-            if logs.contains(text) {
-                return logs;
-            }
-            assert!(Instant::now() < deadline, "never logged {text:?}: {logs}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 

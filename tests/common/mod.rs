@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod pty;
 pub mod sshd;
 pub mod tmux;
+pub mod workspace;
 
 use std::fs;
 use std::path::{Path, PathBuf};
