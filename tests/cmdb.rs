@@ -446,7 +446,9 @@ fn the_demo_checks_pass_until_a_host_loses_its_part_and_hosts_run_in_parallel() 
     );
 
     // Six JBoss hosts whose check takes a second and three batch hosts whose check never
-    // ends: one after the other that is 12 s; in parallel, about the slowest (its timeout).
+    // ends: one after the other that is 12 s; in parallel, about the slowest (its timeout,
+    // then its grace). The bound leaves room for a loaded 2-core CI machine and still
+    // fails if the hosts were checked one at a time.
     let config = home.path().join("config/pilote");
     edit(
         &config,
@@ -470,7 +472,7 @@ fn the_demo_checks_pass_until_a_host_loses_its_part_and_hosts_run_in_parallel() 
         out.contains("batch check failed: timed out after 2s"),
         "{out}"
     );
-    assert!(took < Duration::from_secs(5), "took {took:?}:\n{out}");
+    assert!(took < Duration::from_secs(8), "took {took:?}:\n{out}");
 }
 
 #[test]
