@@ -108,6 +108,9 @@ pub fn import(
         .into());
     }
     let document = cmdb::fetch(from)?;
+    // Only the request gets `from` whole: the file, the audit trail, the log and the output
+    // name it with its credential masked.
+    let from: &str = &cmdb::shown(from);
     let doc = cmdb::parse(Path::new(from), &document).map_err(Error::Invalid)?;
     let path = dir.join(INVENTORY_FILE);
     let current = match fs::read_to_string(&path) {
