@@ -183,12 +183,7 @@ pub fn import(
     let diff = if up_to_date {
         String::new()
     } else {
-        line_diff::unified(
-            &line_diff::diff(old_text, &text),
-            &old_label,
-            &new_label,
-            CONTEXT,
-        )
+        line_diff::unified(old_text, &text, &old_label, &new_label, CONTEXT)
     };
     let [apps, envs, hosts] = summarize(old_inventory.as_ref(), &new_ws.inventory);
     let changes = [&apps, &envs, &hosts];
