@@ -610,6 +610,48 @@ fn on_a_terminal_the_import_asks_and_writes_only_after_yes() {
 }
 
 #[test]
+fn the_import_refuses_to_write_over_a_file_edited_while_its_diff_was_read() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    let path = ws.join("inventory.toml");
+    let from = fixtures().join("pets.json").display().to_string();
+    let args = [
+        "--workspace",
+        ws.to_str().expect("utf-8 path"),
+        "inventory",
+        "import",
+        "--from",
+        &from,
+    ];
+    let mut t = common::pty::Pty::start(&home, &args, 120, 40);
+    t.wait_for("the question", |s| {
+        s.contains("Write this inventory? [y/N]")
+    });
+    // A colleague's edit lands while the operator reads the diff.
+    edit(
+        &ws,
+        "inventory.toml",
+        "protected = true\n",
+        "protected = true # hands off\n",
+    );
+    let edited = std::fs::read(&path).expect("read");
+    t.send("y\r");
+    let screen = t.wait_for("the refusal", |s| s.contains("nothing was written"));
+    assert_eq!(t.wait_exit(), 2, "{screen}");
+    assert!(
+        screen.contains("inventory.toml changed since the diff was made; nothing was written: run the import again"),
+        "{screen}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        edited,
+        "the edit is kept"
+    );
+    let (_, audit, _) = pilote(&home, &ws, &["audit", "--json"]);
+    assert!(!audit.contains("inventory.imported"), "{audit}");
+}
+
+#[test]
 fn a_shared_host_may_serve_two_environments_and_an_empty_check_is_refused() {
     let home = Home::new();
     let ws = home.demo_config();
