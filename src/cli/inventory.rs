@@ -108,6 +108,9 @@ pub fn import(
         .into());
     }
     let document = cmdb::fetch(from)?;
+    // Only the request gets `from` whole: the file, the audit trail, the log and the output
+    // name it with its credential masked.
+    let from: &str = &cmdb::shown(from);
     let doc = cmdb::parse(Path::new(from), &document).map_err(Error::Invalid)?;
     let path = dir.join(INVENTORY_FILE);
     let current = match fs::read_to_string(&path) {
@@ -180,12 +183,7 @@ pub fn import(
     let diff = if up_to_date {
         String::new()
     } else {
-        line_diff::unified(
-            &line_diff::diff(old_text, &text),
-            &old_label,
-            &new_label,
-            CONTEXT,
-        )
+        line_diff::unified(old_text, &text, &old_label, &new_label, CONTEXT)
     };
     let [apps, envs, hosts] = summarize(old_inventory.as_ref(), &new_ws.inventory);
     let changes = [&apps, &envs, &hosts];

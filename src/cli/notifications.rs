@@ -82,11 +82,9 @@ pub fn test(ws: &Workspace, store: &mut Store, name: &str) -> Result<()> {
     // Which variable, and where it points now: a variable set to the wrong hook is a
     // classic, and the masked form is enough to tell.
     let target = match (&hook.target, hook.target.resolve()) {
-        (crate::settings::Target::Env(_), Ok(url)) => format!(
-            "{} = {}",
-            hook.target.shown(),
-            crate::core::notify::mask_url(&url)
-        ),
+        (crate::settings::Target::Env(_), Ok(url)) => {
+            format!("{} = {}", hook.target.shown(), crate::core::url::mask(&url))
+        }
         _ => hook.target.shown(),
     };
     let shown = format!("{} ({target}, {})", hook.name, hook.format.as_str());

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod plan;
 pub mod rollback;
 mod source;
+pub mod url;
 pub mod value;
 
 pub use source::SourceFile;

@@ -64,7 +64,7 @@ impl Target {
     /// What may be shown of it: `https://chat.example.com/…`, or `$NAME`.
     pub fn shown(&self) -> String {
         match self {
-            Self::Url(u) => crate::core::notify::mask_url(u),
+            Self::Url(u) => crate::core::url::mask(u),
             Self::Env(name) => format!("${name}"),
         }
     }

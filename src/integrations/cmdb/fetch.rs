@@ -18,6 +18,17 @@ pub fn is_url(from: &str) -> bool {
     from.starts_with("http://") || from.starts_with("https://")
 }
 
+/// `from` as it may be shown, logged or stored: a URL keeps only its scheme, host and port,
+/// since a CMDB URL often carries its credential (`user:token@`, `?api_key=`); a file path
+/// is kept whole.
+pub fn shown(from: &str) -> String {
+    if is_url(from) {
+        crate::core::url::mask(from)
+    } else {
+        from.to_string()
+    }
+}
+
 /// The document's text. Exit codes follow who must act: a missing file, a refused request
 /// (4xx) or a document that is not UTF-8 or too large is bad input (2); a CMDB that is
 /// down, slow or failing (5xx) is an operation that failed (1) and may work later.
@@ -50,12 +61,14 @@ fn fetch_url(url: &str) -> Result<String, Error> {
         .build()
         .map_err(Error::io("cannot start the HTTP client"))?;
     let bytes = runtime.block_on(get(url))?;
-    text_of(url, bytes)
+    text_of(&shown(url), bytes)
 }
 
+/// Only the request sees `url` whole; every message names it by [`shown`].
 async fn get(url: &str) -> Result<Vec<u8>, Error> {
+    let masked = shown(url);
     let failed = |why: String| Error::Io {
-        context: format!("cannot fetch {url}"),
+        context: format!("cannot fetch {masked}"),
         source: std::io::Error::other(why),
     };
     let client = reqwest::Client::builder()
@@ -71,7 +84,7 @@ async fn get(url: &str) -> Result<Vec<u8>, Error> {
         .map_err(|e| {
             if e.is_builder() {
                 Error::BadInput(format!(
-                    "{url} is not a URL pilote can fetch: {}",
+                    "{masked} is not a URL pilote can fetch: {}",
                     root_cause(&e)
                 ))
             } else if e.is_timeout() {
@@ -84,7 +97,7 @@ async fn get(url: &str) -> Result<Vec<u8>, Error> {
     if !status.is_success() {
         let why = format!("the server answered {status}");
         return Err(if status.is_client_error() {
-            Error::BadInput(format!("cannot fetch {url}: {why}"))
+            Error::BadInput(format!("cannot fetch {masked}: {why}"))
         } else {
             failed(why)
         });
@@ -93,7 +106,7 @@ async fn get(url: &str) -> Result<Vec<u8>, Error> {
         .content_length()
         .is_some_and(|n| n > MAX_DOCUMENT_BYTES)
     {
-        return Err(too_large(url));
+        return Err(too_large(&masked));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| {
@@ -108,7 +121,7 @@ async fn get(url: &str) -> Result<Vec<u8>, Error> {
     })? {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > MAX_DOCUMENT_BYTES {
-            return Err(too_large(url));
+            return Err(too_large(&masked));
         }
     }
     Ok(body)

@@ -7,5 +7,5 @@ pub mod locate;
 pub mod render;
 
 pub use document::{Document, parse};
-pub use fetch::{MAX_DOCUMENT_BYTES, fetch, is_url};
+pub use fetch::{MAX_DOCUMENT_BYTES, fetch, is_url, shown};
 pub use render::{Kept, Origin, render, strip_header};

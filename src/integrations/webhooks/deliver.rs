@@ -348,7 +348,7 @@ async fn answer(mut resp: reqwest::Response) -> String {
 /// A receiver may echo the URL it was called at: its secret part goes before the text is
 /// kept anywhere.
 fn scrub(text: &str, url: &str) -> String {
-    let masked = crate::core::notify::mask_url(url);
+    let masked = crate::core::url::mask(url);
     let mut out = text.replace(url, &masked);
     if let Some((_, rest)) = url.split_once("://")
         && let Some(slash) = rest.find(['/', '?'])
