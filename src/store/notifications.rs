@@ -9,7 +9,6 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::audit::AuditEvent;
 use super::db::{Store, StoreError};
 
 /// A delivery to make.
@@ -124,27 +123,6 @@ impl Store {
             )
             .map(|b| b.unwrap_or(false))
             .map_err(|e| self.sql_error(e))
-    }
-
-    /// Up to `limit` audit events after `seq`, oldest first.
-    pub fn audit_after(&self, seq: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-        self.rows(
-            "SELECT seq, at, actor_uid, actor, action, subject, payload FROM audit_events
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            params![seq, limit],
-            |r| {
-                let payload: String = r.get(6)?;
-                Ok(AuditEvent {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor_uid: r.get(2)?,
-                    actor: r.get(3)?,
-                    action: r.get(4)?,
-                    subject: r.get(5)?,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                })
-            },
-        )
     }
 
     /// Queues `deliveries` and moves the cursor to `upto`, in one transaction: an event is

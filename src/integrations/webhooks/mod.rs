@@ -16,13 +16,12 @@ mod trail;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 pub use deliver::{Sent, serve, test};
 
 use crate::engine::runner::spool_dir;
+use crate::engine::unix::spawn_detached;
 use crate::settings::Workspace;
 use crate::store::{Store, StoreError};
 
@@ -88,37 +87,18 @@ pub fn kick(ws: &Workspace, store: &Store) {
         }
     }
     if let Err(e) = start(ws) {
-        tracing::warn!(error = %e, "cannot start the notification deliverer");
+        tracing::warn!(error = %e, "notifications wait for the next state change");
     }
 }
 
-/// Starts `pilote __notify` detached, as a runner is: its own session, stdin from
-/// /dev/null, stderr to the spool.
-fn start(ws: &Workspace) -> std::io::Result<()> {
-    let spool = spool_dir(ws);
-    std::fs::create_dir_all(&spool)?;
-    let stderr = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(spool.join("notify.stderr"))?;
-    let exe = std::env::current_exe()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(&ws.config_dir)
-        .arg("__notify")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = cmd.spawn()?;
+/// Starts `pilote __notify` detached, as a runner is (see `spawn_detached`).
+fn start(ws: &Workspace) -> crate::error::Result<()> {
+    let mut child = spawn_detached(
+        ws,
+        "notification deliverer",
+        ["__notify"],
+        &spool_dir(ws).join("notify.stderr"),
+    )?;
     // A console or a runner lives long and kicks often: a thread reaps each deliverer so no
     // zombie piles up. A short command exits first, and init reaps it then.
     std::thread::spawn(move || child.wait());
