@@ -675,11 +675,13 @@ fn a_gate_waiting_says_what_it_asks_and_how_to_answer() {
 
 #[test]
 fn each_webhook_mistake_is_reported_at_once_without_the_url() {
+    // With a mistake elsewhere in the file too: it hides none of the webhooks' ones.
     let home = demo(
         "[webhooks.a]\nurl = \"ftp://chat.example.com/hooks/abc123\"\nevents = [\"run.failed\", \"run.exploded\"]\n\n\
          [webhooks.b]\nurl = \"https://chat.example.com/hooks/abc123\"\nurl_env = \"B_HOOK\"\n\n\
          [webhooks.c]\nformat = \"json\"\n\n\
-         [webhooks.d]\nurl_env = \"not-a-var\"\ntimeout = \"0s\"\nattempts = 0\n",
+         [webhooks.d]\nurl_env = \"not-a-var\"\ntimeout = \"0s\"\nattempts = 0\n\n\
+         [alertmanager]\nurl = \"nowhere\"\n",
     );
     let (code, out, err) = pilote(&home, &[], &["config", "check"]);
     assert_eq!(code, 2, "{out}{err}");
