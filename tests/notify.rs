@@ -459,6 +459,104 @@ fn a_receiver_failing_at_first_gets_the_delivery_on_a_retry_and_the_secret_stays
     assert_nowhere(&home, secret);
 }
 
+/// Every file under the state dir (the tracing log), as text.
+fn state_log(home: &Home) -> String {
+    let mut files = Vec::new();
+    collect(&home.path().join("state"), &mut files);
+    files
+        .iter()
+        .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_url_env_webhook_waits_for_a_process_that_has_its_url() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = demo(
+        "[webhooks.chat]\nurl_env = \"CHAT_HOOK\"\nevents = [\"run.succeeded\", \"run.rolled_back\"]\n",
+    );
+    let env = [("CHAT_HOOK", receiver.url("/hooks/chat"))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Nobody here has the URL: no deliverer is started for nothing, and the log says why.
+    deploy_uat(&home, &[]);
+    let spool: Vec<String> = std::fs::read_dir(data(&home).join("spool"))
+        .expect("spool")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!spool.iter().any(|n| n.starts_with("notify")), "{spool:?}");
+    assert!(
+        state_log(&home).contains("this process cannot post to the webhook"),
+        "the warning is logged"
+    );
+    // A deliverer started for another webhook queues chat's deliveries and leaves them
+    // waiting, saying why, with no attempt counted.
+    append(
+        &home,
+        &format!(
+            "[webhooks.all]\nurl = \"{}\"\nevents = [\"run.rolled_back\"]\n",
+            receiver.url("/all")
+        ),
+    );
+    ok(
+        &home,
+        &[],
+        &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
+    );
+    let waiting = "waiting: environment variable CHAT_HOOK (url_env) is not set for the \
+                   deliverer; `pilote notifications` run with $CHAT_HOOK set sends it";
+    let d = wait_deliveries(&home, Duration::from_secs(20), |d| {
+        d.len() == 3
+            && d.iter().all(|x| {
+                (x["webhook"] == "all" && x["state"] == "delivered")
+                    || (x["webhook"] == "chat" && x["last_error"] == waiting)
+            })
+    });
+    // It exits with them still waiting: they are not its work.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deliverer_alive(&home) {
+        assert!(Instant::now() < deadline, "the deliverer never exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let chat: Vec<&serde_json::Value> = d.iter().filter(|x| x["webhook"] == "chat").collect();
+    assert!(
+        chat.iter()
+            .all(|x| x["state"] == "pending" && x["attempts"] == 0),
+        "{d:#?}"
+    );
+    let (code, out, err) = pilote(&home, &[], &["notifications"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(waiting), "{out}");
+    assert!(
+        err.contains(
+            "webhook `chat`: environment variable CHAT_HOOK (url_env) is not set here: \
+             its deliveries wait for a pilote run with it set"
+        ),
+        "{err}"
+    );
+    assert_eq!(receiver.received().len(), 1, "only `all` was posted to");
+    // Listing from a shell that has the URL sends them, oldest first.
+    ok(&home, &env, &["notifications"]);
+    let got = receiver.wait_for(3, Duration::from_secs(20));
+    let chat: Vec<String> = got
+        .iter()
+        .filter(|r| r.path == "/hooks/chat")
+        .map(|r| r.json()["event"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(chat, ["run.succeeded", "run.rolled_back"]);
+    let d = wait_deliveries(&home, Duration::from_secs(10), |d| {
+        d.iter().all(|x| x["state"] == "delivered")
+    });
+    assert!(d.iter().all(|x| x["attempts"] == 1), "{d:#?}");
+    // And a test says so before posting anything.
+    let (code, out, err) = pilote(&home, &[], &["notifications", "test", "chat"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: webhook `chat`: environment variable CHAT_HOOK (url_env) is not set here; set it and try again"
+    );
+}
+
 #[test]
 fn a_hanging_receiver_never_slows_the_run_and_is_given_up() {
     let receiver = Receiver::start(Mode::Hang);

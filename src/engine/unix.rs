@@ -9,14 +9,13 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 
 use crate::error::{Error, Result};
-use crate::settings::Workspace;
 
-/// Starts `pilote --workspace DIR ARGS...` in its own session (no controlling terminal, so
+/// Starts `pilote --workspace CONFIG_DIR ARGS...` in its own session (no controlling terminal, so
 /// no SIGHUP when the SSH connection drops), stdin and stdout on /dev/null (a prompt must
 /// never reach the operator's tty), stderr appended to `stderr` (created 0600), which is
 /// where a child that cannot even open the store says why. `what` names it in errors.
 pub(crate) fn spawn_detached<I, S>(
-    ws: &Workspace,
+    config_dir: &Path,
     what: &str,
     args: I,
     stderr: &Path,
@@ -38,7 +37,7 @@ where
     let exe = std::env::current_exe().map_err(Error::io("cannot find the pilote binary"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--workspace")
-        .arg(&ws.config_dir)
+        .arg(config_dir)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -52,9 +52,8 @@ impl Target {
         match self {
             Self::Url(u) => Ok(u.clone()),
             Self::Env(name) => {
-                let url = std::env::var(name).map_err(|_| {
-                    format!("environment variable {name} (url_env) is not set for the deliverer")
-                })?;
+                let url = std::env::var(name)
+                    .map_err(|_| format!("environment variable {name} (url_env) is not set"))?;
                 check_url(&url).map_err(|why| format!("{name} {why}"))?;
                 Ok(url)
             }

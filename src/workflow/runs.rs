@@ -291,7 +291,7 @@ fn start(ws: &Workspace, id: i64) -> Result<()> {
         .and_then(|f| f.set_modified(std::time::SystemTime::now()))
         .map_err(Error::io(format!("cannot touch {}", lease.display())))?;
     spawn_detached(
-        ws,
+        &ws.config_dir,
         "runner",
         ["__runner".to_string(), id.to_string()],
         &spool.join(format!("run-{id}.stderr")),

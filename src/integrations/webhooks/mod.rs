@@ -10,10 +10,17 @@
 //! is configured, one already holds the lease (a file lock in the spool, like a runner's),
 //! or there is nothing to deliver. A deliverer that is about to exit releases its lease and
 //! then reads the trail once more, so a kick that found the lease still held is never lost.
+//!
+//! A `url_env` URL is read from the deliverer's environment, which is that of the process
+//! that kicked it (a console, a runner, a CLI command). Deliveries to a webhook a deliverer
+//! cannot read the URL of are left pending, no attempt counted, saying why; a process that
+//! cannot read it starts no deliverer for it, and one that can sends them. (A kick that
+//! finds the lease held by a deliverer without the URL waits for the next state change.)
 
 mod deliver;
 mod trail;
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -72,35 +79,97 @@ pub fn arm(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
     }
 }
 
-/// After a state change committed: makes sure a deliverer will post what it means. Never
-/// fails the caller (the change is done; a lost message is logged).
-pub fn kick(ws: &Workspace, store: &Store) {
-    if ws.settings.webhooks.is_empty() || deliverer_alive(ws) {
-        return;
-    }
-    match store.notify_backlog() {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the notification outbox");
-            return;
+/// What this process can post to: the URL of each webhook it can read, and why it cannot
+/// read the others (a `url_env` variable missing from its environment, or not a URL).
+/// The deliverer reads its URLs from its own environment, inherited from whoever kicked it.
+pub(crate) struct Reach {
+    pub(crate) urls: HashMap<String, String>,
+    /// (webhook, why), in config order.
+    pub(crate) unreachable: Vec<(String, String)>,
+}
+
+impl Reach {
+    pub(crate) fn here(ws: &Workspace) -> Self {
+        let mut reach = Self {
+            urls: HashMap::new(),
+            unreachable: Vec::new(),
+        };
+        for hook in &ws.settings.webhooks {
+            match hook.target.resolve() {
+                Ok(url) => {
+                    reach.urls.insert(hook.name.clone(), url);
+                }
+                Err(why) => reach.unreachable.push((hook.name.clone(), why)),
+            }
         }
+        reach
     }
-    if let Err(e) = start(ws) {
-        tracing::warn!(error = %e, "notifications wait for the next state change");
+
+    /// The webhooks it can post to, in no order.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.urls.keys().map(String::as_str).collect()
     }
 }
 
-/// Starts `pilote __notify` detached, as a runner is (see `spawn_detached`).
-fn start(ws: &Workspace) -> crate::error::Result<()> {
-    let mut child = spawn_detached(
-        ws,
-        "notification deliverer",
-        ["__notify"],
-        &spool_dir(ws).join("notify.stderr"),
-    )?;
-    // A console or a runner lives long and kicks often: a thread reaps each deliverer so no
-    // zombie piles up. A short command exits first, and init reaps it then.
-    std::thread::spawn(move || child.wait());
-    Ok(())
+/// A deliverer to start, once the store's lock is let go: starting is a fork and an exec.
+pub struct Kick {
+    config_dir: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Kick {
+    /// Whether a deliverer started by this process would have something to post: a webhook
+    /// it can read the URL of, and events or deliveries waiting. A webhook it cannot post
+    /// to is logged: its deliveries wait for a process that can (see [`Reach`]).
+    pub fn needed(ws: &Workspace, store: &Store) -> Option<Self> {
+        if ws.settings.webhooks.is_empty() || deliverer_alive(ws) {
+            return None;
+        }
+        let reach = Reach::here(ws);
+        for (webhook, why) in &reach.unreachable {
+            tracing::warn!(%webhook, %why, "this process cannot post to the webhook: its deliveries wait for a pilote command run with its URL set");
+        }
+        if reach.urls.is_empty() {
+            return None;
+        }
+        match store.notify_backlog(&reach.names()) {
+            Ok(true) => Some(Self {
+                config_dir: ws.config_dir.clone(),
+                stderr: spool_dir(ws).join("notify.stderr"),
+            }),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the notification outbox");
+                None
+            }
+        }
+    }
+
+    /// Starts `pilote __notify` detached, as a runner is (see `spawn_detached`). Never
+    /// fails the caller: the change is done; a message that waits is logged.
+    pub fn start(self) {
+        let child = spawn_detached(
+            &self.config_dir,
+            "notification deliverer",
+            ["__notify"],
+            &self.stderr,
+        );
+        match child {
+            // A console or a runner lives long and kicks often: a thread reaps each
+            // deliverer so no zombie piles up. A short command exits first, and init reaps
+            // it then.
+            Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+            Err(e) => {
+                tracing::warn!(error = %e, "notifications wait for the next state change");
+            }
+        }
+    }
+}
+
+/// After a state change committed: makes sure a deliverer will post what it means. Never
+/// fails the caller. A caller holding a lock others wait for uses [`Kick`] to let go first.
+pub fn kick(ws: &Workspace, store: &Store) {
+    if let Some(k) = Kick::needed(ws, store) {
+        k.start();
+    }
 }
