@@ -651,12 +651,12 @@ fn without_webhooks_no_deliverer_is_ever_started() {
     assert!(deliveries(&home).is_empty());
 }
 
-#[test]
-fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
-    let receiver = Receiver::start(Mode::Ok);
+/// The demo with a change board (alice, bob) whose one approval a hotfix needs on preprod,
+/// and a webhook `board` (`target` is its `url = ...` or `url_env = ...` line) that gets
+/// `request.approval_needed`.
+fn board_demo(target: &str) -> Home {
     let home = demo(&format!(
-        "[webhooks.board]\nurl = \"{}\"\nevents = [\"request.approval_needed\"]\n",
-        receiver.url("/board")
+        "[webhooks.board]\n{target}\nevents = [\"request.approval_needed\"]\n"
     ));
     let config = home.path().join("config/pilote");
     common::edit(
@@ -671,24 +671,36 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
         "require_previous_success = false",
         "require_previous_success = false\napprovers = \"change-board\"",
     );
-    let as_user = |who: &str, args: &[&str]| {
-        let (code, out, err) = run(home
-            .pilote()
-            .env(
-                "PILOTE_TEST_ACTOR",
-                match who {
-                    "dev" => "dev:2001",
-                    "alice" => "alice:2002",
-                    _ => "ops:2003",
-                },
-            )
-            .args(args));
-        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-    };
-    let drop = data(&home).join("drop/pets-1.4.0");
+    home
+}
+
+/// pilote as `who` (dev, alice, or else ops), with `env`; its stdout.
+fn as_user(home: &Home, who: &str, env: &[(&str, &str)], args: &[&str]) -> String {
+    let mut cmd = home.pilote();
+    cmd.env(
+        "PILOTE_TEST_ACTOR",
+        match who {
+            "dev" => "dev:2001",
+            "alice" => "alice:2002",
+            _ => "ops:2003",
+        },
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (code, out, err) = run(cmd.args(args));
+    assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+    out
+}
+
+/// Request #1: pets 1.4.0 as a hotfix, filed by dev (a draft).
+fn file_hotfix(home: &Home, env: &[(&str, &str)]) {
+    let drop = data(home).join("drop/pets-1.4.0");
     let drop = drop.to_str().expect("utf8");
     as_user(
+        home,
         "dev",
+        env,
         &[
             "vault",
             "import",
@@ -699,9 +711,10 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
             "1.4.0",
         ],
     );
-    // A hotfix goes to preprod first, which needs one approval from the change board.
     as_user(
+        home,
         "dev",
+        env,
         &[
             "request",
             "new",
@@ -715,14 +728,60 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
             "hotfix",
         ],
     );
-    assert!(receiver.received().is_empty(), "a draft waits for no one");
-    as_user("dev", &["request", "submit", "1"]);
+}
+
+/// Waits until no deliverer holds the lease: what it was going to post is posted.
+fn wait_deliverer_gone(home: &Home) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while deliverer_alive(home) {
+        assert!(Instant::now() < deadline, "the deliverer never exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The sequence number of the audit event `action` (the latest one).
+fn audit_seq(home: &Home, action: &str) -> i64 {
+    let out = ok(home, &[], &["audit", "--json", "--limit", "500"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["action"] == action)
+        .filter_map(|e| e["seq"].as_i64())
+        .max()
+        .unwrap_or_else(|| panic!("no {action} in {v:#}"))
+}
+
+#[test]
+fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = board_demo(&format!("url = \"{}\"", receiver.url("/board")));
+    // A hotfix goes to preprod first, which needs one approval from the change board.
+    file_hotfix(&home, &[]);
+    as_user(&home, "dev", &[], &["request", "submit", "1"]);
     let got = receiver.wait_for(1, Duration::from_secs(20));
     insta::assert_snapshot!("approval_needed", stable(&pretty(&got[0])));
+    // A draft waits for no one: once the deliverer has read the trail up to the submit and
+    // is gone, the submit is all that was posted about.
+    wait_deliverer_gone(&home);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(
+        got[0].json()["audit_seq"],
+        audit_seq(&home, "request.submitted")
+    );
     // Once approved, preprod waits for no one: nothing is posted; after its deploy, prod does.
-    as_user("alice", &["request", "approve", "1", "--env", "preprod"]);
     as_user(
+        &home,
+        "alice",
+        &[],
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    as_user(
+        &home,
         "ops",
+        &[],
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
     let got = receiver.wait_for(2, Duration::from_secs(20));
@@ -734,7 +793,42 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
         prod["approval"]["command"],
         "pilote request approve 1 --env prod"
     );
+    wait_deliverer_gone(&home);
+    let got = receiver.received();
     assert_eq!(got.len(), 2, "{got:#?}");
+}
+
+#[test]
+fn approval_needed_read_late_is_posted_once() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = board_demo("url_env = \"BOARD_HOOK\"");
+    // Without the URL no deliverer starts: the trail is read all at once afterwards, when
+    // the request already waits for prod.
+    file_hotfix(&home, &[]);
+    as_user(&home, "dev", &[], &["request", "submit", "1"]);
+    as_user(
+        &home,
+        "alice",
+        &[],
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    as_user(
+        &home,
+        "ops",
+        &[],
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+    let url = receiver.url("/board");
+    ok(&home, &[("BOARD_HOOK", &url)], &["notifications"]);
+    receiver.wait_for(1, Duration::from_secs(20));
+    wait_deliverer_gone(&home);
+    // The submit, the approval and the deploy all read as "prod waits": said once.
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let body = got[0].json();
+    assert_eq!(body["env"], "prod");
+    assert_eq!(body["approval"]["given"], 0);
+    assert_eq!(body["audit_seq"], audit_seq(&home, "request.submitted"));
 }
 
 #[test]

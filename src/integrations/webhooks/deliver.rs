@@ -80,6 +80,8 @@ pub fn serve(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
         .map(|h| h.name.as_str())
         .collect();
     store.notify_forget(&configured)?;
+    // For its whole life: the trail may be read across several passes.
+    let mut said = trail::Said::default();
     loop {
         let lease = match take_lease(ws) {
             Ok(Some(l)) => l,
@@ -90,7 +92,7 @@ pub fn serve(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
                 return Ok(());
             }
         };
-        runtime.block_on(until_idle(ws, store, &clients, &reach))?;
+        runtime.block_on(until_idle(ws, store, &clients, &reach, &mut said))?;
         drop(lease);
         // A kick that found the lease held just before it was released relies on this look.
         if !store.notify_backlog(&reach.names())? {
@@ -117,6 +119,7 @@ async fn until_idle(
     store: &mut Store,
     clients: &HashMap<String, reqwest::Client>,
     reach: &Reach,
+    said: &mut trail::Said,
 ) -> Result<(), StoreError> {
     let hooks: HashMap<&str, (&Webhook, &reqwest::Client, &String)> = ws
         .settings
@@ -134,7 +137,7 @@ async fn until_idle(
     // "started" before "succeeded"; different webhooks are posted to at once.
     let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
-        if read_trail(ws, store)? > 0 || hold {
+        if read_trail(ws, store, said)? > 0 || hold {
             for (webhook, why) in &reach.unreachable {
                 store.notify_hold(webhook, &held(ws, webhook, why))?;
             }
@@ -193,7 +196,11 @@ fn held(ws: &Workspace, webhook: &str, why: &str) -> String {
 
 /// Turns the audit events past the cursor into deliveries for the webhooks that want them;
 /// how many it queued.
-fn read_trail(ws: &Workspace, store: &mut Store) -> Result<usize, StoreError> {
+fn read_trail(
+    ws: &Workspace,
+    store: &mut Store,
+    said: &mut trail::Said,
+) -> Result<usize, StoreError> {
     let mut count = 0;
     loop {
         let Some(cursor) = store.notify_cursor()? else {
@@ -205,7 +212,7 @@ fn read_trail(ws: &Workspace, store: &mut Store) -> Result<usize, StoreError> {
         };
         let mut bodies = Vec::new();
         for e in &events {
-            for n in trail::notices(ws, store, e)? {
+            for n in trail::notices(ws, store, e, said)? {
                 for hook in ws.settings.webhooks.iter().filter(|h| h.wants(&n.event)) {
                     bodies.push((
                         e.seq,
