@@ -18,6 +18,8 @@ struct Received {
     path: String,
     headers: Vec<(String, String)>,
     body: String,
+    /// When it came in, in ms since the epoch (the store's clock).
+    at_ms: i64,
 }
 
 impl Received {
@@ -40,6 +42,8 @@ enum Mode {
     FailFirst(usize),
     /// Reads the request and never answers.
     Hang,
+    /// Answers with these status lines (and headers) in turn, then the last one forever.
+    Answers(&'static [&'static str]),
 }
 
 /// A webhook receiver on 127.0.0.1: records every request, answers as its mode says.
@@ -89,6 +93,13 @@ impl Receiver {
     }
 }
 
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since.as_millis()).expect("ms")
+}
+
 /// Serves the requests of one connection (reqwest keeps connections alive).
 fn serve(stream: TcpStream, mode: Mode, got: &(Mutex<Vec<Received>>, Condvar)) {
     let mut out = stream.try_clone().expect("clone");
@@ -132,12 +143,14 @@ fn serve(stream: TcpStream, mode: Mode, got: &(Mutex<Vec<Received>>, Condvar)) {
                 path: path.clone(),
                 headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
+                at_ms: now_ms(),
             });
             cond.notify_all();
             got.len()
         };
         let (status, text) = match mode {
             Mode::Ok => ("200 OK", "ok".to_string()),
+            Mode::Answers(list) => (list[(n - 1).min(list.len() - 1)], String::new()),
             Mode::FailFirst(k) if n <= k => {
                 ("500 Internal Server Error", format!("no such hook: {path}"))
             }
@@ -573,54 +586,86 @@ fn a_hanging_receiver_never_slows_the_run_and_is_given_up() {
         "app = \"pets\"\n[[actions]]\nid = \"hello\"\ntitle = \"hello\"\nuses = \"say\"\nundo = \"none\"\n",
     )
     .expect("plan");
-    let duration = |id: &str| {
+    let finished_at = |id: &str| {
         let out = ok(&home, &[], &["runs", "--json"]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-        let r = v["runs"]
+        v["runs"]
             .as_array()
             .expect("runs")
             .iter()
             .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-            .cloned()
-            .expect("run");
-        r["finished_at"].as_i64().expect("end") - r["started_at"].as_i64().expect("start")
+            .and_then(|r| r["finished_at"].as_i64())
+            .expect("a finished run")
     };
-    let say = say.to_str().expect("utf8");
-    let run_say = || {
-        let (code, out, err) = pilote(&home, &[], &["run", say, "--env", "uat", "--follow"]);
-        assert_eq!(code, 0, "{out}{err}");
-        // `run #N started` on stderr.
-        err.split_whitespace()
-            .find_map(|w| w.strip_prefix('#'))
-            .expect("run id")
-            .to_string()
-    };
-    let alone = duration(&run_say());
     append(
         &home,
         &format!(
-            "[webhooks.slow]\nurl = \"{}\"\nevents = [\"run.started\"]\ntimeout = \"3s\"\nattempts = 2\n",
+            "[webhooks.slow]\nurl = \"{}\"\nevents = [\"run.started\"]\ntimeout = \"8s\"\nattempts = 2\n",
             receiver.url("/slow")
         ),
     );
-    let hung = duration(&run_say());
-    // Posting inline would have added the whole 3 s timeout to the run.
+    let say = say.to_str().expect("utf8");
+    let (code, out, err) = pilote(&home, &[], &["run", say, "--env", "uat", "--follow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // `run #N started` on stderr.
+    let id = err
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('#'))
+        .expect("run id");
+    let end = finished_at(id);
+    // Posted inline, "started" would have held the run for the whole 8 s timeout after the
+    // post came in; posted aside, the run is over well before the receiver is given up on.
+    let posted = receiver.wait_for(1, Duration::from_secs(20))[0].at_ms;
     assert!(
-        hung < alone + 1500,
-        "the run took {hung} ms with a hanging receiver, {alone} ms without"
+        end < posted + 8000,
+        "the run finished {} ms after the hanging post came in",
+        end - posted
     );
     let d = wait_deliveries(&home, Duration::from_secs(30), |d| {
         d.first().is_some_and(|x| x["state"] == "failed")
     });
     assert_eq!(d[0]["attempts"], 2);
-    assert_eq!(d[0]["last_error"], "timed out after 3s");
+    assert_eq!(d[0]["last_error"], "timed out after 8s");
     assert_eq!(receiver.received().len(), 2, "tried, then retried once");
     // Given up: the deliverer is gone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while deliverer_alive(&home) {
-        assert!(Instant::now() < deadline, "the deliverer never exited");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_deliverer_gone(&home);
+}
+
+#[test]
+fn too_many_requests_and_a_request_timeout_are_retried_and_a_redirect_is_not_followed() {
+    let busy = Receiver::start(Mode::Answers(&[
+        "429 Too Many Requests\r\nRetry-After: 3",
+        "408 Request Timeout",
+        "200 OK",
+    ]));
+    let moved = Receiver::start(Mode::Answers(&["302 Found\r\nLocation: /new"]));
+    let home = demo(&format!(
+        "[webhooks.busy]\nurl = \"{}\"\nevents = [\"run.succeeded\"]\n\n\
+         [webhooks.moved]\nurl = \"{}\"\nevents = [\"run.succeeded\"]\n",
+        busy.url("/busy"),
+        moved.url("/old")
+    ));
+    deploy_uat(&home, &[]);
+    let got = busy.wait_for(3, Duration::from_secs(30));
+    // The 429's Retry-After (3 s) over the first backoff (1 s); then 2 s after the 408.
+    assert!(got[1].at_ms - got[0].at_ms >= 3000, "{got:#?}");
+    assert!(got[2].at_ms - got[1].at_ms >= 2000, "{got:#?}");
+    let d = wait_deliveries(&home, Duration::from_secs(10), |d| {
+        d.len() == 2 && d.iter().all(|x| x["state"] != "pending")
+    });
+    let of = |name: &str| d.iter().find(|x| x["webhook"] == name).expect(name);
+    assert_eq!(of("busy")["state"], "delivered");
+    assert_eq!(of("busy")["attempts"], 3);
+    assert_eq!(of("busy")["last_error"], "HTTP 408 Request Timeout");
+    assert_eq!(of("moved")["state"], "failed");
+    assert_eq!(of("moved")["attempts"], 1);
+    assert_eq!(
+        of("moved")["last_error"],
+        "HTTP 302 Found (redirects are not followed: give the final URL)"
+    );
+    wait_deliverer_gone(&home);
+    let paths: Vec<String> = moved.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/old"], "the redirect was not followed");
 }
 
 fn deliverer_alive(home: &Home) -> bool {
