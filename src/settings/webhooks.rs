@@ -42,7 +42,7 @@ impl Webhook {
 #[derive(Clone)]
 pub enum Target {
     Url(String),
-    /// An environment variable, read when a delivery is sent.
+    /// An environment variable, read by each process that would post (see `Reach`).
     Env(String),
 }
 
