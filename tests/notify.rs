@@ -18,6 +18,8 @@ struct Received {
     path: String,
     headers: Vec<(String, String)>,
     body: String,
+    /// When it came in, in ms since the epoch (the store's clock).
+    at_ms: i64,
 }
 
 impl Received {
@@ -40,6 +42,8 @@ enum Mode {
     FailFirst(usize),
     /// Reads the request and never answers.
     Hang,
+    /// Answers with these status lines (and headers) in turn, then the last one forever.
+    Answers(&'static [&'static str]),
 }
 
 /// A webhook receiver on 127.0.0.1: records every request, answers as its mode says.
@@ -89,6 +93,13 @@ impl Receiver {
     }
 }
 
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since.as_millis()).expect("ms")
+}
+
 /// Serves the requests of one connection (reqwest keeps connections alive).
 fn serve(stream: TcpStream, mode: Mode, got: &(Mutex<Vec<Received>>, Condvar)) {
     let mut out = stream.try_clone().expect("clone");
@@ -132,12 +143,14 @@ fn serve(stream: TcpStream, mode: Mode, got: &(Mutex<Vec<Received>>, Condvar)) {
                 path: path.clone(),
                 headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
+                at_ms: now_ms(),
             });
             cond.notify_all();
             got.len()
         };
         let (status, text) = match mode {
             Mode::Ok => ("200 OK", "ok".to_string()),
+            Mode::Answers(list) => (list[(n - 1).min(list.len() - 1)], String::new()),
             Mode::FailFirst(k) if n <= k => {
                 ("500 Internal Server Error", format!("no such hook: {path}"))
             }
@@ -459,6 +472,104 @@ fn a_receiver_failing_at_first_gets_the_delivery_on_a_retry_and_the_secret_stays
     assert_nowhere(&home, secret);
 }
 
+/// Every file under the state dir (the tracing log), as text.
+fn state_log(home: &Home) -> String {
+    let mut files = Vec::new();
+    collect(&home.path().join("state"), &mut files);
+    files
+        .iter()
+        .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_url_env_webhook_waits_for_a_process_that_has_its_url() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = demo(
+        "[webhooks.chat]\nurl_env = \"CHAT_HOOK\"\nevents = [\"run.succeeded\", \"run.rolled_back\"]\n",
+    );
+    let env = [("CHAT_HOOK", receiver.url("/hooks/chat"))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Nobody here has the URL: no deliverer is started for nothing, and the log says why.
+    deploy_uat(&home, &[]);
+    let spool: Vec<String> = std::fs::read_dir(data(&home).join("spool"))
+        .expect("spool")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!spool.iter().any(|n| n.starts_with("notify")), "{spool:?}");
+    assert!(
+        state_log(&home).contains("this process cannot post to the webhook"),
+        "the warning is logged"
+    );
+    // A deliverer started for another webhook queues chat's deliveries and leaves them
+    // waiting, saying why, with no attempt counted.
+    append(
+        &home,
+        &format!(
+            "[webhooks.all]\nurl = \"{}\"\nevents = [\"run.rolled_back\"]\n",
+            receiver.url("/all")
+        ),
+    );
+    ok(
+        &home,
+        &[],
+        &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
+    );
+    let waiting = "waiting: environment variable CHAT_HOOK (url_env) is not set for the \
+                   deliverer; `pilote notifications` run with $CHAT_HOOK set sends it";
+    let d = wait_deliveries(&home, Duration::from_secs(20), |d| {
+        d.len() == 3
+            && d.iter().all(|x| {
+                (x["webhook"] == "all" && x["state"] == "delivered")
+                    || (x["webhook"] == "chat" && x["last_error"] == waiting)
+            })
+    });
+    // It exits with them still waiting: they are not its work.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deliverer_alive(&home) {
+        assert!(Instant::now() < deadline, "the deliverer never exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let chat: Vec<&serde_json::Value> = d.iter().filter(|x| x["webhook"] == "chat").collect();
+    assert!(
+        chat.iter()
+            .all(|x| x["state"] == "pending" && x["attempts"] == 0),
+        "{d:#?}"
+    );
+    let (code, out, err) = pilote(&home, &[], &["notifications"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(waiting), "{out}");
+    assert!(
+        err.contains(
+            "webhook `chat`: environment variable CHAT_HOOK (url_env) is not set here: \
+             its deliveries wait for a pilote run with it set"
+        ),
+        "{err}"
+    );
+    assert_eq!(receiver.received().len(), 1, "only `all` was posted to");
+    // Listing from a shell that has the URL sends them, oldest first.
+    ok(&home, &env, &["notifications"]);
+    let got = receiver.wait_for(3, Duration::from_secs(20));
+    let chat: Vec<String> = got
+        .iter()
+        .filter(|r| r.path == "/hooks/chat")
+        .map(|r| r.json()["event"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(chat, ["run.succeeded", "run.rolled_back"]);
+    let d = wait_deliveries(&home, Duration::from_secs(10), |d| {
+        d.iter().all(|x| x["state"] == "delivered")
+    });
+    assert!(d.iter().all(|x| x["attempts"] == 1), "{d:#?}");
+    // And a test says so before posting anything.
+    let (code, out, err) = pilote(&home, &[], &["notifications", "test", "chat"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: webhook `chat`: environment variable CHAT_HOOK (url_env) is not set here; set it and try again"
+    );
+}
+
 #[test]
 fn a_hanging_receiver_never_slows_the_run_and_is_given_up() {
     let receiver = Receiver::start(Mode::Hang);
@@ -475,54 +586,86 @@ fn a_hanging_receiver_never_slows_the_run_and_is_given_up() {
         "app = \"pets\"\n[[actions]]\nid = \"hello\"\ntitle = \"hello\"\nuses = \"say\"\nundo = \"none\"\n",
     )
     .expect("plan");
-    let duration = |id: &str| {
+    let finished_at = |id: &str| {
         let out = ok(&home, &[], &["runs", "--json"]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-        let r = v["runs"]
+        v["runs"]
             .as_array()
             .expect("runs")
             .iter()
             .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-            .cloned()
-            .expect("run");
-        r["finished_at"].as_i64().expect("end") - r["started_at"].as_i64().expect("start")
+            .and_then(|r| r["finished_at"].as_i64())
+            .expect("a finished run")
     };
-    let say = say.to_str().expect("utf8");
-    let run_say = || {
-        let (code, out, err) = pilote(&home, &[], &["run", say, "--env", "uat", "--follow"]);
-        assert_eq!(code, 0, "{out}{err}");
-        // `run #N started` on stderr.
-        err.split_whitespace()
-            .find_map(|w| w.strip_prefix('#'))
-            .expect("run id")
-            .to_string()
-    };
-    let alone = duration(&run_say());
     append(
         &home,
         &format!(
-            "[webhooks.slow]\nurl = \"{}\"\nevents = [\"run.started\"]\ntimeout = \"3s\"\nattempts = 2\n",
+            "[webhooks.slow]\nurl = \"{}\"\nevents = [\"run.started\"]\ntimeout = \"8s\"\nattempts = 2\n",
             receiver.url("/slow")
         ),
     );
-    let hung = duration(&run_say());
-    // Posting inline would have added the whole 3 s timeout to the run.
+    let say = say.to_str().expect("utf8");
+    let (code, out, err) = pilote(&home, &[], &["run", say, "--env", "uat", "--follow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // `run #N started` on stderr.
+    let id = err
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('#'))
+        .expect("run id");
+    let end = finished_at(id);
+    // Posted inline, "started" would have held the run for the whole 8 s timeout after the
+    // post came in; posted aside, the run is over well before the receiver is given up on.
+    let posted = receiver.wait_for(1, Duration::from_secs(20))[0].at_ms;
     assert!(
-        hung < alone + 1500,
-        "the run took {hung} ms with a hanging receiver, {alone} ms without"
+        end < posted + 8000,
+        "the run finished {} ms after the hanging post came in",
+        end - posted
     );
     let d = wait_deliveries(&home, Duration::from_secs(30), |d| {
         d.first().is_some_and(|x| x["state"] == "failed")
     });
     assert_eq!(d[0]["attempts"], 2);
-    assert_eq!(d[0]["last_error"], "timed out after 3s");
+    assert_eq!(d[0]["last_error"], "timed out after 8s");
     assert_eq!(receiver.received().len(), 2, "tried, then retried once");
     // Given up: the deliverer is gone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while deliverer_alive(&home) {
-        assert!(Instant::now() < deadline, "the deliverer never exited");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_deliverer_gone(&home);
+}
+
+#[test]
+fn too_many_requests_and_a_request_timeout_are_retried_and_a_redirect_is_not_followed() {
+    let busy = Receiver::start(Mode::Answers(&[
+        "429 Too Many Requests\r\nRetry-After: 3",
+        "408 Request Timeout",
+        "200 OK",
+    ]));
+    let moved = Receiver::start(Mode::Answers(&["302 Found\r\nLocation: /new"]));
+    let home = demo(&format!(
+        "[webhooks.busy]\nurl = \"{}\"\nevents = [\"run.succeeded\"]\n\n\
+         [webhooks.moved]\nurl = \"{}\"\nevents = [\"run.succeeded\"]\n",
+        busy.url("/busy"),
+        moved.url("/old")
+    ));
+    deploy_uat(&home, &[]);
+    let got = busy.wait_for(3, Duration::from_secs(30));
+    // The 429's Retry-After (3 s) over the first backoff (1 s); then 2 s after the 408.
+    assert!(got[1].at_ms - got[0].at_ms >= 3000, "{got:#?}");
+    assert!(got[2].at_ms - got[1].at_ms >= 2000, "{got:#?}");
+    let d = wait_deliveries(&home, Duration::from_secs(10), |d| {
+        d.len() == 2 && d.iter().all(|x| x["state"] != "pending")
+    });
+    let of = |name: &str| d.iter().find(|x| x["webhook"] == name).expect(name);
+    assert_eq!(of("busy")["state"], "delivered");
+    assert_eq!(of("busy")["attempts"], 3);
+    assert_eq!(of("busy")["last_error"], "HTTP 408 Request Timeout");
+    assert_eq!(of("moved")["state"], "failed");
+    assert_eq!(of("moved")["attempts"], 1);
+    assert_eq!(
+        of("moved")["last_error"],
+        "HTTP 302 Found (redirects are not followed: give the final URL)"
+    );
+    wait_deliverer_gone(&home);
+    let paths: Vec<String> = moved.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/old"], "the redirect was not followed");
 }
 
 fn deliverer_alive(home: &Home) -> bool {
@@ -553,12 +696,12 @@ fn without_webhooks_no_deliverer_is_ever_started() {
     assert!(deliveries(&home).is_empty());
 }
 
-#[test]
-fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
-    let receiver = Receiver::start(Mode::Ok);
+/// The demo with a change board (alice, bob) whose one approval a hotfix needs on preprod,
+/// and a webhook `board` (`target` is its `url = ...` or `url_env = ...` line) that gets
+/// `request.approval_needed`.
+fn board_demo(target: &str) -> Home {
     let home = demo(&format!(
-        "[webhooks.board]\nurl = \"{}\"\nevents = [\"request.approval_needed\"]\n",
-        receiver.url("/board")
+        "[webhooks.board]\n{target}\nevents = [\"request.approval_needed\"]\n"
     ));
     let config = home.path().join("config/pilote");
     common::edit(
@@ -573,24 +716,36 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
         "require_previous_success = false",
         "require_previous_success = false\napprovers = \"change-board\"",
     );
-    let as_user = |who: &str, args: &[&str]| {
-        let (code, out, err) = run(home
-            .pilote()
-            .env(
-                "PILOTE_TEST_ACTOR",
-                match who {
-                    "dev" => "dev:2001",
-                    "alice" => "alice:2002",
-                    _ => "ops:2003",
-                },
-            )
-            .args(args));
-        assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-    };
-    let drop = data(&home).join("drop/pets-1.4.0");
+    home
+}
+
+/// pilote as `who` (dev, alice, or else ops), with `env`; its stdout.
+fn as_user(home: &Home, who: &str, env: &[(&str, &str)], args: &[&str]) -> String {
+    let mut cmd = home.pilote();
+    cmd.env(
+        "PILOTE_TEST_ACTOR",
+        match who {
+            "dev" => "dev:2001",
+            "alice" => "alice:2002",
+            _ => "ops:2003",
+        },
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (code, out, err) = run(cmd.args(args));
+    assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+    out
+}
+
+/// Request #1: pets 1.4.0 as a hotfix, filed by dev (a draft).
+fn file_hotfix(home: &Home, env: &[(&str, &str)]) {
+    let drop = data(home).join("drop/pets-1.4.0");
     let drop = drop.to_str().expect("utf8");
     as_user(
+        home,
         "dev",
+        env,
         &[
             "vault",
             "import",
@@ -601,9 +756,10 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
             "1.4.0",
         ],
     );
-    // A hotfix goes to preprod first, which needs one approval from the change board.
     as_user(
+        home,
         "dev",
+        env,
         &[
             "request",
             "new",
@@ -617,14 +773,60 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
             "hotfix",
         ],
     );
-    assert!(receiver.received().is_empty(), "a draft waits for no one");
-    as_user("dev", &["request", "submit", "1"]);
+}
+
+/// Waits until no deliverer holds the lease: what it was going to post is posted.
+fn wait_deliverer_gone(home: &Home) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while deliverer_alive(home) {
+        assert!(Instant::now() < deadline, "the deliverer never exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The sequence number of the audit event `action` (the latest one).
+fn audit_seq(home: &Home, action: &str) -> i64 {
+    let out = ok(home, &[], &["audit", "--json", "--limit", "500"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["action"] == action)
+        .filter_map(|e| e["seq"].as_i64())
+        .max()
+        .unwrap_or_else(|| panic!("no {action} in {v:#}"))
+}
+
+#[test]
+fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = board_demo(&format!("url = \"{}\"", receiver.url("/board")));
+    // A hotfix goes to preprod first, which needs one approval from the change board.
+    file_hotfix(&home, &[]);
+    as_user(&home, "dev", &[], &["request", "submit", "1"]);
     let got = receiver.wait_for(1, Duration::from_secs(20));
     insta::assert_snapshot!("approval_needed", stable(&pretty(&got[0])));
+    // A draft waits for no one: once the deliverer has read the trail up to the submit and
+    // is gone, the submit is all that was posted about.
+    wait_deliverer_gone(&home);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(
+        got[0].json()["audit_seq"],
+        audit_seq(&home, "request.submitted")
+    );
     // Once approved, preprod waits for no one: nothing is posted; after its deploy, prod does.
-    as_user("alice", &["request", "approve", "1", "--env", "preprod"]);
     as_user(
+        &home,
+        "alice",
+        &[],
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    as_user(
+        &home,
         "ops",
+        &[],
         &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
     );
     let got = receiver.wait_for(2, Duration::from_secs(20));
@@ -636,7 +838,42 @@ fn approval_needed_is_posted_when_a_request_waits_for_approvers() {
         prod["approval"]["command"],
         "pilote request approve 1 --env prod"
     );
+    wait_deliverer_gone(&home);
+    let got = receiver.received();
     assert_eq!(got.len(), 2, "{got:#?}");
+}
+
+#[test]
+fn approval_needed_read_late_is_posted_once() {
+    let receiver = Receiver::start(Mode::Ok);
+    let home = board_demo("url_env = \"BOARD_HOOK\"");
+    // Without the URL no deliverer starts: the trail is read all at once afterwards, when
+    // the request already waits for prod.
+    file_hotfix(&home, &[]);
+    as_user(&home, "dev", &[], &["request", "submit", "1"]);
+    as_user(
+        &home,
+        "alice",
+        &[],
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    as_user(
+        &home,
+        "ops",
+        &[],
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+    let url = receiver.url("/board");
+    ok(&home, &[("BOARD_HOOK", &url)], &["notifications"]);
+    receiver.wait_for(1, Duration::from_secs(20));
+    wait_deliverer_gone(&home);
+    // The submit, the approval and the deploy all read as "prod waits": said once.
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let body = got[0].json();
+    assert_eq!(body["env"], "prod");
+    assert_eq!(body["approval"]["given"], 0);
+    assert_eq!(body["audit_seq"], audit_seq(&home, "request.submitted"));
 }
 
 #[test]
@@ -675,11 +912,13 @@ fn a_gate_waiting_says_what_it_asks_and_how_to_answer() {
 
 #[test]
 fn each_webhook_mistake_is_reported_at_once_without_the_url() {
+    // With a mistake elsewhere in the file too: it hides none of the webhooks' ones.
     let home = demo(
         "[webhooks.a]\nurl = \"ftp://chat.example.com/hooks/abc123\"\nevents = [\"run.failed\", \"run.exploded\"]\n\n\
          [webhooks.b]\nurl = \"https://chat.example.com/hooks/abc123\"\nurl_env = \"B_HOOK\"\n\n\
          [webhooks.c]\nformat = \"json\"\n\n\
-         [webhooks.d]\nurl_env = \"not-a-var\"\ntimeout = \"0s\"\nattempts = 0\n",
+         [webhooks.d]\nurl_env = \"not-a-var\"\ntimeout = \"0s\"\nattempts = 0\n\n\
+         [alertmanager]\nurl = \"nowhere\"\n",
     );
     let (code, out, err) = pilote(&home, &[], &["config", "check"]);
     assert_eq!(code, 2, "{out}{err}");

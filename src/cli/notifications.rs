@@ -1,4 +1,7 @@
 //! `pilote notifications [test NAME]`: what was posted to the webhooks, and a test post.
+//!
+//! Listing also kicks the deliverer: deliveries waiting for a `url_env` URL the last
+//! deliverer did not have are sent by listing them from a shell that has it.
 
 use serde_json::json;
 
@@ -10,6 +13,7 @@ use crate::store::Store;
 use crate::table;
 
 pub fn list(ws: &Workspace, store: &Store, limit: i64, json: bool) -> Result<()> {
+    webhooks::kick(ws, store);
     let deliveries = store.notify_deliveries(limit)?;
     if json {
         outln!(
@@ -24,6 +28,14 @@ pub fn list(ws: &Workspace, store: &Store, limit: i64, json: bool) -> Result<()>
             ws.config_dir.join(crate::settings::SETTINGS_FILE).display()
         );
     }
+    for hook in &ws.settings.webhooks {
+        if let Err(why) = hook.target.resolve() {
+            eprintln!(
+                "webhook `{}`: {why} here: its deliveries wait for a pilote run with it set",
+                hook.name
+            );
+        }
+    }
     let now = crate::clock::now_ms();
     let rows: Vec<Vec<String>> = deliveries
         .iter()
@@ -31,14 +43,19 @@ pub fn list(ws: &Workspace, store: &Store, limit: i64, json: bool) -> Result<()>
             let status = d.last_status.map(|s| format!("HTTP {s}"));
             let detail = match d.state.as_str() {
                 "delivered" => status.unwrap_or_default(),
-                "pending" if d.attempts == 0 => "not sent yet".into(),
-                "pending" => format!(
+                // Why it waits, if it waits for more than its turn (a URL out of reach).
+                "pending" if d.attempts == 0 => d
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "not sent yet".into()),
+                "pending" if d.next_attempt_at > now => format!(
                     "{}; next attempt in {}",
                     d.last_error.as_deref().unwrap_or(""),
                     crate::core::duration::format(std::time::Duration::from_millis(
                         u64::try_from(d.next_attempt_at - now).unwrap_or(0)
                     ))
                 ),
+                "pending" => d.last_error.clone().unwrap_or_default(),
                 _ => d.last_error.clone().unwrap_or_default(),
             };
             vec![
@@ -84,6 +101,11 @@ pub fn test(ws: &Workspace, store: &mut Store, name: &str) -> Result<()> {
     let target = match (&hook.target, hook.target.resolve()) {
         (crate::settings::Target::Env(_), Ok(url)) => {
             format!("{} = {}", hook.target.shown(), crate::core::url::mask(&url))
+        }
+        (_, Err(why)) => {
+            return Err(Error::BadInput(format!(
+                "webhook `{name}`: {why} here; set it and try again"
+            )));
         }
         _ => hook.target.shown(),
     };

@@ -7,3 +7,4 @@ pub mod process;
 mod redact;
 pub mod runner;
 pub mod ssh;
+pub(crate) mod unix;

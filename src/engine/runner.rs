@@ -696,14 +696,21 @@ async fn attempt_on(
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
                 == 0
             {
-                let mut store = lock(&ctx.store);
-                let _ = store.wait_at_gate(
-                    ctx.run,
-                    &step.name,
-                    &redacted(ctx, prompt),
-                    &Actor::current(),
-                );
-                webhooks::kick(&ctx.ws, &store);
+                let kick = {
+                    let mut store = lock(&ctx.store);
+                    let _ = store.wait_at_gate(
+                        ctx.run,
+                        &step.name,
+                        &redacted(ctx, prompt),
+                        &Actor::current(),
+                    );
+                    webhooks::Kick::needed(&ctx.ws, &store)
+                };
+                // The store is let go first (the line writer waits for it) and the fork and
+                // exec happen off the run's worker threads.
+                if let Some(kick) = kick {
+                    drop(tokio::task::spawn_blocking(move || kick.start()));
+                }
             }
             let mut cancel = ctx.cancel.clone();
             let decision = tokio::select! {

@@ -294,6 +294,10 @@ fn load_inner(
     if alertmanager.is_none() {
         warn_unsilenced(&catalog, &mut diags);
     }
+    // Before the return on errors: a bad `[webhooks]` is reported with every other problem.
+    let webhooks = settings.as_ref().map_or_else(Vec::new, |s| {
+        webhooks::check(&s.webhooks, &settings_path, settings_src, &mut diags)
+    });
     if diags.has_errors() {
         return Err(LoadError::Invalid(diags));
     }
@@ -363,8 +367,6 @@ fn load_inner(
         }
         dashboard.push(w.get_ref().clone());
     }
-    let webhooks =
-        webhooks::check(&s.webhooks, &settings_path, settings_src).map_err(LoadError::Invalid)?;
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {

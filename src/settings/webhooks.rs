@@ -42,7 +42,7 @@ impl Webhook {
 #[derive(Clone)]
 pub enum Target {
     Url(String),
-    /// An environment variable, read when a delivery is sent.
+    /// An environment variable, read by each process that would post (see `Reach`).
     Env(String),
 }
 
@@ -52,9 +52,8 @@ impl Target {
         match self {
             Self::Url(u) => Ok(u.clone()),
             Self::Env(name) => {
-                let url = std::env::var(name).map_err(|_| {
-                    format!("environment variable {name} (url_env) is not set for the deliverer")
-                })?;
+                let url = std::env::var(name)
+                    .map_err(|_| format!("environment variable {name} (url_env) is not set"))?;
                 check_url(&url).map_err(|why| format!("{name} {why}"))?;
                 Ok(url)
             }
@@ -98,13 +97,13 @@ pub fn check_url(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks every `[webhooks.NAME]`, reporting all problems at once.
+/// Checks every `[webhooks.NAME]`, adding each problem to `diags`; the webhooks without one.
 pub(super) fn check(
     defs: &IndexMap<Spanned<String>, WebhookDef>,
     path: &Path,
     src: &str,
-) -> Result<Vec<Webhook>, Diagnostics> {
-    let mut diags = Diagnostics::default();
+    diags: &mut Diagnostics,
+) -> Vec<Webhook> {
     let mut out = Vec::new();
     let error = |span: std::ops::Range<usize>, message: String, expected: &str| {
         let mut d = Diagnostic::at(path, src, span, message).expected(expected);
@@ -235,9 +234,5 @@ pub(super) fn check(
             });
         }
     }
-    if diags.is_empty() {
-        Ok(out)
-    } else {
-        Err(diags)
-    }
+    out
 }

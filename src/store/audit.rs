@@ -134,6 +134,21 @@ impl super::db::Store {
             .collect())
     }
 
+    /// Up to `limit` events after `seq`, oldest first: the notification deliverer reads the
+    /// trail with this.
+    pub fn audit_after(&self, seq: i64, limit: i64) -> Result<Vec<AuditEvent>, super::StoreError> {
+        Ok(self
+            .rows(
+                "SELECT seq, at, actor_uid, actor, action, subject, payload, prev_hash, hash
+                 FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                rusqlite::params![seq, limit],
+                stored_event,
+            )?
+            .into_iter()
+            .map(|e| e.event)
+            .collect())
+    }
+
     /// Recomputes the whole chain: every event must carry the next sequence number, chain
     /// from the hash before it, and hash to what it says; the last one must be the head
     /// recorded with it (so rows cut off the end are noticed too).

@@ -9,7 +9,6 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::audit::AuditEvent;
 use super::db::{Store, StoreError};
 
 /// A delivery to make.
@@ -69,6 +68,11 @@ fn delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// Webhook names as a JSON array, for `IN (SELECT value FROM json_each(?))`.
+fn names(webhooks: &[&str]) -> String {
+    serde_json::Value::from(webhooks.to_vec()).to_string()
+}
+
 impl Store {
     /// Where the deliverer stopped reading the trail; `None` while notifications are off.
     pub fn notify_cursor(&self) -> Result<Option<i64>, StoreError> {
@@ -111,40 +115,21 @@ impl Store {
         })
     }
 
-    /// Whether a deliverer has something to do: events past the cursor, or deliveries
-    /// not settled yet.
-    pub fn notify_backlog(&self) -> Result<bool, StoreError> {
+    /// Whether a deliverer that can post to `webhooks` has something to do: events past
+    /// the cursor, or deliveries to them not settled yet. Deliveries to a webhook whose
+    /// URL it cannot read are no work of its own.
+    pub fn notify_backlog(&self, webhooks: &[&str]) -> Result<bool, StoreError> {
         self.conn
             .query_row(
                 "SELECT (SELECT coalesce(max(seq), 0) FROM audit_events)
                         > (SELECT audit_seq FROM notify_cursor)
-                     OR EXISTS (SELECT 1 FROM notify_deliveries WHERE state = 'pending')",
-                [],
+                     OR EXISTS (SELECT 1 FROM notify_deliveries WHERE state = 'pending'
+                                AND webhook IN (SELECT value FROM json_each(?1)))",
+                [names(webhooks)],
                 |r| r.get::<_, Option<bool>>(0),
             )
             .map(|b| b.unwrap_or(false))
             .map_err(|e| self.sql_error(e))
-    }
-
-    /// Up to `limit` audit events after `seq`, oldest first.
-    pub fn audit_after(&self, seq: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-        self.rows(
-            "SELECT seq, at, actor_uid, actor, action, subject, payload FROM audit_events
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            params![seq, limit],
-            |r| {
-                let payload: String = r.get(6)?;
-                Ok(AuditEvent {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor_uid: r.get(2)?,
-                    actor: r.get(3)?,
-                    action: r.get(4)?,
-                    subject: r.get(5)?,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                })
-            },
-        )
     }
 
     /// Queues `deliveries` and moves the cursor to `upto`, in one transaction: an event is
@@ -173,27 +158,73 @@ impl Store {
         })
     }
 
-    /// Pending deliveries due at `now`, oldest first.
-    pub fn notify_due(&self, now: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+    /// Pending deliveries to `webhooks` due at `now`, oldest first.
+    pub fn notify_due(
+        &self,
+        now: i64,
+        limit: i64,
+        webhooks: &[&str],
+    ) -> Result<Vec<Delivery>, StoreError> {
         self.rows(
             &format!(
                 "SELECT {COLUMNS} FROM notify_deliveries
-                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2"
+                 WHERE state = 'pending' AND next_attempt_at <= ?1
+                   AND webhook IN (SELECT value FROM json_each(?3))
+                 ORDER BY id LIMIT ?2"
             ),
-            params![now, limit],
+            params![now, limit, names(webhooks)],
             delivery,
         )
     }
 
-    /// When the next pending delivery is due, if any is pending.
-    pub fn notify_next_due(&self) -> Result<Option<i64>, StoreError> {
+    /// When the next pending delivery to `webhooks` is due, if any is pending.
+    pub fn notify_next_due(&self, webhooks: &[&str]) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
-                "SELECT min(next_attempt_at) FROM notify_deliveries WHERE state = 'pending'",
-                [],
+                "SELECT min(next_attempt_at) FROM notify_deliveries WHERE state = 'pending'
+                   AND webhook IN (SELECT value FROM json_each(?1))",
+                [names(webhooks)],
                 |r| r.get(0),
             )
             .map_err(|e| self.sql_error(e))
+    }
+
+    /// Says why the pending deliveries to `webhook` wait, without counting an attempt: the
+    /// deliverer cannot read its URL. Written only when it changes.
+    pub fn notify_hold(&mut self, webhook: &str, why: &str) -> Result<(), StoreError> {
+        let waiting: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM notify_deliveries WHERE state = 'pending'
+                   AND webhook = ?1 AND last_error IS NOT ?2)",
+                params![webhook, why],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_error(e))?;
+        if !waiting {
+            return Ok(());
+        }
+        self.write_relaxed(|tx| {
+            tx.execute(
+                "UPDATE notify_deliveries SET last_error = ?2
+                 WHERE state = 'pending' AND webhook = ?1 AND last_error IS NOT ?2",
+                params![webhook, why],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Gives up the pending deliveries to webhooks no longer configured (not in `webhooks`).
+    pub fn notify_forget(&mut self, webhooks: &[&str]) -> Result<(), StoreError> {
+        self.write_relaxed(|tx| {
+            tx.execute(
+                "UPDATE notify_deliveries SET state = 'failed',
+                    last_error = 'not sent: this webhook is no longer in pilote.toml'
+                 WHERE state = 'pending' AND webhook NOT IN (SELECT value FROM json_each(?1))",
+                [names(webhooks)],
+            )
+            .map(drop)
+        })
     }
 
     /// Records one attempt of delivery `id`.

@@ -3,8 +3,6 @@
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
@@ -13,6 +11,7 @@ use super::plans::{checked, known_env, render};
 use crate::core::expand::expand;
 use crate::core::rollback;
 use crate::engine::runner::{self, runner_alive, spool_dir};
+use crate::engine::unix::spawn_detached;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::integrations::webhooks;
@@ -276,19 +275,12 @@ pub fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) ->
     Ok(())
 }
 
-/// Starts the detached runner of run `id`: its own session (no controlling terminal, so no
-/// SIGHUP when the SSH connection drops), stdin from /dev/null, stderr to the spool.
+/// Starts the detached runner of run `id` (see `spawn_detached`), its lease touched first so
+/// it counts as starting until it takes it.
 fn start(ws: &Workspace, id: i64) -> Result<()> {
     let spool = spool_dir(ws);
     std::fs::create_dir_all(&spool)
         .map_err(Error::io(format!("cannot create {}", spool.display())))?;
-    let err_path = spool.join(format!("run-{id}.stderr"));
-    let stderr = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&err_path)
-        .map_err(Error::io(format!("cannot create {}", err_path.display())))?;
     let lease = runner::lease_path(ws, id);
     OpenOptions::new()
         .create(true)
@@ -298,24 +290,12 @@ fn start(ws: &Workspace, id: i64) -> Result<()> {
         .open(&lease)
         .and_then(|f| f.set_modified(std::time::SystemTime::now()))
         .map_err(Error::io(format!("cannot touch {}", lease.display())))?;
-    let exe = std::env::current_exe().map_err(Error::io("cannot find the pilote binary"))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(&ws.config_dir)
-        .arg("__runner")
-        .arg(id.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
-        });
-    }
-    cmd.spawn().map_err(Error::io("cannot start the runner"))?;
+    spawn_detached(
+        &ws.config_dir,
+        "runner",
+        ["__runner".to_string(), id.to_string()],
+        &spool.join(format!("run-{id}.stderr")),
+    )?;
     Ok(())
 }
 

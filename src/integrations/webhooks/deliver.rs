@@ -8,13 +8,16 @@
 //! another host). A connection error, a timeout, 408, 429 or 5xx is retried after 1, 2, 4,
 //! 8... s (a 429's Retry-After, if longer, up to 5 min); another answer outside 2xx is final.
 //! The URL never leaves memory: errors are stripped of it and show the masked form.
+//!
+//! URLs are read once, when the deliverer starts (see [`Reach`]): a webhook whose URL it
+//! cannot read is not posted to, and its deliveries wait, saying why.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{take_lease, trail};
+use super::{Reach, take_lease, trail};
 use crate::settings::{Webhook, Workspace};
 use crate::store::{Attempt, Delivery, NewDelivery, Store, StoreError};
 
@@ -69,6 +72,16 @@ pub fn serve(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
         }
     }
     super::arm(ws, store)?;
+    let reach = Reach::here(ws);
+    let configured: Vec<&str> = ws
+        .settings
+        .webhooks
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    store.notify_forget(&configured)?;
+    // For its whole life: the trail may be read across several passes.
+    let mut said = trail::Said::default();
     loop {
         let lease = match take_lease(ws) {
             Ok(Some(l)) => l,
@@ -79,10 +92,10 @@ pub fn serve(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
                 return Ok(());
             }
         };
-        runtime.block_on(until_idle(ws, store, &clients))?;
+        runtime.block_on(until_idle(ws, store, &clients, &reach, &mut said))?;
         drop(lease);
         // A kick that found the lease held just before it was released relies on this look.
-        if !store.notify_backlog()? {
+        if !store.notify_backlog(&reach.names())? {
             return Ok(());
         }
     }
@@ -99,60 +112,64 @@ fn client(hook: &Webhook) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Reads the trail and posts deliveries until none is pending and nothing new came in.
+/// Reads the trail and posts deliveries until none it can post is pending and nothing new
+/// came in. Deliveries to a webhook out of its reach are queued and left waiting.
 async fn until_idle(
     ws: &Workspace,
     store: &mut Store,
     clients: &HashMap<String, reqwest::Client>,
+    reach: &Reach,
+    said: &mut trail::Said,
 ) -> Result<(), StoreError> {
-    let hooks: HashMap<&str, (&Webhook, &reqwest::Client)> = ws
+    let hooks: HashMap<&str, (&Webhook, &reqwest::Client, &String)> = ws
         .settings
         .webhooks
         .iter()
-        .filter_map(|h| Some((h.name.as_str(), (h, clients.get(&h.name)?))))
+        .filter_map(|h| {
+            let url = reach.urls.get(&h.name)?;
+            Some((h.name.as_str(), (h, clients.get(&h.name)?, url)))
+        })
         .collect();
+    let reachable = reach.names();
+    let mut hold = true;
     let mut flying: JoinSet<(Delivery, Sent)> = JoinSet::new();
     // Webhooks with a post in flight: one at a time each, oldest first, so a channel reads
     // "started" before "succeeded"; different webhooks are posted to at once.
     let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
-        read_trail(ws, store)?;
+        if read_trail(ws, store, said)? > 0 || hold {
+            for (webhook, why) in &reach.unreachable {
+                store.notify_hold(webhook, &held(ws, webhook, why))?;
+            }
+            hold = false;
+        }
         let now = crate::clock::now_ms();
-        for d in store.notify_due(now, 100)? {
+        for d in store.notify_due(now, 100, &reachable)? {
             if busy.len() >= IN_FLIGHT {
                 break;
             }
             if busy.values().any(|w| *w == d.webhook) {
                 continue;
             }
-            let Some((hook, client)) = hooks.get(d.webhook.as_str()) else {
-                // Removed from the config since it was queued.
-                store.notify_attempted(
-                    d.id,
-                    &Attempt {
-                        state: "failed",
-                        status: None,
-                        error: Some("this webhook is no longer in pilote.toml"),
-                        next_at: now,
-                    },
-                )?;
+            let Some((hook, client, url)) = hooks.get(d.webhook.as_str()) else {
                 continue;
             };
-            let (client, hook, webhook) = ((*client).clone(), (*hook).clone(), d.webhook.clone());
+            let (client, hook, url) = ((*client).clone(), (*hook).clone(), (*url).clone());
+            let webhook = d.webhook.clone();
             let task = flying.spawn(async move {
-                let sent = post(&client, &hook, &d.body).await;
+                let sent = post(&client, &hook, &url, &d.body).await;
                 (d, sent)
             });
             busy.insert(task.id(), webhook);
         }
-        if busy.is_empty() && store.notify_next_due()?.is_none() {
+        if busy.is_empty() && store.notify_next_due(&reachable)?.is_none() {
             return Ok(());
         }
         tokio::select! {
             Some(done) = flying.join_next_with_id(), if !flying.is_empty() => match done {
                 Ok((task, (d, sent))) => {
                     busy.remove(&task);
-                    if let Some((hook, _)) = hooks.get(d.webhook.as_str()) {
+                    if let Some((hook, _, _)) = hooks.get(d.webhook.as_str()) {
                         record(store, hook, &d, &sent)?;
                     }
                 }
@@ -166,19 +183,36 @@ async fn until_idle(
     }
 }
 
-/// Turns the audit events past the cursor into deliveries for the webhooks that want them.
-fn read_trail(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
+/// What a delivery out of this deliverer's reach says while it waits.
+fn held(ws: &Workspace, webhook: &str, why: &str) -> String {
+    let var = ws
+        .settings
+        .webhooks
+        .iter()
+        .find(|h| h.name == webhook)
+        .map_or_else(String::new, |h| h.target.shown());
+    format!("waiting: {why} for the deliverer; `pilote notifications` run with {var} set sends it")
+}
+
+/// Turns the audit events past the cursor into deliveries for the webhooks that want them;
+/// how many it queued.
+fn read_trail(
+    ws: &Workspace,
+    store: &mut Store,
+    said: &mut trail::Said,
+) -> Result<usize, StoreError> {
+    let mut count = 0;
     loop {
         let Some(cursor) = store.notify_cursor()? else {
-            return Ok(());
+            return Ok(count);
         };
         let events = store.audit_after(cursor, PAGE)?;
         let Some(last) = events.last().map(|e| e.seq) else {
-            return Ok(());
+            return Ok(count);
         };
         let mut bodies = Vec::new();
         for e in &events {
-            for n in trail::notices(ws, store, e)? {
+            for n in trail::notices(ws, store, e, said)? {
                 for hook in ws.settings.webhooks.iter().filter(|h| h.wants(&n.event)) {
                     bodies.push((
                         e.seq,
@@ -199,8 +233,9 @@ fn read_trail(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
             })
             .collect();
         store.notify_enqueue(last, &queued)?;
+        count += queued.len();
         if events.len() < PAGE as usize {
-            return Ok(());
+            return Ok(count);
         }
     }
 }
@@ -259,25 +294,16 @@ fn backoff(attempt: i64) -> Duration {
     Duration::from_secs(1u64 << exp)
 }
 
-/// Posts `body` to the webhook once.
-pub(super) async fn post(client: &reqwest::Client, hook: &Webhook, body: &str) -> Sent {
-    let url = match hook.target.resolve() {
-        Ok(u) => u,
-        Err(error) => {
-            return Sent::Final {
-                status: None,
-                error,
-            };
-        }
-    };
+/// Posts `body` to the webhook at `url` once.
+pub(super) async fn post(client: &reqwest::Client, hook: &Webhook, url: &str, body: &str) -> Sent {
     let started = Instant::now();
     let response = client
-        .post(&url)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body.to_string())
         .send()
         .await;
-    let scrub = |text: String| scrub(&text, &url);
+    let scrub = |text: String| scrub(&text, url);
     match response {
         Err(e) => Sent::Retry {
             status: None,
@@ -408,15 +434,20 @@ pub fn test(
             .enable_all()
             .build(),
         client(hook),
+        hook.target.resolve(),
     ) {
-        (Ok(rt), Ok(client)) => rt.block_on(post(&client, hook, &body)),
-        (Err(e), _) => Sent::Final {
+        (Ok(rt), Ok(client), Ok(url)) => rt.block_on(post(&client, hook, &url, &body)),
+        (Err(e), _, _) => Sent::Final {
             status: None,
             error: format!("cannot start a runtime: {e}"),
         },
-        (_, Err(e)) => Sent::Final {
+        (_, Err(e), _) => Sent::Final {
             status: None,
             error: format!("cannot build the http client: {}", e.without_url()),
+        },
+        (_, _, Err(error)) => Sent::Final {
+            status: None,
+            error,
         },
     };
     let now = crate::clock::now_ms();

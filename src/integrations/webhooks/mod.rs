@@ -10,19 +10,25 @@
 //! is configured, one already holds the lease (a file lock in the spool, like a runner's),
 //! or there is nothing to deliver. A deliverer that is about to exit releases its lease and
 //! then reads the trail once more, so a kick that found the lease still held is never lost.
+//!
+//! A `url_env` URL is read from the deliverer's environment, which is that of the process
+//! that kicked it (a console, a runner, a CLI command). Deliveries to a webhook a deliverer
+//! cannot read the URL of are left pending, no attempt counted, saying why; a process that
+//! cannot read it starts no deliverer for it, and one that can sends them. (A kick that
+//! finds the lease held by a deliverer without the URL waits for the next state change.)
 
 mod deliver;
 mod trail;
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 pub use deliver::{Sent, serve, test};
 
 use crate::engine::runner::spool_dir;
+use crate::engine::unix::spawn_detached;
 use crate::settings::Workspace;
 use crate::store::{Store, StoreError};
 
@@ -73,54 +79,97 @@ pub fn arm(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
     }
 }
 
-/// After a state change committed: makes sure a deliverer will post what it means. Never
-/// fails the caller (the change is done; a lost message is logged).
-pub fn kick(ws: &Workspace, store: &Store) {
-    if ws.settings.webhooks.is_empty() || deliverer_alive(ws) {
-        return;
-    }
-    match store.notify_backlog() {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the notification outbox");
-            return;
+/// What this process can post to: the URL of each webhook it can read, and why it cannot
+/// read the others (a `url_env` variable missing from its environment, or not a URL).
+/// The deliverer reads its URLs from its own environment, inherited from whoever kicked it.
+pub(crate) struct Reach {
+    pub(crate) urls: HashMap<String, String>,
+    /// (webhook, why), in config order.
+    pub(crate) unreachable: Vec<(String, String)>,
+}
+
+impl Reach {
+    pub(crate) fn here(ws: &Workspace) -> Self {
+        let mut reach = Self {
+            urls: HashMap::new(),
+            unreachable: Vec::new(),
+        };
+        for hook in &ws.settings.webhooks {
+            match hook.target.resolve() {
+                Ok(url) => {
+                    reach.urls.insert(hook.name.clone(), url);
+                }
+                Err(why) => reach.unreachable.push((hook.name.clone(), why)),
+            }
         }
+        reach
     }
-    if let Err(e) = start(ws) {
-        tracing::warn!(error = %e, "cannot start the notification deliverer");
+
+    /// The webhooks it can post to, in no order.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.urls.keys().map(String::as_str).collect()
     }
 }
 
-/// Starts `pilote __notify` detached, as a runner is: its own session, stdin from
-/// /dev/null, stderr to the spool.
-fn start(ws: &Workspace) -> std::io::Result<()> {
-    let spool = spool_dir(ws);
-    std::fs::create_dir_all(&spool)?;
-    let stderr = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(spool.join("notify.stderr"))?;
-    let exe = std::env::current_exe()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(&ws.config_dir)
-        .arg("__notify")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
-        });
+/// A deliverer to start, once the store's lock is let go: starting is a fork and an exec.
+pub struct Kick {
+    config_dir: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Kick {
+    /// Whether a deliverer started by this process would have something to post: a webhook
+    /// it can read the URL of, and events or deliveries waiting. A webhook it cannot post
+    /// to is logged: its deliveries wait for a process that can (see [`Reach`]).
+    pub fn needed(ws: &Workspace, store: &Store) -> Option<Self> {
+        if ws.settings.webhooks.is_empty() || deliverer_alive(ws) {
+            return None;
+        }
+        let reach = Reach::here(ws);
+        for (webhook, why) in &reach.unreachable {
+            tracing::warn!(%webhook, %why, "this process cannot post to the webhook: its deliveries wait for a pilote command run with its URL set");
+        }
+        if reach.urls.is_empty() {
+            return None;
+        }
+        match store.notify_backlog(&reach.names()) {
+            Ok(true) => Some(Self {
+                config_dir: ws.config_dir.clone(),
+                stderr: spool_dir(ws).join("notify.stderr"),
+            }),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the notification outbox");
+                None
+            }
+        }
     }
-    let mut child = cmd.spawn()?;
-    // A console or a runner lives long and kicks often: a thread reaps each deliverer so no
-    // zombie piles up. A short command exits first, and init reaps it then.
-    std::thread::spawn(move || child.wait());
-    Ok(())
+
+    /// Starts `pilote __notify` detached, as a runner is (see `spawn_detached`). Never
+    /// fails the caller: the change is done; a message that waits is logged.
+    pub fn start(self) {
+        let child = spawn_detached(
+            &self.config_dir,
+            "notification deliverer",
+            ["__notify"],
+            &self.stderr,
+        );
+        match child {
+            // A console or a runner lives long and kicks often: a thread reaps each
+            // deliverer so no zombie piles up. A short command exits first, and init reaps
+            // it then.
+            Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+            Err(e) => {
+                tracing::warn!(error = %e, "notifications wait for the next state change");
+            }
+        }
+    }
+}
+
+/// After a state change committed: makes sure a deliverer will post what it means. Never
+/// fails the caller. A caller holding a lock others wait for uses [`Kick`] to let go first.
+pub fn kick(ws: &Workspace, store: &Store) {
+    if let Some(k) = Kick::needed(ws, store) {
+        k.start();
+    }
 }

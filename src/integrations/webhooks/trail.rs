@@ -1,17 +1,40 @@
 //! From the audit trail to notices: which audit events are which notification events, and
 //! the facts each carries, read from the store.
 
+use std::collections::HashMap;
+
 use crate::core::notify::{
     ApprovalFacts, GateFacts, Notice, RequestFacts, RunFacts, TEST_EVENT, rfc3339,
 };
 use crate::settings::Workspace;
 use crate::store::{AuditEvent, Store, StoreError};
 
+/// What the deliverer last said each request waits for, as (env, approvals given).
+/// `request.approval_needed` is computed from the request as it is now, not as the event
+/// left it: events read together (a submit and its approval, an approval and the deploy
+/// after it) would each say the same thing.
+#[derive(Default)]
+pub(super) struct Said(HashMap<i64, (String, u32)>);
+
+impl Said {
+    /// Whether `n` says something new of its request, remembering it if so.
+    fn new_news(&mut self, id: i64, n: &Notice) -> bool {
+        let Some(a) = &n.approval else { return true };
+        let now = (a.env.clone(), a.given);
+        if self.0.get(&id) == Some(&now) {
+            return false;
+        }
+        self.0.insert(id, now);
+        true
+    }
+}
+
 /// The notices audit event `e` means (none for most events: imports, refusals...).
 pub(super) fn notices(
     ws: &Workspace,
     store: &Store,
     e: &AuditEvent,
+    said: &mut Said,
 ) -> Result<Vec<Notice>, StoreError> {
     // `pilote demo --history` writes a made-up past: nobody is to be told about it.
     if e.payload["seeded"] == true {
@@ -40,7 +63,12 @@ pub(super) fn notices(
             "request.submitted" | "request.approved" | "request.deployed" | "request.replanned"
         )
     {
-        return Ok(approval_needed(ws, store, e, id)?.into_iter().collect());
+        let Some(n) = approval_needed(ws, store, e, id)? else {
+            // Not waiting any more: the next wait is news, even for the same env.
+            said.0.remove(&id);
+            return Ok(Vec::new());
+        };
+        return Ok(said.new_news(id, &n).then_some(n).into_iter().collect());
     }
     Ok(Vec::new())
 }
@@ -146,7 +174,8 @@ fn run_notice(
 }
 
 /// `request.approval_needed` when the request's next stage waits for approvals. Read as
-/// the request is now: two approvals given in a row make no stale "1 more" message.
+/// the request is now: two approvals given in a row make no stale "1 more" message (and
+/// [`Said`] keeps the events read together from repeating it).
 fn approval_needed(
     ws: &Workspace,
     store: &Store,
