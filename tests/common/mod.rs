@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod pty;
+pub mod reliability;
 pub mod sshd;
 pub mod tmux;
 pub mod workspace;
