@@ -322,3 +322,24 @@ fn console_keys_that_cannot_be_read() {
     .expect("write");
     assert_eq!(check(&home, &ws).0, 0);
 }
+
+#[test]
+fn every_section_of_pilote_toml_is_checked_with_the_others() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    let settings = ws.join("pilote.toml");
+    let base = std::fs::read_to_string(&settings).expect("read");
+    // One mistake in each section checked after parsing: all of them in one report.
+    std::fs::write(
+        &settings,
+        format!(
+            "data_dir = \"~/pilote\"\n{base}\n[ssh]\nconnect_timeout = \"1.5s\"\n\
+             [console.keys.runs]\nrollback = \"hyper-r\"\n[dashboard]\nwidgets = [\"weather\"]\n\
+             [alertmanager]\nurl = \"alertmanager:9093\"\n"
+        ),
+    )
+    .expect("write");
+    let (code, err) = check(&home, &ws);
+    assert_eq!(code, 2, "{err}");
+    insta::assert_snapshot!(err);
+}

@@ -284,6 +284,24 @@ fn load_inner(
             }
         }
     }
+    // Before the return on errors, so each is reported with every other problem.
+    let (ssh, console, dashboard) = match &settings {
+        Some(s) => {
+            check_data_dir(s, &settings_path, settings_src, &mut diags);
+            (
+                Some(ssh_settings(
+                    dir,
+                    &s.ssh,
+                    &settings_path,
+                    settings_src,
+                    &mut diags,
+                )),
+                console_settings(&s.console, &settings_path, settings_src, &mut diags),
+                dashboard_settings(&s.dashboard, &settings_path, settings_src, &mut diags),
+            )
+        }
+        None => (None, Console::default(), Vec::new()),
+    };
     let alertmanager = match (&settings, &inventory) {
         (Some(s), Some(inv)) => s
             .alertmanager
@@ -294,14 +312,13 @@ fn load_inner(
     if alertmanager.is_none() {
         warn_unsilenced(&catalog, &mut diags);
     }
-    // Before the return on errors: a bad `[webhooks]` is reported with every other problem.
     let webhooks = settings.as_ref().map_or_else(Vec::new, |s| {
         webhooks::check(&s.webhooks, &settings_path, settings_src, &mut diags)
     });
     if diags.has_errors() {
         return Err(LoadError::Invalid(diags));
     }
-    let (Some(s), Some(inventory)) = (settings, inventory) else {
+    let (Some(s), Some(inventory), Some(ssh)) = (settings, inventory, ssh) else {
         // Unreachable in practice: a missing part always comes with an error above.
         return Err(LoadError::Invalid(diags));
     };
@@ -322,22 +339,6 @@ fn load_inner(
         })?,
         None => s.store.busy_timeout_ms,
     };
-    if let Some(d) = &s.data_dir {
-        let text = d.get_ref().to_string_lossy();
-        let problem = if text.is_empty() {
-            Some("`data_dir` is empty")
-        } else if text.starts_with('~') {
-            Some("`data_dir` starts with `~`, which is not expanded")
-        } else {
-            None
-        };
-        if let Some(p) = problem {
-            let mut d = Diagnostic::at(&settings_path, settings_src, d.span(), p)
-                .expected("an absolute path, or a path relative to the config dir");
-            d.line = d.line.max(1);
-            return Err(LoadError::Invalid(Diagnostics(vec![d])));
-        }
-    }
     if overrides
         .data_dir
         .as_ref()
@@ -346,26 +347,6 @@ fn load_inner(
         return Err(LoadError::Environment(
             "PILOTE_DATA_DIR is set but empty; unset it or give a directory".into(),
         ));
-    }
-    let ssh = ssh_settings(dir, &s.ssh, &settings_path, settings_src)?;
-    let console = console_settings(&s.console, &settings_path, settings_src)?;
-    let mut dashboard = Vec::new();
-    for w in &s.dashboard.widgets {
-        if !crate::tui::DASHBOARD_WIDGETS.contains(&w.get_ref().as_str()) {
-            let mut d = Diagnostic::at(
-                &settings_path,
-                settings_src,
-                w.span(),
-                format!("`{}` is not a dashboard widget", w.get_ref()),
-            )
-            .expected(format!(
-                "one of {}",
-                crate::tui::DASHBOARD_WIDGETS.join(", ")
-            ));
-            d.line = d.line.max(1);
-            return Err(LoadError::Invalid(Diagnostics(vec![d])));
-        }
-        dashboard.push(w.get_ref().clone());
     }
     let name = s.name.into_inner();
     let vars = s.vars;
@@ -398,39 +379,93 @@ fn load_inner(
     })
 }
 
+/// `data_dir` checked: `~` is not expanded, and an empty path means nothing.
+fn check_data_dir(s: &files::SettingsFile, path: &Path, src: &str, diags: &mut Diagnostics) {
+    let Some(d) = &s.data_dir else { return };
+    let text = d.get_ref().to_string_lossy();
+    let problem = if text.is_empty() {
+        "`data_dir` is empty"
+    } else if text.starts_with('~') {
+        "`data_dir` starts with `~`, which is not expanded"
+    } else {
+        return;
+    };
+    diags.push(
+        at_line(Diagnostic::at(path, src, d.span(), problem))
+            .expected("an absolute path, or a path relative to the config dir"),
+    );
+}
+
+/// A diagnostic on line 1 at least (a span TOML gives for a whole-file value may have 0).
+fn at_line(mut d: Diagnostic) -> Diagnostic {
+    d.line = d.line.max(1);
+    d
+}
+
 /// `[ssh]` checked: durations in whole seconds (what ssh takes), at least one.
 fn ssh_settings(
     dir: &Path,
     s: &files::SshSection,
     path: &Path,
     src: &str,
-) -> Result<Ssh, LoadError> {
-    let seconds = |v: &Option<toml::Spanned<String>>, default: u64| {
+    diags: &mut Diagnostics,
+) -> Ssh {
+    let mut seconds = |v: &Option<toml::Spanned<String>>, default: u64| {
         let Some(v) = v else {
-            return Ok(std::time::Duration::from_secs(default));
+            return std::time::Duration::from_secs(default);
         };
         crate::core::duration::parse(v.get_ref())
             .ok()
             .filter(|d| d.as_secs() >= 1 && d.subsec_nanos() == 0)
-            .ok_or_else(|| {
-                let mut d = Diagnostic::at(
-                    path,
-                    src,
-                    v.span(),
-                    format!("`{}` is not a whole number of seconds", v.get_ref()),
-                )
-                .expected("a duration of at least one second, like \"10s\" or \"1m\"");
-                d.line = d.line.max(1);
-                LoadError::Invalid(Diagnostics(vec![d]))
+            .unwrap_or_else(|| {
+                diags.push(
+                    at_line(Diagnostic::at(
+                        path,
+                        src,
+                        v.span(),
+                        format!("`{}` is not a whole number of seconds", v.get_ref()),
+                    ))
+                    .expected("a duration of at least one second, like \"10s\" or \"1m\""),
+                );
+                std::time::Duration::from_secs(default)
             })
     };
-    Ok(Ssh {
+    Ssh {
         config: s.config.as_ref().map(|c| dir.join(c.get_ref())),
-        connect_timeout: seconds(&s.connect_timeout, 10)?,
-        keepalive_interval: seconds(&s.keepalive_interval, 5)?,
+        connect_timeout: seconds(&s.connect_timeout, 10),
+        keepalive_interval: seconds(&s.keepalive_interval, 5),
         keepalive_count: s.keepalive_count.unwrap_or(3).max(1),
         host_key_checking: s.host_key_checking,
-    })
+    }
+}
+
+/// `[dashboard] widgets` checked: each one the console has.
+fn dashboard_settings(
+    s: &files::DashboardSection,
+    path: &Path,
+    src: &str,
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in &s.widgets {
+        if crate::tui::DASHBOARD_WIDGETS.contains(&w.get_ref().as_str()) {
+            out.push(w.get_ref().clone());
+            continue;
+        }
+        diags.push(
+            at_line(Diagnostic::at(
+                path,
+                src,
+                w.span(),
+                format!("`{}` is not a dashboard widget", w.get_ref()),
+            ))
+            .expected(format!(
+                "one of {}",
+                crate::tui::DASHBOARD_WIDGETS.join(", ")
+            )),
+        );
+    }
+    out
 }
 
 /// `[alertmanager]` checked: URLs an HTTP client can reach, matchers Alertmanager accepts
@@ -581,7 +616,8 @@ fn console_settings(
     s: &files::ConsoleSection,
     path: &Path,
     src: &str,
-) -> Result<Console, LoadError> {
+    diags: &mut Diagnostics,
+) -> Console {
     let mut keys = crate::tui::KeyOverrides::new();
     for (context, actions) in &s.keys {
         for (action, list) in actions {
@@ -590,20 +626,21 @@ fn console_settings(
                 crate::tui::KeyList::Many(ks) => ks.clone(),
             };
             if let Some(bad) = words.iter().find(|k| crate::tui::Key::parse(k).is_none()) {
-                let mut d = Diagnostic::at(path, src, list.span(), format!("`{bad}` is not a key"))
-                    .expected("a key like \"R\", \"ctrl-r\", \"alt-x\", \"enter\", \"esc\", \"pgdn\" or \"f5\"");
-                d.line = d.line.max(1);
-                return Err(LoadError::Invalid(Diagnostics(vec![d])));
+                diags.push(
+                    at_line(Diagnostic::at(path, src, list.span(), format!("`{bad}` is not a key")))
+                        .expected("a key like \"R\", \"ctrl-r\", \"alt-x\", \"enter\", \"esc\", \"pgdn\" or \"f5\""),
+                );
+                continue;
             }
             keys.entry(*context)
                 .or_default()
                 .insert(*action, crate::tui::KeyList::Many(words));
         }
     }
-    Ok(Console {
+    Console {
         theme: s.theme,
         keys,
-    })
+    }
 }
 
 fn catalog_digest(files: &[SourceFile]) -> String {
