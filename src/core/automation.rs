@@ -101,6 +101,15 @@ impl StepKind {
         }
     }
 
+    /// "a `shell`", "an `ssh`": the kind as a sentence names it (by how it is said).
+    pub fn with_article(self) -> String {
+        let article = match self {
+            Self::Ssh | Self::Http | Self::Unsilence | Self::Ansible => "an",
+            _ => "a",
+        };
+        format!("{article} `{}`", self.as_str())
+    }
+
     /// Whether the step runs once per target host (else once, on the jump host).
     pub fn per_host(self) -> bool {
         matches!(self, Self::Ssh | Self::Copy)
@@ -485,7 +494,7 @@ fn check_step(
             let fits: Vec<String> = allowed.iter().map(|(f, _)| format!("`{f}`")).collect();
             let mut d = file.at_span(
                 span,
-                format!("`{field}` does not apply to a `{}` step", kind.as_str()),
+                format!("`{field}` does not apply to {} step", kind.with_article()),
             );
             if !fits.is_empty() {
                 d = d.expected(format!("one of {}", fits.join(", ")));
@@ -497,7 +506,7 @@ fn check_step(
         if *required && s.field_span(field).is_none() {
             diags.push(file.at(
                 &s.kind,
-                format!("a `{}` step needs `{field}`", kind.as_str()),
+                format!("{} step needs `{field}`", kind.with_article()),
             ));
         }
     }
@@ -505,8 +514,8 @@ fn check_step(
         diags.push(file.at(
             &s.kind,
             format!(
-                "a `{}` step targets hosts, so its automation needs `domain = \"...\"`",
-                kind.as_str()
+                "{} step targets hosts, so its automation needs `domain = \"...\"`",
+                kind.with_article()
             ),
         ));
     }
