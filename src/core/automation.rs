@@ -539,7 +539,7 @@ fn check_step(
             _ => &s.expect_body,
         };
         if let Some(t) = text {
-            check_placeholders(file, t, params, diags);
+            check_placeholders(file, t, params, kind, diags);
         }
     }
     // Scripts are never interpolated by pilote: `${x}` in a script is the shell's own
@@ -652,6 +652,7 @@ fn check_placeholders(
     file: &SourceFile,
     text: &Spanned<String>,
     params: &[Param],
+    kind: StepKind,
     diags: &mut Diagnostics,
 ) {
     // The span covers the quoted TOML string; offsets inside it are approximate for escapes,
@@ -660,6 +661,24 @@ fn check_placeholders(
         Err((_, message)) => diags.push(file.at(text, message)),
         Ok(found) => {
             for (name, _) in found {
+                // A step that runs once has no host to fill these with (a parameter of that
+                // name would still be the parameter).
+                if matches!(name.as_str(), "host" | "address")
+                    && !kind.per_host()
+                    && !params.iter().any(|p| p.name == name)
+                {
+                    diags.push(
+                        file.at(
+                            text,
+                            format!(
+                                "`${{{name}}}` has no value in {} step: it runs once, not once per host",
+                                kind.with_article()
+                            ),
+                        )
+                        .expected("`${domain}`, `${env}`, or a parameter"),
+                    );
+                    continue;
+                }
                 if !BUILTINS.contains(&name.as_str()) && !params.iter().any(|p| p.name == name) {
                     let mut known: Vec<String> =
                         params.iter().map(|p| format!("`{}`", p.name)).collect();
