@@ -421,3 +421,103 @@ fn a_full_demo_deployment_leaves_no_secret_on_disk_and_every_file_private() {
         lost: "nothing",
     });
 }
+
+/// The same script as an `ssh` step on a host of a real sshd on loopback: the secrets travel
+/// on the wrapper's stdin, come back in the output, and are masked as well; the control
+/// sockets' directory is private.
+#[test]
+fn secrets_printed_on_an_ssh_host_are_masked_too() {
+    let sshd = common::sshd::Sshd::start(1, "");
+    let home = Home::new();
+    let runtime = home.path().join("run");
+    std::fs::create_dir(&runtime).expect("runtime dir");
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let dir = home.path().join("ws");
+    std::fs::create_dir_all(dir.join("automations")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("plans")).expect("mkdir");
+    let files = [
+        (
+            "pilote.toml",
+            format!(
+                "name = \"remote\"\ndata_dir = \"data\"\n[ssh]\nconfig = \"{}\"\n",
+                sshd.client_config().display()
+            ),
+        ),
+        (
+            "inventory.toml",
+            format!(
+                "[apps.site]\nlifecycles = [\"std\"]\n[apps.site.domains.web]\n\
+                 [envs.test.apps.site]\nweb = [\"h0\"]\n[hosts.h0]\naddress = \"{}\"\n",
+                sshd.addresses[0]
+            ),
+        ),
+        (
+            "lifecycles.toml",
+            "[[lifecycles.std.stages]]\nenv = \"test\"\n".to_string(),
+        ),
+        (
+            "automations/leak.toml",
+            LEAK.replace("kind = \"shell\"", "kind = \"ssh\"").replace(
+                "changes_state = false",
+                "domain = \"web\"\nchanges_state = false",
+            ),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+    let outside = tempfile::tempdir().expect("temp dir");
+    let pass_file = outside.path().join("db_pass");
+    std::fs::write(&pass_file, DB_PASS).expect("write secret file");
+    let plan = dir.join("plans/leak.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "app = \"site\"\n[[actions]]\nid = \"leak\"\ntitle = \"Leak\"\nuses = \"leak\"\n\
+             with = {{ token = {{ env = \"PILOTE_TEST_TOKEN\" }}, db_pass = {{ file = \"{}\" }} }}\n",
+            pass_file.display()
+        ),
+    )
+    .expect("plan");
+    let (code, out, err) = run(home
+        .pilote()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("PILOTE_LOG", "trace")
+        .env("PILOTE_TEST_TOKEN", TOKEN)
+        .arg("--workspace")
+        .arg(&dir)
+        .args([
+            "run",
+            plan.to_str().expect("utf8"),
+            "--env",
+            "test",
+            "--follow",
+        ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("raw ****").count(), 2, "{out}");
+    assert!(
+        out.contains("hex ****") && out.contains("url ****"),
+        "{out}"
+    );
+    let mut entries = Vec::new();
+    walk(home.path(), &mut entries);
+    let control = runtime.join("pilote");
+    let mode = std::fs::metadata(&control)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .expect("the ssh control dir");
+    assert_eq!(mode, 0o700, "{}", control.display());
+    let all: Vec<(String, String)> = forms(TOKEN).into_iter().chain(forms(DB_PASS)).collect();
+    let (scanned, bytes, leaks) = scan(home.path(), &read_all(&entries), &all);
+    assert!(leaks.is_empty(), "secrets on disk:\n{}", leaks.join("\n"));
+    record(&Row {
+        id: "secrets-ssh-host",
+        area: "secrets",
+        fault: "the same script as an `ssh` step on a host of a real sshd on loopback, the 2 secrets sent on the remote wrapper's stdin",
+        tries: 1,
+        outcome: &format!(
+            "every form masked in the output; {scanned} files ({bytes} bytes) under the home scanned for {} forms: 0 hits; the ssh control dir is 0700",
+            all.len()
+        ),
+        lost: "nothing: no secret bytes on disk",
+    });
+}
