@@ -440,6 +440,14 @@ fn the_run_survives_its_terminal() {
     let (code, out, _) = ws.pilote(&["logs", "1", "--follow"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("| end"), "{out}");
+    common::reliability::record(&common::reliability::Row {
+        id: "terminal-tmux-kill-server-follow",
+        area: "terminal",
+        fault: "`tmux kill-server` while `pilote run --follow` inside tmux followed a step mid-way",
+        tries: 1,
+        outcome: "the run finished (succeeded); a new `pilote logs --follow` shows the step's output to its last line",
+        lost: "nothing",
+    });
 }
 
 #[test]
@@ -482,6 +490,14 @@ fn sixteen_operators_race_for_one_environment() {
     let (code, out, _) = ws.pilote(&["logs", &id, "--follow"]);
     assert_eq!(code, 1, "an aborted gate fails the run: {out}");
     assert!(out.contains("aborted at the gate"), "{out}");
+    common::reliability::record(&common::reliability::Row {
+        id: "concurrency-sixteen-race-one-lock",
+        area: "concurrency",
+        fault: "16 processes start `pilote run` on one env at the same instant (behind a barrier)",
+        tries: 16,
+        outcome: "exactly one run starts; the 15 others exit 1 with \"locked by run #N (user, since …)\"; the winner's gate then holds the lock until aborted",
+        lost: "nothing",
+    });
 }
 
 /// kill -9 at every commit point of a 3-step run, then recovery: the run is `interrupted`, the

@@ -285,6 +285,10 @@ fn stable(text: &str) -> String {
     for (pattern, with) in [
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
         (r#""audit_seq": \d+"#, r#""audit_seq": [SEQ]"#),
+        (
+            r#""audit_hash": "[0-9a-f]{64}""#,
+            r#""audit_hash": "[HASH]""#,
+        ),
         (r#""duration_ms": \d+"#, r#""duration_ms": [MS]"#),
         (r" in (\d+(ms|d|h|m|s))+\b", " in [DURATION]"),
     ] {

@@ -419,7 +419,12 @@ pub enum NotificationsCommand {
 pub enum AuditCommand {
     /// Recompute the chain; name the first event that was edited, deleted, reordered or cut
     /// off (exit 1).
-    Verify,
+    Verify {
+        /// A head exported earlier (a run summary's `audit_head`, as `SEQ:HASH`): the chain
+        /// must still pass through it, which a trail rebuilt with fresh hashes does not.
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

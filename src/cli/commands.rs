@@ -137,7 +137,9 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
         }) => {
             let (_, store) = open(&located, &overrides)?;
             match command {
-                Some(super::AuditCommand::Verify) => super::audit::verify(&store),
+                Some(super::AuditCommand::Verify { anchor }) => {
+                    super::audit::verify(&store, &anchor)
+                }
                 None => super::audit::list(&store, limit, json),
             }
         }

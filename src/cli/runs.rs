@@ -261,7 +261,19 @@ pub fn list(
         }
     }
     if json {
-        outln!("{:#}", json!({ "runs": rows }));
+        // Each finished run carries the audit trail's head as of its end, to anchor outside.
+        let mut listed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let head = if is_finished(&r.state) {
+                store.run_audit_head(r.id)?
+            } else {
+                None
+            };
+            let mut v = json!(r);
+            v["audit_head"] = json!(head);
+            listed.push(v);
+        }
+        outln!("{:#}", json!({ "runs": listed }));
         return Ok(());
     }
     let table_rows: Vec<Vec<String>> = rows
@@ -358,7 +370,7 @@ pub fn logs(
         if is_finished(&row.state) {
             // Lines committed just before the final state: read them too before stopping.
             if store.log_page(id, last, 1)?.is_empty() {
-                return outcome(id, &row.state, follow);
+                return outcome(&store, id, &row.state, follow);
             }
             continue;
         }
@@ -374,9 +386,17 @@ pub fn logs(
     }
 }
 
-fn outcome(id: i64, state: &str, follow: bool) -> Result<()> {
+fn outcome(store: &Store, id: i64, state: &str, follow: bool) -> Result<()> {
     if follow {
         eprintln!("run #{id} {state}");
+        // The head as of the run's end, for the operator to paste into the change ticket:
+        // `pilote audit verify` later proves the trail up to it was not rewritten.
+        if let Some(head) = store.run_audit_head(id)? {
+            eprintln!(
+                "audit trail head at its end: event #{} {}",
+                head.seq, head.hash
+            );
+        }
         if state != "succeeded" {
             return Err(Error::RunEnded {
                 run: id,

@@ -32,6 +32,10 @@ pub struct Notice {
     /// The audit event it comes from: the same number on a retried delivery, so a receiver
     /// that sees it twice can tell.
     pub audit_seq: Option<i64>,
+    /// That audit event's hash: the trail's head when it was recorded (for a run's end, in
+    /// the same transaction), so a receiver can anchor the trail outside pilote and
+    /// `pilote audit verify` be checked against it later.
+    pub audit_hash: Option<String>,
     pub workspace: String,
     pub app: Option<String>,
     pub env: Option<String>,
@@ -327,6 +331,7 @@ mod tests {
             event: "run.failed".into(),
             at: rfc3339(1_790_000_000_000),
             audit_seq: Some(12),
+            audit_hash: Some("ab".repeat(32)),
             workspace: "demo".into(),
             app: Some("pets".into()),
             env: Some("preprod".into()),
@@ -376,6 +381,7 @@ mod tests {
             "event",
             "at",
             "audit_seq",
+            "audit_hash",
             "workspace",
             "app",
             "env",

@@ -1,6 +1,7 @@
 //! Masking secrets in output before anything is stored.
 
-/// Replaces every occurrence of a secret (and of its base64 form) by `****`.
+/// Replaces every occurrence of a secret, and of the forms a script may print it in (base64,
+/// URL-encoded, hex), by `****`.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     patterns: Vec<String>,
@@ -24,6 +25,17 @@ impl Redactor {
                 patterns.push(encoded[..whole].to_string());
             }
             patterns.push(encoded);
+            // A token put in a URL or a curl `--data-urlencode`, either hex case.
+            for upper in [true, false] {
+                let url = url_encode(s.as_bytes(), upper);
+                if url != s {
+                    patterns.push(url);
+                }
+            }
+            // `xxd -p`, `od -tx1 | tr -d ' '`, a hash tool's "hex" of the bytes.
+            let hex = hex(s.as_bytes());
+            patterns.push(hex.to_ascii_uppercase());
+            patterns.push(hex);
         }
         // Longest first, so a secret that contains another is masked whole.
         patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -46,6 +58,30 @@ impl Redactor {
             }
         }
     }
+}
+
+/// Percent-encoding of everything but RFC 3986's unreserved characters.
+fn url_encode(bytes: &[u8], upper: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else if upper {
+            let _ = write!(out, "%{b:02X}");
+        } else {
+            let _ = write!(out, "%{b:02x}");
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -91,5 +127,17 @@ mod tests {
                 .into_iter(),
         );
         assert_eq!(pem.redact("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "****");
+    }
+
+    #[test]
+    fn masks_url_encoded_and_hex_forms() {
+        let r = Redactor::new(["a/b+c=d&e%f"].into_iter());
+        assert_eq!(r.redact("?t=a%2Fb%2Bc%3Dd%26e%25f&x"), "?t=****&x");
+        assert_eq!(r.redact("?t=a%2fb%2bc%3dd%26e%25f"), "?t=****");
+        assert_eq!(r.redact("612f622b633d642665256600"), "****00");
+        assert_eq!(r.redact("612F622B633D642665256600"), "****00");
+        // A secret with nothing to escape has one URL form: itself, masked once.
+        let plain = Redactor::new(["plain-token"].into_iter());
+        assert_eq!(plain.redact("plain-token"), "****");
     }
 }

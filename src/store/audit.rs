@@ -96,6 +96,15 @@ pub struct AuditCheck {
     pub first_bad: Option<(i64, String)>,
 }
 
+/// A point of the chain: an event's number and hash. Exported with each run's summary so the
+/// trail can be anchored outside pilote (a chain alone is rewritable by whoever can write the
+/// file; a head hash kept elsewhere is not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
 /// One stored event with its chain hashes.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredEvent {
@@ -147,6 +156,35 @@ impl super::db::Store {
             .into_iter()
             .map(|e| e.event)
             .collect())
+    }
+
+    /// The hash of event `seq`, if there is one.
+    pub fn audit_hash(&self, seq: i64) -> Result<Option<String>, super::StoreError> {
+        Ok(self
+            .rows("SELECT hash FROM audit_events WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })?
+            .pop())
+    }
+
+    /// The trail's head as of run `run`'s end: the event that recorded the end (written in
+    /// the same transaction as the final state, so nothing can come between), or the one
+    /// that declared it interrupted. Meaningful once the run is finished; callers check.
+    pub fn run_audit_head(&self, run: i64) -> Result<Option<AuditHead>, super::StoreError> {
+        Ok(self
+            .rows(
+                "SELECT seq, hash FROM audit_events
+                 WHERE subject = ?1 AND action IN ('run.finished', 'run.interrupted')
+                 ORDER BY seq DESC LIMIT 1",
+                [format!("run:{run}")],
+                |r| {
+                    Ok(AuditHead {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                    })
+                },
+            )?
+            .pop())
     }
 
     /// Recomputes the whole chain: every event must carry the next sequence number, chain

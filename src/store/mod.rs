@@ -17,7 +17,7 @@ mod requests;
 mod runs;
 mod silences;
 
-pub use audit::{AuditCheck, AuditEvent, StoredEvent};
+pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary};
 pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};

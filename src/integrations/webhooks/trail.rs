@@ -82,6 +82,7 @@ fn blank(ws: &Workspace, e: &AuditEvent, event: &str) -> Notice {
         event: event.to_string(),
         at: rfc3339(e.at),
         audit_seq: Some(e.seq),
+        audit_hash: None,
         workspace: ws.settings.name.clone(),
         app: None,
         env: None,
@@ -134,6 +135,7 @@ fn run_notice(
         event
     };
     let mut n = blank(ws, e, event);
+    n.audit_hash = store.audit_hash(e.seq)?;
     // The runner records the end as the person who started the run; a cancel was asked
     // by someone, perhaps someone else, and that is who people want to know about.
     if event == "run.cancelled"
@@ -203,6 +205,7 @@ fn approval_needed(
         return Ok(None);
     }
     let mut n = blank(ws, e, "request.approval_needed");
+    n.audit_hash = store.audit_hash(e.seq)?;
     n.app = Some(r.app.clone());
     n.env = Some(stage.env.clone());
     n.request = Some(request_facts(&r));
@@ -233,6 +236,7 @@ pub(super) fn test_notice(ws: &Workspace, actor: &str) -> Notice {
         event: TEST_EVENT.into(),
         at: rfc3339(crate::clock::now_ms()),
         audit_seq: None,
+        audit_hash: None,
         workspace: ws.settings.name.clone(),
         app: None,
         env: None,
