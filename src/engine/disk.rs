@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::watch;
 
+use crate::identity::Actor;
 use crate::settings::Workspace;
-use crate::store::PendingLine;
+use crate::store::{PendingLine, Store, StoreError};
 
 /// The size of the spare: a run's last records are a few pages of the WAL each.
 pub const SPARE_BYTES: usize = 1 << 20;
@@ -187,6 +188,78 @@ impl Disk {
     pub(crate) fn release_spare(&self) -> bool {
         std::fs::remove_file(&self.spare).is_ok()
     }
+}
+
+/// A record the run cannot do without (a step's end, the run's final state): on a full disk,
+/// the spare is deleted to make room and the write tried once more.
+pub(crate) fn write_or_make_room<T>(
+    disk: &Disk,
+    store: &mut Store,
+    mut write: impl FnMut(&mut Store) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match write(store) {
+        Err(e) if e.is_disk_full() => {
+            make_room(disk, store);
+            write(store)
+        }
+        other => other,
+    }
+}
+
+/// The disk is full: the spare goes, its room is for the run's last records.
+pub(crate) fn make_room(disk: &Disk, store: &mut Store) {
+    disk.filled();
+    if disk.release_spare() {
+        store.space_freed();
+    }
+}
+
+/// Stores the last lines the disk had no room for (see [`Disk::set_aside`]), once room is
+/// made; if even that fails, they count as lost.
+pub(crate) fn store_tail(store: &mut Store, disk: &Disk, run: i64) -> usize {
+    make_room(disk, store);
+    let tail = disk.take_tail();
+    match store.append_lines(run, &tail) {
+        Ok(()) => tail.len(),
+        Err(_) => {
+            disk.lost(tail.len());
+            0
+        }
+    }
+}
+
+/// Ends a run the disk filled under: the room the spare held takes the last lines set aside,
+/// a note of what was lost and how to go on, and the run's end, `interrupted` (disk full),
+/// its lock still held for the resume.
+pub(crate) fn end_on_full_disk(
+    store: &mut Store,
+    disk: &Disk,
+    ws: &Workspace,
+    run: i64,
+    stopped: &str,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let kept = store_tail(store, disk, run);
+    let lost = disk.lines_lost();
+    let kept = if kept > 0 && lost > 0 {
+        format!(" (the {kept} just above were kept)")
+    } else {
+        String::new()
+    };
+    let note = format!(
+        "disk full in {}: the run stopped {stopped}; {} could not be stored{kept}. \
+         Free space there, then `pilote resume {run}`",
+        ws.data_dir.display(),
+        log_lines(lost),
+    );
+    let _ = store.append_lines(run, &[super::runner::system_line(&note)]);
+    let outcome = format!("disk full; {} not stored", log_lines(lost));
+    write_or_make_room(disk, store, |s| s.interrupt_run(run, &outcome, actor))
+}
+
+/// `1 log line`, `12 log lines`.
+pub(crate) fn log_lines(n: u64) -> String {
+    format!("{n} log line{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             )));
         }
         Err(e) if e.is_disk_full() => {
-            end_on_full_disk(&mut store, &disk, &ws, run, "before its first step", &actor)?;
+            disk::end_on_full_disk(&mut store, &disk, &ws, run, "before its first step", &actor)?;
             webhooks::kick(&ws, &store);
             return Ok("interrupted".into());
         }
@@ -290,7 +290,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     let mut store = lock(&store);
     // A cancel asked for is honoured even on a full disk: the person wanted the run over.
     let state = if disk.is_full() && state != "cancelled" {
-        end_on_full_disk(
+        disk::end_on_full_disk(
             &mut store,
             &disk,
             &ws_after,
@@ -301,14 +301,14 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         "interrupted".to_string()
     } else {
         if disk.is_full() {
-            store_tail(&mut store, &disk, run);
+            disk::store_tail(&mut store, &disk, run);
         }
         let lost = disk.lines_lost();
         if lost > 0 {
-            let note = format!("{} could not be stored", lines(lost));
+            let note = format!("{} could not be stored", disk::log_lines(lost));
             let _ = store.append_lines(run, &[system_line(&note)]);
         }
-        write_or_make_room(&disk, &mut store, |s| {
+        disk::write_or_make_room(&disk, &mut store, |s| {
             s.finish_run(run, &state, &outcome, &actor)
         })?;
         state
@@ -318,78 +318,6 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     Ok(state)
 }
 
-/// A record the run cannot do without (a step's end, the run's final state): on a full disk,
-/// the spare is deleted to make room and the write tried once more.
-fn write_or_make_room<T>(
-    disk: &Disk,
-    store: &mut Store,
-    mut write: impl FnMut(&mut Store) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match write(store) {
-        Err(e) if e.is_disk_full() => {
-            make_room(disk, store);
-            write(store)
-        }
-        other => other,
-    }
-}
-
-/// The disk is full: the spare goes, its room is for the run's last records.
-fn make_room(disk: &Disk, store: &mut Store) {
-    disk.filled();
-    if disk.release_spare() {
-        store.space_freed();
-    }
-}
-
-/// Stores the last lines the disk had no room for (see [`Disk::set_aside`]), once room is
-/// made; if even that fails, they count as lost.
-fn store_tail(store: &mut Store, disk: &Disk, run: i64) -> usize {
-    make_room(disk, store);
-    let tail = disk.take_tail();
-    match store.append_lines(run, &tail) {
-        Ok(()) => tail.len(),
-        Err(_) => {
-            disk.lost(tail.len());
-            0
-        }
-    }
-}
-
-/// Ends a run the disk filled under: the room the spare held takes the last lines set aside,
-/// a note of what was lost and how to go on, and the run's end, `interrupted` (disk full),
-/// its lock still held for the resume.
-fn end_on_full_disk(
-    store: &mut Store,
-    disk: &Disk,
-    ws: &Workspace,
-    run: i64,
-    stopped: &str,
-    actor: &Actor,
-) -> Result<(), StoreError> {
-    let kept = store_tail(store, disk, run);
-    let lost = disk.lines_lost();
-    let kept = if kept > 0 && lost > 0 {
-        format!(" (the {kept} just above were kept)")
-    } else {
-        String::new()
-    };
-    let note = format!(
-        "disk full in {}: the run stopped {stopped}; {} could not be stored{kept}. \
-         Free space there, then `pilote resume {run}`",
-        ws.data_dir.display(),
-        lines(lost),
-    );
-    let _ = store.append_lines(run, &[system_line(&note)]);
-    let outcome = format!("disk full; {} not stored", lines(lost));
-    write_or_make_room(disk, store, |s| s.interrupt_run(run, &outcome, actor))
-}
-
-/// `1 log line`, `12 log lines`.
-fn lines(n: u64) -> String {
-    format!("{n} log line{}", if n == 1 { "" } else { "s" })
-}
-
 /// `text` with the run's secrets masked, for what is stored outside the log (the audit trail).
 fn redacted(ctx: &Ctx, text: &str) -> String {
     let mut text = text.to_string();
@@ -397,7 +325,7 @@ fn redacted(ctx: &Ctx, text: &str) -> String {
     text
 }
 
-fn system_line(message: &str) -> PendingLine {
+pub(super) fn system_line(message: &str) -> PendingLine {
     PendingLine {
         at: crate::clock::now_ms(),
         step_run_id: None,
@@ -724,7 +652,7 @@ async fn run_on(
             Ok(()) => ("succeeded", Some(0), String::new()),
             Err((state, code, detail)) => (*state, *code, detail.clone()),
         };
-        write_or_make_room(&ctx.disk, &mut lock(&ctx.store), |s| {
+        disk::write_or_make_room(&ctx.disk, &mut lock(&ctx.store), |s| {
             s.step_finished(step_run, state, code, &detail)
         })
         .map_err(|e| e.to_string())?;
@@ -1418,7 +1346,7 @@ async fn ansible_step(
         .zip(&ends)
         .map(|(id, e)| (*id, e.state, e.detail.clone()))
         .collect();
-    write_or_make_room(&ctx.disk, &mut lock(&ctx.store), |s| {
+    disk::write_or_make_room(&ctx.disk, &mut lock(&ctx.store), |s| {
         s.steps_finished(&finished)
     })
     .map_err(|e| fail(e.to_string()))?;
@@ -1590,7 +1518,7 @@ async fn write_lines(
                         let _ = writeln!(
                             std::io::stderr(),
                             "run #{run}: {} lost: {e}",
-                            self::lines(lines.len() as u64)
+                            disk::log_lines(lines.len() as u64)
                         );
                         return;
                     }
