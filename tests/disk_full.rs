@@ -39,6 +39,15 @@ echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"
 echo "counted $PILOTE_ACTION"
 '''
 
+[ask]
+description = "Wait for a person"
+changes_state = false
+[[ask.steps]]
+name = "ask"
+kind = "gate"
+prompt = "go ahead?"
+timeout = "30s"
+
 [fill_then_print]
 description = "Fill the disk, then print 2000 lines"
 changes_state = false
@@ -456,6 +465,63 @@ fn a_run_does_not_start_short_of_space() {
         fault: "a run started with less free space in the data dir than `[store] min_free_mb`",
         tries: 1,
         outcome: "refused before anything was created, exit 1, the free and needed space named",
+        lost: "nothing",
+    });
+}
+
+#[test]
+fn a_gate_waiting_when_the_disk_fills_does_not_keep_the_run() {
+    let (ws, plan) = Ws::with_plan(0, &["ask", "count"]);
+    let started = std::time::Instant::now();
+    // Writes 1 and 2 (or 3, with a line batch before it) start the run and its gate; the
+    // 4th is the gate's own or its log line's, while it waits.
+    let (code, id, err) = run(ws
+        .home
+        .pilote()
+        .env("PILOTE_DISK_FULL_AT", "4")
+        .arg("--workspace")
+        .arg(&ws.dir)
+        .args(["run", plan.to_str().expect("utf8"), "--env", "uat"]));
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    let (code, log, err) = ws.pilote(&["logs", &id, "--follow"]);
+    assert_eq!(code, 4, "{log}{err}");
+    // Not its 30 s timeout: the gate gave up as soon as the disk was full.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("interrupted (disk full; "), "{err}");
+    let conn = rusqlite::Connection::open(ws.data().join("pilote.db")).expect("db");
+    let steps: String = conn
+        .query_row(
+            "SELECT group_concat(action_id || '=' || state || ': ' || detail, '; ') FROM step_runs",
+            [],
+            |r| r.get(0),
+        )
+        .expect("steps");
+    assert_eq!(
+        steps,
+        "a0=cancelled: not answered: the disk is full, the run stops"
+    );
+
+    // The resume asks again.
+    let (code, _, err) = ws.pilote(&["resume", &id]);
+    assert_eq!(code, 0, "{err}");
+    ws.wait_state(&id, "waiting");
+    assert_eq!(ws.pilote(&["gate", &id, "--confirm"]).0, 0);
+    let (code, out, err) = ws.pilote(&["logs", &id, "--follow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let ran = std::fs::read_to_string(ws.data().join("count-a1")).unwrap_or_default();
+    assert_eq!(ran.lines().count(), 1, "{ran:?}");
+    reliability::record(&Row {
+        id: "disk-full-at-a-gate",
+        area: "disk",
+        fault: "the store refuses writes (SQLITE_FULL, injected) while a gate waits for a person",
+        tries: 1,
+        outcome: "the gate stops waiting at once (not after its 30 s timeout), run interrupted \
+                  (disk full), the next step not started; resume asks again, confirmed, ran it once",
         lost: "nothing",
     });
 }
