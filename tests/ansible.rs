@@ -367,7 +367,10 @@ fn a_timeout_stops_ansible_and_everything_it_started() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(out.contains("step `playbook`: timed out after 10s"), "{out}");
+    assert!(
+        out.contains("step `playbook`: timed out after 10s"),
+        "{out}"
+    );
     let rows = ws.rows(&id);
     assert_eq!(rows[0].1, "timed_out");
     for (host, state, detail) in &rows[1..] {

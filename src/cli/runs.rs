@@ -99,6 +99,7 @@ pub fn run(
         (None, None) => (None, Vec::new()),
     };
     recover_stale(&ws, &mut store, &plan.app, env)?;
+    workflow::enough_space(&ws)?;
     let path = source.path.display().to_string();
     let package_dir = package.as_ref().map(|p| p.display().to_string());
     let id = store.create_run(&NewRun {
@@ -147,6 +148,11 @@ pub fn rollback(
         if answer.trim() != "yes" {
             return Err(Error::BadInput("rollback not started".into()));
         }
+    }
+    // A rollback is how an incident ends: short of space it still starts (warned), and if
+    // the disk does fill, it stops cleanly and resumes once there is room.
+    if let Err(why) = crate::engine::disk::preflight(&ws) {
+        eprintln!("warning: {why}; the rollback starts anyway");
     }
     let id = workflow::start_rollback(&ws, &mut store, &preview)?;
     finish_launch(ws, store, id, follow)
@@ -245,6 +251,16 @@ pub fn silences(store: &Store, run: Option<i64>, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// A run's state as the run list shows it: a full disk is named, it is what to fix.
+fn state_label(r: &crate::store::RunRow) -> String {
+    match r.outcome.as_deref() {
+        Some(o) if r.state == "interrupted" && o.starts_with("disk full") => {
+            "interrupted (disk full)".into()
+        }
+        _ => r.state.clone(),
+    }
+}
+
 pub fn list(
     ws: &Workspace,
     store: &Store,
@@ -291,7 +307,7 @@ pub fn list(
                 r.kind.clone(),
                 r.app.clone(),
                 r.env.clone(),
-                r.state.clone(),
+                state_label(r),
                 r.started_by.clone(),
                 crate::clock::format_ms(r.created_at),
                 duration,
@@ -370,7 +386,7 @@ pub fn logs(
         if is_finished(&row.state) {
             // Lines committed just before the final state: read them too before stopping.
             if store.log_page(id, last, 1)?.is_empty() {
-                return outcome(&store, id, &row.state, follow);
+                return outcome(&store, &row, follow);
             }
             continue;
         }
@@ -386,9 +402,14 @@ pub fn logs(
     }
 }
 
-fn outcome(store: &Store, id: i64, state: &str, follow: bool) -> Result<()> {
+fn outcome(store: &Store, row: &crate::store::RunRow, follow: bool) -> Result<()> {
+    let (id, state) = (row.id, row.state.as_str());
     if follow {
-        eprintln!("run #{id} {state}");
+        // Why it stopped is what the person needs next: a dead runner, a full disk.
+        match row.outcome.as_deref().filter(|_| state == "interrupted") {
+            Some(why) => eprintln!("run #{id} {state} ({why})"),
+            None => eprintln!("run #{id} {state}"),
+        }
         // The head as of the run's end, for the operator to paste into the change ticket:
         // `pilote audit verify` later proves the trail up to it was not rewritten.
         if let Some(head) = store.run_audit_head(id)? {

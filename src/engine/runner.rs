@@ -4,8 +4,14 @@
 //! Order of writes: "step started" is committed before the step's process is spawned and
 //! "step finished" after it ends; output lines are batched (every 50 ms or 10,000 lines).
 //! Control (cancel, gate confirm/abort) arrives through `run_commands`, polled every 50 ms.
+//!
+//! A full disk (the store refuses a write with SQLITE_FULL) stops the run before its next
+//! step: the steps running then finish (cancelling them would turn a known outcome into an
+//! unknown one, half done on a host), their ends and the run's final state go into the room
+//! the spare file held (see [`super::disk`]), and the run ends `interrupted` (disk full).
 
 use std::fs::{File, OpenOptions};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,6 +22,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 mod silence;
 
 use super::ansible;
+use super::disk::{self, Disk};
 use super::process::{self, Outcome, Spec, Stream};
 use super::redact::Redactor;
 use super::ssh;
@@ -96,6 +103,8 @@ struct Ctx {
     lines: mpsc::UnboundedSender<PendingLine>,
     /// Step output lines sent but not stored yet may not exceed [`BACKLOG`]: see `write_lines`.
     backlog: Arc<Semaphore>,
+    /// Whether the disk filled: once it has, no step starts.
+    disk: Arc<Disk>,
     cancel: watch::Receiver<bool>,
     gate: watch::Receiver<Option<bool>>,
     silences: silence::Silences,
@@ -145,6 +154,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         &ws.config_dir,
         Duration::from_millis(ws.settings.busy_timeout_ms),
     )?;
+    store.inject_faults_from_env();
     let row = store
         .run(run)?
         .ok_or_else(|| RunnerError::Setup(format!("no run #{run}")))?;
@@ -170,10 +180,36 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
     };
     let done = store.succeeded_steps(run)?;
-    if !store.mark_running(run, std::process::id(), &actor)? {
-        return Err(RunnerError::Setup(format!(
-            "run #{run} is no longer pending"
-        )));
+    let spare = disk::spare_path(&ws);
+    let disk = Arc::new(Disk::new(spare.clone()));
+    if let Err(e) = disk::ensure_spare(&spare) {
+        // Without the spare, the run's last records could find no room: it does not start.
+        let outcome = if crate::store::is_no_space(&e) {
+            format!("disk full; no room for the spare file {}", spare.display())
+        } else {
+            format!("cannot create the spare file {}: {e}", spare.display())
+        };
+        let _ = store.append_lines(
+            run,
+            &[system_line(&format!("{outcome}; nothing was started"))],
+        );
+        store.interrupt_run(run, &outcome, &actor)?;
+        webhooks::kick(&ws, &store);
+        return Ok("interrupted".into());
+    }
+    match store.mark_running(run, std::process::id(), &actor) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(RunnerError::Setup(format!(
+                "run #{run} is no longer pending"
+            )));
+        }
+        Err(e) if e.is_disk_full() => {
+            disk::end_on_full_disk(&mut store, &disk, &ws, run, "before its first step", &actor)?;
+            webhooks::kick(&ws, &store);
+            return Ok("interrupted".into());
+        }
+        Err(e) => return Err(e.into()),
     }
     // Only a process is started: a slow webhook receiver can never slow the run.
     webhooks::kick(&ws, &store);
@@ -200,7 +236,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             run,
             line_rx,
             redactor.clone(),
-            backlog.clone(),
+            (backlog.clone(), disk.clone()),
         ));
         let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
         let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
@@ -226,6 +262,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             secrets,
             lines: line_tx,
             backlog,
+            disk: disk.clone(),
             cancel: cancel_rx,
             gate: gate_rx,
         });
@@ -251,7 +288,31 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         result
     });
     let mut store = lock(&store);
-    store.finish_run(run, &state, &outcome, &actor)?;
+    // A cancel asked for is honoured even on a full disk: the person wanted the run over.
+    let state = if disk.is_full() && state != "cancelled" {
+        disk::end_on_full_disk(
+            &mut store,
+            &disk,
+            &ws_after,
+            run,
+            "before its next step",
+            &actor,
+        )?;
+        "interrupted".to_string()
+    } else {
+        if disk.is_full() {
+            disk::store_tail(&mut store, &disk, run);
+        }
+        let lost = disk.lines_lost();
+        if lost > 0 {
+            let note = format!("{} could not be stored", disk::log_lines(lost));
+            let _ = store.append_lines(run, &[system_line(&note)]);
+        }
+        disk::write_or_make_room(&disk, &mut store, |s| {
+            s.finish_run(run, &state, &outcome, &actor)
+        })?;
+        state
+    };
     drop(lease);
     webhooks::kick(&ws_after, &store);
     Ok(state)
@@ -264,7 +325,7 @@ fn redacted(ctx: &Ctx, text: &str) -> String {
     text
 }
 
-fn system_line(message: &str) -> PendingLine {
+pub(super) fn system_line(message: &str) -> PendingLine {
     PendingLine {
         at: crate::clock::now_ms(),
         step_run_id: None,
@@ -413,6 +474,10 @@ async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
             ctx.say(None, "", "run cancelled");
             return ("cancelled".into(), "cancelled by request".into());
         }
+        // The steps that failed for it would only fail again: the run waits for room.
+        if ctx.disk.is_full() {
+            return ("interrupted".into(), "disk full".into());
+        }
         if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
             ctx.say(None, "", format!("run failed: {e}"));
             return ("failed".into(), e);
@@ -437,6 +502,9 @@ async fn run_action(
     for (j, step) in action.steps.iter().enumerate() {
         if ctx.cancelled() {
             return Err("cancelled".into());
+        }
+        if ctx.disk.is_full() {
+            return Err(NOT_STARTED.into());
         }
         let position = base + j as i64;
         let result = run_step(ctx, action, step, position, env).await;
@@ -482,7 +550,10 @@ async fn run_step(
         let Ok(permit) = sem.clone().acquire_owned().await else {
             break;
         };
-        if failures.load(std::sync::atomic::Ordering::SeqCst) > max_failures || ctx.cancelled() {
+        if failures.load(std::sync::atomic::Ordering::SeqCst) > max_failures
+            || ctx.cancelled()
+            || ctx.disk.is_full()
+        {
             break;
         }
         let (ctx, action, step, env, host, failures) = (
@@ -559,11 +630,21 @@ async fn run_on(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let step_run = lock(&ctx.store)
-            .step_started(
-                ctx.run, position, &action.id, &step.name, host_name, durable,
-            )
-            .map_err(|e| e.to_string())?;
+        if ctx.disk.is_full() {
+            return Err(NOT_STARTED.into());
+        }
+        let started = lock(&ctx.store).step_started(
+            ctx.run, position, &action.id, &step.name, host_name, durable,
+        );
+        // Not recorded as started, so not started: the resume runs it.
+        let step_run = match started {
+            Ok(id) => id,
+            Err(e) if e.is_disk_full() => {
+                ctx.disk.filled();
+                return Err(NOT_STARTED.into());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         crash_point("step_started");
         let result = attempt_on(ctx, action, step, position, env, host, step_run).await;
         crash_point("step_ran");
@@ -571,13 +652,18 @@ async fn run_on(
             Ok(()) => ("succeeded", Some(0), String::new()),
             Err((state, code, detail)) => (*state, *code, detail.clone()),
         };
-        lock(&ctx.store)
-            .step_finished(step_run, state, code, &detail)
-            .map_err(|e| e.to_string())?;
+        disk::write_or_make_room(&ctx.disk, &mut lock(&ctx.store), |s| {
+            s.step_finished(step_run, state, code, &detail)
+        })
+        .map_err(|e| e.to_string())?;
         match result {
             Ok(()) => return Ok(()),
             Err((state, _, detail)) => {
-                if state == "cancelled" || attempt > step.step.retries || ctx.cancelled() {
+                if state == "cancelled"
+                    || attempt > step.step.retries
+                    || ctx.cancelled()
+                    || ctx.disk.is_full()
+                {
                     return Err(detail);
                 }
                 let wait = step.step.backoff * attempt;
@@ -600,6 +686,9 @@ async fn run_on(
 }
 
 type StepFailure = (&'static str, Option<i32>, String);
+
+/// Why a step did not start once the disk filled.
+const NOT_STARTED: &str = "not started: the disk is full";
 
 async fn attempt_on(
     ctx: &Arc<Ctx>,
@@ -713,10 +802,12 @@ async fn attempt_on(
                 }
             }
             let mut cancel = ctx.cancel.clone();
+            // On a full disk the run stops after its running steps: nobody is kept waiting.
             let decision = tokio::select! {
                 changed = gate.changed() => if changed.is_ok() { Ok(*gate.borrow()) } else { Ok(None) },
                 _ = cancel.wait_for(|c| *c) => Ok(None),
-                () = tokio::time::sleep(step.step.timeout) => Err(()),
+                () = ctx.disk.wait_full() => Err(true),
+                () = tokio::time::sleep(step.step.timeout) => Err(false),
             };
             if ctx
                 .gates_waiting
@@ -729,7 +820,12 @@ async fn attempt_on(
                 Ok(Some(true)) => Ok(()),
                 Ok(Some(false)) => Err(("failed", None, "aborted at the gate".into())),
                 Ok(None) => Err(("cancelled", None, "cancelled".into())),
-                Err(()) => Err((
+                Err(true) => Err((
+                    "cancelled",
+                    None,
+                    "not answered: the disk is full, the run stops".into(),
+                )),
+                Err(false) => Err((
                     "timed_out",
                     None,
                     format!(
@@ -1218,7 +1314,12 @@ async fn ansible_step(
         .is_none_or(|a| a.changes_state);
     let ids = lock(&ctx.store)
         .steps_started(ctx.run, position, &action.id, &step.name, &names, durable)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| {
+            if e.is_disk_full() {
+                ctx.disk.filled();
+            }
+            fail(e.to_string())
+        })?;
     ctx.say(
         Some(step_run),
         "",
@@ -1245,9 +1346,10 @@ async fn ansible_step(
         .zip(&ends)
         .map(|(id, e)| (*id, e.state, e.detail.clone()))
         .collect();
-    lock(&ctx.store)
-        .steps_finished(&finished)
-        .map_err(|e| fail(e.to_string()))?;
+    disk::write_or_make_room(&ctx.disk, &mut lock(&ctx.store), |s| {
+        s.steps_finished(&finished)
+    })
+    .map_err(|e| fail(e.to_string()))?;
     let code = match outcome {
         Outcome::Exited { code } => code,
         Outcome::Leaked { code } => {
@@ -1370,7 +1472,7 @@ async fn write_lines(
     run: i64,
     mut rx: mpsc::UnboundedReceiver<PendingLine>,
     redactor: Redactor,
-    backlog: Arc<Semaphore>,
+    (backlog, disk): (Arc<Semaphore>, Arc<Disk>),
 ) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -1391,14 +1493,34 @@ async fn write_lines(
         }
         let lines = std::mem::take(&mut batch);
         let output = lines.iter().filter(|l| l.stream != "system").count();
+        if disk.is_full() {
+            // What room is left is for the run's last records, not for more output.
+            disk.set_aside(lines);
+            backlog.add_permits(output);
+            continue;
+        }
         let store = store.clone();
-        // A busy store is waited out: losing lines silently is not an option.
+        let disk = disk.clone();
+        // A busy store is waited out: losing lines silently is not an option. A full disk
+        // is not waited out: the run stops.
         let _ = tokio::task::spawn_blocking(move || {
             for attempt in 1..=10u32 {
                 match lock(&store).append_lines(run, &lines) {
                     Ok(()) => return,
+                    Err(e) if e.is_disk_full() => {
+                        disk.filled();
+                        disk.set_aside(lines);
+                        return;
+                    }
                     Err(e) if attempt == 10 => {
-                        eprintln!("run #{run}: {} log lines lost: {e}", lines.len())
+                        disk.lost(lines.len());
+                        // The runner's stderr is a file in the spool: it may be full too.
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "run #{run}: {} lost: {e}",
+                            disk::log_lines(lines.len() as u64)
+                        );
+                        return;
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(100 * u64::from(attempt))),
                 }

@@ -77,18 +77,28 @@ pub struct StoreSection {
     /// How long a writer waits for another process's transaction before giving up.
     #[serde(default = "default_busy_timeout_ms")]
     pub busy_timeout_ms: u64,
+    /// A run does not start with less free space than this in the data dir, in MiB (0: no
+    /// check): its log and its last records need room.
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
         Self {
             busy_timeout_ms: default_busy_timeout_ms(),
+            min_free_mb: default_min_free_mb(),
         }
     }
 }
 
 fn default_busy_timeout_ms() -> u64 {
     5_000
+}
+
+/// A long deployment stores some 100 bytes per output line: 64 MiB is half a million lines.
+fn default_min_free_mb() -> u64 {
+    64
 }
 
 /// `[ssh]`: how remote steps use the system OpenSSH client. Everything else (users, keys,

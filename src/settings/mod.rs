@@ -44,6 +44,8 @@ pub struct Settings {
     /// `[vars]`: workspace-wide plan variables.
     pub vars: indexmap::IndexMap<String, toml::Value>,
     pub busy_timeout_ms: u64,
+    /// `[store] min_free_mb`: the free space (MiB) a run needs in the data dir to start.
+    pub min_free_mb: u64,
     pub log_level: LogLevel,
     pub ssh: Ssh,
     pub console: Console,
@@ -365,6 +367,7 @@ fn load_inner(
             name,
             vars,
             busy_timeout_ms,
+            min_free_mb: s.store.min_free_mb,
             log_level,
             ssh,
             console,

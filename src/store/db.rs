@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::fault::Faults;
 use super::migrations::{MIGRATIONS, SCHEMA_VERSION};
 
 pub const DB_FILE: &str = "pilote.db";
@@ -68,12 +69,32 @@ impl StoreError {
             Self::Sqlite { .. } | Self::Migration { .. } | Self::Locked { .. }
         )
     }
+
+    /// Whether the write failed for lack of disk space (SQLITE_FULL, or ENOSPC / EDQUOT on
+    /// a file beside the store): nothing was written, and a retry needs room first.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Sqlite { source, .. } => {
+                source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            }
+            Self::DataDir { source, .. } => is_no_space(source),
+            _ => false,
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT: the disk (or the user's quota) is full.
+pub fn is_no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || e.raw_os_error() == Some(rustix::io::Errno::DQUOT.raw_os_error())
 }
 
 /// An open store: one connection, owned by one thread.
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// Disk-full injection for tests (debug builds); inert unless a runner arms it.
+    faults: Faults,
 }
 
 /// Counts shown by the workspace summary.
@@ -142,13 +163,30 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        let mut store = Self { conn, path };
+        let mut store = Self {
+            conn,
+            path,
+            faults: Faults::default(),
+        };
         store.claim(data_dir, config_dir)?;
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Test hook, debug builds only: with `PILOTE_DISK_FULL_AT=<n>`, this store's n-th write
+    /// from now on and every one after it fail with SQLITE_FULL until [`Store::space_freed`]
+    /// (see `store/fault.rs`). The runner arms it, so a test aims at the runner's writes only.
+    pub fn inject_faults_from_env(&mut self) {
+        self.faults = Faults::from_env();
+    }
+
+    /// Room was made on the store's disk (the runner deleted its spare file): for the
+    /// fault-injection hook, the disk is not full any more.
+    pub fn space_freed(&mut self) {
+        self.faults.room_made();
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction: in WAL, a deferred transaction that later
@@ -162,6 +200,7 @@ impl Store {
             path: path.clone(),
             source,
         };
+        self.faults.before_write().map_err(err)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

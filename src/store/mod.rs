@@ -6,6 +6,7 @@
 
 mod audit;
 mod db;
+mod fault;
 mod history;
 mod inventory;
 mod log;
@@ -18,7 +19,7 @@ mod runs;
 mod silences;
 
 pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
-pub use db::{DB_FILE, Store, StoreError, Summary};
+pub use db::{DB_FILE, Store, StoreError, Summary, is_no_space};
 pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use metrics::Scope;

@@ -693,11 +693,34 @@ impl Store {
     /// Marks a run whose runner is gone as interrupted: the steps that had started and not
     /// finished are `unknown`, and the lock stays held until someone resumes or rolls back.
     pub fn mark_interrupted(&mut self, id: i64, actor: &Actor) -> Result<(), StoreError> {
+        self.interrupt(id, "runner gone", serde_json::json!({}), actor)
+    }
+
+    /// A runner ends its own run as interrupted, saying why (`disk full; ...`): as after a
+    /// crash, the steps that had started and not finished are `unknown` and the lock stays
+    /// held, so a resume (or a rollback) goes on from there.
+    pub fn interrupt_run(
+        &mut self,
+        id: i64,
+        outcome: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let payload = serde_json::json!({ "outcome": outcome });
+        self.interrupt(id, outcome, payload, actor)
+    }
+
+    fn interrupt(
+        &mut self,
+        id: i64,
+        outcome: &str,
+        payload: serde_json::Value,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
             let changed = tx.execute(
-                "UPDATE runs SET state = 'interrupted', outcome = 'runner gone' WHERE id = ?1 AND state IN ('pending', 'running', 'waiting')",
-                [id],
+                "UPDATE runs SET state = 'interrupted', outcome = ?2 WHERE id = ?1 AND state IN ('pending', 'running', 'waiting')",
+                params![id, outcome],
             )?;
             if changed == 0 {
                 return Ok(());
@@ -706,7 +729,7 @@ impl Store {
                 "UPDATE step_runs SET state = 'unknown', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
                 params![id, now],
             )?;
-            audit::append(tx, now, actor, "run.interrupted", &format!("run:{id}"), &serde_json::json!({}))
+            audit::append(tx, now, actor, "run.interrupted", &format!("run:{id}"), &payload)
                 .map(drop)
         })
     }

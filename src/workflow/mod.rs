@@ -13,7 +13,7 @@ pub use requests::{
     transition,
 };
 pub use runs::{
-    RollbackPreview, STARTUP, interrupted, launch, prepare_rollback, recover_stale, resume,
-    runner_gone, send_command, start_rollback, verified_package,
+    RollbackPreview, STARTUP, enough_space, interrupted, launch, prepare_rollback, recover_stale,
+    resume, runner_gone, send_command, start_rollback, verified_package,
 };
 pub use stages::{approvers, is_member, members, next_step, progress_line, stages};

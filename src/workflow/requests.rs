@@ -130,6 +130,7 @@ pub fn start_deploy(
         )?;
     }
     recover_stale(ws, store, &r.app, env)?;
+    super::runs::enough_space(ws)?;
     let run = store.create_run(&NewRun {
         kind: RunKind::Deploy,
         app: &r.app,

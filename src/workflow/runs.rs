@@ -165,9 +165,20 @@ pub fn start_rollback(ws: &Workspace, store: &mut Store, shown: &RollbackPreview
     Ok(id)
 }
 
+/// Refuses to start a run (or resume one) on a data dir short of free space: it would stop
+/// for a full disk soon after. Exit code 1: nothing is wrong with the input.
+pub fn enough_space(ws: &Workspace) -> Result<()> {
+    crate::engine::disk::preflight(ws).map_err(|why| {
+        Error::CheckFailed(format!(
+            "not started: {why}; free space there, then try again"
+        ))
+    })
+}
+
 /// Starts a new runner for interrupted run `id`, from its first step not known done.
 pub fn resume(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     interrupted(ws, store, id)?;
+    enough_space(ws)?;
     if !store.reopen_interrupted(id, &Actor::current())? {
         return Err(Error::BadInput(format!("run #{id} is not interrupted")));
     }

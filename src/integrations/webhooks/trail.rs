@@ -119,7 +119,16 @@ fn run_notice(
     let (state, outcome) = match e.action.as_str() {
         "run.started" => ("running".to_string(), None),
         "run.waiting" => ("waiting".to_string(), None),
-        "run.interrupted" => ("interrupted".to_string(), Some("runner gone".to_string())),
+        // A runner that stopped its own run says why (a full disk); a console found it dead.
+        "run.interrupted" => (
+            "interrupted".to_string(),
+            Some(
+                e.payload["outcome"]
+                    .as_str()
+                    .unwrap_or("runner gone")
+                    .to_string(),
+            ),
+        ),
         _ => (
             e.payload["state"]
                 .as_str()
