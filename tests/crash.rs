@@ -194,14 +194,19 @@ impl Ws {
         assert_eq!(code, 0, "{what}: the audit chain: {out}{err}");
     }
 
-    /// The env is locked by run `id`: a new run is refused, and says by which run.
-    fn assert_locked_by(&self, id: &str, what: &str) {
+    /// The env is locked by run `id`: a new run is refused, and says by which run; the
+    /// refusal, its user and date left out.
+    fn assert_locked_by(&self, id: &str, what: &str) -> String {
         let (code, out, err) = self.pilote(&["run", &self.plan_path("hello"), "--env", "uat"]);
         assert_eq!(code, 1, "{what}: a run while locked: {out}{err}");
         assert!(
             err.contains(&format!("locked by run #{id} (")),
             "{what}: {err}"
         );
+        regex::Regex::new(r"\([^,()]+, since [0-9-]+ [0-9:]+\)")
+            .expect("regex")
+            .replace(&err, "([USER], since [DATE])")
+            .into_owned()
     }
 
     /// The env is free: a new run starts and succeeds.
@@ -436,7 +441,9 @@ fn crash_once_the_lock_is_taken_then_resume_runs_everything() {
     let (code, out, err) = ws.pilote(&["rollback", "pets", "--env", "uat", "--yes"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("nothing to roll back"), "{err}");
-    ws.assert_locked_by(&id, at);
+    // The refusal says how to recover, not to wait for a runner that is gone.
+    let refused = ws.assert_locked_by(&id, at);
+    insta::assert_snapshot!(refused, @"error: pets on uat is locked by run #1 ([USER], since [DATE]); its runner is gone: resume it with `pilote resume 1` (after `pilote mark-done 1` if its unknown step did happen), or roll it back with `pilote rollback pets --env uat`");
     ws.resume(&id, at);
     assert_eq!(ws.counts(), [1, 1, 1]);
     ws.assert_free(at);
@@ -663,5 +670,68 @@ fn kill_9_while_printing_loses_at_most_the_last_batch() {
             worst.ms,
             lost[lost.len() / 2].ms
         ),
+    });
+}
+
+/// Whether `needle` occurs in the file at `path`.
+fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The crash hook is a test build's only: a release build has no code reading
+/// `PILOTE_CRASH_AT`, so no user setting can make a runner abort. Ignored by a plain
+/// `cargo test` because it builds pilote in release (minutes on two cores).
+#[test]
+#[ignore = "builds pilote in release: cargo test --test crash -- --ignored"]
+fn a_release_build_has_no_crash_hook() {
+    let debug = PathBuf::from(env!("CARGO_BIN_EXE_pilote"));
+    let release = debug
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir")
+        .join("release/pilote");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args(["build", "--release", "--locked", "--bin", "pilote"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build --release");
+    assert!(built.success());
+    // The search finds the variable where it is: in the debug build.
+    assert!(file_contains(&debug, b"PILOTE_CRASH_AT"));
+    assert!(!file_contains(&release, b"PILOTE_CRASH_AT"));
+
+    let ws = Ws::new(None);
+    for at in ["step_started#1", "lock_taken#1", "no_such_point#1"] {
+        let out = std::process::Command::new(&release)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", ws.home.path())
+            .env("XDG_CONFIG_HOME", ws.home.path().join("config"))
+            .env("XDG_DATA_HOME", ws.home.path().join("data"))
+            .env("XDG_STATE_HOME", ws.home.path().join("state"))
+            .env("LANG", "C.UTF-8")
+            .env("PILOTE_CRASH_AT", at)
+            .arg("--workspace")
+            .arg(&ws.dir)
+            .args(["run", &ws.plan_path("count"), "--env", "uat", "--follow"])
+            .output()
+            .expect("run the release build");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(ws.counts(), [3, 3, 3]);
+    record(&Row {
+        id: "crash-release-build",
+        area: "crash",
+        fault: "PILOTE_CRASH_AT set (step_started#1, lock_taken#1, a made-up point) for runs of a `cargo build --release` binary",
+        tries: 3,
+        outcome: "each run succeeded: a release build has no crash hook (the variable's name is not in its binary, it is in the debug one)",
+        lost: "nothing",
     });
 }
