@@ -22,7 +22,8 @@ use common::run;
 use common::workspace::Ws;
 
 /// `count` records that its action ran, after a pause long enough (against the runner's
-/// 50 ms output batches) that every batch committed while a step runs finds it in flight.
+/// 50 ms output batches) that every batch committed while a step runs finds it in flight;
+/// the lines it prints are also written to `printed`, to measure what a crash lost.
 const AUTOMATIONS: &str = r#"
 [count]
 description = "Record that this action ran"
@@ -31,10 +32,11 @@ changes_state = true
 name = "count"
 kind = "shell"
 script = '''
-echo "begin $PILOTE_ACTION"
+say() { echo "$1"; echo "$1" >> "$PILOTE_DATA_DIR/printed"; }
+say "begin $PILOTE_ACTION"
 sleep 0.3
 echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"
-echo "end $PILOTE_ACTION"
+say "end $PILOTE_ACTION"
 '''
 
 [uncount]
@@ -183,6 +185,29 @@ impl Ws {
         ACTIONS.iter().map(|a| self.count(a)).collect()
     }
 
+    /// Output lines of run `id` stored, and those its steps printed (by their own record);
+    /// the stored ones must be the printed ones' beginning.
+    fn output(&self, id: &str) -> (usize, usize) {
+        let printed = std::fs::read_to_string(self.data().join("printed")).unwrap_or_default();
+        let printed: Vec<&str> = printed.lines().collect();
+        let conn = self.db();
+        let mut stmt = conn
+            .prepare(
+                "SELECT line FROM log_lines WHERE run_id = ?1 AND stream = 'stdout' ORDER BY seq",
+            )
+            .expect("prepare");
+        let stored: Vec<String> = stmt
+            .query_map([id.parse::<i64>().expect("id")], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("lines");
+        assert!(
+            stored.len() <= printed.len() && stored.iter().zip(&printed).all(|(s, p)| s == p),
+            "stored {stored:?}, printed {printed:?}"
+        );
+        (stored.len(), printed.len())
+    }
+
     /// The store is whole: SQLite's own check and the audit chain.
     fn assert_intact(&self, what: &str) {
         let ok: String = self
@@ -245,9 +270,37 @@ struct Expect {
     effect: bool,
 }
 
-/// Crashes the counting plan at `at`, checks what is left and recovers it with `recovery`;
-/// returns the actions that were in flight (`unknown`), for the row.
-fn crash_and_recover(at: &str, expect: Option<Expect>, recovery: Recovery) -> Option<String> {
+/// What a crash left, for the row.
+#[derive(Default)]
+struct Left {
+    /// The action in flight (`unknown`), if any.
+    in_flight: Option<String>,
+    /// Output lines printed before the crash, and how many of them were stored.
+    printed: usize,
+    stored: usize,
+}
+
+impl Left {
+    fn add(&mut self, other: &Left) {
+        self.printed += other.printed;
+        self.stored += other.stored;
+    }
+
+    /// The row's `lost`: committed state never is; output not committed yet may be.
+    fn lost(&self) -> String {
+        match self.printed - self.stored {
+            0 if self.printed == 0 => "nothing (no step had printed yet)".to_string(),
+            0 => format!("nothing (all {} printed lines stored)", self.printed),
+            n => format!(
+                "nothing committed; {n} of {} printed lines, not committed yet (the batch in progress)",
+                self.printed
+            ),
+        }
+    }
+}
+
+/// Crashes the counting plan at `at`, checks what is left and recovers it with `recovery`.
+fn crash_and_recover(at: &str, expect: Option<Expect>, recovery: Recovery) -> Left {
     let ws = Ws::new(None);
     let what = format!("{at} ({recovery:?})");
     let id = ws.start_crashing("count", at);
@@ -287,6 +340,7 @@ fn crash_and_recover(at: &str, expect: Option<Expect>, recovery: Recovery) -> Op
         "{what}: the effects before the recovery"
     );
 
+    let (stored, printed) = ws.output(&id);
     // The lock outlives the runner: nobody deploys over a run in doubt.
     ws.assert_locked_by(&id, &what);
     let started = expect.done + usize::from(expect.in_flight);
@@ -310,17 +364,45 @@ fn crash_and_recover(at: &str, expect: Option<Expect>, recovery: Recovery) -> Op
     }
     ws.assert_intact(&what);
     ws.assert_free(&what);
-    unknown.first().map(|(a, _)| a.clone())
+    Left {
+        in_flight: unknown.first().map(|(a, _)| a.clone()),
+        printed,
+        stored,
+    }
 }
 
-fn row(point: &str, tries: u64, fault: &str, outcome: &str) {
+/// Crashes at `point#n` for each (n, recovery) with the expectation `expect(n)`; what the
+/// tries left, summed.
+fn crash_each(
+    point: &str,
+    tries: &[(usize, Recovery)],
+    expect: impl Fn(usize) -> Option<Expect>,
+) -> (Left, Vec<String>) {
+    let mut left = Left::default();
+    let mut in_flight = Vec::new();
+    for (n, recovery) in tries {
+        let l = crash_and_recover(&format!("{point}#{n}"), expect(*n), *recovery);
+        left.add(&l);
+        in_flight.extend(l.in_flight);
+    }
+    (left, in_flight)
+}
+
+/// Occurrences 1 to 3, recovered by resume, rollback, resume.
+const TRIES: [(usize, Recovery); 3] = [
+    (1, Recovery::Resume),
+    (2, Recovery::Rollback),
+    (3, Recovery::Resume),
+];
+
+fn row(point: &str, tries: usize, fault: &str, outcome: &str, lost: &str) {
     record(&Row {
         id: &format!("crash-{point}"),
         area: "crash",
         fault,
-        tries,
+        tries: tries as u64,
         outcome,
-        lost: "nothing",
+        lost,
     });
 }
 
@@ -329,97 +411,79 @@ const CHECKED: &str = "integrity_check and audit verify ok, run interrupted (log
 
 #[test]
 fn crash_after_a_step_started_then_resume_runs_it_again() {
-    for (n, recovery) in [
-        (1, Recovery::Resume),
-        (2, Recovery::Rollback),
-        (3, Recovery::Resume),
-    ] {
-        let expect = Expect {
+    let (left, _) = crash_each("step_started", &TRIES, |n| {
+        Some(Expect {
             done: n - 1,
             in_flight: true,
             effect: false,
-        };
-        crash_and_recover(&format!("step_started#{n}"), Some(expect), recovery);
-    }
+        })
+    });
     row(
         "step_started",
-        3,
+        TRIES.len(),
         "runner aborted right after `step started` was committed, before the process, at each of 3 steps",
         &format!(
             "{CHECKED}; that step unknown and only it, its effect not done; resume ran it and each action once (2 tries), rollback undid each started action once and freed the lock (1 try)"
         ),
+        &left.lost(),
     );
 }
 
 #[test]
 fn crash_after_a_step_ran_then_mark_done_and_resume() {
-    for (n, recovery) in [
-        (1, Recovery::Resume),
-        (2, Recovery::Rollback),
-        (3, Recovery::Resume),
-    ] {
-        let expect = Expect {
+    let (left, _) = crash_each("step_ran", &TRIES, |n| {
+        Some(Expect {
             done: n - 1,
             in_flight: true,
             effect: true,
-        };
-        crash_and_recover(&format!("step_ran#{n}"), Some(expect), recovery);
-    }
+        })
+    });
     row(
         "step_ran",
-        3,
+        TRIES.len(),
         "runner aborted after a step's process ended, before its end was committed, at each of 3 steps",
         &format!(
             "{CHECKED}; that step unknown and only it, its effect done; mark-done then resume ran each action once (2 tries), rollback undid each started action once (1 try)"
         ),
+        &left.lost(),
     );
 }
 
 #[test]
 fn crash_after_a_step_finished_leaves_nothing_in_doubt() {
-    for (n, recovery) in [
-        (1, Recovery::Resume),
-        (2, Recovery::Rollback),
-        (3, Recovery::Resume),
-    ] {
-        let expect = Expect {
+    let (left, _) = crash_each("step_finished", &TRIES, |n| {
+        Some(Expect {
             done: n,
             in_flight: false,
             effect: false,
-        };
-        crash_and_recover(&format!("step_finished#{n}"), Some(expect), recovery);
-    }
+        })
+    });
     row(
         "step_finished",
-        3,
+        TRIES.len(),
         "runner aborted right after a step's end was committed, at each of 3 steps (between steps)",
         &format!(
             "{CHECKED}; no step unknown, the finished ones succeeded; resume ran the rest, each action once (2 tries), rollback undid each finished action once (1 try)"
         ),
+        &left.lost(),
     );
 }
 
 #[test]
 fn crash_after_an_output_batch_was_committed() {
-    let mut in_flight = Vec::new();
-    for (n, recovery) in [
-        (1, Recovery::Resume),
-        (2, Recovery::Rollback),
-        (3, Recovery::Resume),
-    ] {
-        let at = format!("output_committed#{n}");
-        let step = crash_and_recover(&at, None, recovery);
-        // A batch is committed every 50 ms while a step runs 300 ms: one is always in flight.
-        in_flight.push(step.unwrap_or_else(|| panic!("{at}: no step was in flight")));
-    }
+    // Whatever step each batch found in flight: the checks take it from the store.
+    let (left, in_flight) = crash_each("output_committed", &TRIES, |_| None);
+    // A batch is committed every 50 ms while a step runs 300 ms: one is always in flight.
+    assert_eq!(in_flight.len(), TRIES.len(), "{in_flight:?}");
     row(
         "output_committed",
-        3,
+        TRIES.len(),
         "runner aborted right after the 1st, 2nd and 3rd batch of output lines was committed",
         &format!(
             "{CHECKED}; the step in flight ({}) unknown and only it, the ones before succeeded; resume ran each action once (2 tries), rollback undid each started action once (1 try)",
             in_flight.join(", ")
         ),
+        &left.lost(),
     );
 }
 
@@ -431,7 +495,7 @@ fn crash_once_the_lock_is_taken_then_resume_runs_everything() {
         in_flight: false,
         effect: false,
     };
-    crash_and_recover(at, Some(expect), Recovery::Resume);
+    let left = crash_and_recover(at, Some(expect), Recovery::Resume);
 
     // Nothing started, so nothing to roll back: the rollback is refused and the lock stays
     // with the interrupted run until it is resumed.
@@ -454,6 +518,7 @@ fn crash_once_the_lock_is_taken_then_resume_runs_everything() {
         &format!(
             "{CHECKED}; no step started; rollback refused (nothing to roll back) and the lock kept; resume ran each action once and freed the lock"
         ),
+        &left.lost(),
     );
 }
 
@@ -471,6 +536,11 @@ fn crash_once_the_lock_is_released_loses_nothing() {
     ws.assert_intact(at);
     assert!(ws.steps(&id).iter().all(|(_, s)| s == "succeeded"));
     assert_eq!(ws.counts(), [1, 1, 1]);
+    let (stored, printed) = ws.output(&id);
+    assert_eq!(
+        stored, printed,
+        "the last batch is committed before the run's end"
+    );
     // Nothing to recover, and the env is free at once.
     let (code, _, err) = ws.pilote(&["resume", &id]);
     assert_eq!(code, 2, "{err}");
@@ -481,12 +551,18 @@ fn crash_once_the_lock_is_released_loses_nothing() {
         1,
         "runner aborted right after the run's end (and the lock's release) was committed",
         "integrity_check and audit verify ok, run succeeded as committed with every step, nothing to resume, the env free at once",
+        &Left {
+            in_flight: None,
+            printed,
+            stored,
+        }
+        .lost(),
     );
 }
 
 /// The silence plan (mute, count, unmute) crashed at `at`: the silence step in flight is
 /// `unknown`, and the recovery ends every silence the dead runner left in Alertmanager.
-fn crash_a_silence(at: &str, in_flight: &str, recovery: Recovery) {
+fn crash_a_silence(at: &str, in_flight: &str, recovery: Recovery) -> Left {
     let am = Alertmanager::start();
     let ws = Ws::new(Some(&am.url()));
     let id = ws.start_crashing("silence", at);
@@ -499,7 +575,11 @@ fn crash_a_silence(at: &str, in_flight: &str, recovery: Recovery) {
         .map(|(a, _)| a)
         .collect();
     assert_eq!(unknown, [in_flight], "{at}: {:?}", ws.steps(&id));
+    let (stored, printed) = ws.output(&id);
     ws.assert_locked_by(&id, at);
+    // The count ran before the unsilence step, not before the silence step.
+    let counted = usize::from(in_flight == "a2");
+    assert_eq!(ws.count("a1"), counted, "{at}");
     match recovery {
         Recovery::Resume => {
             ws.resume(&id, at);
@@ -507,7 +587,12 @@ fn crash_a_silence(at: &str, in_flight: &str, recovery: Recovery) {
         }
         Recovery::Rollback => {
             ws.rollback(at);
-            assert_eq!(ws.count("undo-a1"), usize::from(in_flight == "a2"), "{at}");
+            assert_eq!(ws.count("a1"), counted, "{at}: the count did not run again");
+            assert_eq!(
+                ws.count("undo-a1"),
+                counted,
+                "{at}: its undo ran if it had run"
+            );
         }
     }
     assert!(
@@ -522,35 +607,50 @@ fn crash_a_silence(at: &str, in_flight: &str, recovery: Recovery) {
     }
     ws.assert_intact(at);
     ws.assert_free(at);
+    Left {
+        in_flight: Some(in_flight.to_string()),
+        printed,
+        stored,
+    }
 }
 
 #[test]
 fn crash_around_a_silence_then_recovery_ends_it() {
     // Alertmanager created the silence, the runner died before recording its id: only the
     // marker in its comment tells it is the run's.
-    crash_a_silence("silence_opened#1", "a0", Recovery::Resume);
-    crash_a_silence("silence_opened#1", "a0", Recovery::Rollback);
+    let mut left = crash_a_silence("silence_opened#1", "a0", Recovery::Resume);
+    left.add(&crash_a_silence(
+        "silence_opened#1",
+        "a0",
+        Recovery::Rollback,
+    ));
     row(
         "silence_opened",
         2,
         "runner aborted after Alertmanager created a silence, before its id was committed",
         &format!(
-            "{CHECKED}; the silence step unknown; resume (1 try) and rollback (1 try) found the silence by its marker and expired it, no silence left active, the count ran once"
+            "{CHECKED}; the silence step unknown; resume (1 try) and rollback (1 try) found the silence by its marker and expired it, no silence left active; resume ran the count once, rollback undid only the silence step"
         ),
+        &left.lost(),
     );
 }
 
 #[test]
 fn crash_after_a_silence_expired_then_recovery_records_it() {
-    crash_a_silence("silence_expired#1", "a2", Recovery::Resume);
-    crash_a_silence("silence_expired#1", "a2", Recovery::Rollback);
+    let mut left = crash_a_silence("silence_expired#1", "a2", Recovery::Resume);
+    left.add(&crash_a_silence(
+        "silence_expired#1",
+        "a2",
+        Recovery::Rollback,
+    ));
     row(
         "silence_expired",
         2,
         "runner aborted after Alertmanager expired the unsilence step's silence, before that was committed",
         &format!(
-            "{CHECKED}; the unsilence step unknown; resume (1 try) and rollback (1 try) recorded the silence as ended, no silence left open or active, the count ran once"
+            "{CHECKED}; the unsilence step unknown; resume (1 try) and rollback (1 try) recorded the silence as ended, no silence left open or active; the count ran once, resume did not run it again, rollback undid it once"
         ),
+        &left.lost(),
     );
 }
 
