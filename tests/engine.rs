@@ -65,14 +65,6 @@ name = "after again"
 kind = "shell"
 script = "echo confirmed twice"
 
-[count]
-description = "Record that this action ran"
-changes_state = false
-[[count.steps]]
-name = "count"
-kind = "shell"
-script = 'echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"'
-
 [daemon]
 description = "Start something that outlives the step"
 changes_state = false
@@ -498,67 +490,6 @@ fn sixteen_operators_race_for_one_environment() {
         outcome: "exactly one run starts; the 15 others exit 1 with \"locked by run #N (user, since …)\"; the winner's gate then holds the lock until aborted",
         lost: "nothing",
     });
-}
-
-/// kill -9 at every commit point of a 3-step run, then recovery: the run is `interrupted`, the
-/// store is intact, and resuming (after mark-done when the step's effect had happened) runs
-/// each side effect exactly once.
-#[test]
-fn crash_at_each_commit_point_then_recover() {
-    for point in [
-        "step_started#1",
-        "step_started#2",
-        "step_started#3",
-        "step_ran#1",
-        "step_ran#2",
-        "step_ran#3",
-    ] {
-        let ws = Ws::new();
-        let plan = ws.plan("count", &[("count", ""), ("count", ""), ("count", "")]);
-        let (code, id, err) = run(ws
-            .home
-            .pilote()
-            .env("PILOTE_CRASH_AT", point)
-            .arg("--workspace")
-            .arg(&ws.dir)
-            .args(["run", plan.to_str().expect("utf8"), "--env", "uat"]));
-        assert_eq!(code, 0, "{point}: {err}");
-        let id = id.trim().to_string();
-        let (code, out, _) = ws.pilote(&["logs", &id, "--follow"]);
-        assert_eq!(code, 4, "{point}: the run is interrupted: {out}");
-        let conn = rusqlite::Connection::open(ws.data().join("pilote.db")).expect("db");
-        let ok: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .expect("check");
-        assert_eq!(ok, "ok", "{point}");
-        let unknown: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM step_runs WHERE state = 'unknown'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(unknown, 1, "{point}: the step in flight is unknown");
-        if point.starts_with("step_ran") {
-            // Its effect happened: the operator says so, and the resume goes on after it.
-            assert_eq!(ws.pilote(&["mark-done", &id]).0, 0, "{point}");
-        }
-        let (code, out, err) = ws.pilote(&["resume", &id, "--follow"]);
-        assert_eq!(code, 0, "{point}: {out}{err}");
-        for a in ["a0", "a1", "a2"] {
-            let ran =
-                std::fs::read_to_string(ws.data().join(format!("count-{a}"))).unwrap_or_default();
-            assert_eq!(
-                ran.lines().count(),
-                1,
-                "{point}: action {a} ran {} times",
-                ran.lines().count()
-            );
-        }
-        // The lock is released once the resumed run ends.
-        let (code, _, err) = ws.run_plan(&plan, "uat", true);
-        assert_eq!(code, 0, "{point}: {err}");
-    }
 }
 
 #[test]

@@ -302,7 +302,7 @@ fn a_resumed_run_expires_what_its_dead_runner_left_and_silences_again() {
     let (code, out, err) = run(ws
         .home
         .pilote()
-        .env("PILOTE_CRASH_AT", "silence_created#1")
+        .env("PILOTE_CRASH_AT", "silence_opened#1")
         .arg("--workspace")
         .arg(&ws.dir)
         .args(["run", &plan, "--env", "uat"]));
@@ -349,7 +349,7 @@ fn a_recovery_never_expires_the_silence_of_another_workspace_with_the_same_run_n
     let (code, out, err) = run(a
         .home
         .pilote()
-        .env("PILOTE_CRASH_AT", "silence_created#1")
+        .env("PILOTE_CRASH_AT", "silence_opened#1")
         .arg("--workspace")
         .arg(&a.dir)
         .args(["run", &plan_a, "--env", "uat"]));

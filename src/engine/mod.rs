@@ -1,6 +1,7 @@
 //! The automation engine: runs plans as real processes. Knows nothing of the terminal.
 
 mod ansible;
+pub(crate) mod crash;
 pub mod disk;
 pub mod http;
 pub mod inventory_check;

@@ -94,6 +94,26 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The child is killed when the process that runs it dies, however it dies: a runner killed
+/// with -9 must not leave a step running unwatched, finishing its effect after the recovery
+/// looked (its step is `unknown`, and a resume would run it a second time). Grandchildren in
+/// its group are not reached. The signal follows the thread that spawned the child: steps are
+/// spawned from the runtime's own threads, which live as long as the run.
+fn die_with_parent(cmd: &mut Command) {
+    let parent = rustix::process::getpid();
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            // The parent may have died between the fork and the prctl.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::other("the parent process is gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Lines longer than this are split: one runaway line must not hold the runner's memory.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -130,6 +150,7 @@ pub async fn run(
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
+    die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

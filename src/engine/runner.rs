@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 mod silence;
 
 use super::ansible;
+use super::crash;
 use super::disk::{self, Disk};
 use super::process::{self, Outcome, Spec, Stream};
 use super::redact::Redactor;
@@ -159,12 +160,15 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         .run(run)?
         .ok_or_else(|| RunnerError::Setup(format!("no run #{run}")))?;
     let actor = Actor::current();
-    let prepared = prepare(&ws, &store, &row);
+    // A crash test asking for a point that does not exist fails its run, never passes for
+    // want of a crash.
+    let prepared = crash::check().and_then(|()| prepare(&ws, &store, &row));
     let (plan, package) = match prepared {
         Ok(p) => p,
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
             store.finish_run(run, "failed", &message, &actor)?;
+            crash::LOCK_RELEASED.pass();
             webhooks::kick(&ws, &store);
             return Ok("failed".into());
         }
@@ -175,6 +179,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
             store.finish_run(run, "failed", &message, &actor)?;
+            crash::LOCK_RELEASED.pass();
             webhooks::kick(&ws, &store);
             return Ok("failed".into());
         }
@@ -211,6 +216,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
         Err(e) => return Err(e.into()),
     }
+    crash::LOCK_TAKEN.pass();
     // Only a process is started: a slow webhook receiver can never slow the run.
     webhooks::kick(&ws, &store);
     let store_identity = store.identity()?;
@@ -313,6 +319,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         })?;
         state
     };
+    crash::LOCK_RELEASED.pass();
     drop(lease);
     webhooks::kick(&ws_after, &store);
     Ok(state)
@@ -645,9 +652,9 @@ async fn run_on(
             }
             Err(e) => return Err(e.to_string()),
         };
-        crash_point("step_started");
+        crash::STEP_STARTED.pass();
         let result = attempt_on(ctx, action, step, position, env, host, step_run).await;
-        crash_point("step_ran");
+        crash::STEP_RAN.pass();
         let (state, code, detail) = match &result {
             Ok(()) => ("succeeded", Some(0), String::new()),
             Err((state, code, detail)) => (*state, *code, detail.clone()),
@@ -656,6 +663,7 @@ async fn run_on(
             s.step_finished(step_run, state, code, &detail)
         })
         .map_err(|e| e.to_string())?;
+        crash::STEP_FINISHED.pass();
         match result {
             Ok(()) => return Ok(()),
             Err((state, _, detail)) => {
@@ -1439,29 +1447,6 @@ fn peak_rss_kb() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// Test hook for crash recovery: with `PILOTE_CRASH_AT=<point>#<n>`, the runner aborts the
-/// n-th time it passes that point (`step_started`: after the start is committed, before the
-/// process; `step_ran`: after the process, before its end is committed; `silence_created`:
-/// after Alertmanager created a silence, before its id is committed). Unset in production.
-fn crash_point(point: &str) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static STARTED: AtomicUsize = AtomicUsize::new(0);
-    static RAN: AtomicUsize = AtomicUsize::new(0);
-    static SILENCED: AtomicUsize = AtomicUsize::new(0);
-    let Ok(spec) = std::env::var("PILOTE_CRASH_AT") else {
-        return;
-    };
-    let counter = match point {
-        "step_started" => &STARTED,
-        "silence_created" => &SILENCED,
-        _ => &RAN,
-    };
-    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-    if spec == format!("{point}#{n}") {
-        std::process::abort();
-    }
-}
-
 /// Step output lines in memory, not stored yet, at most: past it, steps' output stops being
 /// read until the store catches up (the processes wait on their pipes, as on a slow terminal).
 const BACKLOG: usize = 50_000;
@@ -1506,7 +1491,10 @@ async fn write_lines(
         let _ = tokio::task::spawn_blocking(move || {
             for attempt in 1..=10u32 {
                 match lock(&store).append_lines(run, &lines) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        crash::OUTPUT_COMMITTED.pass();
+                        return;
+                    }
                     Err(e) if e.is_disk_full() => {
                         disk.filled();
                         disk.set_aside(lines);

@@ -39,8 +39,9 @@ pub enum StoreError {
     )]
     TooNew { path: PathBuf, found: usize },
     #[error(
-        "{app} on {env} is locked by run #{run} ({by}, since {}); wait for it, or cancel it with `pilote cancel {run}`",
-        crate::clock::format_ms(*.since)
+        "{app} on {env} is locked by run #{run} ({by}, since {}); {}",
+        crate::clock::format_ms(*.since),
+        lock_hint(.app, .env, *.run, *.interrupted)
     )]
     Locked {
         app: String,
@@ -48,6 +49,8 @@ pub enum StoreError {
         run: i64,
         by: String,
         since: i64,
+        /// The holder's runner is gone: it keeps the lock until someone recovers it.
+        interrupted: bool,
     },
     #[error("database error in {}: {source}", .path.display())]
     Sqlite {
@@ -59,6 +62,17 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite_migration::Error,
     },
+}
+
+/// What to do about a held lock: an interrupted run will not end by waiting, nor be cancelled.
+fn lock_hint(app: &str, env: &str, run: i64, interrupted: bool) -> String {
+    if interrupted {
+        format!(
+            "its runner is gone: resume it with `pilote resume {run}` (after `pilote mark-done {run}` if its unknown step did happen), or roll it back with `pilote rollback {app} --env {env}`"
+        )
+    } else {
+        format!("wait for it, or cancel it with `pilote cancel {run}`")
+    }
 }
 
 impl StoreError {

@@ -169,7 +169,7 @@ impl Store {
                     |r| r.get(0),
                 )?;
                 if !(interrupted && new.rollback_of == Some(h.0)) {
-                    return Ok(Err(h));
+                    return Ok(Err((h, interrupted)));
                 }
                 tx.execute("DELETE FROM locks WHERE run_id = ?1", [h.0])?;
             }
@@ -208,12 +208,13 @@ impl Store {
             )?;
             Ok(Ok(run))
         })?;
-        held.map_err(|(run, by, since)| StoreError::Locked {
+        held.map_err(|((run, by, since), interrupted)| StoreError::Locked {
             app: new.app.to_string(),
             env: new.env.to_string(),
             run,
             by,
             since,
+            interrupted,
         })
     }
 

@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{Ctx, StepFailure, crash_point, lock};
+use super::{Ctx, StepFailure, lock};
 use crate::core::expand::ExpandedAction;
+use crate::engine::crash;
 use crate::integrations::alertmanager::{self, Client, Matcher, NewSilence, Targets};
 use crate::settings::{Watch, Workspace};
 use crate::store::{NewSilenceRow, SilenceRow};
@@ -149,7 +150,7 @@ pub(super) async fn silence(
         .push(row);
     match client.create(&watch.url, &new).await {
         Ok(id) => {
-            crash_point("silence_created");
+            crash::SILENCE_OPENED.pass();
             if record_opened(ctx, row, &id, &watch.url, step_run).await {
                 ctx.say(
                     Some(step_run),
@@ -308,6 +309,7 @@ async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow
             for attempt in 1..=EXPIRE_ATTEMPTS {
                 match client.expire(&s.url, &id).await {
                     Ok(()) => {
+                        crash::SILENCE_EXPIRED.pass();
                         let _ = lock(&ctx.store).silence_expired(s.id);
                         ctx.say(step_run, "", format!("silence {id} expired in {}", s.url));
                         return;
