@@ -1,0 +1,120 @@
+//! `copy` steps: an artifact of the run's package to each host, its digest checked on both
+//! sides.
+
+use super::*;
+
+/// Copies an artifact of the run's package to a host: its SHA-256 checked against the
+/// digest recorded when the run was created before sending, and on the target after.
+#[allow(clippy::too_many_arguments)] // One step's whole context; grouping it would only rename it.
+pub(super) async fn copy(
+    ctx: &Arc<Ctx>,
+    action: &ExpandedAction,
+    step: &ExpandedStep,
+    env: &str,
+    host: Option<&str>,
+    step_run: i64,
+    artifact: &str,
+    dest: &str,
+) -> Result<(), StepFailure> {
+    let host_name = host.unwrap_or("");
+    let fail = |m: String| ("failed", None, m);
+    let Some(package) = &ctx.package else {
+        return Err(fail(
+            "this run has no package; start it with --release VERSION or --package DIR".into(),
+        ));
+    };
+    let rel = action
+        .params
+        .iter()
+        .find(|p| p.name == artifact)
+        .map(|p| p.value.to_string())
+        .ok_or_else(|| fail(format!("no artifact parameter `{artifact}`")))?;
+    let Some(recorded) = ctx.artifacts.iter().find(|a| a.path == rel) else {
+        return Err(fail(format!(
+            "`{rel}` is not in the package this run was created with"
+        )));
+    };
+    let expected = recorded.sha256.clone();
+    let source = match package {
+        Source::Dir(dir) => dir.join(&rel),
+        Source::Vault(vault) => vault.blob(&expected),
+    };
+    let h = host.and_then(|h| ctx.ws.inventory.host(h));
+    let target = resolve(ctx, action, env, host, dest).map_err(fail)?;
+
+    // Hashing a big package blocks: keep it off the async workers.
+    let hashed = {
+        let path = source.clone();
+        tokio::task::spawn_blocking(move || crate::vault::sha256_file(&path))
+            .await
+            .map_err(|e| fail(format!("hashing task failed: {e}")))?
+            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?
+            .0
+    };
+    if hashed != expected {
+        return Err(fail(format!(
+            "{rel} changed since run #{} was created: recorded sha256 {expected}, found {hashed}; not sent",
+            ctx.run
+        )));
+    }
+
+    if let Some(h) = h.filter(|h| h.connection == Connection::Ssh) {
+        let ssh = ctx.ssh.as_ref().map_err(|e| fail(e.clone()))?;
+        let target_host = ssh::Target::from(h);
+        let (tx, forward) = output_to_log(ctx, step_run, host_name);
+        let (tx, forward) = connect(ctx, ssh, &target_host, tx, forward).await?;
+        let spec = ssh.upload(&target_host, &source, &target, &expected, step.step.timeout);
+        let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
+        let _ = forward.await;
+        if outcome
+            == (Outcome::Exited {
+                code: ssh::DIGEST_MISMATCH,
+            })
+        {
+            return Err((
+                "failed",
+                Some(ssh::DIGEST_MISMATCH),
+                format!("the copy of {rel} on {host_name} does not match its digest (see the log)"),
+            ));
+        }
+        if outcome
+            == (Outcome::Exited {
+                code: ssh::SSH_FAILED,
+            })
+        {
+            return Err(lost(ssh, &target_host, host_name).await);
+        }
+        judge(ctx, step, step_run, host_name, outcome)?;
+    } else {
+        let (source, target_path) = (source.clone(), PathBuf::from(&target));
+        let expected = expected.clone();
+        tokio::task::spawn_blocking(move || copy_local(&source, &target_path, &expected))
+            .await
+            .map_err(|e| fail(format!("copy task failed: {e}")))?
+            .map_err(fail)?;
+    }
+    ctx.say(
+        Some(step_run),
+        host_name,
+        format!("copied {rel} (sha256 {expected}) to {target}"),
+    );
+    Ok(())
+}
+
+/// Copies a file on the jump host and checks the copy against `expected`.
+pub(super) fn copy_local(source: &Path, target: &Path, expected: &str) -> Result<(), String> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::copy(source, target)
+        .map_err(|e| format!("cannot copy to {}: {e}", target.display()))?;
+    let (after, _) = crate::vault::sha256_file(target)
+        .map_err(|e| format!("cannot read back {}: {e}", target.display()))?;
+    if after != expected {
+        return Err(format!(
+            "digest mismatch on the target: sent {expected}, found {after}"
+        ));
+    }
+    Ok(())
+}
