@@ -70,17 +70,16 @@ fn report(e: &Error, json: bool) {
         });
         outln!("{body:#}");
     }
-    let mut err = std::io::stderr().lock();
-    match e {
+    let text = match e {
         Error::Load(crate::settings::LoadError::Invalid(diags))
         | Error::Invalid(diags)
-        | Error::Warnings(diags) => {
-            let _ = writeln!(err, "{diags}");
-        }
-        other => {
-            let _ = writeln!(err, "error: {other}");
-        }
-    }
+        | Error::Warnings(diags) => diags.to_string(),
+        other => format!("error: {other}"),
+    };
+    // A message may quote hostile input (a key of a plan, a name inside an archive): shown
+    // escaped, so it cannot move the cursor or clear the operator's screen.
+    let text = crate::core::printable::escape_controls(&text, &['\n', '\t']);
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Writes command output to stdout; see `outln!`.
