@@ -24,7 +24,7 @@ pub use args::{
     NotificationsCommand, PlanCommand, RequestCommand, VaultCommand,
 };
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 
@@ -82,8 +82,16 @@ fn report(e: &Error, json: bool) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-/// Writes command output to stdout; see `outln!`.
+/// Writes command output to stdout; see `outln!`. On a terminal, control characters (from a
+/// step name, a request title, anything read from a file or a person) are shown escaped, so
+/// no output can drive the terminal; piped, the bytes go out as they are, for scripts.
 pub(crate) fn write_stdout(text: &str) {
+    static TERMINAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let text = if *TERMINAL.get_or_init(|| std::io::stdout().is_terminal()) {
+        crate::core::printable::escape_controls(text, &['\n', '\t'])
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
