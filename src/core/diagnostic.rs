@@ -140,8 +140,9 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        // A message quoting hostile input (a 50 kB name) is cut: the snippet shows where.
-        let message = match self.message.char_indices().nth(400) {
+        // A message quoting hostile input (a 50 kB name) is cut: the snippet shows where. The
+        // longest true ones (serde's "expected one of" every console action) are ~700.
+        let message = match self.message.char_indices().nth(2000) {
             Some((i, _)) => format!("{}…", &self.message[..i]),
             None => self.message.clone(),
         };
