@@ -24,7 +24,7 @@ pub use args::{
     NotificationsCommand, PlanCommand, RequestCommand, VaultCommand,
 };
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 
@@ -70,21 +70,28 @@ fn report(e: &Error, json: bool) {
         });
         outln!("{body:#}");
     }
-    let mut err = std::io::stderr().lock();
-    match e {
+    let text = match e {
         Error::Load(crate::settings::LoadError::Invalid(diags))
         | Error::Invalid(diags)
-        | Error::Warnings(diags) => {
-            let _ = writeln!(err, "{diags}");
-        }
-        other => {
-            let _ = writeln!(err, "error: {other}");
-        }
-    }
+        | Error::Warnings(diags) => diags.to_string(),
+        other => format!("error: {other}"),
+    };
+    // A message may quote hostile input (a key of a plan, a name inside an archive): shown
+    // escaped, so it cannot move the cursor or clear the operator's screen.
+    let text = crate::core::printable::escape_controls(&text, &['\n', '\t']);
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-/// Writes command output to stdout; see `outln!`.
+/// Writes command output to stdout; see `outln!`. On a terminal, control characters (from a
+/// step name, a request title, anything read from a file or a person) are shown escaped, so
+/// no output can drive the terminal; piped, the bytes go out as they are, for scripts.
 pub(crate) fn write_stdout(text: &str) {
+    static TERMINAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let text = if *TERMINAL.get_or_init(|| std::io::stdout().is_terminal()) {
+        crate::core::printable::escape_controls(text, &['\n', '\t'])
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::core::printable::escape_controls;
 use crate::engine::runner::runner_alive;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -371,7 +372,7 @@ pub fn logs(
                 text,
                 "{} {who:<16} {marker} {}",
                 second.1,
-                sanitize(&l.line)
+                escape_controls(&l.line, &['\t'])
             );
         }
         if !text.is_empty() {
@@ -426,20 +427,6 @@ fn outcome(store: &Store, row: &crate::store::RunRow, follow: bool) -> Result<()
         }
     }
     Ok(())
-}
-
-/// Output is stored raw; escape sequences and other control characters are shown, not
-/// obeyed, so a remote script cannot rewrite the operator's screen.
-fn sanitize(line: &str) -> String {
-    line.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 pub fn command(ws: &Workspace, mut store: Store, id: i64, command: &str) -> Result<()> {

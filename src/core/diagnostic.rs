@@ -140,16 +140,21 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        // A message quoting hostile input (a 50 kB name) is cut: the snippet shows where. The
+        // longest true ones (serde's "expected one of" every console action) are ~700.
+        let message = match self.message.char_indices().nth(2000) {
+            Some((i, _)) => format!("{}…", &self.message[..i]),
+            None => self.message.clone(),
+        };
         if self.line == 0 {
-            write!(f, "{label}: {}: {}", self.file.display(), self.message)?;
+            write!(f, "{label}: {}: {message}", self.file.display())?;
         } else {
             write!(
                 f,
-                "{label}: {}:{}:{}: {}",
+                "{label}: {}:{}:{}: {message}",
                 self.file.display(),
                 self.line,
                 self.col,
-                self.message
             )?;
         }
         if let Some(snippet) = &self.snippet {

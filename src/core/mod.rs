@@ -11,6 +11,7 @@ pub mod line_diff;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
+pub mod printable;
 pub mod rollback;
 mod source;
 pub mod url;

@@ -498,15 +498,17 @@ fn resolve_lifecycles(
     out
 }
 
-/// What a host name may hold: it names sandbox dirs and log lines, and may be an address.
+/// What a host name may hold: it names sandbox dirs and log lines, and may be an address
+/// (so at most a DNS name's 253 characters: a longer one could not name a dir either).
 pub(crate) fn is_host_name(n: &str) -> bool {
-    n.chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    n.len() <= 253
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         && n.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 pub(crate) const HOST_NAME_RULE: &str =
-    "letters, digits, `.`, `-` or `_`, starting with a letter or digit";
+    "letters, digits, `.`, `-` or `_`, starting with a letter or digit, at most 253";
 
 /// Names end up in file paths, SQL rows, env var values and command lines: keep them plain.
 fn check_name(name: &Spanned<String>, what: &str, src: &Source<'_>, diags: &mut Diagnostics) {

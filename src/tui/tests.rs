@@ -639,7 +639,10 @@ fn escape_sequences_in_output_are_shown_not_obeyed() {
     let mut app = loaded_with_log(lines(1, 3));
     key(&mut app, KeyCode::Char('3'));
     let text = screen(&app, 120, 30);
-    assert!(text.contains("line 1 of the deploy �[31mred�[0m"), "{text}");
+    assert!(
+        text.contains("line 1 of the deploy \\e[31mred\\e[0m"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -108,6 +108,22 @@ impl Pty {
         (c.fgcolor(), c.bgcolor(), c.inverse())
     }
 
+    /// The window title the program set (OSC 0/2), empty if none.
+    pub fn title(&self) -> String {
+        self.parser
+            .lock()
+            .map(|p| p.screen().title().to_string())
+            .unwrap_or_default()
+    }
+
+    /// How many times the terminal's bell rang.
+    pub fn bells(&self) -> usize {
+        self.parser
+            .lock()
+            .map(|p| p.screen().audible_bell_count())
+            .unwrap_or_default()
+    }
+
     /// Whether the program still shows its alternate screen.
     pub fn alternate(&self) -> bool {
         self.parser

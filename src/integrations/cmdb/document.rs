@@ -88,6 +88,9 @@ pub struct EnvDoc {
 /// Parses and checks a document; `file` names it in diagnostics (a path or a URL).
 /// Every problem is reported at once; `Err` holds at least one error.
 pub fn parse(file: &FsPath, text: &str) -> Result<Document, Diagnostics> {
+    // A CMDB export saved by a Windows tool may start with a BOM, which JSON does not allow
+    // but the text means nothing by: read past it (the TOML files of a workspace may too).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // serde would take an array for the document's fields in order: refuse it plainly.
     let start = text.len() - text.trim_start().len();
     if !text[start..].is_empty() && !text[start..].starts_with('{') {

@@ -70,15 +70,10 @@ pub fn age(at: i64, now: i64) -> String {
 }
 
 /// Output is stored raw; escape sequences and other control characters are shown, not
-/// obeyed, so a remote script cannot rewrite the operator's screen.
+/// obeyed, so a remote script cannot rewrite the operator's screen (`core::printable` says
+/// how); a tab becomes a space, as a cell holds one character.
 pub fn sanitize(line: &str) -> String {
-    line.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() => '\u{fffd}',
-            c => c,
-        })
-        .collect()
+    crate::core::printable::escape_controls(line, &['\t']).replace('\t', " ")
 }
 
 /// Moves `i` by `delta` within `0..len`.
