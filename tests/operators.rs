@@ -139,6 +139,9 @@ fn a_deploy_started_in_the_console_survives_tmux_kill_server_with_its_whole_log(
     );
     let r = wait_state(&home, 1, "succeeded");
     assert_eq!(r["kind"], "deploy", "{r}");
+    let request = ok(&home, "ops", &["request", "show", "1", "--json"]);
+    let request: serde_json::Value = serde_json::from_str(&request).expect("json");
+    assert_eq!(request["request"]["state"], "deployed", "{request:#}");
     let log = ok(&home, "ops", &["logs", "1"]);
     for i in 1..=LINES {
         let needle = format!("| line {i} of {LINES}\n");

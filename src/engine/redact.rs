@@ -33,7 +33,7 @@ impl Redactor {
                 }
             }
             // `xxd -p`, `od -tx1 | tr -d ' '`, a hash tool's "hex" of the bytes.
-            let hex = hex(s.as_bytes());
+            let hex = hex::encode(s.as_bytes());
             patterns.push(hex.to_ascii_uppercase());
             patterns.push(hex);
         }
@@ -74,14 +74,6 @@ fn url_encode(bytes: &[u8], upper: bool) -> String {
         }
     }
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 fn base64(bytes: &[u8]) -> String {
