@@ -779,9 +779,20 @@ fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The crash hook is a test build's only: a release build has no code reading
-/// `PILOTE_CRASH_AT`, so no user setting can make a runner abort. Ignored by a plain
-/// `cargo test` because it builds pilote in release (minutes on two cores).
+/// Every environment hook of debug builds: what makes a runner abort, a store refuse writes,
+/// or pilote take someone for someone else. `grep -rn 'PILOTE_' src` with `debug_assertions`
+/// finds them; a new one belongs here.
+const DEBUG_HOOKS: [&str; 4] = [
+    "PILOTE_CRASH_AT",
+    "PILOTE_DISK_FULL_AT",
+    "PILOTE_DISK_FULL_WHEN",
+    "PILOTE_TEST_ACTOR",
+];
+
+/// The test hooks are a test build's only: a release build has no code reading any of
+/// [`DEBUG_HOOKS`], so no user setting can make a runner abort, its store refuse writes or
+/// an approval come from someone else. Ignored by a plain `cargo test` because it builds
+/// pilote in release (minutes on two cores).
 #[test]
 #[ignore = "builds pilote in release: cargo test --test crash -- --ignored"]
 fn a_release_build_has_no_crash_hook() {
@@ -798,9 +809,14 @@ fn a_release_build_has_no_crash_hook() {
         .status()
         .expect("cargo build --release");
     assert!(built.success());
-    // The search finds the variable where it is: in the debug build.
-    assert!(file_contains(&debug, b"PILOTE_CRASH_AT"));
-    assert!(!file_contains(&release, b"PILOTE_CRASH_AT"));
+    for hook in DEBUG_HOOKS {
+        // The search finds the variable where it is: in the debug build.
+        assert!(file_contains(&debug, hook.as_bytes()), "{hook} in debug");
+        assert!(
+            !file_contains(&release, hook.as_bytes()),
+            "{hook} in release"
+        );
+    }
 
     let ws = Ws::new(None);
     for at in ["step_started#1", "lock_taken#1", "no_such_point#1"] {
@@ -813,6 +829,9 @@ fn a_release_build_has_no_crash_hook() {
             .env("XDG_STATE_HOME", ws.home.path().join("state"))
             .env("LANG", "C.UTF-8")
             .env("PILOTE_CRASH_AT", at)
+            .env("PILOTE_DISK_FULL_AT", "1")
+            .env("PILOTE_DISK_FULL_WHEN", "/")
+            .env("PILOTE_TEST_ACTOR", "mallory:4242")
             .arg("--workspace")
             .arg(&ws.dir)
             .args(["run", &ws.plan_path("count"), "--env", "uat", "--follow"])
@@ -826,12 +845,21 @@ fn a_release_build_has_no_crash_hook() {
         );
     }
     assert_eq!(ws.counts(), [3, 3, 3]);
+    let conn = rusqlite::Connection::open(ws.data().join("pilote.db")).expect("db");
+    let actors: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM runs WHERE started_by = 'mallory'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("runs");
+    assert_eq!(actors, 0, "PILOTE_TEST_ACTOR is not read");
     record(&Row {
         id: "crash-release-build",
         area: "crash",
-        fault: "PILOTE_CRASH_AT set (step_started#1, lock_taken#1, a made-up point) for runs of a `cargo build --release` binary",
+        fault: "every debug-only hook set (PILOTE_CRASH_AT at step_started#1, lock_taken#1 or a made-up point; PILOTE_DISK_FULL_AT=1; PILOTE_DISK_FULL_WHEN on a file that exists; PILOTE_TEST_ACTOR) for runs of a `cargo build --release` binary",
         tries: 3,
-        outcome: "each run succeeded: a release build has no crash hook (the variable's name is not in its binary, it is in the debug one)",
+        outcome: "each run succeeded, started by the real user: a release build has none of these hooks (no hook's name is in its binary, each is in the debug one)",
         lost: "nothing",
     });
 }

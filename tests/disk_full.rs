@@ -39,6 +39,56 @@ echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"
 echo "counted $PILOTE_ACTION"
 '''
 
+[count_env]
+description = "Record that this action ran on this env"
+changes_state = false
+[[count_env.steps]]
+name = "count"
+kind = "shell"
+script = 'echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ENV-$PILOTE_ACTION"'
+
+[uncount]
+description = "Record that this action was undone"
+changes_state = false
+[[uncount.steps]]
+name = "uncount"
+kind = "shell"
+script = 'echo undone >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"'
+
+[meet]
+description = "Say this env is here, wait for the test to say go, and record that it ran"
+changes_state = false
+[[meet.steps]]
+name = "meet"
+kind = "shell"
+script = '''
+touch "$PILOTE_DATA_DIR/at-$PILOTE_ENV"
+i=0
+while [ ! -e "$PILOTE_DATA_DIR/go" ]; do
+  i=$((i+1))
+  [ $i -gt 600 ] && exit 1
+  sleep 0.05
+done
+echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ENV-$PILOTE_ACTION"
+'''
+
+[print_fill_print]
+description = "Print 50 lines, fill the disk (the fault hook's file), print 50 more"
+changes_state = false
+[[print_fill_print.steps]]
+name = "print"
+kind = "shell"
+script = '''
+i=0
+while [ $i -lt 50 ]; do echo "line $i before"; i=$((i+1)); done
+sleep 0.2
+touch "$PILOTE_DATA_DIR/full"
+i=0
+while [ $i -lt 50 ]; do echo "line $i after"; i=$((i+1)); done
+sleep 0.2
+echo ran >> "$PILOTE_DATA_DIR/count-$PILOTE_ACTION"
+'''
+
 [ask]
 description = "Wait for a person"
 changes_state = false
@@ -88,6 +138,12 @@ impl Ws {
     /// The demo config with this file's automations, a run needing `min_free_mb` to start,
     /// and a plan of `uses` (one action each).
     fn with_plan(min_free_mb: u64, uses: &[&str]) -> (Self, PathBuf) {
+        let undone: Vec<(&str, &str)> = uses.iter().map(|u| (*u, "none")).collect();
+        Self::with_undo_plan(min_free_mb, &undone)
+    }
+
+    /// As [`Ws::with_plan`], each action `(uses, undo)`.
+    fn with_undo_plan(min_free_mb: u64, actions: &[(&str, &str)]) -> (Self, PathBuf) {
         let ws = Ws::demo_config();
         std::fs::write(ws.dir.join("automations/disk.toml"), AUTOMATIONS).expect("write");
         edit(
@@ -97,9 +153,9 @@ impl Ws {
             &format!("busy_timeout_ms = 5000\nmin_free_mb = {min_free_mb}"),
         );
         let mut text = String::from("app = \"pets\"\n");
-        for (i, u) in uses.iter().enumerate() {
+        for (i, (u, undo)) in actions.iter().enumerate() {
             text.push_str(&format!(
-                "[[actions]]\nid = \"a{i}\"\ntitle = \"{u}\"\nuses = \"{u}\"\nundo = \"none\"\n"
+                "[[actions]]\nid = \"a{i}\"\ntitle = \"{u}\"\nuses = \"{u}\"\nundo = \"{undo}\"\n"
             ));
         }
         let plan = ws.dir.join("plans/disk.toml");
@@ -225,6 +281,46 @@ fn lines_lost(outcome: &str) -> u64 {
         .unwrap_or_else(|| panic!("not a disk full outcome: {outcome:?}"))
 }
 
+/// The spare files (and their temporary files) in a data dir's spool.
+fn spares(data: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data.join("spool")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("spare"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits for `done` to hold, polling; panics after 30 s with `what`.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `step=state` of run `id`'s step runs, in order.
+fn steps_of(data: &Path, id: &str) -> String {
+    let conn = rusqlite::Connection::open(data.join("pilote.db")).expect("db");
+    conn.query_row(
+        "SELECT coalesce(group_concat(action_id || '=' || state, ' '), '') FROM \
+         (SELECT action_id, state FROM step_runs WHERE run_id = ?1 ORDER BY id)",
+        [id],
+        |r| r.get(0),
+    )
+    .expect("steps")
+}
+
+fn integrity(data: &Path) -> String {
+    let conn = rusqlite::Connection::open(data.join("pilote.db")).expect("db");
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check")
+}
+
 #[test]
 fn a_disk_that_fills_mid_run_stops_it_cleanly_and_resume_finishes_it() {
     let mut lost_in_all = 0;
@@ -298,7 +394,7 @@ fn a_disk_that_fills_mid_run_stops_it_cleanly_and_resume_finishes_it() {
             );
         }
         assert_eq!(
-            fs.size(&data.join("spool/spare")),
+            fs.size(&data.join(format!("spool/spare-{id}"))),
             None,
             "{filler}: the spare was spent"
         );
@@ -320,10 +416,10 @@ fn a_disk_that_fills_mid_run_stops_it_cleanly_and_resume_finishes_it() {
             assert_eq!(ran.lines().count(), 1, "{filler}: action {a} ran {ran:?}");
         }
         assert_eq!(fs.sql(&db, "PRAGMA integrity_check"), "ok", "{filler}");
-        assert_eq!(
-            fs.size(&data.join("spool/spare")),
-            Some(1 << 20),
-            "{filler}: the spare is back"
+        let left = run(fs.command("ls").arg(data.join("spool"))).1;
+        assert!(
+            !left.contains("spare"),
+            "{filler}: the resumed run's spare went with its end: {left}"
         );
         eprintln!("{filler}: {first_refused}; {lost} of the output lines lost");
         lost_in_all += lost;
@@ -336,7 +432,7 @@ fn a_disk_that_fills_mid_run_stops_it_cleanly_and_resume_finishes_it() {
         tries: variants.len() as u64,
         outcome: "run interrupted (disk full) before step 3, the filling step's end recorded in \
                   the spare's room, integrity_check ok; resume refused (exit 1) while full, \
-                  then, space freed, ran step 3 once and the spare came back",
+                  then, space freed, ran step 3 once",
         lost: &format!(
             "no step outcome; {lost_in_all} of {} log lines, each counted in the run's final \
              record (the last 200 before it kept)",
@@ -364,8 +460,9 @@ fn every_write_of_a_run_failing_for_a_full_disk() {
         assert_eq!(code, 0, "write #{n}: {err}");
         let id = id.trim().to_string();
         let (code, log, err) = ws.pilote(&["logs", &id, "--follow"]);
-        let spare = ws.data().join("spool/spare");
-        if code == 0 && spare.exists() {
+        let (state, outcome) = state_of(&ws.pilote(&["runs", "--json"]).1, &id);
+        if code == 0 && outcome == "all steps succeeded" {
+            // A run that met a full disk says so in its outcome: this one never did.
             assert!(n > 5, "a run writes more than {n} times");
             break;
         }
@@ -375,7 +472,6 @@ fn every_write_of_a_run_failing_for_a_full_disk() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .expect("check");
         assert_eq!(ok, "ok", "write #{n}");
-        let (state, outcome) = state_of(&ws.pilote(&["runs", "--json"]).1, &id);
         // Refused last records go into the spare's room: no step is left unknown.
         let unfinished: i64 = conn
             .query_row(
@@ -399,9 +495,16 @@ fn every_write_of_a_run_failing_for_a_full_disk() {
                 "write #{n}: action {a}: every step that ran is recorded, none twice"
             );
         }
+        assert_eq!(spares(&ws.data()), Vec::<String>::new(), "write #{n}");
         if code == 0 {
-            // Only the run's last record met the full disk: it went into the spare's room.
+            // The disk filled once every step had succeeded (in the last one's output, or
+            // at the run's last record, which went into the spare's room: then only the
+            // outcome can say so, the log's last line was written before).
             assert_eq!(state, "succeeded", "write #{n}");
+            assert!(
+                outcome.starts_with("all steps succeeded; disk full, "),
+                "write #{n}: {outcome}"
+            );
             assert_eq!(done.len(), 3, "write #{n}");
             continue;
         }
@@ -417,9 +520,10 @@ fn every_write_of_a_run_failing_for_a_full_disk() {
                 std::fs::read_to_string(ws.data().join(format!("count-{a}"))).unwrap_or_default();
             assert_eq!(ran.lines().count(), 1, "write #{n}: action {a} ran {ran:?}");
         }
-        assert!(
-            spare.exists(),
-            "write #{n}: the resumed runner made a new spare"
+        assert_eq!(
+            spares(&ws.data()),
+            Vec::<String>::new(),
+            "write #{n}: the resumed run's spare went with its end"
         );
     }
     assert!(tries > 0 && tries < 60, "{tries} tries");
@@ -432,9 +536,10 @@ fn every_write_of_a_run_failing_for_a_full_disk() {
              3-step run"
         ),
         tries,
-        outcome: "run interrupted (disk full) before its next step (or succeeded, when only \
-                  its final record was refused), no step left unknown, integrity_check ok; \
-                  resume ran each remaining side effect once",
+        outcome: "run interrupted (disk full) before its next step (or succeeded, saying \
+                  the disk filled, when every step had succeeded), no step left unknown, \
+                  integrity_check ok, no spare file left; resume ran each remaining side \
+                  effect once",
         lost: &format!(
             "no step outcome; {lost_in_all} log lines in all, each counted in its run's final record"
         ),
@@ -472,25 +577,32 @@ fn a_run_does_not_start_short_of_space() {
 #[test]
 fn a_gate_waiting_when_the_disk_fills_does_not_keep_the_run() {
     let (ws, plan) = Ws::with_plan(0, &["ask", "count"]);
-    let started = std::time::Instant::now();
-    // Writes 1 and 2 (or 3, with a line batch before it) start the run and its gate; the
-    // 4th is the gate's own or its log line's, while it waits.
+    let trigger = ws.data().join("full");
     let (code, id, err) = run(ws
         .home
         .pilote()
-        .env("PILOTE_DISK_FULL_AT", "4")
+        .env("PILOTE_DISK_FULL_WHEN", &trigger)
         .arg("--workspace")
         .arg(&ws.dir)
         .args(["run", plan.to_str().expect("utf8"), "--env", "uat"]));
     assert_eq!(code, 0, "{err}");
     let id = id.trim().to_string();
+    ws.wait_state(&id, "waiting");
+    // Its question stored, the gate's runner has nothing to write until someone answers.
+    ws.wait_log(&id, "waiting for confirmation");
+    std::fs::write(&trigger, "").expect("fill the disk");
+    let filled = std::time::Instant::now();
+    // The answer is stored (by this process, not the runner), but the runner has no room to
+    // take it: that refused write is the first, and it must stop the run.
+    let (code, _, err) = ws.pilote(&["gate", &id, "--confirm"]);
+    assert_eq!(code, 0, "{err}");
     let (code, log, err) = ws.pilote(&["logs", &id, "--follow"]);
     assert_eq!(code, 4, "{log}{err}");
     // Not its 30 s timeout: the gate gave up as soon as the disk was full.
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
+        filled.elapsed() < std::time::Duration::from_secs(10),
         "took {:?}",
-        started.elapsed()
+        filled.elapsed()
     );
     assert!(err.contains("interrupted (disk full; "), "{err}");
     let conn = rusqlite::Connection::open(ws.data().join("pilote.db")).expect("db");
@@ -505,11 +617,16 @@ fn a_gate_waiting_when_the_disk_fills_does_not_keep_the_run() {
         steps,
         "a0=cancelled: not answered: the disk is full, the run stops"
     );
+    assert!(
+        !ws.data().join("count-a1").exists(),
+        "the next step never started"
+    );
 
-    // The resume asks again.
+    // The resume asks again: the answer the gone runner never took does not open the gate.
     let (code, _, err) = ws.pilote(&["resume", &id]);
     assert_eq!(code, 0, "{err}");
     ws.wait_state(&id, "waiting");
+    assert!(!ws.data().join("count-a1").exists(), "the gate holds");
     assert_eq!(ws.pilote(&["gate", &id, "--confirm"]).0, 0);
     let (code, out, err) = ws.pilote(&["logs", &id, "--follow"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -518,10 +635,200 @@ fn a_gate_waiting_when_the_disk_fills_does_not_keep_the_run() {
     reliability::record(&Row {
         id: "disk-full-at-a-gate",
         area: "disk",
-        fault: "the store refuses writes (SQLITE_FULL, injected) while a gate waits for a person",
+        fault: "the disk fills (SQLITE_FULL, injected) while a gate waits for a person, and \
+                the runner's first refused write is taking that person's answer",
         tries: 1,
         outcome: "the gate stops waiting at once (not after its 30 s timeout), run interrupted \
-                  (disk full), the next step not started; resume asks again, confirmed, ran it once",
+                  (disk full), the next step not started; resume drops the untaken answer, \
+                  asks again, confirmed, ran it once",
+        lost: "the answer given as the disk filled (asked again on resume)",
+    });
+}
+
+#[test]
+fn two_runs_on_one_full_disk_each_end_in_the_room_of_their_own_spare() {
+    let (ws, plan) = Ws::with_plan(0, &["meet", "count_env"]);
+    let data = ws.data();
+    let trigger = data.join("full");
+    let envs = ["uat", "preprod"];
+    let ids: Vec<String> = envs
+        .iter()
+        .map(|env| {
+            let (code, id, err) = run(ws
+                .home
+                .pilote()
+                .env("PILOTE_DISK_FULL_WHEN", &trigger)
+                .arg("--workspace")
+                .arg(&ws.dir)
+                .args(["run", plan.to_str().expect("utf8"), "--env", env]));
+            assert_eq!(code, 0, "{env}: {err}");
+            id.trim().to_string()
+        })
+        .collect();
+    wait_until("both runs at their first step", || {
+        envs.iter().all(|e| data.join(format!("at-{e}")).exists())
+    });
+    let mut own: Vec<String> = ids.iter().map(|id| format!("spare-{id}")).collect();
+    own.sort();
+    assert_eq!(spares(&data), own, "a spare each");
+    for name in &own {
+        let len = std::fs::metadata(data.join("spool").join(name)).map(|m| m.len());
+        assert_eq!(len.ok(), Some(1 << 20), "{name}");
+    }
+    // The disk fills under both; then their steps end, each needing room for its end.
+    std::fs::write(&trigger, "").expect("fill the disk");
+    std::fs::write(data.join("go"), "").expect("go");
+    for (env, id) in envs.iter().zip(&ids) {
+        let (code, log, err) = ws.pilote(&["logs", id, "--follow"]);
+        assert_eq!(code, 4, "{env}: interrupted: {log}{err}");
+        assert_eq!(ws.run_json(id)["state"], "interrupted", "{env}");
+        // Neither lost its step's outcome for want of room the other run took.
+        assert_eq!(steps_of(&data, id), "a0=succeeded", "{env}: {log}");
+    }
+    assert_eq!(integrity(&data), "ok");
+    assert_eq!(spares(&data), Vec::<String>::new(), "both spares spent");
+
+    for (env, id) in envs.iter().zip(&ids) {
+        let (code, out, err) = ws.pilote(&["resume", id, "--follow"]);
+        assert_eq!(code, 0, "{env}: {out}{err}");
+        for a in ["a0", "a1"] {
+            let ran =
+                std::fs::read_to_string(data.join(format!("count-{env}-{a}"))).unwrap_or_default();
+            assert_eq!(ran.lines().count(), 1, "{env}: action {a} ran {ran:?}");
+        }
+    }
+    assert_eq!(
+        spares(&data),
+        Vec::<String>::new(),
+        "spares go with their runs"
+    );
+    reliability::record(&Row {
+        id: "disk-full-two-runs",
+        area: "disk",
+        fault: "the store refuses writes (SQLITE_FULL, injected) under two runs at once, on \
+                uat and preprod, each in the middle of a step",
+        tries: 1,
+        outcome: "each run's step end went into the room of its own spare, both runs \
+                  interrupted (disk full) with no step unknown, integrity_check ok; each resume \
+                  ran its remaining step once, no spare left",
+        lost: "nothing",
+    });
+}
+
+#[test]
+fn a_run_whose_last_step_succeeded_as_the_disk_filled_succeeds() {
+    let (ws, plan) = Ws::with_plan(0, &["count", "print_fill_print"]);
+    let data = ws.data();
+    let (code, id, err) = run(ws
+        .home
+        .pilote()
+        .env("PILOTE_DISK_FULL_WHEN", data.join("full"))
+        .arg("--workspace")
+        .arg(&ws.dir)
+        .args(["run", plan.to_str().expect("utf8"), "--env", "uat"]));
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    let (code, log, err) = ws.pilote(&["logs", &id, "--follow"]);
+    // Interrupted, it would invite a rollback of a deploy that worked.
+    assert_eq!(code, 0, "{log}{err}");
+    let (state, outcome) = state_of(&ws.pilote(&["runs", "--json"]).1, &id);
+    assert_eq!(state, "succeeded");
+    assert_eq!(
+        outcome,
+        "all steps succeeded; disk full, 0 log lines not stored"
+    );
+    assert!(
+        log.contains(&format!("disk full in {}: ", data.display())),
+        "{log}"
+    );
+    // The lines refused went into the spare's room with the run's end.
+    assert!(log.contains("line 49 after"), "{log}");
+    assert_eq!(steps_of(&data, &id), "a0=succeeded a1=succeeded");
+    assert_eq!(integrity(&data), "ok");
+    assert_eq!(spares(&data), Vec::<String>::new());
+    // The env is free: a next run starts.
+    let (code, _, err) = ws.pilote(&["run", plan.to_str().expect("utf8"), "--env", "uat"]);
+    assert_eq!(code, 0, "the env was released: {err}");
+    reliability::record(&Row {
+        id: "disk-full-in-last-step",
+        area: "disk",
+        fault: "the disk fills (SQLITE_FULL, injected) while the last step of a run prints, \
+                the step then succeeding",
+        tries: 1,
+        outcome: "run succeeded, its outcome and a log note saying the disk filled, the lines \
+                  refused stored in the spare's room, lock released, integrity_check ok",
+        lost: "nothing",
+    });
+}
+
+#[test]
+fn a_rollback_starts_on_a_disk_too_full_for_its_spare() {
+    let (ws, plan) = Ws::with_undo_plan(0, &[("count", "uncount")]);
+    let data = ws.data();
+    let fs = match Tmpfs::mount(&data, "4m") {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIPPED a_rollback_starts_on_a_disk_too_full_for_its_spare: {why}");
+            return;
+        }
+    };
+    let (code, out, err) = fs.pilote(
+        &ws,
+        &[
+            "run",
+            plan.to_str().expect("utf8"),
+            "--env",
+            "uat",
+            "--follow",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // Full, then 512 KiB freed: room for a rollback's records, not for a 1 MiB spare.
+    let filler = data.join("filler");
+    let _ = run(fs
+        .command("sh")
+        .arg("-c")
+        .arg(r#"head -c 100000000 /dev/zero > "$1" 2>/dev/null"#)
+        .arg("sh")
+        .arg(&filler));
+    assert_eq!(
+        run(fs.command("truncate").args(["-s", "-512K"]).arg(&filler)).0,
+        0
+    );
+    let (code, out, err) = fs.pilote(
+        &ws,
+        &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
+    );
+    assert_eq!(code, 0, "the rollback ran: {out}{err}");
+    assert!(
+        out.contains("warning: disk full; no room for the spare file "),
+        "{out}"
+    );
+    assert!(out.contains("the rollback starts anyway"), "{out}");
+    assert_eq!(
+        fs.read(&data.join("count-undo-a0")).lines().count(),
+        1,
+        "undone once"
+    );
+    let db = data.join("pilote.db");
+    assert_eq!(fs.sql(&db, "PRAGMA integrity_check"), "ok");
+    assert_eq!(
+        fs.sql(&db, "SELECT kind || '=' || state FROM runs ORDER BY id"),
+        "adhoc=succeeded\nrollback=succeeded"
+    );
+    let left = run(fs.command("ls").arg(data.join("spool"))).1;
+    assert!(
+        !left.contains("spare"),
+        "no spare nor its temporary file: {left}"
+    );
+    reliability::record(&Row {
+        id: "disk-rollback-without-spare",
+        area: "disk",
+        fault: "a rollback started with 512 KiB free on the data dir's 4 MiB tmpfs: no room \
+                for its 1 MiB spare",
+        tries: 1,
+        outcome: "the rollback started anyway with a warning in its log, undid the action \
+                  once and succeeded; integrity_check ok, no spare or temporary file left",
         lost: "nothing",
     });
 }

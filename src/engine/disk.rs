@@ -4,8 +4,10 @@
 //! SQLite answers a write on a full disk with SQLITE_FULL and rolls the transaction back, so
 //! the store stays valid and nothing committed is lost. What is at stake is the run's *last*
 //! records (the end of the step in flight, the run's final state): they need a little room
-//! exactly when there is none. So the runner keeps a spare file, `spool/spare`, and deletes it
-//! to make that room; the next runner (a resume) puts it back.
+//! exactly when there is none. So each runner keeps a spare file of its own,
+//! `spool/spare-<run>`, and deletes it to make that room; the next runner (a resume) puts it
+//! back, and a run that ends removes it. One per run, not per workspace: runs on two envs
+//! fill the same disk, and each needs its own room for its last records.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -18,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::identity::Actor;
 use crate::settings::Workspace;
-use crate::store::{PendingLine, Store, StoreError};
+use crate::store::{PendingLine, RunRow, Store, StoreError};
 
 /// The size of the spare: a run's last records are a few pages of the WAL each.
 pub const SPARE_BYTES: usize = 1 << 20;
@@ -27,9 +29,67 @@ pub const SPARE_BYTES: usize = 1 << 20;
 /// the run's final record: the lines a step printed as the disk filled often say why.
 pub const TAIL_LINES: usize = 200;
 
-/// Where a workspace's spare file is.
-pub fn spare_path(ws: &Workspace) -> PathBuf {
-    super::runner::spool_dir(ws).join("spare")
+/// Where run `run`'s spare file is.
+pub fn spare_path(ws: &Workspace, run: i64) -> PathBuf {
+    super::runner::spool_dir(ws).join(format!("spare-{run}"))
+}
+
+/// The disk of run `row`, its spare made. Without a spare the run's last records could find
+/// no room, so a run does not start (the outcome of its interruption is returned) — but for
+/// a rollback: it is how an incident ends, so it starts all the same, with a warning.
+pub(crate) fn spare_for(ws: &Workspace, store: &mut Store, row: &RunRow) -> Result<Disk, String> {
+    sweep_spares(ws, store);
+    let spare = spare_path(ws, row.id);
+    let Err(e) = ensure_spare(&spare) else {
+        return Ok(Disk::new(spare));
+    };
+    let why = if crate::store::is_no_space(&e) {
+        format!("disk full; no room for the spare file {}", spare.display())
+    } else {
+        format!("cannot create the spare file {}: {e}", spare.display())
+    };
+    if row.kind != "rollback" {
+        return Err(why);
+    }
+    let warning = format!(
+        "warning: {why}; the rollback starts anyway, but if the disk fills its last records \
+         may find no room: free space in {}",
+        ws.data_dir.display()
+    );
+    let _ = store.append_lines(row.id, &[super::runner::system_line(&warning)]);
+    Ok(Disk::new(spare))
+}
+
+/// Removes the spares no runner will use: those of runs that are over, and the workspace-wide
+/// one of older versions. A spare is left behind by a runner that died; an interrupted run
+/// keeps its own, for its resume.
+fn sweep_spares(ws: &Workspace, store: &Store) {
+    let dir = super::runner::spool_dir(ws);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let run = name
+            .strip_prefix("spare-")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|id| id.parse::<i64>().ok());
+        let stale = match run {
+            None => name == "spare" || name == "spare.tmp",
+            Some(run) => {
+                !super::runner::runner_alive(ws, run)
+                    && store.run(run).is_ok_and(|r| {
+                        r.is_none_or(|r| {
+                            matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled")
+                        })
+                    })
+            }
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Free space in `dir` for an unprivileged writer, in bytes.
@@ -80,7 +140,8 @@ pub(crate) fn ensure_spare(path: &Path) -> io::Result<bool> {
     if path.metadata().is_ok_and(|m| m.len() >= SPARE_BYTES as u64) {
         return Ok(false);
     }
-    let tmp = path.with_extension("tmp");
+    // A name no other writer uses: two writers of one name would rename each other's file.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -167,6 +228,20 @@ impl Disk {
     /// The store refused a write for lack of space.
     pub(crate) fn filled(&self) {
         self.full.send_replace(true);
+    }
+
+    /// Passes on the result of a store write, noting a full disk when the store refused it
+    /// for lack of space. Every write of a run goes through this or [`write_or_make_room`]:
+    /// a write the run can go on without (a gate's state, a check's measures, a silence's
+    /// record, a poll for commands) is lost on a full disk, but the run must learn of it
+    /// then, not at some later write (a gate would wait its whole timeout).
+    pub(crate) fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result
+            && e.is_disk_full()
+        {
+            self.filled();
+        }
+        result
     }
 
     /// Resolves once the disk is full (at once if it is already).
@@ -257,6 +332,44 @@ pub(crate) fn end_on_full_disk(
     write_or_make_room(disk, store, |s| s.interrupt_run(run, &outcome, actor))
 }
 
+/// Ends a run its runner saw through (succeeded, failed, cancelled): the lines set aside for
+/// a full disk, a note of what could not be stored, and the run's end. A run that ends on a
+/// full disk says so, in its log and its outcome: the next run there needs room.
+pub(crate) fn finish(
+    store: &mut Store,
+    disk: &Disk,
+    ws: &Workspace,
+    run: i64,
+    (state, outcome): (&str, &str),
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    if disk.is_full() {
+        store_tail(store, disk, run);
+        let note = format!(
+            "disk full in {}: the run's last records went into its spare file's room; {} \
+             could not be stored. Free space there before the next run",
+            ws.data_dir.display(),
+            log_lines(disk.lines_lost()),
+        );
+        let _ = store.append_lines(run, &[super::runner::system_line(&note)]);
+    } else if disk.lines_lost() > 0 {
+        let note = format!("{} could not be stored", log_lines(disk.lines_lost()));
+        let _ = store.append_lines(run, &[super::runner::system_line(&note)]);
+    }
+    write_or_make_room(disk, store, |s| {
+        // Asked again once room is made: the outcome then says the disk was full.
+        let outcome = if disk.is_full() {
+            format!(
+                "{outcome}; disk full, {} not stored",
+                log_lines(disk.lines_lost())
+            )
+        } else {
+            outcome.to_string()
+        };
+        s.finish_run(run, state, &outcome, actor)
+    })
+}
+
 /// `1 log line`, `12 log lines`.
 pub(crate) fn log_lines(n: u64) -> String {
     format!("{n} log line{}", if n == 1 { "" } else { "s" })
@@ -276,7 +389,11 @@ mod tests {
             SPARE_BYTES as u64
         );
         assert!(!ensure_spare(&path).expect("again"), "already there");
-        assert!(!dir.path().join("spare.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["spare"], "no temporary file left");
         let disk = Disk::new(path.clone());
         assert!(disk.release_spare());
         assert!(!disk.release_spare(), "nothing left to release");

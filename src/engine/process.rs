@@ -101,13 +101,19 @@ impl Drop for AbortOnDrop {
 /// spawned from the runtime's own threads, which live as long as the run.
 fn die_with_parent(cmd: &mut Command) {
     let parent = rustix::process::getpid();
-    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+    // SAFETY: prctl and getppid are async-signal-safe, touch no memory of the parent, and
+    // nothing here allocates.
     unsafe {
         cmd.pre_exec(move || {
             rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
             // The parent may have died between the fork and the prctl.
+            // ESRCH ("no such process"), built without allocating: after a fork in a
+            // multi-threaded process only async-signal-safe code may run, and the allocator
+            // is not (another thread may have held its lock at the fork).
             if rustix::process::getppid() != Some(parent) {
-                return Err(std::io::Error::other("the parent process is gone"));
+                return Err(std::io::Error::from_raw_os_error(
+                    rustix::io::Errno::SRCH.raw_os_error(),
+                ));
             }
             Ok(())
         });

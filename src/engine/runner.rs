@@ -188,26 +188,22 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
     };
     let done = store.succeeded_steps(run)?;
-    let spare = disk::spare_path(&ws);
-    let disk = Arc::new(Disk::new(spare.clone()));
-    if let Err(e) = disk::ensure_spare(&spare) {
-        // Without the spare, the run's last records could find no room: it does not start.
-        let outcome = if crate::store::is_no_space(&e) {
-            format!("disk full; no room for the spare file {}", spare.display())
-        } else {
-            format!("cannot create the spare file {}: {e}", spare.display())
-        };
-        let _ = store.append_lines(
-            run,
-            &[system_line(&format!("{outcome}; nothing was started"))],
-        );
-        store.interrupt_run(run, &outcome, &actor)?;
-        webhooks::kick(&ws, &store);
-        return Ok("interrupted".into());
-    }
+    let disk = match disk::spare_for(&ws, &mut store, &row) {
+        Ok(disk) => Arc::new(disk),
+        Err(outcome) => {
+            let _ = store.append_lines(
+                run,
+                &[system_line(&format!("{outcome}; nothing was started"))],
+            );
+            store.interrupt_run(run, &outcome, &actor)?;
+            webhooks::kick(&ws, &store);
+            return Ok("interrupted".into());
+        }
+    };
     match store.mark_running(run, std::process::id(), &actor) {
         Ok(true) => {}
         Ok(false) => {
+            disk.release_spare();
             return Err(RunnerError::Setup(format!(
                 "run #{run} is no longer pending"
             )));
@@ -247,7 +243,12 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             redactor.clone(),
             (backlog.clone(), disk.clone()),
         ));
-        let control = tokio::spawn(poll_commands(store.clone(), run, cancel_tx, gate_tx));
+        let control = tokio::spawn(poll_commands(
+            store.clone(),
+            run,
+            (cancel_tx, gate_tx),
+            disk.clone(),
+        ));
         let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
         let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected);
         let silences = silence::Silences::new(&ws, &row.env, store_identity.clone());
@@ -298,7 +299,9 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     });
     let mut store = lock(&store);
     // A cancel asked for is honoured even on a full disk: the person wanted the run over.
-    let state = if disk.is_full() && state != "cancelled" {
+    // A run whose every step succeeded is over too: ended `interrupted`, it would invite a
+    // rollback of a deploy that worked.
+    let state = if disk.is_full() && state != "cancelled" && state != "succeeded" {
         disk::end_on_full_disk(
             &mut store,
             &disk,
@@ -309,19 +312,18 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         )?;
         "interrupted".to_string()
     } else {
-        if disk.is_full() {
-            disk::store_tail(&mut store, &disk, run);
-        }
-        let lost = disk.lines_lost();
-        if lost > 0 {
-            let note = format!("{} could not be stored", disk::log_lines(lost));
-            let _ = store.append_lines(run, &[system_line(&note)]);
-        }
-        disk::write_or_make_room(&disk, &mut store, |s| {
-            s.finish_run(run, &state, &outcome, &actor)
-        })?;
+        disk::finish(
+            &mut store,
+            &disk,
+            &ws_after,
+            run,
+            (&state, &outcome),
+            &actor,
+        )?;
         state
     };
+    // Spent on a full disk, or no longer needed: a run ended by its runner needs no spare.
+    disk.release_spare();
     crash::LOCK_RELEASED.pass();
     drop(lease);
     webhooks::kick(&ws_after, &store);
@@ -484,8 +486,10 @@ async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
             ctx.say(None, "", "run cancelled");
             return ("cancelled".into(), "cancelled by request".into());
         }
-        // The steps that failed for it would only fail again: the run waits for room.
-        if ctx.disk.is_full() {
+        // The steps that failed for it would only fail again: the run waits for room. A run
+        // whose last batch all succeeded is done, full disk or not.
+        if ctx.disk.is_full() && (results.iter().any(Result::is_err) || !is_last(&expanded, batch))
+        {
             return ("interrupted".into(), "disk full".into());
         }
         if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
@@ -583,6 +587,7 @@ async fn run_step(
             r.map_err(|e| format!("{host}: {e}"))
         }));
     }
+    let launched = handles.len();
     let mut errors = Vec::new();
     for h in handles {
         if let Err(e) = h
@@ -591,6 +596,17 @@ async fn run_step(
         {
             errors.push(e);
         }
+    }
+    // Hosts left out for a cancel or a full disk are not done, so neither is the step.
+    let left_out = step.hosts.len() - launched;
+    if left_out > 0 && (ctx.cancelled() || ctx.disk.is_full()) {
+        let why = if ctx.cancelled() {
+            "cancelled"
+        } else {
+            NOT_STARTED
+        };
+        errors.push(format!("{left_out} host(s): {why}"));
+        return Err(errors.join("; "));
     }
     let launched_all = errors.len() as u32 <= max_failures;
     if errors.is_empty() || (launched_all && !ctx.cancelled()) {
@@ -647,12 +663,9 @@ async fn run_on(
             ctx.run, position, &action.id, &step.name, host_name, durable,
         );
         // Not recorded as started, so not started: the resume runs it.
-        let step_run = match started {
+        let step_run = match ctx.disk.note(started) {
             Ok(id) => id,
-            Err(e) if e.is_disk_full() => {
-                ctx.disk.filled();
-                return Err(NOT_STARTED.into());
-            }
+            Err(e) if e.is_disk_full() => return Err(NOT_STARTED.into()),
             Err(e) => return Err(e.to_string()),
         };
         crash::STEP_STARTED.pass();
@@ -798,12 +811,14 @@ async fn attempt_on(
             {
                 let kick = {
                     let mut store = lock(&ctx.store);
-                    let _ = store.wait_at_gate(
+                    // Refused for a full disk, the run is not shown waiting: nobody is asked,
+                    // and the gate below gives up at once.
+                    let _ = ctx.disk.note(store.wait_at_gate(
                         ctx.run,
                         &step.name,
                         &redacted(ctx, prompt),
                         &Actor::current(),
-                    );
+                    ));
                     webhooks::Kick::needed(&ctx.ws, &store)
                 };
                 // The store is let go first (the line writer waits for it) and the fork and
@@ -825,7 +840,7 @@ async fn attempt_on(
                 .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
                 == 1
             {
-                let _ = lock(&ctx.store).gate_answered(ctx.run);
+                let _ = ctx.disk.note(lock(&ctx.store).gate_answered(ctx.run));
             }
             match decision {
                 Ok(Some(true)) => Ok(()),
@@ -1125,17 +1140,20 @@ async fn write_lines(
 }
 
 /// Polls the run's commands every 50 ms and turns them into signals for the run's tasks.
+/// A command the store had no room to mark taken is not acted on (it stays pending, and is
+/// dropped if the run is resumed): the full disk stops the run instead.
 async fn poll_commands(
     store: SharedStore,
     run: i64,
-    cancel: watch::Sender<bool>,
-    gate: watch::Sender<Option<bool>>,
+    (cancel, gate): (watch::Sender<bool>, watch::Sender<Option<bool>>),
+    disk: Arc<Disk>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tick.tick().await;
         let s = store.clone();
-        let cmds = tokio::task::spawn_blocking(move || lock(&s).take_commands(run))
+        let d = disk.clone();
+        let cmds = tokio::task::spawn_blocking(move || d.note(lock(&s).take_commands(run)))
             .await
             .ok()
             .and_then(Result::ok)

@@ -190,8 +190,9 @@ impl Store {
         &self.path
     }
 
-    /// Test hook, debug builds only: with `PILOTE_DISK_FULL_AT=<n>`, this store's n-th write
-    /// from now on and every one after it fail with SQLITE_FULL until [`Store::space_freed`]
+    /// Test hook, debug builds only: with `PILOTE_DISK_FULL_AT=<n>` (or
+    /// `PILOTE_DISK_FULL_WHEN=<path>`), this store's n-th write from now on (or its first once
+    /// `path` exists) and every one after it fail with SQLITE_FULL until [`Store::space_freed`]
     /// (see `store/fault.rs`). The runner arms it, so a test aims at the runner's writes only.
     pub fn inject_faults_from_env(&mut self) {
         self.faults = Faults::from_env();

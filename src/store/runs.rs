@@ -327,7 +327,8 @@ impl Store {
         rows.map_err(|e| self.sql_error(e))
     }
 
-    /// Lets an interrupted run be resumed: back to `pending` for a new runner.
+    /// Lets an interrupted run be resumed: back to `pending` for a new runner, with the
+    /// commands its last runner left untaken dropped.
     pub fn reopen_interrupted(&mut self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
@@ -336,6 +337,12 @@ impl Store {
                 [id],
             )?;
             if n == 1 {
+                // Commands the gone runner never took (it had no room to, or died first) were
+                // meant for it: a stale cancel or gate answer must not steer the resumed run.
+                tx.execute(
+                    "UPDATE run_commands SET handled_at = ?2 WHERE run_id = ?1 AND handled_at IS NULL",
+                    params![id, now],
+                )?;
                 audit::append(tx, now, actor, "run.resumed", &format!("run:{id}"), &serde_json::json!({}))?;
             }
             Ok(n == 1)

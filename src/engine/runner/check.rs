@@ -71,7 +71,7 @@ pub(super) async fn http_check(
     };
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     let ok = report.probes.iter().filter(|p| p.ok).count();
-    let _ = lock(&ctx.store).record_http_check(
+    let recorded = lock(&ctx.store).record_http_check(
         step_run,
         &crate::store::HttpCheck {
             url: url.clone(),
@@ -82,6 +82,8 @@ pub(super) async fn http_check(
             availability: report.availability,
         },
     );
+    // The measures are not the step's outcome: without room for them the step still ends.
+    let _ = ctx.disk.note(recorded);
     let summary = format!("{method} {url}: {}", report.summary());
     ctx.say(Some(step_run), "", summary.clone());
     if report.passed() {

@@ -85,14 +85,9 @@ pub(super) async fn ansible_step(
         .catalog
         .get(&action.automation)
         .is_none_or(|a| a.changes_state);
-    let ids = lock(&ctx.store)
-        .steps_started(ctx.run, position, &action.id, &step.name, &names, durable)
-        .map_err(|e| {
-            if e.is_disk_full() {
-                ctx.disk.filled();
-            }
-            fail(e.to_string())
-        })?;
+    let ids =
+        lock(&ctx.store).steps_started(ctx.run, position, &action.id, &step.name, &names, durable);
+    let ids = ctx.disk.note(ids).map_err(|e| fail(e.to_string()))?;
     ctx.say(
         Some(step_run),
         "",

@@ -133,16 +133,15 @@ pub(super) async fn silence(
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let row = lock(&ctx.store)
-        .silence_pending(&NewSilenceRow {
-            run: ctx.run,
-            step_run: Some(step_run),
-            domain: &domain,
-            url: &watch.url,
-            matchers: &serde_json::to_string(&new.matchers).unwrap_or_default(),
-            ends_at,
-        })
-        .map_err(|e| fail(e.to_string()))?;
+    let pending = lock(&ctx.store).silence_pending(&NewSilenceRow {
+        run: ctx.run,
+        step_run: Some(step_run),
+        domain: &domain,
+        url: &watch.url,
+        matchers: &serde_json::to_string(&new.matchers).unwrap_or_default(),
+        ends_at,
+    });
+    let row = ctx.disk.note(pending).map_err(|e| fail(e.to_string()))?;
     ctx.silences
         .mine
         .lock()
@@ -164,7 +163,7 @@ pub(super) async fn silence(
             }
         }
         Err(e) => {
-            let _ = lock(&ctx.store).silence_failed(row, &e);
+            let _ = ctx.disk.note(lock(&ctx.store).silence_failed(row, &e));
             ctx.say(
                 Some(step_run),
                 "",
@@ -188,7 +187,7 @@ pub(super) async fn silence(
 /// run ended or unsilenced meanwhile) or cannot be recorded, it is expired at once: a silence
 /// the store does not know of would be nobody's to end.
 async fn record_opened(ctx: &Arc<Ctx>, row: i64, id: &str, url: &str, step_run: i64) -> bool {
-    let recorded = lock(&ctx.store).silence_opened(row, id);
+    let recorded = ctx.disk.note(lock(&ctx.store).silence_opened(row, id));
     if let Ok(true) = recorded {
         return true;
     }
@@ -243,7 +242,7 @@ async fn retry(ctx: Arc<Ctx>, row: i64, step_run: i64, mut new: NewSilence, ends
                 return;
             }
             Err(e) => {
-                let _ = lock(&ctx.store).silence_failed(row, &e);
+                let _ = ctx.disk.note(lock(&ctx.store).silence_failed(row, &e));
             }
         }
     }
@@ -268,7 +267,11 @@ pub(super) async fn unsilence(
         .iter()
         .filter(|s| s.state == "pending" && mine.contains(&s.id))
     {
-        if lock(&ctx.store).abandon_silence(s.id).unwrap_or(false) {
+        if ctx
+            .disk
+            .note(lock(&ctx.store).abandon_silence(s.id))
+            .unwrap_or(false)
+        {
             abandoned += 1;
         }
     }
@@ -302,7 +305,7 @@ async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow
                 return;
             };
             if s.ends_at <= crate::clock::now_ms() {
-                let _ = lock(&ctx.store).silence_over(s.id);
+                let _ = ctx.disk.note(lock(&ctx.store).silence_over(s.id));
                 return;
             }
             let mut last = String::new();
@@ -310,7 +313,7 @@ async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow
                 match client.expire(&s.url, &id).await {
                     Ok(()) => {
                         crash::SILENCE_EXPIRED.pass();
-                        let _ = lock(&ctx.store).silence_expired(s.id);
+                        let _ = ctx.disk.note(lock(&ctx.store).silence_expired(s.id));
                         ctx.say(step_run, "", format!("silence {id} expired in {}", s.url));
                         return;
                     }
@@ -320,7 +323,7 @@ async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow
                     tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
                 }
             }
-            let _ = lock(&ctx.store).silence_failed(s.id, &last);
+            let _ = ctx.disk.note(lock(&ctx.store).silence_failed(s.id, &last));
             ctx.say(
                 step_run,
                 "",
@@ -340,7 +343,7 @@ async fn expire_rows(ctx: &Arc<Ctx>, step_run: Option<i64>, rows: Vec<SilenceRow
 /// look for at the start are looked for again.
 pub(super) async fn close_all(ctx: &Arc<Ctx>) {
     for row in ctx.silences.mine() {
-        let _ = lock(&ctx.store).abandon_silence(row);
+        let _ = ctx.disk.note(lock(&ctx.store).abandon_silence(row));
     }
     ctx.silences.closing.send_replace(true);
     let retries = std::mem::take(
@@ -384,7 +387,7 @@ pub(super) async fn expire_left_behind(ctx: &Arc<Ctx>, run: i64) {
     for url in &urls {
         match client.active_with(url, &marker).await {
             Ok(ids) => {
-                let _ = lock(&ctx.store).abandon_silences_at(run, url);
+                let _ = ctx.disk.note(lock(&ctx.store).abandon_silences_at(run, url));
                 found.extend(ids.into_iter().map(|id| (url.clone(), id)));
             }
             Err(e) => ctx.say(
