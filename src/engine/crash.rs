@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicUsize;
 
 /// A persistence point of the runner, with how many times this process passed it.
 pub(crate) struct Point {
+    #[cfg_attr(not(debug_assertions), expect(dead_code))]
     name: &'static str,
     #[cfg_attr(not(debug_assertions), expect(dead_code))]
     passed: AtomicUsize,
@@ -54,7 +55,8 @@ pub(crate) static SILENCE_OPENED: Point = Point::new("silence_opened");
 /// After Alertmanager expired a silence, before that is committed.
 pub(crate) static SILENCE_EXPIRED: Point = Point::new("silence_expired");
 
-/// Every point, for checking the variable's point name.
+/// Every point, for checking the variable's point name (a release build reads no variable).
+#[cfg_attr(not(debug_assertions), expect(dead_code))]
 pub(crate) static POINTS: [&Point; 8] = [
     &STEP_STARTED,
     &STEP_RAN,
