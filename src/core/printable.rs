@@ -49,6 +49,11 @@ pub fn escape_controls<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
 /// rest. One column, as the cell is one: the cells after it stay where they were drawn.
 /// Richer escapes (`\e[2J`) are the drawer's to make before; this is the net under them all.
 pub fn cell_symbol(symbol: &str) -> Option<String> {
+    // Nearly every cell is one printable ASCII byte: decided without decoding, as this runs
+    // for each cell of each frame.
+    if symbol.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
     let first = symbol.chars().find(|c| needs_escape(*c))?;
     let kept: String = symbol.chars().filter(|c| !needs_escape(*c)).collect();
     if !kept.is_empty() {
