@@ -408,6 +408,17 @@ printf 'after the attack\n'
 '''
 "#;
 
+/// A plan whose action title and undo title hold sequences too, as a person could write them:
+/// the rollback previews show both, and the attack's step names.
+const PLAN: &str = r#"
+app = "pets"
+[[actions]]
+id = "attack"
+title = "Attack\u001b[2J\u0007"
+uses = "attack"
+undo = { uses = "attack", title = "Undo\u001b]2;undone\u0007 it" }
+"#;
+
 /// The lines as the step printed them, which the store must keep byte for byte.
 const PRINTED: &[&str] = &[
     "before the attack",
@@ -455,11 +466,7 @@ fn escape_sequences_in_output_are_stored_raw_and_shown_escaped() {
     let ws = Ws::demo_config();
     std::fs::write(ws.dir.join("automations/attack.toml"), ATTACK).expect("automation");
     let plan = ws.dir.join("plans/attack.toml");
-    std::fs::write(
-        &plan,
-        "app = \"pets\"\n[[actions]]\nid = \"attack\"\ntitle = \"Attack\"\nuses = \"attack\"\n",
-    )
-    .expect("plan");
+    std::fs::write(&plan, PLAN).expect("plan");
     let id = ws.start(plan.to_str().expect("utf8"), "uat");
     ws.wait_state(&id, "succeeded");
 
@@ -513,12 +520,39 @@ fn escape_sequences_in_output_are_stored_raw_and_shown_escaped() {
     assert!(screen.contains("print\\e]0;pwned\\a"), "{screen}");
     assert_eq!(t.title(), "", "obeyed");
 
-    // The console's log pane.
+    // The rollback preview `pilote rollback` prints on a terminal before asking.
+    let mut t = Pty::start(
+        &ws.home,
+        &["--workspace", dir, "rollback", "pets", "--env", "uat"],
+        200,
+        50,
+    );
+    let screen = t.wait_for("the rollback's question", |s| s.contains("Type `yes`"));
+    for shown in ["Undo\\e]2;undone\\a it", "print\\e]0;pwned\\a"] {
+        assert!(screen.contains(shown), "no {shown:?} in\n{screen}");
+    }
+    assert_eq!((t.title(), t.bells()), (String::new(), 0), "obeyed");
+    t.send("no\r");
+    assert_eq!(t.wait_exit(), 2, "{}", t.screen());
+
+    // The console: the log pane escapes (`\e[2J`); every other cell shows a control as its
+    // control picture (`␛`, `␇`). Checked once the hostile step name is drawn in the Steps
+    // tree, so the title and bell checks below see it.
     let mut t = Pty::start(&ws.home, &["--workspace", dir], 200, 50);
     t.send("3");
-    let screen = t.wait_for("the run's log", |s| s.contains("after the attack"));
+    let screen = t.wait_for("the run's log and steps", |s| {
+        s.contains("after the attack") && s.contains("print␛]0;pwned␇")
+    });
     shown_escaped(&screen, "the console");
     assert_eq!((t.title(), t.bells()), (String::new(), 0), "obeyed");
+    // Its rollback confirmation: the undo's title and the attack's step names.
+    t.send("R");
+    let screen = t.wait_for("the rollback confirmation", |s| s.contains("Rollback plan"));
+    for shown in ["Undo␛]2;undone␇ it", "print␛]0;pwned␇"] {
+        assert!(screen.contains(shown), "no {shown:?} in\n{screen}");
+    }
+    assert_eq!((t.title(), t.bells()), (String::new(), 0), "obeyed");
+    t.send("\x1b");
     t.send("q");
     assert_eq!(t.wait_exit(), 0);
 
@@ -529,9 +563,20 @@ fn escape_sequences_in_output_are_stored_raw_and_shown_escaped() {
                 clipboard, OSC 8 link, OSC 0 title, bell, and a `\\r` then a fake `run succeeded` \
                 line",
         tries: PRINTED.len() as u64,
-        outcome: "stored byte for byte; `pilote logs` (piped and on a terminal) and the console \
-                  show them escaped (`\\e[2J`, `\\r`): screen not cleared, no title or bell, no \
-                  spoofed line",
+        outcome: "stored byte for byte; `pilote logs` (piped and on a terminal) and the console's \
+                  log pane show them escaped (`\\e[2J`, `\\r`): screen not cleared, no title or \
+                  bell, no spoofed line",
+        lost: "nothing",
+    });
+    record(&Row {
+        id: "input-escapes-names",
+        area: "input",
+        fault: "a step name and an undo title holding an OSC 0/2 title sequence and a bell, shown \
+                where an operator reads them: `automation show`, the `pilote rollback` preview, \
+                the console's Steps tree and its rollback confirmation",
+        tries: 4,
+        outcome: "shown, not obeyed: `\\e]0;pwned\\a` on the CLI, `␛]0;pwned␇` in the console; \
+                  no title set, no bell",
         lost: "nothing",
     });
 }

@@ -248,7 +248,7 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
 pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
     let ws = settings::load(located, overrides)?;
     if let Err(e) = logging::init(ws.settings.log_level) {
-        eprintln!("warning: {e}; going on without a log file");
+        errln!("warning: {e}; going on without a log file");
     }
     tracing::info!(workspace = %ws.settings.name, config = %ws.config_dir.display(), "workspace loaded");
     Ok(ws)
@@ -325,9 +325,7 @@ fn demo_cmd(
     demo::prepare(&ws)?;
     if let Some(months) = history {
         if store.has_seeded_history()? {
-            eprintln!(
-                "the demo already has its made-up history; `pilote demo --reset` starts afresh"
-            );
+            errln!("the demo already has its made-up history; `pilote demo --reset` starts afresh");
         } else if !store.runs(None, None, 1)?.is_empty() {
             // Past runs written after real ones would get newer ids and pass for the latest.
             return Err(Error::BadInput(
@@ -337,13 +335,11 @@ fn demo_cmd(
             ));
         } else {
             let (requests, runs) = demo::seed_history(&ws, &mut store, months)?;
-            eprintln!(
-                "wrote {months} month(s) of made-up history: {requests} requests, {runs} runs"
-            );
+            errln!("wrote {months} month(s) of made-up history: {requests} requests, {runs} runs");
         }
     }
     let verb = if created { "created" } else { "reusing" };
-    eprintln!(
+    errln!(
         "{verb} the pets demo in {} (data in {})",
         dir.display(),
         ws.data_dir.display()
@@ -370,7 +366,7 @@ fn config_check(located: &Located, overrides: &Overrides, json: bool) -> Result<
         outln!("{body:#}");
     } else {
         if !ws.warnings.is_empty() {
-            eprintln!("{}", ws.warnings);
+            errln!("{}", ws.warnings);
         }
         let inv = &ws.inventory;
         outln!(

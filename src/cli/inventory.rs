@@ -146,7 +146,7 @@ pub fn import(
         text: &text,
     };
     let new_ws = settings::load_with_inventory(located, overrides, &pending).map_err(|e| {
-        eprintln!(
+        errln!(
             "the workspace would not load with this inventory; nothing was written ({} is unchanged)",
             path.display()
         );
@@ -226,7 +226,7 @@ pub fn import(
     }
     if write {
         tracing::info!(source = from, path = %path.display(), "inventory imported");
-        eprintln!("wrote {}", path.display());
+        errln!("wrote {}", path.display());
         return Ok(());
     }
     // Exit 1: a script (or cron) learns the CMDB and the workspace differ.
@@ -345,7 +345,7 @@ fn audit(
         Ok::<_, crate::store::StoreError>(())
     })();
     recorded.map_err(|e| {
-        eprintln!("the new inventory was written, but the audit trail could not record it");
+        errln!("the new inventory was written, but the audit trail could not record it");
         Error::Store(e)
     })
 }
@@ -397,7 +397,7 @@ pub fn check(ws: &Workspace, env: Option<&str>, timeout: &str, json: bool) -> Re
     } else {
         outln!("{}", render_report(&report).trim_end());
     }
-    eprintln!(
+    errln!(
         "checked {} host{} in {}",
         report.hosts.len(),
         if report.hosts.len() == 1 { "" } else { "s" },

@@ -8,6 +8,14 @@ macro_rules! outln {
     };
 }
 
+/// `eprintln!` for messages to the person: a line on stderr can quote a step name, a request
+/// title, a diagnostic about a hostile file; it is shown escaped (see `write_stderr`).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod audit;
 mod commands;
@@ -76,10 +84,19 @@ fn report(e: &Error, json: bool) {
         | Error::Warnings(diags) => diags.to_string(),
         other => format!("error: {other}"),
     };
-    // A message may quote hostile input (a key of a plan, a name inside an archive): shown
-    // escaped, so it cannot move the cursor or clear the operator's screen.
-    let text = crate::core::printable::escape_controls(&text, &['\n', '\t']);
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    errln!("{text}");
+}
+
+/// Writes a message for the person to stderr, control characters (from a step name, a
+/// request title, a key of a hostile file) escaped so it cannot move the cursor, set the
+/// title or clear the screen. Always, not only on a terminal as `write_stdout` does: stderr
+/// is read by people, not parsed by scripts (they have `--json` on stdout), and a CI log
+/// holding it is read later on a terminal (`cat job.log`, the attack of CVE-2021-25743).
+pub(crate) fn write_stderr(text: &str) {
+    let text = crate::core::printable::escape_controls(text, &['\n', '\t']);
+    let mut err = std::io::stderr().lock();
+    // Nothing better to do when stderr itself is gone than to go on.
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 /// Writes command output to stdout; see `outln!`. On a terminal, control characters (from a
@@ -97,7 +114,7 @@ pub(crate) fn write_stdout(text: &str) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write output: {e}");
+        errln!("error: cannot write output: {e}");
         std::process::exit(1);
     }
 }

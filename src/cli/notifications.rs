@@ -23,14 +23,14 @@ pub fn list(ws: &Workspace, store: &Store, limit: i64, json: bool) -> Result<()>
         return Ok(());
     }
     if ws.settings.webhooks.is_empty() {
-        eprintln!(
+        errln!(
             "no webhook is configured: add a [webhooks.NAME] table to {} (see `pilote init`'s template)",
             ws.config_dir.join(crate::settings::SETTINGS_FILE).display()
         );
     }
     for hook in &ws.settings.webhooks {
         if let Err(why) = hook.target.resolve() {
-            eprintln!(
+            errln!(
                 "webhook `{}`: {why} here: its deliveries wait for a pilote run with it set",
                 hook.name
             );

@@ -61,7 +61,7 @@ fn check(ws: &Workspace, path: &Path, env: Option<&str>, strict: bool, json: boo
         Some(p) => {
             if !json {
                 if !diags.is_empty() {
-                    eprintln!("{diags}");
+                    errln!("{diags}");
                 }
                 outln!(
                     "{}: ok, {} action{} and a rollback of {}, checked for {}",
@@ -89,7 +89,7 @@ fn show(ws: &Workspace, path: &Path, env: &str, json: bool) -> Result<()> {
         return Err(Error::Invalid(diags));
     };
     if !diags.is_empty() {
-        eprintln!("{diags}");
+        errln!("{diags}");
     }
     let ctx = ws.plan_context();
     let rollback_plan = rollback::derive(&plan, None);

@@ -1,7 +1,7 @@
 //! `pilote request` and `pilote deploy`: change requests, four-eyes approvals, and deploys
 //! that follow the request's lifecycle.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use serde_json::json;
@@ -88,7 +88,7 @@ pub fn new(ws: &Workspace, store: &mut Store, f: &Filing<'_>) -> Result<()> {
         actor: &Actor::current(),
     })?;
     outln!("{id}");
-    eprintln!(
+    errln!(
         "request #{id} filed ({app} {version}, lifecycle {lifecycle}); submit it with `pilote request submit {id}`"
     );
     Ok(())
@@ -245,13 +245,12 @@ pub fn deploy(
                 "deploy needs a confirmation: run it in a terminal, or pass --yes".into(),
             ));
         }
-        eprintln!("{}", preview.text.trim_end());
+        errln!("{}", preview.text.trim_end());
         let r = &preview.request;
-        eprint!(
+        super::write_stderr(&format!(
             "Deploy request #{id} ({} {}, package sha256 {}) to {env}? Type `yes`: ",
             r.app, r.version, r.package_digest
-        );
-        let _ = std::io::stderr().flush();
+        ));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {

@@ -1,7 +1,7 @@
 //! `pilote run|rollback|runs|logs|cancel|gate`, and the hidden `__runner`.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ pub fn run(
         return Err(Error::Invalid(diags));
     };
     if !diags.is_empty() {
-        eprintln!("{diags}");
+        errln!("{diags}");
     }
     let package = match package {
         Some(p) if !p.is_dir() => {
@@ -129,7 +129,7 @@ pub fn rollback(
     follow: bool,
 ) -> Result<()> {
     let preview = workflow::prepare_rollback(&ws, &mut store, app, env)?;
-    eprintln!("{}", preview.text.trim_end());
+    errln!("{}", preview.text.trim_end());
     if preview.actions == 0 {
         return Err(Error::BadInput(format!(
             "run #{} started nothing that declares an undo: nothing to roll back",
@@ -142,8 +142,7 @@ pub fn rollback(
                 "not on a terminal: pass --yes to start the rollback".into(),
             ));
         }
-        eprint!("Start this rollback on {env}? Type `yes`: ");
-        let _ = std::io::stderr().flush();
+        super::write_stderr(&format!("Start this rollback on {env}? Type `yes`: "));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {
@@ -153,7 +152,7 @@ pub fn rollback(
     // A rollback is how an incident ends: short of space it still starts (warned), and if
     // the disk does fill, it stops cleanly and resumes once there is room.
     if let Err(why) = crate::engine::disk::preflight(&ws) {
-        eprintln!("warning: {why}; the rollback starts anyway");
+        errln!("warning: {why}; the rollback starts anyway");
     }
     let id = workflow::start_rollback(&ws, &mut store, &preview)?;
     finish_launch(ws, store, id, follow)
@@ -161,11 +160,11 @@ pub fn rollback(
 
 pub(super) fn finish_launch(ws: Workspace, store: Store, id: i64, follow: bool) -> Result<()> {
     if follow {
-        eprintln!("run #{id} started");
+        errln!("run #{id} started");
         return logs(&ws, store, id, true, None);
     }
     outln!("{id}");
-    eprintln!("run #{id} started; follow it with `pilote logs {id} --follow`");
+    errln!("run #{id} started; follow it with `pilote logs {id} --follow`");
     Ok(())
 }
 
@@ -183,7 +182,7 @@ pub fn mark_done(ws: &Workspace, mut store: Store, id: i64, step: Option<i64>) -
             step.map(|s| format!(" #{s}")).unwrap_or_default()
         )));
     }
-    eprintln!(
+    errln!(
         "marked {n} step{} of run #{id} done; `pilote resume {id}` goes on after {}",
         if n == 1 { "" } else { "s" },
         if n == 1 { "it" } else { "them" }
@@ -408,15 +407,16 @@ fn outcome(store: &Store, row: &crate::store::RunRow, follow: bool) -> Result<()
     if follow {
         // Why it stopped is what the person needs next: a dead runner, a full disk.
         match row.outcome.as_deref().filter(|_| state == "interrupted") {
-            Some(why) => eprintln!("run #{id} {state} ({why})"),
-            None => eprintln!("run #{id} {state}"),
+            Some(why) => errln!("run #{id} {state} ({why})"),
+            None => errln!("run #{id} {state}"),
         }
         // The head as of the run's end, for the operator to paste into the change ticket:
         // `pilote audit verify` later proves the trail up to it was not rewritten.
         if let Some(head) = store.run_audit_head(id)? {
-            eprintln!(
+            errln!(
                 "audit trail head at its end: event #{} {}",
-                head.seq, head.hash
+                head.seq,
+                head.hash
             );
         }
         if state != "succeeded" {
@@ -431,6 +431,6 @@ fn outcome(store: &Store, row: &crate::store::RunRow, follow: bool) -> Result<()
 
 pub fn command(ws: &Workspace, mut store: Store, id: i64, command: &str) -> Result<()> {
     workflow::send_command(ws, &mut store, id, command)?;
-    eprintln!("asked run #{id} to {command}");
+    errln!("asked run #{id} to {command}");
     Ok(())
 }

@@ -42,6 +42,33 @@ pub fn escape_controls<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
+/// What a terminal cell may hold of `symbol` (one grapheme, as a drawing library put it in
+/// the cell): `None` if it is safe as it is; else the symbol without what a terminal would
+/// obey, or, when nothing visible is left, one column standing for it: the control picture of
+/// a C0 character (`␛` for ESC, `␇` for BEL; a space for a tab), `␡` for DEL, `�` for the
+/// rest. One column, as the cell is one: the cells after it stay where they were drawn.
+/// Richer escapes (`\e[2J`) are the drawer's to make before; this is the net under them all.
+pub fn cell_symbol(symbol: &str) -> Option<String> {
+    // Nearly every cell is one printable ASCII byte: decided without decoding, as this runs
+    // for each cell of each frame.
+    if symbol.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    let first = symbol.chars().find(|c| needs_escape(*c))?;
+    let kept: String = symbol.chars().filter(|c| !needs_escape(*c)).collect();
+    if !kept.is_empty() {
+        return Some(kept);
+    }
+    let stand_in = match first as u32 {
+        // A tab in a name is only a gap, as the log pane shows it.
+        0x09 => ' ',
+        c @ 0..0x20 => char::from_u32(0x2400 + c).unwrap_or('\u{fffd}'),
+        0x7f => '\u{2421}',
+        _ => '\u{fffd}',
+    };
+    Some(stand_in.to_string())
+}
+
 /// Whether a terminal could act on `c` instead of showing it: controls (an escape sequence
 /// starts with one: ESC, or CSI/OSC as C1), and the bidi overrides and isolates that make a
 /// terminal with bidi support (VTE) show a line in another order than it was written.
@@ -51,7 +78,7 @@ fn needs_escape(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::{cell_symbol, escape_controls};
 
     #[test]
     fn sequences_are_shown_not_obeyed() {
@@ -69,5 +96,21 @@ mod tests {
             std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(escape_controls("a\tb\nc\r", &['\t', '\n']), "a\tb\nc\\r");
+    }
+
+    #[test]
+    fn a_cell_holds_one_visible_column_never_a_control() {
+        assert_eq!(cell_symbol("a"), None);
+        assert_eq!(cell_symbol("é"), None);
+        assert_eq!(cell_symbol("\u{1b}").as_deref(), Some("␛"));
+        assert_eq!(cell_symbol("\u{7}").as_deref(), Some("␇"));
+        assert_eq!(cell_symbol("\0").as_deref(), Some("␀"));
+        assert_eq!(cell_symbol("\t").as_deref(), Some(" "));
+        assert_eq!(cell_symbol("\r\n").as_deref(), Some("␍"));
+        assert_eq!(cell_symbol("\u{7f}").as_deref(), Some("␡"));
+        assert_eq!(cell_symbol("\u{9b}").as_deref(), Some("\u{fffd}"));
+        // A zero-width override appended to a letter's cell goes; the letter stays.
+        assert_eq!(cell_symbol("a\u{202e}").as_deref(), Some("a"));
+        assert_eq!(cell_symbol("\u{2067}").as_deref(), Some("\u{fffd}"));
     }
 }

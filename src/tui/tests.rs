@@ -645,6 +645,70 @@ fn escape_sequences_in_output_are_shown_not_obeyed() {
     );
 }
 
+/// A title sequence and a bell, as a person or a CMDB could put them in any name.
+const HOSTILE: &str = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}1m\u{202e}y";
+
+/// Every cell of `text` is one a terminal shows, never obeys.
+fn assert_defused(text: &str, what: &str) {
+    if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n') {
+        panic!("{what}: {c:?} reaches the terminal:\n{text}");
+    }
+    assert!(
+        !text.contains('\u{202e}'),
+        "{what}: a bidi override:\n{text}"
+    );
+}
+
+#[test]
+fn hostile_names_in_every_pane_and_popup_reach_no_terminal_raw() {
+    let mut d = data();
+    d.requests[0].title = format!("title {HOSTILE}");
+    d.requests[0].approvals = vec![format!("uat: approved by alice ({HOSTILE})")];
+    d.runs[0].progress.current = Some(format!("step {HOSTILE}"));
+    let mut steps = steps();
+    steps[0].step_name = format!("print{HOSTILE}");
+    steps[2].step_name = format!("solo{HOSTILE}");
+    steps[2].host = String::new();
+    steps[3].host = format!("host{HOSTILE}");
+    d.steps = Some((2, steps));
+    let mut app = app();
+    let effects = app.on_msg(Msg::Data(Box::new(d)));
+    answer(&mut app, &effects, lines(1, 3));
+    let requests = screen(&app, 200, 50);
+    assert_defused(&requests, "the Requests pane");
+    assert!(requests.contains("title x␛]0;pwned␇␛[2J�1my"), "{requests}");
+    key(&mut app, KeyCode::Char('3'));
+    let runs = screen(&app, 200, 50);
+    assert_defused(&runs, "the Runs pane");
+    // The Steps tree, with one host and with several, and the CURRENT STEP column.
+    for shown in [
+        "printx␛]0;pwned␇",
+        "solox␛]0;pwned␇",
+        "hostx␛]0;pwned␇",
+        "step x␛]0;",
+    ] {
+        assert!(runs.contains(shown), "no {shown:?} in\n{runs}");
+    }
+    // The log pane keeps its richer escapes.
+    assert!(runs.contains("\\e[31mred"), "{runs}");
+    key(&mut app, KeyCode::Char('4'));
+    assert_defused(&screen(&app, 200, 50), "the Dashboard");
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Char('R'));
+    app.on_msg(Msg::RollbackPreview(Box::new(
+        crate::workflow::RollbackPreview {
+            of: run(2, "deploy", "failed").row,
+            app: "pets".into(),
+            env: "uat".into(),
+            text: format!("Rollback plan: 1 action\n  1. undo {HOSTILE}  [undo-{HOSTILE}]\n"),
+            actions: 1,
+        },
+    )));
+    let modal = screen(&app, 80, 24);
+    assert_defused(&modal, "the rollback confirmation");
+    assert!(modal.contains("1. undo x␛]0;pwned␇"), "{modal}");
+}
+
 #[test]
 fn the_plan_is_checked_after_a_pause_in_typing_and_stale_checks_are_ignored() {
     let mut app = loaded();

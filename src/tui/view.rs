@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
@@ -17,6 +18,25 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
 
 /// Draws as of `now` (`now_ms` for ages): tests pass a fixed time.
 pub fn draw_at(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
+    draw_panes(app, f, now, now_ms);
+    defuse(f.buffer_mut());
+}
+
+/// Leaves no cell of the frame holding a character the terminal would obey. Step names,
+/// titles, comments, host names and files come from people and CMDBs, and ratatui puts an
+/// ESC or a BEL in a cell like a letter, which crossterm then writes out raw: one pass here,
+/// before the frame is flushed, so no pane or popup can forget (`core::printable` says how
+/// a cell is made safe). The log pane escapes its lines before (`\e[2J`), so they pass as
+/// they are.
+fn defuse(buf: &mut Buffer) {
+    for cell in &mut buf.content {
+        if let Some(symbol) = crate::core::printable::cell_symbol(cell.symbol()) {
+            cell.set_symbol(&symbol);
+        }
+    }
+}
+
+fn draw_panes(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
     let t = &app.theme;
     // Below this, no pane can show anything useful; say so instead of drawing rubble.
     if f.area().width < 40 || f.area().height < 10 {
