@@ -68,6 +68,7 @@ const EXPECTED: &[&str] = &[
     "input-cmdb",
     "input-configs",
     "input-escapes-local",
+    "input-escapes-names",
     "input-plans",
     "secrets-full-demo",
     "secrets-ssh-host",
