@@ -37,6 +37,39 @@ pub struct SettingsFile {
     /// `[webhooks.NAME]`: where run and request events are posted.
     #[serde(default)]
     pub webhooks: IndexMap<Spanned<String>, WebhookDef>,
+    /// `[team]`: this workspace is a team's, owned by a service account that people reach
+    /// through sudo (written by `pilote setup-team`).
+    #[serde(default)]
+    pub team: Option<TeamSection>,
+    /// `[steps]`: the account and umask steps run with.
+    #[serde(default)]
+    pub steps: StepsSection,
+}
+
+/// `[team]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSection {
+    /// The account that owns the data dir and runs runners; never a person.
+    pub service_account: Spanned<String>,
+    /// The group whose members may run pilote as the service account (the sudoers drop-in).
+    pub group: Spanned<String>,
+    /// The pilote binary sudo runs (the path the sudoers drop-in names).
+    pub binary: Spanned<PathBuf>,
+}
+
+/// `[steps]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepsSection {
+    /// The executor account every step runs as (through sudo); unset in a personal workspace:
+    /// steps run as the person. A team workspace must name one.
+    #[serde(default)]
+    pub run_as: Option<Spanned<String>>,
+    /// The umask of steps, in octal ("022"): an application server running as another user
+    /// reads what a deploy wrote.
+    #[serde(default)]
+    pub umask: Option<Spanned<String>>,
 }
 
 /// `[webhooks.NAME]` as written. The URL is a secret (a Slack or Mattermost hook's path is

@@ -7,6 +7,7 @@
 mod files;
 mod inventory;
 mod locate;
+mod team;
 mod webhooks;
 
 use std::fs;
@@ -25,6 +26,7 @@ pub use inventory::{
 };
 pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
+pub use team::{DEFAULT_STEP_UMASK, Steps, Team, is_account_name};
 pub use webhooks::{Target, Webhook, check_url};
 
 use files::{InventoryFile, LifecyclesFile, SettingsFile};
@@ -55,6 +57,10 @@ pub struct Settings {
     pub webhooks: Vec<Webhook>,
     /// `[alertmanager]`, checked; `None`: `silence` steps have nowhere to silence alerts.
     pub alertmanager: Option<Alertmanager>,
+    /// `[team]`: a team's workspace, owned by a service account; `None`: a personal one.
+    pub team: Option<Team>,
+    /// `[steps]`: the executor account and umask of steps.
+    pub steps: Steps,
 }
 
 /// `[alertmanager]` checked, with each env's overrides applied.
@@ -287,6 +293,16 @@ fn load_inner(
         }
     }
     // Before the return on errors, so each is reported with every other problem.
+    let (team, steps) = match &settings {
+        Some(s) => team::check(
+            s.team.as_ref(),
+            &s.steps,
+            &settings_path,
+            settings_src,
+            &mut diags,
+        ),
+        None => (None, Steps::default()),
+    };
     let (ssh, console, dashboard) = match &settings {
         Some(s) => {
             check_data_dir(s, &settings_path, settings_src, &mut diags);
@@ -374,6 +390,8 @@ fn load_inner(
             dashboard,
             alertmanager,
             webhooks,
+            team,
+            steps,
         },
         inventory,
         catalog,
@@ -400,7 +418,7 @@ fn check_data_dir(s: &files::SettingsFile, path: &Path, src: &str, diags: &mut D
 }
 
 /// A diagnostic on line 1 at least (a span TOML gives for a whole-file value may have 0).
-fn at_line(mut d: Diagnostic) -> Diagnostic {
+pub(super) fn at_line(mut d: Diagnostic) -> Diagnostic {
     d.line = d.line.max(1);
     d
 }
