@@ -623,6 +623,7 @@ fn render_frames() -> (f64, f64) {
                 rollback_of: None,
                 outcome: None,
                 last_seq: 1_000_000,
+                runner_start: None,
             },
             progress: RunProgress {
                 steps: 14,

@@ -19,7 +19,7 @@ pub fn sandbox_dir(ws: &Workspace) -> PathBuf {
 
 /// Where the demo's release files wait to be imported into the vault.
 pub fn drop_dir(ws: &Workspace) -> PathBuf {
-    ws.data_dir.join("drop")
+    crate::vault::drop::dir(ws)
 }
 
 /// Creates whatever part of the sandbox and drop folder is missing; leaves existing files as

@@ -39,18 +39,56 @@ impl Actor {
         // running as root): `sudo -u pilote env SUDO_UID=...` or a shell started by sudo
         // cannot name someone else.
         if let Some(sudo_uid) = std::env::var("SUDO_UID").ok().and_then(|u| u.parse().ok()) {
-            if sudo_parent_uid() == Some(sudo_uid) && user_name(&passwd, sudo_uid).is_some() {
+            if sudo_parent_uid() == Some(sudo_uid) && name_in(&passwd, sudo_uid).is_some() {
                 uid = sudo_uid;
             } else {
                 uncertain = true;
             }
         }
-        let name = user_name(&passwd, uid).unwrap_or_else(|| format!("uid{uid}"));
+        let name = name_in(&passwd, uid).unwrap_or_else(|| format!("uid{uid}"));
         Self {
             uid,
             name,
             uncertain,
         }
+    }
+}
+
+impl Actor {
+    /// Why this actor cannot make a decision that needs a person (approve, reject, deploy to
+    /// a protected env, answer its gate, override a freeze, block, mark done); `None` when
+    /// it can. `service` and `executor` are the workspace's own accounts: they act for
+    /// pilote, never for someone, and anyone who can reach them could otherwise decide in
+    /// their name.
+    pub fn not_a_person(&self, service: Option<&str>, executor: Option<&str>) -> Option<String> {
+        if self.uncertain {
+            return Some(format!(
+                "pilote cannot tell who you are: SUDO_UID is set, but pilote was not started by sudo \
+                 itself (run `sudo -u {} pilote ...` directly, not from a shell sudo opened)",
+                self.name
+            ));
+        }
+        if self.uid == 0 {
+            return Some(
+                "root is not a person: admins share it, so a decision made as root says nobody \
+                 made it. Leave the root shell and run pilote as yourself"
+                    .into(),
+            );
+        }
+        if service == Some(self.name.as_str()) {
+            return Some(format!(
+                "{} is pilote's service account, not a person; run pilote as yourself (it goes \
+                 through sudo to {} and records you)",
+                self.name, self.name
+            ));
+        }
+        if executor == Some(self.name.as_str()) {
+            return Some(format!(
+                "{} is the account pilote's steps run as, not a person; run pilote as yourself",
+                self.name
+            ));
+        }
+        None
     }
 }
 
@@ -77,8 +115,59 @@ fn uids(status: &str) -> Option<(u32, u32)> {
     Some((ids.next()??, ids.next()??))
 }
 
+/// An account of `/etc/passwd`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: std::path::PathBuf,
+}
+
+/// The account named `name`, from `/etc/passwd`.
+pub fn account(name: &str) -> Option<Account> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[0] == name).then(|| {
+            Some(Account {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].into(),
+            })
+        })?
+    })
+}
+
+/// The gid of group `name` and its members, from `/etc/group`.
+pub fn group(name: &str) -> Option<(u32, Vec<String>)> {
+    let groups = fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 4 && f[0] == name).then(|| {
+            let members = f[3]
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
+            Some((f[2].parse().ok()?, members))
+        })?
+    })
+}
+
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The name of account `uid`, from `/etc/passwd`.
+pub fn user_name(uid: u32) -> Option<String> {
+    name_in(&fs::read_to_string("/etc/passwd").ok()?, uid)
+}
+
 /// Looks `uid` up in the text of a passwd file.
-fn user_name(passwd: &str, uid: u32) -> Option<String> {
+fn name_in(passwd: &str, uid: u32) -> Option<String> {
     passwd.lines().find_map(|line| {
         let mut fields = line.split(':');
         let name = fields.next()?;
@@ -104,8 +193,8 @@ mod tests {
     #[test]
     fn finds_name_by_uid_not_by_position() {
         let passwd = "root:x:0:0:root:/root:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/sh\n";
-        assert_eq!(user_name(passwd, 1001).as_deref(), Some("bob"));
-        assert_eq!(user_name(passwd, 0).as_deref(), Some("root"));
-        assert_eq!(user_name(passwd, 7), None);
+        assert_eq!(name_in(passwd, 1001).as_deref(), Some("bob"));
+        assert_eq!(name_in(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(name_in(passwd, 7), None);
     }
 }

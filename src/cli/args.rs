@@ -31,6 +31,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub read_only: bool,
 
+    /// Files the person's own pilote read before going through sudo come on stdin (see
+    /// `cli/sudo.rs`); never typed by people.
+    #[arg(long, global = true, hide = true)]
+    pub handover: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -279,6 +284,60 @@ pub enum Command {
         /// Shell to generate for.
         shell: Shell,
     },
+    /// Write the manual pages (pilote.1 and one per command) into DIR.
+    Man {
+        /// Directory to write them in (created if missing).
+        dir: PathBuf,
+    },
+    /// Set this machine up for a team (as root, idempotent): the service account that owns
+    /// the store, the executor account steps run as, the group whose members use pilote, the
+    /// data dir, the drop dir, the team workspace and the sudoers drop-in. Says what it did.
+    SetupTeam(SetupTeam),
+    /// Runs steps as the executor account (started through sudo by a runner).
+    #[command(name = "__executor", hide = true)]
+    Executor,
+    /// Copies stdin to DEST (a local `copy` step, as the executor account).
+    #[command(name = "__copy", hide = true)]
+    Copy {
+        dest: PathBuf,
+        /// Octal mode of the copy.
+        mode: String,
+        /// The SHA-256 the copy must have.
+        sha256: String,
+    },
+}
+
+/// `pilote setup-team`'s options: the defaults are the Debian package's layout.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SetupTeam {
+    /// The team's config dir (root's; readable by all).
+    #[arg(long, value_name = "DIR", default_value = "/etc/pilote")]
+    pub config: PathBuf,
+    /// The data dir: the store, spool and vault, the service account's alone (0700).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/pilote")]
+    pub data: PathBuf,
+    /// Where team members drop release packages for the vault.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/pilote-drop")]
+    pub drop: PathBuf,
+    /// The service account: owns the data dir, runs runners; never a person.
+    #[arg(long, value_name = "NAME", default_value = "pilote")]
+    pub service_account: String,
+    /// The executor account: runs every step, holds the ssh keys to the targets.
+    #[arg(long, value_name = "NAME", default_value = "pilote-run")]
+    pub executor: String,
+    /// The executor account's home (its ssh keys and known_hosts).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/pilote-run")]
+    pub executor_home: PathBuf,
+    /// The group whose members run pilote as the service account.
+    #[arg(long, value_name = "NAME", default_value = "deployers")]
+    pub group: String,
+    /// The pilote binary sudo runs: must be root's alone (default: this one, or a copy in
+    /// /usr/local/bin when this one is not).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// The workspace's name (it is shown in the console's header).
+    #[arg(long, default_value = "team")]
+    pub name: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,9 +16,7 @@ use crate::store::{Store, Summary};
 use crate::table;
 use crate::{demo, logging, setup};
 
-pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
-    let located =
-        Located::resolve(cli.workspace.clone(), workspace_from_env).map_err(Error::BadInput)?;
+pub fn run(cli: Cli, located: Located) -> Result<()> {
     let overrides = Overrides::from_env();
     match cli.command {
         None => console(&located, &overrides, cli.read_only),
@@ -107,8 +105,10 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                 R::Schedule { id, env, at } => {
                     super::requests::schedule(&ws, &mut store, id, &env, &at)
                 }
-                R::Block { id, reason } => super::requests::block(&mut store, id, Some(&reason)),
-                R::Unblock { id } => super::requests::block(&mut store, id, None),
+                R::Block { id, reason } => {
+                    super::requests::block(&ws, &mut store, id, Some(&reason))
+                }
+                R::Unblock { id } => super::requests::block(&ws, &mut store, id, None),
                 R::Replan { id, plan } => super::requests::replan(&ws, &mut store, id, &plan),
             }
         }
@@ -235,6 +235,14 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
                 super::inventory::check(&ws, env.as_deref(), &timeout, json)
             }
         },
+        Some(Command::Man { dir }) => man(&dir),
+        Some(Command::SetupTeam(options)) => {
+            crate::setup::team::setup(&options, &mut |line| outln!("{line}"))
+        }
+        Some(Command::Executor) => crate::engine::executor::serve().map_err(Error::BadInput),
+        Some(Command::Copy { dest, mode, sha256 }) => {
+            crate::engine::local_copy::receive(&dest, &mode, &sha256).map_err(Error::BadInput)
+        }
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pilote", &mut script);
@@ -242,6 +250,18 @@ pub fn run(cli: Cli, workspace_from_env: bool) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `pilote man DIR`: one page for pilote and one per command (`pilote-request-approve.1`).
+fn man(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("cannot create {}", dir.display())))?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd, dir).map_err(Error::io(format!(
+        "cannot write the manual pages in {}",
+        dir.display()
+    )))?;
+    outln!("wrote the manual pages in {}", dir.display());
+    Ok(())
 }
 
 /// Loads and checks the workspace's config, and starts the log file at its level.

@@ -25,11 +25,12 @@ mod notifications;
 mod plan;
 mod requests;
 mod runs;
+mod sudo;
 mod vault;
 
 pub use args::{
     AuditCommand, AutomationCommand, Cli, Command, ConfigCommand, InventoryCommand,
-    NotificationsCommand, PlanCommand, RequestCommand, VaultCommand,
+    NotificationsCommand, PlanCommand, RequestCommand, SetupTeam, VaultCommand,
 };
 
 use std::io::{IsTerminal, Write};
@@ -57,7 +58,26 @@ pub fn main() -> u8 {
         }
     };
     let json = cli.wants_json();
-    match commands::run(cli, workspace_from_env) {
+    let located = match crate::settings::Located::resolve(cli.workspace.clone(), workspace_from_env)
+        .map_err(Error::BadInput)
+        .and_then(|l| {
+            let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            sudo::route(&cli, l, &argv)
+        }) {
+        Ok(sudo::Route::Here(l)) => l,
+        Ok(sudo::Route::Sudo(r)) => return sudo::reexec(r),
+        Err(e) => {
+            report(&e, json);
+            return e.exit_code();
+        }
+    };
+    if cli.handover
+        && let Err(e) = crate::settings::handover::receive()
+    {
+        report(&Error::BadInput(e), json);
+        return 2;
+    }
+    match commands::run(cli, located) {
         Ok(()) => 0,
         Err(e) => {
             report(&e, json);

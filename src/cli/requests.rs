@@ -188,8 +188,19 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
 }
 
 /// block (with a reason) / unblock.
-pub fn block(store: &mut Store, id: i64, reason: Option<&str>) -> Result<()> {
+pub fn block(ws: &Workspace, store: &mut Store, id: i64, reason: Option<&str>) -> Result<()> {
     let r = find_request(store, id)?;
+    crate::workflow::require_person(
+        ws,
+        store,
+        &Actor::current(),
+        &format!("request:{id}"),
+        if reason.is_some() {
+            "request.block"
+        } else {
+            "request.unblock"
+        },
+    )?;
     if let Some(reason) = reason
         && reason.trim().is_empty()
     {

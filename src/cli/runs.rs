@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::core::printable::escape_controls;
-use crate::engine::runner::runner_alive;
+use crate::engine::runner::{Liveness, runner_liveness};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::settings::Workspace;
@@ -52,12 +52,21 @@ pub fn run(
         .and_then(|e| e.frozen_at(crate::clock::now_ms()))
     {
         match override_freeze.map(str::trim).filter(|r| !r.is_empty()) {
-            Some(reason) => store.audit_override(
+            Some(reason) => {
+                workflow::require_person(
+                    &ws,
+                    &mut store,
+                    &Actor::current(),
+                    &format!("env:{env}"),
+                    "run.freeze_override",
+                )?;
+                store.audit_override(
                 &format!("env:{env}"),
                 "run.freeze_overridden",
                 &json!({ "env": env, "freeze": f.label, "reason": reason, "plan": file.display().to_string() }),
                 &Actor::current(),
-            )?,
+            )?;
+            }
             None => {
                 return Err(Error::BadInput(format!(
                     "{env} is frozen ({}); to run anyway, give a reason: --override-freeze \"...\" (it is recorded)",
@@ -174,6 +183,14 @@ pub fn resume(ws: Workspace, mut store: Store, id: i64, follow: bool) -> Result<
 }
 
 pub fn mark_done(ws: &Workspace, mut store: Store, id: i64, step: Option<i64>) -> Result<()> {
+    // Saying a step happened is a decision: a resume then skips it.
+    workflow::require_person(
+        ws,
+        &mut store,
+        &Actor::current(),
+        &format!("run:{id}"),
+        "mark_done",
+    )?;
     workflow::interrupted(ws, &mut store, id)?;
     let n = store.mark_done(id, step, &Actor::current())?;
     if n == 0 {
@@ -393,7 +410,9 @@ pub fn logs(
         if !follow {
             return Ok(());
         }
-        if runner_gone(ws, &row) || (!runner_alive(ws, id) && launched.elapsed() > STARTUP) {
+        if runner_gone(ws, &row)
+            || (runner_liveness(ws, &row) == Liveness::Gone && launched.elapsed() > STARTUP)
+        {
             store.mark_interrupted(id, &Actor::current())?;
             crate::integrations::webhooks::kick(ws, &store);
             continue;

@@ -136,7 +136,7 @@ impl StepKind {
     fn fields(self) -> &'static [(&'static str, bool)] {
         match self {
             Self::Shell | Self::Ssh => &[("script", true)],
-            Self::Copy => &[("artifact", true), ("dest", true)],
+            Self::Copy => &[("artifact", true), ("dest", true), ("mode", false)],
             Self::Http => &[
                 ("url", true),
                 ("method", false),
@@ -168,6 +168,9 @@ pub enum StepAction {
     Copy {
         artifact: String,
         dest: String,
+        /// The mode of the copy on the target (octal; default 0644): not the vault blob's.
+        #[serde(serialize_with = "ser_mode")]
+        mode: u32,
     },
     Http {
         method: String,
@@ -198,6 +201,14 @@ pub enum StepAction {
         tags: Option<String>,
     },
 }
+
+fn ser_mode<S: serde::Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{m:04o}"))
+}
+
+/// What a copy is given on the target when its step names no `mode`: readable by the
+/// application server's account, whoever that is.
+pub const DEFAULT_COPY_MODE: u32 = 0o644;
 
 fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
@@ -292,6 +303,7 @@ struct StepDef {
     script: Option<Spanned<String>>,
     artifact: Option<Spanned<String>>,
     dest: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
     method: Option<Spanned<String>>,
     expect_status: Option<Spanned<u16>>,
@@ -323,6 +335,7 @@ impl StepDef {
             "script" => s(&self.script),
             "artifact" => s(&self.artifact),
             "dest" => s(&self.dest),
+            "mode" => s(&self.mode),
             "url" => s(&self.url),
             "method" => s(&self.method),
             "expect_status" => self.expect_status.as_ref().map(Spanned::span),
@@ -343,6 +356,7 @@ const KIND_FIELDS: &[&str] = &[
     "script",
     "artifact",
     "dest",
+    "mode",
     "url",
     "method",
     "expect_status",
@@ -581,9 +595,23 @@ fn check_step(
                     ),
                 }
             }
+            let mode = match &s.mode {
+                None => DEFAULT_COPY_MODE,
+                Some(m) => match u32::from_str_radix(m.get_ref(), 8) {
+                    Ok(v) if v <= 0o7777 && !m.get_ref().is_empty() => v,
+                    _ => {
+                        diags.push(
+                            file.at(m, format!("`{}` is not a file mode", m.get_ref()))
+                                .expected("an octal mode such as \"0644\" or \"0440\""),
+                        );
+                        DEFAULT_COPY_MODE
+                    }
+                },
+            };
             StepAction::Copy {
                 artifact: text(&s.artifact),
                 dest: text(&s.dest),
+                mode,
             }
         }
         StepKind::Http => StepAction::Http {

@@ -335,12 +335,20 @@ fn detail(
                 n => format!("{} (+{} lines)", lines[0], n - 1),
             }
         }
-        StepAction::Copy { artifact, dest } => {
+        StepAction::Copy {
+            artifact,
+            dest,
+            mode,
+        } => {
             let what = params
                 .iter()
                 .find(|p| &p.name == artifact)
                 .map_or_else(|| artifact.clone(), |p| p.value.to_string());
-            format!("{what} -> {}", fill(dest))
+            if *mode == crate::core::automation::DEFAULT_COPY_MODE {
+                format!("{what} -> {}", fill(dest))
+            } else {
+                format!("{what} -> {} (mode {mode:04o})", fill(dest))
+            }
         }
         StepAction::Http {
             method,

@@ -290,18 +290,26 @@ pub struct Prepared {
 }
 
 /// Writes the step's inventory and extra vars into a directory of its own and describes the
-/// process that runs the playbook over them.
-pub fn prepare(s: Step<'_>) -> Result<Prepared, String> {
-    let dir = StepDir::create(s.spool, s.run, s.step_run)
-        .map_err(|e| format!("cannot create a directory in {}: {e}", s.spool.display()))?;
+/// process that runs the playbook over them. Through an executor (a team's workspace), the
+/// directory is in the executor's work dir and written by it: the control node runs as the
+/// executor account, which cannot read the spool.
+pub async fn prepare(s: Step<'_>) -> Result<Prepared, String> {
+    let exec = super::executor::current();
+    let base = exec.as_ref().map_or(s.spool, |e| e.work_dir());
+    let dir = StepDir::create(base, s.run, s.step_run, exec.clone())
+        .await
+        .map_err(|e| format!("cannot create a directory in {}: {e}", base.display()))?;
     let ssh_env = match s.ssh {
         Some(ssh) => {
             // In the run's socket dir: short enough for socket paths, and private.
             let control_dir = ssh.sockets().join(format!("a{}", s.step_run));
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&control_dir)
-                .map_err(|e| format!("cannot create {}: {e}", control_dir.display()))?;
+            match &exec {
+                Some(e) => e.write(&control_dir.join(".keep"), b"").await?,
+                None => std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&control_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", control_dir.display()))?,
+            }
             Some(SshEnv {
                 args: ssh_args(ssh.settings(), ssh.host_key_checking(), &ssh.config_file()),
                 control_dir,
@@ -314,12 +322,10 @@ pub fn prepare(s: Step<'_>) -> Result<Prepared, String> {
         python: python_of(s.program),
         remote_tmp: dir.path().join("remote-tmp"),
     };
-    let write = |name: &str, text: String| {
-        dir.write(name, &text)
-            .map_err(|e| format!("cannot write {name} in {}: {e}", dir.path().display()))
-    };
-    let inventory = write("inventory.yml", inventory(s.group, s.hosts, &local))?;
-    let vars = write("vars.yml", vars_file(&s.vars))?;
+    let inventory = dir
+        .write("inventory.yml", &inventory(s.group, s.hosts, &local))
+        .await?;
+    let vars = dir.write("vars.yml", &vars_file(&s.vars)).await?;
     let mut env = s.env;
     env.extend(environment(dir.path(), ssh_env.as_ref()));
     let spec = spec(Invocation {
@@ -339,24 +345,42 @@ pub fn prepare(s: Step<'_>) -> Result<Prepared, String> {
     })
 }
 
-/// The directory of one ansible step in the run's spool (0700, its files 0600), removed with
-/// everything in it when this is dropped, however the step ends.
+/// The directory of one ansible step (0700, its files 0600), in the run's spool or the
+/// executor's work dir, removed with everything in it when this is dropped, however the
+/// step ends.
 pub struct StepDir {
     path: PathBuf,
+    exec: Option<std::sync::Arc<super::executor::Executor>>,
 }
 
 impl StepDir {
-    pub fn create(spool: &Path, run: i64, step_run: i64) -> std::io::Result<Self> {
-        let path = spool.join(format!("ansible-{run}-{step_run}"));
-        // Left by a runner that died: nothing in it is of use to this attempt.
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .recursive(true)
-            .create(&path)?;
-        // `recursive` applies the mode to new parents only if umask allows; be sure.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
-        Ok(Self { path })
+    pub async fn create(
+        base: &Path,
+        run: i64,
+        step_run: i64,
+        exec: Option<std::sync::Arc<super::executor::Executor>>,
+    ) -> Result<Self, String> {
+        let path = base.join(format!("ansible-{run}-{step_run}"));
+        match &exec {
+            Some(e) => {
+                e.remove(&path).await?;
+                e.write(&path.join(".keep"), b"").await?;
+            }
+            None => {
+                let io = |e: std::io::Error| e.to_string();
+                // Left by a runner that died: nothing in it is of use to this attempt.
+                let _ = std::fs::remove_dir_all(&path);
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .recursive(true)
+                    .create(&path)
+                    .map_err(io)?;
+                // `recursive` applies the mode to new parents only if umask allows; be sure.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io)?;
+            }
+        }
+        Ok(Self { path, exec })
     }
 
     pub fn path(&self) -> &Path {
@@ -364,22 +388,39 @@ impl StepDir {
     }
 
     /// Writes a 0600 file in the directory and returns its path.
-    pub fn write(&self, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    pub async fn write(&self, name: &str, text: &str) -> Result<PathBuf, String> {
         use std::io::Write as _;
         let path = self.path.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        f.write_all(text.as_bytes())?;
+        let failed = |e: String| format!("cannot write {name} in {}: {e}", self.path.display());
+        match &self.exec {
+            Some(e) => e.write(&path, text.as_bytes()).await.map_err(failed)?,
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| failed(e.to_string()))?,
+        }
         Ok(path)
     }
 }
 
 impl Drop for StepDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        match self.exec.take() {
+            Some(e) => {
+                let path = self.path.clone();
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let _ = e.remove(&path).await;
+                    });
+                }
+            }
+            None => {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+        }
     }
 }
 
@@ -725,31 +766,21 @@ pub fn verdict(
 }
 
 /// Stops the ssh masters ansible left in `dir` (`ControlPersist` would keep them a minute
-/// past the step, connections open) and removes the directory.
+/// past the step, connections open) and removes the directory. As the account steps run as,
+/// which owns them: one `sh` that tells each socket's master to exit.
 pub async fn close_masters(dir: &Path) {
-    let sockets: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    let mut set = tokio::task::JoinSet::new();
-    for socket in sockets {
-        set.spawn(async move {
-            let exit = tokio::process::Command::new("ssh")
-                .args(["-F", "/dev/null", "-S"])
-                .arg(&socket)
-                .args(["-O", "exit", "pilote"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .status();
-            let _ = tokio::time::timeout(Duration::from_secs(5), exit).await;
-        });
-    }
-    while set.join_next().await.is_some() {}
-    let _ = std::fs::remove_dir_all(dir);
+    let script = r#"for s in "$1"/*; do [ -S "$s" ] && ssh -F /dev/null -S "$s" -O exit pilote >/dev/null 2>&1 & done; wait; rm -rf -- "$1""#;
+    let _ = super::process::quietly(&Spec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into(), "sh".into(), dir.into()],
+        input: super::process::Input::Null,
+        env: Vec::new(),
+        cwd: None,
+        timeout: Duration::from_secs(10),
+        grace: Duration::from_secs(1),
+        leak_timeout: Duration::from_secs(1),
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -77,14 +77,12 @@ fn sweep_spares(ws: &Workspace, store: &Store) {
             .and_then(|id| id.parse::<i64>().ok());
         let stale = match run {
             None => name == "spare" || name == "spare.tmp",
-            Some(run) => {
-                !super::runner::runner_alive(ws, run)
-                    && store.run(run).is_ok_and(|r| {
-                        r.is_none_or(|r| {
-                            matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled")
-                        })
-                    })
-            }
+            Some(run) => store.run(run).is_ok_and(|r| {
+                r.is_none_or(|r| {
+                    matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled")
+                        && super::runner::runner_liveness(ws, &r) == super::runner::Liveness::Gone
+                })
+            }),
         };
         if stale {
             let _ = std::fs::remove_file(entry.path());

@@ -179,6 +179,10 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
     ssh_settings.connect_timeout =
         Duration::from_secs(opts.timeout.as_secs_f64().ceil().max(1.0) as u64);
     let results = runtime.block_on(async {
+        // Checks are steps: in a team's workspace they run as the executor account too.
+        if let Err(why) = super::executor::prepare(&ws.settings.steps).await {
+            return Err(why);
+        }
         let (cancel_tx, cancel) = watch::channel(false);
         // One set of connections per env: a protected env never accepts an unknown host key.
         let mut conns: HashMap<String, Arc<Result<Connections, String>>> = HashMap::new();
@@ -187,7 +191,7 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
                 .iter()
                 .any(|j| j.env == env.name && j.host.connection == Connection::Ssh);
             if needs_ssh {
-                let c = Connections::new(&ssh_settings, n as i64, env.protected);
+                let c = Connections::new(&ssh_settings, n as i64, env.protected).await;
                 conns.insert(env.name.clone(), Arc::new(c));
             }
         }
@@ -226,8 +230,11 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
                 c.close().await;
             }
         }
-        done
-    });
+        if let Some(e) = super::executor::current() {
+            e.close();
+        }
+        Ok(done)
+    })?;
 
     let mut hosts: Vec<(usize, HostCheck)> = results
         .into_iter()

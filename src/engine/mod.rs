@@ -3,8 +3,11 @@
 mod ansible;
 pub(crate) mod crash;
 pub mod disk;
+pub mod executor;
 pub mod http;
 pub mod inventory_check;
+pub mod lease;
+pub mod local_copy;
 pub mod process;
 mod redact;
 pub mod runner;

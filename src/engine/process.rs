@@ -99,12 +99,15 @@ impl Drop for AbortOnDrop {
 /// looked (its step is `unknown`, and a resume would run it a second time). Grandchildren in
 /// its group are not reached. The signal follows the thread that spawned the child: steps are
 /// spawned from the runtime's own threads, which live as long as the run.
-fn die_with_parent(cmd: &mut Command) {
+/// The step's umask (`[steps] umask`) is set there too: pilote's own is 077.
+fn die_with_parent(cmd: &mut Command, umask: u32) {
     let parent = rustix::process::getpid();
-    // SAFETY: prctl and getppid are async-signal-safe, touch no memory of the parent, and
-    // nothing here allocates.
+    let mask = rustix::fs::Mode::from_raw_mode(umask & 0o777);
+    // SAFETY: umask, prctl and getppid are async-signal-safe, touch no memory of the parent,
+    // and nothing here allocates.
     unsafe {
         cmd.pre_exec(move || {
+            rustix::process::umask(mask);
             rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
             // The parent may have died between the fork and the prctl.
             // ESRCH ("no such process"), built without allocating: after a fork in a
@@ -123,28 +126,77 @@ fn die_with_parent(cmd: &mut Command) {
 /// Lines longer than this are split: one runaway line must not hold the runner's memory.
 const MAX_LINE: usize = 64 * 1024;
 
-/// Runs `spec`, sending each output line to `lines`, until it ends, times out, or `cancel`
-/// becomes true. `lines` is bounded: when whoever stores the lines falls behind, reading
-/// stops and the child waits on its pipe, so memory stays bounded however much it prints.
-pub async fn run(
-    spec: &Spec,
-    lines: mpsc::Sender<(Stream, String)>,
-    mut cancel: watch::Receiver<bool>,
-) -> Outcome {
+/// A started step process: started here, or by the executor as its account.
+enum Child {
+    Direct(tokio::process::Child),
+    Executed(super::executor::Remote),
+}
+
+/// How a step's process ended: its code, or the signal that killed it.
+type Status = std::io::Result<(Option<i32>, Option<i32>)>;
+
+impl Child {
+    async fn wait(&mut self) -> Status {
+        use std::os::unix::process::ExitStatusExt;
+        match self {
+            Self::Direct(c) => c.wait().await.map(|s| (s.code(), s.signal())),
+            Self::Executed(r) => r.wait().await.map(|e| (e.code, e.signal)),
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Direct(c) => c.id(),
+            Self::Executed(r) => Some(r.pid),
+        }
+    }
+}
+
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+
+/// A started process and its three streams.
+struct Started {
+    child: Child,
+    stdin: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>>,
+    stdout: Option<Reader>,
+    stderr: Option<Reader>,
+}
+
+/// The environment every step starts from when it runs as this process's own account (a
+/// personal workspace): the basics and the ssh agent, nothing else of whoever started the
+/// run (their `PILOTE_*`, `SUDO_*`...). Through the executor, the executor gives its own.
+fn direct_env() -> impl Iterator<Item = (OsString, OsString)> {
+    std::env::vars_os().filter(|(k, _)| {
+        let k = k.to_string_lossy();
+        matches!(
+            k.as_ref(),
+            "PATH" | "HOME" | "USER" | "LOGNAME" | "LANG" | "TZ" | "TMPDIR" | "SSH_AUTH_SOCK"
+        ) || k.starts_with("LC_")
+    })
+}
+
+/// Starts `spec` as `launcher` says (see `executor::launcher`).
+async fn start(launcher: &super::executor::Launcher, spec: &Spec) -> Result<Started, String> {
+    match launcher {
+        super::executor::Launcher::Direct => start_direct(spec),
+        super::executor::Launcher::Executor(exec) => start_executed(exec, spec).await,
+        super::executor::Launcher::Broken(why) => Err(why.clone()),
+    }
+}
+
+fn start_direct(spec: &Spec) -> Result<Started, String> {
     let stdin = match &spec.input {
         Input::Null => Stdio::null(),
         Input::Held(_) => Stdio::piped(),
-        Input::File(path) => match std::fs::File::open(path) {
-            Ok(f) => Stdio::from(f),
-            Err(e) => {
-                return Outcome::SpawnFailed {
-                    error: format!("cannot read {}: {e}", path.display()),
-                };
-            }
-        },
+        Input::File(path) => Stdio::from(
+            std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        ),
     };
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
+        .env_clear()
+        .envs(direct_env())
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -156,17 +208,106 @@ pub async fn run(
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
-    die_with_parent(&mut cmd);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Outcome::SpawnFailed {
-                error: e.to_string(),
-            };
+    die_with_parent(&mut cmd, super::executor::umask());
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    Ok(Started {
+        stdin: child
+            .stdin
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>),
+        stdout: child.stdout.take().map(|s| Box::new(s) as Reader),
+        stderr: child.stderr.take().map(|s| Box::new(s) as Reader),
+        child: Child::Direct(child),
+    })
+}
+
+/// A pipe: (read end, write end), both close-on-exec.
+fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("cannot make a pipe: {e}"))
+}
+
+fn reader(fd: std::os::fd::OwnedFd) -> Result<Reader, String> {
+    tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+        .map(|r| Box::new(r) as Reader)
+        .map_err(|e| format!("cannot read a pipe: {e}"))
+}
+
+async fn start_executed(
+    exec: &std::sync::Arc<super::executor::Executor>,
+    spec: &Spec,
+) -> Result<Started, String> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_fd, writer) = match &spec.input {
+        Input::Null => (
+            std::os::fd::OwnedFd::from(
+                std::fs::File::open("/dev/null")
+                    .map_err(|e| format!("cannot open /dev/null: {e}"))?,
+            ),
+            None,
+        ),
+        Input::Held(_) => {
+            let (r, w) = pipe()?;
+            let w = tokio::net::unix::pipe::Sender::from_owned_fd(w)
+                .map_err(|e| format!("cannot write a pipe: {e}"))?;
+            (
+                r,
+                Some(Box::new(w) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>),
+            )
         }
+        // Opened here, as the account that can read it (a vault blob); the executor's
+        // account reads only this one file, through the fd.
+        Input::File(path) => (
+            std::os::fd::OwnedFd::from(
+                std::fs::File::open(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            ),
+            None,
+        ),
+    };
+    let remote = exec
+        .spawn(spec, super::executor::umask(), [&stdin_fd, &out_w, &err_w])
+        .await?;
+    // The child has its own copies now: the ends kept here must close, or no EOF ever comes.
+    drop((stdin_fd, out_w, err_w));
+    Ok(Started {
+        child: Child::Executed(remote),
+        stdin: writer,
+        stdout: Some(reader(out_r)?),
+        stderr: Some(reader(err_r)?),
+    })
+}
+
+/// Runs `spec`, sending each output line to `lines`, until it ends, times out, or `cancel`
+/// becomes true. `lines` is bounded: when whoever stores the lines falls behind, reading
+/// stops and the child waits on its pipe, so memory stays bounded however much it prints.
+pub async fn run(
+    spec: &Spec,
+    lines: mpsc::Sender<(Stream, String)>,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
+    run_on(super::executor::launcher(), spec, lines, cancel).await
+}
+
+/// [`run`], started as `launcher` says.
+async fn run_on(
+    launcher: &super::executor::Launcher,
+    spec: &Spec,
+    lines: mpsc::Sender<(Stream, String)>,
+    mut cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let Started {
+        mut child,
+        stdin,
+        stdout,
+        stderr,
+    } = match start(launcher, spec).await {
+        Ok(s) => s,
+        Err(error) => return Outcome::SpawnFailed { error },
     };
     // Aborted (closing the pipe) when this function returns, after the child ended.
-    let _held = child.stdin.take().map(|mut stdin| {
+    let _held = stdin.map(|mut stdin| {
         let bytes = match &spec.input {
             Input::Held(b) => b.clone(),
             _ => Vec::new(),
@@ -181,14 +322,14 @@ pub async fn run(
     // The child leads a group of its own; never signal ours, whatever happened to the child.
     let own = rustix::process::getpgrp();
     let pgid = child
-        .id()
+        .pid()
         .and_then(|id| i32::try_from(id).ok())
         .and_then(Pid::from_raw)
         .filter(|p| *p != own && p.as_raw_nonzero().get() > 1);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
     let progress = Arc::new(AtomicU64::new(0));
     let mut pumps = Vec::new();
-    if let Some(out) = child.stdout.take() {
+    if let Some(out) = stdout {
         pumps.push(tokio::spawn(pump(
             out,
             Stream::Stdout,
@@ -197,7 +338,7 @@ pub async fn run(
             progress.clone(),
         )));
     }
-    if let Some(err) = child.stderr.take() {
+    if let Some(err) = stderr {
         pumps.push(tokio::spawn(pump(
             err,
             Stream::Stderr,
@@ -209,36 +350,43 @@ pub async fn run(
     let readers = pumps.len();
     drop(done_tx);
 
-    let signal_group = |sig: Signal| {
-        if let Some(p) = pgid {
-            let _ = kill_process_group(p, sig);
+    let signal_group = |child: &Child, sig: Signal| match child {
+        Child::Executed(r) => r.signal_group(sig),
+        Child::Direct(_) => {
+            if let Some(p) = pgid {
+                let _ = kill_process_group(p, sig);
+            }
         }
     };
     let deadline = tokio::time::sleep(spec.timeout);
     tokio::pin!(deadline);
     let mut stopped: Option<Outcome> = None;
+    let mut signals: Vec<Signal> = Vec::new();
     let status = loop {
+        for sig in signals.drain(..) {
+            signal_group(&child, sig);
+        }
         tokio::select! {
             status = child.wait() => break status,
             () = &mut deadline, if stopped.is_none() => {
                 stopped = Some(Outcome::TimedOut);
-                signal_group(Signal::TERM);
+                signals.push(Signal::TERM);
             }
             changed = cancel.changed(), if stopped.is_none() => {
                 if changed.is_err() || *cancel.borrow() {
                     stopped = Some(Outcome::Cancelled);
-                    signal_group(Signal::TERM);
+                    signals.push(Signal::TERM);
                 }
             }
             () = tokio::time::sleep(spec.grace), if stopped.is_some() => {
-                signal_group(Signal::KILL);
+                signals.push(Signal::KILL);
             }
         }
     };
     // The group leader is gone; anything left in its group goes too, so a cancelled or timed
     // out step leaves no process behind.
     if stopped.is_some() {
-        signal_group(Signal::KILL);
+        signal_group(&child, Signal::KILL);
     }
     // Keep draining output: a grandchild may still hold the pipes. It is a leak once no line
     // has come through for `leak_timeout` (a slow store is not a leak: lines still move), or
@@ -274,14 +422,11 @@ pub async fn run(
         return o;
     }
     let code = match status {
-        Ok(s) => {
-            use std::os::unix::process::ExitStatusExt;
-            match (s.code(), s.signal()) {
-                (Some(c), _) => c,
-                (None, Some(sig)) => return Outcome::Signalled { signal: sig },
-                (None, None) => -1,
-            }
-        }
+        Ok(s) => match s {
+            (Some(c), _) => c,
+            (None, Some(sig)) => return Outcome::Signalled { signal: sig },
+            (None, None) => -1,
+        },
         Err(e) => {
             return Outcome::SpawnFailed {
                 error: e.to_string(),
@@ -293,6 +438,16 @@ pub async fn run(
     } else {
         Outcome::Leaked { code }
     }
+}
+
+/// Runs `spec` for its outcome alone, its output read and dropped (closing an ssh master).
+pub async fn quietly(spec: &Spec) -> Outcome {
+    let (tx, mut rx) = mpsc::channel(64);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (_keep, cancel) = watch::channel(false);
+    let outcome = run(spec, tx, cancel).await;
+    let _ = drain.await;
+    outcome
 }
 
 /// Reads `r` line by line (lossy UTF-8, long lines split) into `lines`, then says it is done.
@@ -357,6 +512,19 @@ mod tests {
         spec: Spec,
         cancel_after: Option<Duration>,
     ) -> (Outcome, Vec<(Stream, String)>) {
+        collect_on(
+            &super::super::executor::Launcher::Direct,
+            spec,
+            cancel_after,
+        )
+        .await
+    }
+
+    async fn collect_on(
+        launcher: &super::super::executor::Launcher,
+        spec: Spec,
+        cancel_after: Option<Duration>,
+    ) -> (Outcome, Vec<(Stream, String)>) {
         let (tx, mut rx) = mpsc::channel(16);
         let collector = tokio::spawn(async move {
             let mut lines = Vec::new();
@@ -374,8 +542,74 @@ mod tests {
         } else {
             std::mem::forget(ctx);
         }
-        let outcome = run(&spec, tx, crx).await;
+        let outcome = run_on(launcher, &spec, tx, crx).await;
         (outcome, collector.await.expect("collector"))
+    }
+
+    async fn executor() -> super::super::executor::Launcher {
+        super::super::executor::Launcher::Executor(super::super::executor::in_process().await)
+    }
+
+    #[tokio::test]
+    async fn through_the_executor_both_streams_the_code_and_a_clean_environment() {
+        // SUDO_* and whatever else the runner has never reach a step.
+        let mut spec = sh(
+            "printf '%s\\n' \"$GREETING\"; echo oops >&2; env | grep -c '^SUDO_' ; umask; exit 3",
+            Duration::from_secs(5),
+        );
+        spec.input = Input::Held(b"ignored".to_vec());
+        let (o, lines) = collect_on(&executor().await, spec, None).await;
+        assert_eq!(o, Outcome::Exited { code: 3 });
+        assert!(
+            lines.contains(&(Stream::Stdout, "hello $(not run)".into())),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&(Stream::Stderr, "oops".into())),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&(Stream::Stdout, "0".into())), "{lines:?}");
+        assert!(
+            lines.contains(&(Stream::Stdout, "0022".into())),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn through_the_executor_a_timeout_kills_the_whole_group() {
+        let start = std::time::Instant::now();
+        let (o, _) = collect_on(
+            &executor().await,
+            sh(
+                "trap '' TERM; sleep 30 & sleep 30",
+                Duration::from_millis(200),
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(o, Outcome::TimedOut);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn through_the_executor_a_file_is_the_input_and_a_spawn_failure_an_outcome() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("in");
+        std::fs::write(&file, "from the file\n").expect("write");
+        let mut spec = sh("cat", Duration::from_secs(5));
+        spec.input = Input::File(file);
+        let launcher = executor().await;
+        let (o, lines) = collect_on(&launcher, spec, None).await;
+        assert_eq!(o, Outcome::Exited { code: 0 });
+        assert_eq!(lines, vec![(Stream::Stdout, "from the file".into())]);
+        let mut spec = sh("true", Duration::from_secs(1));
+        spec.program = "/nonexistent/shell".into();
+        let (o, _) = collect_on(&launcher, spec, None).await;
+        assert!(matches!(o, Outcome::SpawnFailed { .. }), "{o:?}");
     }
 
     #[tokio::test]

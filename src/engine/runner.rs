@@ -10,10 +10,8 @@
 //! unknown one, half done on a host), their ends and the run's final state go into the room
 //! the spare file held (see [`super::disk`]), and the run ends `interrupted` (disk full).
 
-use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -27,6 +25,7 @@ mod silence;
 use super::ansible;
 use super::crash;
 use super::disk::{self, Disk};
+use super::lease;
 use super::process::{self, Outcome, Spec, Stream};
 use super::redact::Redactor;
 use super::ssh;
@@ -50,13 +49,41 @@ pub fn lease_path(ws: &Workspace, run: i64) -> PathBuf {
     spool_dir(ws).join(format!("run-{run}.lock"))
 }
 
-/// Whether a live runner holds the run's lease. A lease is a file lock, released by the kernel
-/// when the runner dies however it dies, so a reused pid cannot fool it.
-pub fn runner_alive(ws: &Workspace, run: i64) -> bool {
-    let Ok(f) = File::open(lease_path(ws, run)) else {
-        return false;
+/// Whether a run's runner lives, as far as anyone can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    /// Provably gone: its lease is free and its pid (if it ever had one) is not its process.
+    Gone,
+    /// Cannot be told (an unreadable lease, a pid that lives): never treated as gone.
+    Unknown(String),
+}
+
+/// Whether the runner of `row` lives. The lease (a file lock the kernel releases when the
+/// runner dies, however it dies) is asked first; a lease found free is believed only if the
+/// runner's recorded process is gone too, since a lease file can be deleted under a live
+/// runner (which then holds a lock nobody can see).
+pub fn runner_liveness(ws: &Workspace, row: &RunRow) -> Liveness {
+    let lease = lease::probe(&lease_path(ws, row.id));
+    if lease == lease::Holder::Held {
+        return Liveness::Alive;
+    }
+    let runner_lives = match row.runner_pid {
+        None => Ok(false),
+        Some(pid) => match lease::process(pid) {
+            lease::Process::Gone => Ok(false),
+            lease::Process::Running { started } => match row.runner_start {
+                Some(s) => Ok(s == started),
+                None => Err(format!("its runner's pid {pid} still lives")),
+            },
+            lease::Process::Unknown(why) => Err(why),
+        },
     };
-    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    match (runner_lives, lease) {
+        (Ok(true), _) => Liveness::Alive,
+        (Err(why), _) | (Ok(false), lease::Holder::Unknown(why)) => Liveness::Unknown(why),
+        (Ok(false), _) => Liveness::Gone,
+    }
 }
 
 /// Why a runner could not run at all.
@@ -132,26 +159,14 @@ impl Ctx {
 
 /// Executes run `run` to its end and returns its final state. Called in the runner process.
 pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
-    // The lease first: while we hold it, nobody marks this run interrupted.
+    // The lease first: while we hold it, nobody marks this run interrupted. A console
+    // checking liveness holds the lock for an instant: retry for a while before concluding
+    // that another runner has it.
+    crate::store::check_layout(&ws.data_dir)?;
     std::fs::create_dir_all(spool_dir(&ws)).map_err(|e| RunnerError::Setup(e.to_string()))?;
-    let lease = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(lease_path(&ws, run))
-        .map_err(|e| RunnerError::Setup(format!("cannot create the run's lease: {e}")))?;
-    // A console checking liveness holds the lock for an instant: retry for a while before
-    // concluding that another runner has it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while lease.try_lock().is_err() {
-        if std::time::Instant::now() > deadline {
-            return Err(RunnerError::Setup(format!(
-                "run #{run} already has a runner"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let lease = lease::take(&lease_path(&ws, run), Duration::from_secs(3))
+        .map_err(|e| RunnerError::Setup(format!("cannot take the run's lease: {e}")))?
+        .ok_or_else(|| RunnerError::Setup(format!("run #{run} already has a runner")))?;
 
     let mut store = Store::open(
         &ws.data_dir,
@@ -200,7 +215,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             return Ok("interrupted".into());
         }
     };
-    match store.mark_running(run, std::process::id(), &actor) {
+    match store.mark_running(run, std::process::id(), lease::own_start(), &actor) {
         Ok(true) => {}
         Ok(false) => {
             disk.release_spare();
@@ -249,8 +264,11 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             (cancel_tx, gate_tx),
             disk.clone(),
         ));
+        // Before any step: the executor that starts them as `[steps] run_as`. Without it, no
+        // step runs (never as this account, which owns the store).
+        let executor = super::executor::prepare(&ws.settings.steps).await;
         let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
-        let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected);
+        let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected).await;
         let silences = silence::Silences::new(&ws, &row.env, store_identity.clone());
         let ctx = Arc::new(Ctx {
             ssh,
@@ -282,13 +300,23 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         if let Some(of) = row.rollback_of {
             silence::expire_left_behind(&ctx, of).await;
         }
-        let result = run_plan(&ctx, &plan, &row.env).await;
+        let result = match &executor {
+            Ok(()) => run_plan(&ctx, &plan, &row.env).await,
+            Err(why) => {
+                ctx.say(None, "", why.clone());
+                ("failed".to_string(), why.clone())
+            }
+        };
         silence::close_all(&ctx).await;
         if let Some(kb) = peak_rss_kb() {
             ctx.say(None, "", format!("runner peak memory: {} MB", kb / 1024));
         }
         if let Ok(ssh) = &ctx.ssh {
             ssh.close().await;
+        }
+        if let Some(e) = super::executor::current() {
+            // It kills what is left of the steps and exits; reaped off the async threads.
+            let _ = tokio::task::spawn_blocking(move || e.close()).await;
         }
         control.abort();
         let _ = control.await;
@@ -779,8 +807,19 @@ async fn attempt_on(
             };
             judge(ctx, step, step_run, host_name, outcome)
         }
-        StepAction::Copy { artifact, dest } => {
-            copy::copy(ctx, action, step, env, host, step_run, artifact, dest).await
+        StepAction::Copy {
+            artifact,
+            dest,
+            mode,
+        } => {
+            copy::copy(
+                ctx,
+                action,
+                step,
+                (env, host, step_run),
+                (artifact, dest, *mode),
+            )
+            .await
         }
         StepAction::Http { .. } => check::http_check(ctx, action, step, env, step_run).await,
         StepAction::Wait { duration } => {

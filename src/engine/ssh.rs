@@ -178,14 +178,24 @@ struct Master {
 
 impl Connections {
     /// `protected`: the env never accepts a host key it does not know yet, whatever the config.
-    pub fn new(settings: &settings::Ssh, run: i64, protected: bool) -> Result<Self, String> {
+    ///
+    /// Through an executor (a team's workspace), ssh runs as the executor account: the
+    /// sockets and the config live in its work dir, written by it.
+    pub async fn new(settings: &settings::Ssh, run: i64, protected: bool) -> Result<Self, String> {
+        let exec = super::executor::current();
         // Runs of other workspaces have the same numbers: the runner's pid tells them apart.
-        let dir = sockets_dir()?.join(format!("{}-r{run}", std::process::id()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .recursive(true)
-            .create(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir = match &exec {
+            Some(e) => e.work_dir().join(format!("ssh-r{run}")),
+            None => {
+                let dir = sockets_dir()?.join(format!("{}-r{run}", std::process::id()));
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .recursive(true)
+                    .create(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                dir
+            }
+        };
         let checking = if protected {
             HostKeyChecking::Yes
         } else {
@@ -204,8 +214,11 @@ impl Connections {
             checking.as_str(),
             quote_config(&user),
         );
-        std::fs::write(dir.join("config"), config)
-            .map_err(|e| format!("cannot write {}: {e}", dir.join("config").display()))?;
+        match &exec {
+            Some(e) => e.write(&dir.join("config"), config.as_bytes()).await?,
+            None => std::fs::write(dir.join("config"), config)
+                .map_err(|e| format!("cannot write {}: {e}", dir.join("config").display()))?,
+        }
         Ok(Self {
             settings: settings.clone(),
             checking,
@@ -415,7 +428,7 @@ impl Connections {
         &self,
         target: &Target,
         source: &Path,
-        dest: &str,
+        (dest, mode): (&str, u32),
         digest: &str,
         timeout: Duration,
     ) -> Spec {
@@ -427,7 +440,7 @@ impl Connections {
             "d=$(dirname -- {dest}) && mkdir -p -- \"$d\" && cat > {part} || exit 66\n\
              got=$(sha256sum < {part}) || {{ rm -f -- {part}; exit 66; }}\n\
              got=${{got%% *}}\n\
-             if [ \"$got\" = {digest} ]; then mv -f -- {part} {dest}; \
+             if [ \"$got\" = {digest} ]; then chmod {mode:04o} {part} && mv -f -- {part} {dest}; \
              else rm -f -- {part}; echo \"digest mismatch on the target: sent {digest}, found $got\" >&2; exit {DIGEST_MISMATCH}; fi",
             dest = quote(dest),
             part = quote(&part),
@@ -480,20 +493,28 @@ impl Connections {
                 target.address.clone().into(),
             ]);
             async move {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    tokio::process::Command::new("ssh")
-                        .args(args)
-                        .stdin(std::process::Stdio::null())
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
-                        .status(),
-                )
+                let _ = process::quietly(&Spec {
+                    program: "ssh".into(),
+                    args,
+                    input: Input::Null,
+                    env: Vec::new(),
+                    cwd: None,
+                    timeout: Duration::from_secs(5),
+                    grace: Duration::from_secs(1),
+                    leak_timeout: Duration::from_secs(1),
+                })
                 .await;
             }
         });
         futures_join_all(exits).await;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        match super::executor::current() {
+            Some(e) => {
+                let _ = e.remove(&self.dir).await;
+            }
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+        }
     }
 }
 
@@ -612,7 +633,15 @@ mod tests {
             host_key_checking: HostKeyChecking::AcceptNew,
         };
         for (protected, expected) in [(true, "yes"), (false, "accept-new")] {
-            let c = Connections::new(&settings, 1_000_000 + i64::from(protected), protected)
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime");
+            let c = rt
+                .block_on(Connections::new(
+                    &settings,
+                    1_000_000 + i64::from(protected),
+                    protected,
+                ))
                 .expect("connections");
             let config = std::fs::read_to_string(c.dir.join("config")).expect("config");
             assert!(

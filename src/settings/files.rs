@@ -44,6 +44,19 @@ pub struct SettingsFile {
     /// `[steps]`: the account and umask steps run with.
     #[serde(default)]
     pub steps: StepsSection,
+    /// `[vault]`: where releases are dropped for the vault.
+    #[serde(default)]
+    pub vault: VaultSection,
+}
+
+/// `[vault]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// The drop directory; relative to the config dir. Default: `drop/` in the data dir. A
+    /// team's is outside its data dir, writable by its members.
+    #[serde(default)]
+    pub drop_dir: Option<Spanned<PathBuf>>,
 }
 
 /// `[team]` as written.

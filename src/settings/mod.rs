@@ -5,6 +5,7 @@
 //! confused with the repository's top-level `config/` folder, the shipped default workspace.
 
 mod files;
+pub mod handover;
 mod inventory;
 mod locate;
 mod team;
@@ -26,7 +27,10 @@ pub use inventory::{
 };
 pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
-pub use team::{DEFAULT_STEP_UMASK, Steps, Team, is_account_name};
+pub use team::{
+    DEFAULT_STEP_UMASK, Registration, Steps, TEAMS_DIR, Team, admin_owned, is_account_name, peek,
+    registration,
+};
 pub use webhooks::{Target, Webhook, check_url};
 
 use files::{InventoryFile, LifecyclesFile, SettingsFile};
@@ -61,6 +65,8 @@ pub struct Settings {
     pub team: Option<Team>,
     /// `[steps]`: the executor account and umask of steps.
     pub steps: Steps,
+    /// `[vault] drop_dir`: where releases wait to be imported into the vault.
+    pub drop_dir: PathBuf,
 }
 
 /// `[alertmanager]` checked, with each env's overrides applied.
@@ -366,6 +372,9 @@ fn load_inner(
             "PILOTE_DATA_DIR is set but empty; unset it or give a directory".into(),
         ));
     }
+    if let Some(t) = &team {
+        verify_team_files(dir, t, &catalog_files, ssh.config.as_deref())?;
+    }
     let name = s.name.into_inner();
     let vars = s.vars;
     let data_dir = match (&overrides.data_dir, &s.data_dir) {
@@ -376,6 +385,11 @@ fn load_inner(
             .join("workspaces")
             .join(&name),
     };
+    let drop_dir = s
+        .vault
+        .drop_dir
+        .as_ref()
+        .map_or_else(|| data_dir.join("drop"), |d| dir.join(d.get_ref()));
     Ok(Workspace {
         config_dir: dir.clone(),
         data_dir,
@@ -392,12 +406,49 @@ fn load_inner(
             webhooks,
             team,
             steps,
+            drop_dir,
         },
         inventory,
         catalog,
         catalog_digest,
         warnings: diags,
     })
+}
+
+/// A team's workspace, loaded by its service account, is read only if every file of it is
+/// the admins' (see [`admin_owned`]): the account runs what the config says, and each team
+/// member can become the account.
+fn verify_team_files(
+    dir: &Path,
+    team: &Team,
+    catalog: &[SourceFile],
+    ssh_config: Option<&Path>,
+) -> Result<(), LoadError> {
+    if crate::identity::account(&team.service_account).map(|a| a.uid)
+        != Some(crate::identity::euid())
+    {
+        return Ok(());
+    }
+    let mut paths = vec![
+        dir.to_path_buf(),
+        dir.join(SETTINGS_FILE),
+        dir.join(INVENTORY_FILE),
+        dir.join(LIFECYCLES_FILE),
+    ];
+    if dir.join(AUTOMATIONS_DIR).exists() {
+        paths.push(dir.join(AUTOMATIONS_DIR));
+    }
+    paths.extend(catalog.iter().map(|f| f.path.clone()));
+    paths.extend(ssh_config.map(Path::to_path_buf));
+    for p in paths {
+        admin_owned(&p).map_err(|why| {
+            LoadError::Environment(format!(
+                "refusing the team workspace at {}: {why}; a team's config is written by its admins only",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// `data_dir` checked: `~` is not expanded, and an empty path means nothing.
@@ -723,24 +774,39 @@ pub fn read_path(path: &Path, diags: &mut Diagnostics) -> Option<String> {
         }
     });
     match result {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(text),
-            Err(e) => {
-                let offset = e.utf8_error().valid_up_to();
-                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                diags.push(
-                    Diagnostic::at(&path, &text, offset..offset + 1, "file is not valid UTF-8")
-                        .expected("a UTF-8 text file"),
-                );
-                None
-            }
-        },
+        Ok(bytes) => text_of(&path, bytes, diags),
         Err(e) => {
             let message = match e.kind() {
                 std::io::ErrorKind::NotFound => "file is missing".to_string(),
                 _ => format!("cannot read file: {e}"),
             };
             diags.push(Diagnostic::file_error(&path, message));
+            None
+        }
+    }
+}
+
+/// The text of a file's `bytes` (read from `path`, or handed over), or why it is none.
+pub fn text_of(path: &Path, bytes: Vec<u8>, diags: &mut Diagnostics) -> Option<String> {
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        diags.push(Diagnostic::file_error(
+            path,
+            format!(
+                "file is {} bytes, more than the {MAX_CONFIG_BYTES} a config file may have",
+                bytes.len()
+            ),
+        ));
+        return None;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            diags.push(
+                Diagnostic::at(path, &text, offset..offset + 1, "file is not valid UTF-8")
+                    .expected("a UTF-8 text file"),
+            );
             None
         }
     }

@@ -153,3 +153,100 @@ mod tests {
         }
     }
 }
+
+/// Where `pilote setup-team` registers each team's service account: `<account>.toml` there,
+/// written by root, names the one config dir that account serves. A process running as a
+/// registered account uses that workspace and no other, so nobody who can become the
+/// account (through the sudo rule every team member has) runs a config of their own as it.
+pub const TEAMS_DIR: &str = "/etc/pilote/teams";
+
+/// What the registry says of a service account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// The team's config dir (absolute).
+    pub config: PathBuf,
+}
+
+/// The registration of `account`, if it is a team's service account. An entry that is not
+/// root's alone is an error: whoever could write it could send the account elsewhere.
+pub fn registration(account: &str) -> Result<Option<Registration>, String> {
+    let path = Path::new(TEAMS_DIR).join(format!("{account}.toml"));
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Ok(_) => {}
+    }
+    admin_owned(&path)?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{}: {}", path.display(), e.message()))
+}
+
+/// The `[team]` of the workspace at `dir`, read on its own (before the workspace is loaded,
+/// to know whether to go through sudo). `None`: no `[team]`, or no readable `pilote.toml`
+/// (the full load says what is wrong with it).
+pub fn peek(dir: &Path) -> Option<Team> {
+    #[derive(serde::Deserialize)]
+    struct Only {
+        #[serde(default)]
+        team: Option<TeamSection>,
+    }
+    let text = std::fs::read_to_string(dir.join(super::SETTINGS_FILE)).ok()?;
+    let t = toml::from_str::<Only>(&text).ok()?.team?;
+    Some(Team {
+        service_account: t.service_account.into_inner(),
+        group: t.group.into_inner(),
+        binary: t.binary.into_inner(),
+    })
+}
+
+/// `path`, and every directory above it, belong to root and only root can write them (a
+/// root-owned sticky directory such as /tmp is fine: nobody else can rename what is in it),
+/// and `path` is no symbolic link: what a team's account reads as its config is the admins'.
+pub fn admin_owned(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symbolic link; a team's config is the admins' own files, not links",
+            path.display()
+        ));
+    }
+    let bad = |p: &Path, m: &std::fs::Metadata| -> Option<String> {
+        let writable = m.mode() & 0o022 != 0 && !(m.is_dir() && m.mode() & 0o1000 != 0);
+        if m.uid() != 0 {
+            let owner = crate::identity::user_name(m.uid()).unwrap_or_else(|| m.uid().to_string());
+            Some(format!(
+                "{} belongs to {owner}, not root (fix: `chown root: {}`)",
+                p.display(),
+                p.display()
+            ))
+        } else if writable {
+            Some(format!(
+                "{} can be written by others than root (mode {:04o}; fix: `chmod go-w {}`)",
+                p.display(),
+                m.mode() & 0o7777,
+                p.display()
+            ))
+        } else {
+            None
+        }
+    };
+    if let Some(why) = bad(path, &meta) {
+        return Err(why);
+    }
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+    for dir in canonical.ancestors().skip(1) {
+        let m =
+            std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        if let Some(why) = bad(dir, &m) {
+            return Err(why);
+        }
+    }
+    Ok(())
+}

@@ -25,6 +25,21 @@ pub enum StoreError {
     )]
     Permissions { path: PathBuf, mode: u32, fix: u32 },
     #[error(
+        "refusing {}: it is owned by {owner} (uid {owner_uid}), not by {me}, who runs this pilote; a store someone else can write could hold forged requests and approvals. If it is yours: `chown -R {me} {}`; if it is a team's, run pilote as yourself and it goes through sudo to the team's account",
+        .path.display(), .path.display()
+    )]
+    Foreign {
+        path: PathBuf,
+        owner: String,
+        owner_uid: u32,
+        me: String,
+    },
+    #[error(
+        "refusing {}: it is a symbolic link (to {}); a data dir, its store, spool and vault must be the real thing, not a link someone could point elsewhere: set `data_dir` to the directory itself",
+        .path.display(), .target.display()
+    )]
+    Symlink { path: PathBuf, target: PathBuf },
+    #[error(
         "data dir {} belongs to the workspace at {owner}, not {}; give this workspace its own `data_dir` in pilote.toml",
         .data_dir.display(), .config_dir.display()
     )]
@@ -129,6 +144,7 @@ impl Store {
         busy_timeout: Duration,
     ) -> Result<Self, StoreError> {
         ensure_private_dir(data_dir)?;
+        check_layout(data_dir)?;
         // Processes opening a new store at once would race to create the schema: creation and
         // migration happen under an exclusive lock file, released when `_setup` is dropped.
         let lock_path = data_dir.join("pilote.lock");
@@ -367,6 +383,62 @@ fn dir_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// What a data dir holds that pilote trusts: each must be owned by whoever runs this pilote
+/// and be no symbolic link, root included (root would otherwise read a store another user
+/// swapped in, and show her forged requests as real).
+const TRUSTED: &[&str] = &[
+    "",
+    DB_FILE,
+    "pilote.db-wal",
+    "pilote.db-shm",
+    "pilote.lock",
+    "spool",
+    "vault",
+    "vault/blobs",
+    "vault/tmp",
+];
+
+/// Checks the data dir and what it holds (see [`TRUSTED`]); what does not exist yet is
+/// created by this account later.
+pub fn check_layout(data_dir: &Path) -> Result<(), StoreError> {
+    let me = rustix::process::geteuid().as_raw();
+    for rel in TRUSTED {
+        let path = if rel.is_empty() {
+            data_dir.to_path_buf()
+        } else {
+            data_dir.join(rel)
+        };
+        check_owned(&path, me)?;
+    }
+    Ok(())
+}
+
+/// `path` (if it exists) is no symbolic link and belongs to uid `me`.
+pub fn check_owned(path: &Path, me: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(dir_error(path)(e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(StoreError::Symlink {
+            path: path.to_path_buf(),
+            target: fs::read_link(path).unwrap_or_default(),
+        });
+    }
+    if meta.uid() != me {
+        let name = |uid| crate::identity::user_name(uid).unwrap_or_else(|| format!("uid{uid}"));
+        return Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            owner: name(meta.uid()),
+            owner_uid: meta.uid(),
+            me: name(me),
+        });
+    }
+    Ok(())
 }
 
 /// Creates the data dir 0700, or checks that an existing one is private.

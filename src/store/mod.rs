@@ -19,7 +19,7 @@ mod runs;
 mod silences;
 
 pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
-pub use db::{DB_FILE, Store, StoreError, Summary, is_no_space};
+pub use db::{DB_FILE, Store, StoreError, Summary, check_layout, check_owned, is_no_space};
 pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use metrics::Scope;

@@ -85,6 +85,9 @@ pub struct RunRow {
     pub rollback_of: Option<i64>,
     pub outcome: Option<String>,
     pub last_seq: i64,
+    /// When the runner with `runner_pid` started (clock ticks after boot): a later process
+    /// with the same pid is not the runner.
+    pub runner_start: Option<u64>,
 }
 
 /// One stored output line.
@@ -123,7 +126,7 @@ pub struct StepRunRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, kind, app, env, state, started_by, created_at, started_at, finished_at, runner_pid, rollback_of, outcome, last_seq";
+const RUN_COLUMNS: &str = "id, kind, app, env, state, started_by, created_at, started_at, finished_at, runner_pid, rollback_of, outcome, last_seq, runner_start";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -140,6 +143,9 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         rollback_of: r.get(10)?,
         outcome: r.get(11)?,
         last_seq: r.get(12)?,
+        runner_start: r
+            .get::<_, Option<i64>>(13)?
+            .and_then(|t| u64::try_from(t).ok()),
     })
 }
 
@@ -333,7 +339,7 @@ impl Store {
         let now = crate::clock::now_ms();
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE runs SET state = 'pending', runner_pid = NULL, outcome = NULL WHERE id = ?1 AND state = 'interrupted'",
+                "UPDATE runs SET state = 'pending', runner_pid = NULL, runner_start = NULL, outcome = NULL WHERE id = ?1 AND state = 'interrupted'",
                 [id],
             )?;
             if n == 1 {
@@ -439,7 +445,14 @@ impl Store {
     /// A pending run becomes running under runner `pid`; false if it was not pending (a
     /// console already declared it interrupted, for instance).
     /// Audited as `run.started` (again when a resumed run starts: `resumed` says so).
-    pub fn mark_running(&mut self, id: i64, pid: u32, actor: &Actor) -> Result<bool, StoreError> {
+    pub fn mark_running(
+        &mut self,
+        id: i64,
+        pid: u32,
+        start: Option<u64>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let start = start.and_then(|s| i64::try_from(s).ok());
         let now = crate::clock::now_ms();
         self.write(|tx| {
             let resumed: bool = tx
@@ -451,9 +464,9 @@ impl Store {
                 .optional()?
                 .unwrap_or(false);
             let n = tx.execute(
-                "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2), runner_pid = ?3
-                 WHERE id = ?1 AND state = 'pending'",
-                params![id, now, pid],
+                "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2), runner_pid = ?3,
+                 runner_start = ?4 WHERE id = ?1 AND state = 'pending'",
+                params![id, now, pid, start],
             )?;
             if n == 1 {
                 audit::append(

@@ -96,6 +96,7 @@ fn run(id: i64, kind: &str, state: &str) -> RunLine {
             rollback_of: (kind == "rollback").then_some(id - 1),
             outcome: None,
             last_seq: 1_000_000,
+            runner_start: None,
         },
         progress: RunProgress {
             steps: 14,

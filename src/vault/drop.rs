@@ -28,7 +28,7 @@ pub struct Swept {
 }
 
 pub fn dir(ws: &Workspace) -> PathBuf {
-    ws.data_dir.join("drop")
+    ws.settings.drop_dir.clone()
 }
 
 /// Imports what is ready in the drop directory. `settle`: how long an entry must have been

@@ -2,11 +2,13 @@
 //! stands, approvals and deploys, runs and rollbacks. Nothing here prints or prompts: the
 //! CLI and the console each show the results their own way.
 
+mod people;
 mod plans;
 mod requests;
 mod runs;
 mod stages;
 
+pub use people::require_person;
 pub use plans::{checked, known_env, read_plan, render};
 pub use requests::{
     DeployPreview, decide, find_request, lifecycle, prepare_deploy, replan, schedule, start_deploy,

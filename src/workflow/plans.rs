@@ -12,7 +12,21 @@ use crate::settings::{self, Workspace};
 
 /// Reads a plan file; a relative path missing from the current dir is looked up in the
 /// workspace's config dir (`plans/...` works from anywhere).
+///
+/// A team's workspace runs as its service account, which may read the store: a path a
+/// person names is never opened. The person's own pilote handed the file over (see
+/// `settings::handover`), or it is a plan of the team's config dir.
 pub fn read_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
+    let mut diags = Diagnostics::default();
+    if let Some(bytes) = settings::handover::get(path) {
+        return match settings::text_of(path, bytes.to_vec(), &mut diags) {
+            Some(text) => Ok(SourceFile::new(path.to_path_buf(), text)),
+            None => Err(Error::Invalid(diags)),
+        };
+    }
+    if ws.settings.team.is_some() {
+        return read_team_plan(ws, path);
+    }
     let candidates: Vec<PathBuf> = if path.is_relative() && !path.exists() {
         vec![ws.config_dir.join(path)]
     } else {
@@ -22,9 +36,37 @@ pub fn read_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
         .into_iter()
         .next()
         .unwrap_or_else(|| path.to_path_buf());
-    let mut diags = Diagnostics::default();
     match settings::read_path(&path, &mut diags) {
         Some(text) => Ok(SourceFile::new(path, text)),
+        None => Err(Error::Invalid(diags)),
+    }
+}
+
+/// A plan of a team's config dir: a relative path inside it, the admins' own file.
+fn read_team_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
+    let outside = || {
+        Error::BadInput(format!(
+            "{}: not a plan of the team's workspace ({}); a file of your own is read by your own \
+             pilote before it goes through sudo, so give a path you can read",
+            path.display(),
+            ws.config_dir.display()
+        ))
+    };
+    if !path.is_relative()
+        || path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    let full = ws.config_dir.join(path);
+    if !full.exists() {
+        return Err(outside());
+    }
+    settings::admin_owned(&full).map_err(Error::BadInput)?;
+    let mut diags = Diagnostics::default();
+    match settings::read_path(&full, &mut diags) {
+        Some(text) => Ok(SourceFile::new(full, text)),
         None => Err(Error::Invalid(diags)),
     }
 }

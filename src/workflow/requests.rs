@@ -40,6 +40,9 @@ pub fn prepare_deploy(
     known_env(ws, env)?;
     let r = find_request(store, id)?;
     let me = Actor::current();
+    if ws.inventory.env(env).is_some_and(|e| e.protected) {
+        super::require_person(ws, store, &me, &format!("request:{id}"), "deploy")?;
+    }
     let mut why = refusal(ws, store, &r, env)?;
     let freeze = ws
         .inventory
@@ -58,6 +61,15 @@ pub fn prepare_deploy(
     if let Some(why) = why {
         store.audit_refusal(&format!("request:{id}"), "deploy", &why, &me)?;
         return Err(Error::BadInput(format!("deploy refused: {why}")));
+    }
+    if freeze.is_some() {
+        super::require_person(
+            ws,
+            store,
+            &me,
+            &format!("request:{id}"),
+            "deploy.freeze_override",
+        )?;
     }
     let package = verified_package(ws, store, &r.app, &r.version)?;
     if package.digest != r.package_digest {
@@ -216,16 +228,7 @@ pub fn decide(
             ),
         );
     }
-    if me.uncertain {
-        return refuse(
-            store,
-            format!(
-                "cannot tell who you are: SUDO_UID is set, but pilote was not started by sudo itself \
-                 (run `sudo -u {} pilote ...` directly, not from a shell sudo opened)",
-                me.name
-            ),
-        );
-    }
+    super::require_person(ws, store, &me, &format!("request:{id}"), "request.approval")?;
     if me.name == r.created_by {
         return refuse(
             store,

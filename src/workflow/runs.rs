@@ -10,7 +10,7 @@ use serde_json::json;
 use super::plans::{checked, known_env, render};
 use crate::core::expand::expand;
 use crate::core::rollback;
-use crate::engine::runner::{self, runner_alive, spool_dir};
+use crate::engine::runner::{self, Liveness, spool_dir};
 use crate::engine::unix::spawn_detached;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -197,18 +197,26 @@ pub fn send_command(ws: &Workspace, store: &mut Store, id: i64, command: &str) -
             row.state
         )));
     }
+    if command != "cancel" && ws.inventory.env(&row.env).is_some_and(|e| e.protected) {
+        // Stopping is always allowed; letting a protected deploy go on is a decision.
+        super::require_person(ws, store, &Actor::current(), &format!("run:{id}"), "gate")?;
+    }
     if command != "cancel" && row.state != "waiting" {
         return Err(Error::BadInput(format!(
             "run #{id} is not waiting at a gate (it is {})",
             row.state
         )));
     }
-    if runner_gone(ws, &row) {
-        store.mark_interrupted(id, &Actor::current())?;
-        webhooks::kick(ws, store);
-        return Err(Error::BadInput(format!(
-            "run #{id} has no runner any more: it is now interrupted"
-        )));
+    match runner_status(ws, &row) {
+        Liveness::Gone => {
+            store.mark_interrupted(id, &Actor::current())?;
+            webhooks::kick(ws, store);
+            return Err(Error::BadInput(format!(
+                "run #{id} has no runner any more: it is now interrupted"
+            )));
+        }
+        // A runner that may live reads the command if it does; one that is gone never will.
+        Liveness::Unknown(_) | Liveness::Alive => {}
     }
     store.request_command(id, command, &Actor::current())?;
     Ok(())
@@ -250,13 +258,21 @@ pub fn verified_package(
 }
 
 /// Whether an unfinished run has no runner: it lost its lease, or never took one although
-/// created long ago (its runner failed to start).
+/// created long ago (its runner failed to start). Fails closed: a runner that cannot be
+/// seen for sure (see [`runner_status`]) is not gone.
 pub fn runner_gone(ws: &Workspace, row: &crate::store::RunRow) -> bool {
-    if is_finished(&row.state) || runner_alive(ws, row.id) {
-        return false;
+    runner_status(ws, row) == Liveness::Gone
+}
+
+/// Whether the runner of an unfinished run lives: [`runner::runner_liveness`], and for a run
+/// whose runner never started, the time since its last launch.
+pub fn runner_status(ws: &Workspace, row: &crate::store::RunRow) -> Liveness {
+    if is_finished(&row.state) {
+        return Liveness::Alive;
     }
-    if row.runner_pid.is_some() {
-        return true;
+    let status = runner::runner_liveness(ws, row);
+    if status != Liveness::Gone || row.runner_pid.is_some() {
+        return status;
     }
     // Never started: judged from the last launch (the lease file is touched then), so a
     // resumed run is not declared dead for its age.
@@ -264,12 +280,17 @@ pub fn runner_gone(ws: &Workspace, row: &crate::store::RunRow) -> bool {
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok());
-    match launched {
-        Some(since) => since > STARTUP * 3,
+    let starting = match launched {
+        Some(since) => since <= STARTUP * 3,
         None => {
             crate::clock::now_ms() - row.created_at
-                > i64::try_from((STARTUP * 3).as_millis()).unwrap_or(i64::MAX)
+                <= i64::try_from((STARTUP * 3).as_millis()).unwrap_or(i64::MAX)
         }
+    };
+    if starting {
+        Liveness::Alive
+    } else {
+        Liveness::Gone
     }
 }
 
@@ -321,15 +342,30 @@ pub fn launch(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Why nothing is done to a run whose runner cannot be seen: resuming it, or marking it
+/// interrupted, could start a second runner of a run whose first still works.
+pub fn unknown_runner(row: &crate::store::RunRow, why: &str) -> Error {
+    Error::BadInput(format!(
+        "cannot tell whether run #{} still has a runner ({why}), so it is left {}: \
+         nothing is resumed or declared interrupted while a runner may live. \
+         Fix the lease's ownership, or wait for the runner to end",
+        row.id, row.state
+    ))
+}
+
 /// Checks that run `id` is interrupted (marking it so if its runner is gone).
 pub fn interrupted(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     let Some(row) = store.run(id)? else {
         return Err(Error::BadInput(format!("no run #{id}")));
     };
-    if runner_gone(ws, &row) {
-        store.mark_interrupted(id, &Actor::current())?;
-        webhooks::kick(ws, store);
-        return Ok(());
+    match runner_status(ws, &row) {
+        Liveness::Gone => {
+            store.mark_interrupted(id, &Actor::current())?;
+            webhooks::kick(ws, store);
+            return Ok(());
+        }
+        Liveness::Unknown(why) => return Err(unknown_runner(&row, &why)),
+        Liveness::Alive => {}
     }
     if row.state != "interrupted" {
         return Err(Error::BadInput(format!(

@@ -5,17 +5,16 @@ use super::*;
 
 /// Copies an artifact of the run's package to a host: its SHA-256 checked against the
 /// digest recorded when the run was created before sending, and on the target after.
-#[allow(clippy::too_many_arguments)] // One step's whole context; grouping it would only rename it.
+/// `at`: (env, host, step run); `what`: (artifact parameter, destination, mode).
 pub(super) async fn copy(
     ctx: &Arc<Ctx>,
     action: &ExpandedAction,
     step: &ExpandedStep,
-    env: &str,
-    host: Option<&str>,
-    step_run: i64,
-    artifact: &str,
-    dest: &str,
+    at: (&str, Option<&str>, i64),
+    what: (&str, &str, u32),
 ) -> Result<(), StepFailure> {
+    let (env, host, step_run) = at;
+    let (artifact, dest, mode) = what;
     let host_name = host.unwrap_or("");
     let fail = |m: String| ("failed", None, m);
     let Some(package) = &ctx.package else {
@@ -63,7 +62,13 @@ pub(super) async fn copy(
         let target_host = ssh::Target::from(h);
         let (tx, forward) = output_to_log(ctx, step_run, host_name);
         let (tx, forward) = connect(ctx, ssh, &target_host, tx, forward).await?;
-        let spec = ssh.upload(&target_host, &source, &target, &expected, step.step.timeout);
+        let spec = ssh.upload(
+            &target_host,
+            &source,
+            (&target, mode),
+            &expected,
+            step.step.timeout,
+        );
         let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
         let _ = forward.await;
         if outcome
@@ -86,35 +91,45 @@ pub(super) async fn copy(
         }
         judge(ctx, step, step_run, host_name, outcome)?;
     } else {
-        let (source, target_path) = (source.clone(), PathBuf::from(&target));
-        let expected = expected.clone();
-        tokio::task::spawn_blocking(move || copy_local(&source, &target_path, &expected))
-            .await
-            .map_err(|e| fail(format!("copy task failed: {e}")))?
-            .map_err(fail)?;
+        // As the account steps run as (the executor's, in a team's workspace): a process
+        // of pilote's own that reads the blob on stdin (see `engine/local_copy.rs`).
+        let program = std::env::current_exe()
+            .map_err(|e| fail(format!("cannot find the pilote binary: {e}")))?;
+        let spec = Spec {
+            program,
+            args: vec![
+                "__copy".into(),
+                target.clone().into(),
+                format!("{mode:04o}").into(),
+                expected.clone().into(),
+            ],
+            input: process::Input::File(source.clone()),
+            env: Vec::new(),
+            cwd: None,
+            timeout: step.step.timeout,
+            grace: Duration::from_secs(5),
+            leak_timeout: Duration::from_secs(2),
+        };
+        let (tx, forward) = output_to_log(ctx, step_run, host_name);
+        let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
+        let _ = forward.await;
+        if outcome
+            == (Outcome::Exited {
+                code: crate::engine::local_copy::DIGEST_MISMATCH,
+            })
+        {
+            return Err((
+                "failed",
+                Some(crate::engine::local_copy::DIGEST_MISMATCH),
+                format!("the copy of {rel} on {host_name} does not match its digest (see the log)"),
+            ));
+        }
+        judge(ctx, step, step_run, host_name, outcome)?;
     }
     ctx.say(
         Some(step_run),
         host_name,
         format!("copied {rel} (sha256 {expected}) to {target}"),
     );
-    Ok(())
-}
-
-/// Copies a file on the jump host and checks the copy against `expected`.
-pub(super) fn copy_local(source: &Path, target: &Path, expected: &str) -> Result<(), String> {
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    }
-    std::fs::copy(source, target)
-        .map_err(|e| format!("cannot copy to {}: {e}", target.display()))?;
-    let (after, _) = crate::vault::sha256_file(target)
-        .map_err(|e| format!("cannot read back {}: {e}", target.display()))?;
-    if after != expected {
-        return Err(format!(
-            "digest mismatch on the target: sent {expected}, found {after}"
-        ));
-    }
     Ok(())
 }

@@ -77,6 +77,7 @@ pub(super) async fn ansible_step(
         forks: step.step.parallelism,
         timeout: step.step.timeout,
     })
+    .await
     .map_err(fail)?;
 
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();

@@ -210,3 +210,4 @@ pub fn write_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
 fn bad_dir(dir: &Path, e: std::io::Error) -> Error {
     Error::BadInput(format!("cannot write to {}: {e}", dir.display()))
 }
+pub mod team;

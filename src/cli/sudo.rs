@@ -1,0 +1,298 @@
+//! A team's workspace is reached through sudo: a person types `pilote ...` as themselves,
+//! and pilote runs itself again as the team's service account (`sudo -n -u pilote`), which
+//! records the person from sudo's word (`SUDO_UID`).
+//!
+//! The other side holds: a process running as a registered service account (see
+//! `settings::registration`) uses that team's workspace and nothing of its caller's, so the
+//! sudo rule every team member has cannot run a config of their own as the account.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+
+use super::args::{Cli, Command, PlanCommand, RequestCommand};
+use crate::error::{Error, Result};
+use crate::identity;
+use crate::settings::{self, Located, Origin};
+
+/// The system's team workspace, the default when it exists.
+pub const SYSTEM_WORKSPACE: &str = "/etc/pilote";
+
+/// Where a command runs.
+pub(super) enum Route {
+    /// In this process, on this workspace.
+    Here(Located),
+    /// Again, through sudo, as the team's service account.
+    Sudo(Reexec),
+}
+
+pub(super) struct Reexec {
+    account: String,
+    binary: PathBuf,
+    args: Vec<OsString>,
+    /// Files the person named, read with their rights, for the other side.
+    handed: Vec<(String, Vec<u8>)>,
+    group: String,
+}
+
+/// Decides where `cli` runs. `argv` is the command line as typed.
+pub(super) fn route(cli: &Cli, mut located: Located, argv: &[OsString]) -> Result<Route> {
+    let me = identity::euid();
+    let my_name = identity::user_name(me).unwrap_or_else(|| format!("uid{me}"));
+    if let Some(reg) = settings::registration(&my_name).map_err(Error::BadInput)? {
+        return as_service_account(cli, located, &my_name, &reg).map(Route::Here);
+    }
+    // Without a workspace named, the machine's team workspace is the one people mean; the
+    // demo and `init` are a person's own.
+    let own = matches!(
+        cli.command,
+        Some(Command::Demo { .. } | Command::Init { .. } | Command::SetupTeam(_))
+    );
+    if located.origin == Origin::Default
+        && !own
+        && Path::new(SYSTEM_WORKSPACE)
+            .join(settings::SETTINGS_FILE)
+            .exists()
+    {
+        located = Located {
+            dir: PathBuf::from(SYSTEM_WORKSPACE),
+            origin: Origin::Default,
+        };
+    }
+    let Some(team) = settings::peek(&located.dir) else {
+        return Ok(Route::Here(located));
+    };
+    if own
+        || matches!(
+            cli.command,
+            Some(Command::Completions { .. } | Command::Man { .. })
+        )
+    {
+        return Ok(Route::Here(located));
+    }
+    if identity::account(&team.service_account).is_none() {
+        return Err(Error::BadInput(format!(
+            "the workspace at {} is a team's, served by account `{}`, which does not exist on this machine: an admin sets it up with `pilote setup-team`",
+            located.dir.display(),
+            team.service_account
+        )));
+    }
+    let dir = std::fs::canonicalize(&located.dir).map_err(Error::io(format!(
+        "cannot resolve {}",
+        located.dir.display()
+    )))?;
+    let mut args: Vec<OsString> = vec!["--workspace".into(), dir.into_os_string()];
+    let handed = handed_files(cli)?;
+    if !handed.is_empty() {
+        args.push("--handover".into());
+    }
+    args.extend(without_workspace(argv.iter().skip(1).cloned()));
+    Ok(Route::Sudo(Reexec {
+        account: team.service_account,
+        binary: team.binary,
+        args,
+        handed,
+        group: team.group,
+    }))
+}
+
+/// A registered service account: its own team's workspace, and none of the caller's knobs.
+fn as_service_account(
+    cli: &Cli,
+    located: Located,
+    me: &str,
+    reg: &settings::Registration,
+) -> Result<Located> {
+    let refuse = |what: String| {
+        Error::BadInput(format!(
+            "{me} is the service account of the team workspace at {}: {what}",
+            reg.config.display()
+        ))
+    };
+    if matches!(
+        cli.command,
+        Some(Command::Demo { .. } | Command::Init { .. } | Command::SetupTeam(_))
+    ) {
+        return Err(refuse(
+            "it keeps no workspace of its own; run this as yourself".into(),
+        ));
+    }
+    for var in [
+        "PILOTE_WORKSPACE",
+        "PILOTE_DATA_DIR",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+    ] {
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            return Err(refuse(format!(
+                "{var} is set, and it takes no workspace, data dir or XDG dir from its caller; unset it"
+            )));
+        }
+    }
+    if located.origin == Origin::Flag {
+        let asked = std::fs::canonicalize(&located.dir).unwrap_or(located.dir.clone());
+        let served = std::fs::canonicalize(&reg.config).unwrap_or(reg.config.clone());
+        if asked != served {
+            return Err(refuse(format!(
+                "--workspace {} is not it, and it serves no other",
+                located.dir.display()
+            )));
+        }
+    }
+    // Nothing is read relative to the caller's current dir: it is the person's.
+    let _ = std::env::set_current_dir("/");
+    Ok(Located {
+        dir: reg.config.clone(),
+        origin: Origin::Flag,
+    })
+}
+
+/// The plan files a command names that the person can read: their bytes, handed over.
+fn handed_files(cli: &Cli) -> Result<Vec<(String, Vec<u8>)>> {
+    let named: Vec<&Path> = match &cli.command {
+        Some(Command::Run { file, .. }) => vec![file],
+        Some(Command::Plan {
+            command: PlanCommand::Check { file, .. } | PlanCommand::Show { file, .. },
+        }) => vec![file],
+        Some(Command::Request {
+            command: RequestCommand::New { plan, .. } | RequestCommand::Replan { plan, .. },
+        }) => vec![plan],
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for path in named {
+        // A path the person cannot see as a file is left for the other side to look up
+        // among the team's plans.
+        if !path.is_file() {
+            continue;
+        }
+        let bytes =
+            std::fs::read(path).map_err(Error::io(format!("cannot read {}", path.display())))?;
+        out.push((path.to_string_lossy().into_owned(), bytes));
+    }
+    Ok(out)
+}
+
+/// `args` without `--workspace DIR` / `-w DIR` (and their joined forms): the other side is
+/// given the team's workspace, resolved, first.
+fn without_workspace(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        let text = a.to_string_lossy();
+        if text == "--" {
+            out.push(a);
+            out.extend(args);
+            break;
+        }
+        if text == "-w" || text == "--workspace" {
+            args.next();
+            continue;
+        }
+        if text.starts_with("--workspace=") || (text.starts_with("-w") && text.len() > 2) {
+            continue;
+        }
+        out.push(a);
+    }
+    out
+}
+
+/// Runs the command again through sudo and returns its exit code. Waits rather than
+/// `exec`s, to say in one line which sudo rule is missing when sudo refuses.
+pub(super) fn reexec(r: Reexec) -> u8 {
+    let mut cmd = Process::new("sudo");
+    cmd.arg("-n")
+        .arg("-u")
+        .arg(&r.account)
+        .arg("--")
+        .arg(&r.binary)
+        .args(&r.args);
+    if !r.handed.is_empty() {
+        cmd.stdin(Stdio::piped());
+    }
+    // The terminal's signals reach sudo, which passes them on; this process only waits.
+    ignore_terminal_signals();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            errln!(
+                "error: cannot run sudo ({e}): the team's workspace is reached through sudo as `{}`; install sudo",
+                r.account
+            );
+            return 2;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&settings::handover::encode(&r.handed));
+    }
+    let code = match child.wait() {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            s.code()
+                .or_else(|| s.signal().map(|sig| 128 + sig))
+                .unwrap_or(1)
+        }
+        Err(_) => 1,
+    };
+    if code == 1 && !allowed(&r) {
+        let me = identity::user_name(identity::euid()).unwrap_or_default();
+        errln!(
+            "error: no sudo rule lets {me} run {} as `{}`: the team's members are the group `{}` (an admin adds you with `usermod -aG {} {me}`; log in again after)",
+            r.binary.display(),
+            r.account,
+            r.group,
+            r.group
+        );
+    }
+    u8::try_from(code).unwrap_or(1)
+}
+
+/// Whether sudo would run the binary as the account without a password.
+fn allowed(r: &Reexec) -> bool {
+    Process::new("sudo")
+        .args(["-n", "-l", "-u", &r.account, "--"])
+        .arg(&r.binary)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ignore_terminal_signals() {
+    for sig in [libc::SIGINT, libc::SIGQUIT] {
+        // SAFETY: SIG_IGN installs no handler code; this process only waits for sudo now.
+        unsafe {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_flag_is_dropped_in_every_form() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let out = without_workspace(
+            args(&[
+                "-w",
+                "/a",
+                "request",
+                "--workspace=/b",
+                "-w/c",
+                "show",
+                "--workspace",
+                "/d",
+                "1",
+                "--",
+                "-w",
+            ])
+            .into_iter(),
+        );
+        assert_eq!(out, args(&["request", "show", "1", "--", "-w"]));
+    }
+}
