@@ -289,9 +289,11 @@ pub enum Command {
         /// Directory to write them in (created if missing).
         dir: PathBuf,
     },
-    /// Set this machine up for a team (as root, idempotent): the service account that owns
-    /// the store, the executor account steps run as, the group whose members use pilote, the
-    /// data dir, the drop dir, the team workspace and the sudoers drop-in. Says what it did.
+    /// Set this machine up for a team, as root: accounts, dirs, workspace, sudoers drop-in.
+    ///
+    /// Idempotent; says what it did. Makes the service account that owns the store, the
+    /// executor account steps run as, the group whose members use pilote, the data dir, the
+    /// drop dir, the team workspace and the sudoers drop-in (checked with `visudo -c`).
     SetupTeam(SetupTeam),
     /// Runs steps as the executor account (started through sudo by a runner).
     #[command(name = "__executor", hide = true)]

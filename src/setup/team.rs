@@ -216,8 +216,9 @@ fn account(name: &str, home: &Path, what: &str, out: Say<'_>) -> Result<()> {
             "--no-create-home",
             "--shell",
             "/usr/sbin/nologin",
+            // No `:` in a passwd field.
             "--comment",
-            &format!("pilote: {what}"),
+            &format!("pilote {}", what.replace(':', " -")),
             name,
         ],
     )?;
