@@ -6,6 +6,7 @@
 
 mod audit;
 mod db;
+mod decisions;
 mod fault;
 mod history;
 mod inventory;
@@ -28,6 +29,7 @@ pub use notifications::{Attempt, Delivery, NewDelivery};
 pub use packages::{Imported, PackageRow};
 pub use requests::{ApprovalRow, NewRequest, RequestRow};
 pub use runs::{
-    Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished,
+    Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, TakenCommand,
+    is_finished,
 };
 pub use silences::{NewSilenceRow, SilenceRow};
