@@ -8,15 +8,18 @@
 //! wins: an approval or a gate confirmation does not count; a rejection, a void, a block or a
 //! stop does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, params};
+use serde::Serialize;
 
 use super::audit::{AuditEvent, CHAINED_SELECT, Chained, chained, chained_at};
+use super::db::{Store, StoreError};
 use super::requests::ApprovalRow;
 
 /// A row of `approvals`.
 struct ApprovalRecord {
+    id: i64,
     request: i64,
     env: String,
     approver: String,
@@ -74,6 +77,7 @@ fn approval_rows(conn: &Connection, request: Option<i64>) -> rusqlite::Result<Ve
                       audit_seq FROM approvals";
     let map = |r: &rusqlite::Row<'_>| {
         Ok(ApprovalRecord {
+            id: r.get(0)?,
             request: r.get(1)?,
             env: r.get(2)?,
             approver: r.get(3)?,
@@ -136,6 +140,7 @@ macro_rules! last_block {
 pub(super) use last_block;
 
 const DECISIONS: &[&str] = &["request.approved", "request.rejected"];
+const COMMANDS: &[&str] = &["run.cancel", "run.confirm", "run.abort"];
 
 /// The last void of request `id`'s decisions: decisions before it are void. A void row or a
 /// `request.replanned` event is enough (either only takes approvals away).
@@ -368,5 +373,365 @@ pub(super) fn unknown_at_interruption(
             .query_map([format!("run:{run}")], map)?
             .collect(),
         None => conn.prepare_cached(sql)?.query_map([], map)?.collect(),
+    }
+}
+
+/// What `verify_decisions` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecisionCheck {
+    /// Rows of approvals and rejections.
+    pub approvals: usize,
+    /// Voids of approvals by a new plan.
+    pub voids: usize,
+    /// Block and unblock events.
+    pub blocks: usize,
+    /// Gate answers and cancels.
+    pub commands: usize,
+    /// Steps marked done.
+    pub marked_done: usize,
+    /// One line per disagreement between a decision and the trail.
+    pub problems: Vec<String>,
+}
+
+impl Store {
+    /// Cross-checks every decision row with the trail, both ways: each row has its matching
+    /// event, and each decision event its row.
+    pub fn verify_decisions(&self) -> Result<DecisionCheck, StoreError> {
+        check(&self.conn).map_err(|e| self.sql_error(e))
+    }
+}
+
+fn check(conn: &Connection) -> rusqlite::Result<DecisionCheck> {
+    let mut check = DecisionCheck::default();
+    check_approvals(conn, &mut check)?;
+    check_voids(conn, &mut check)?;
+    check_blocks(conn, &mut check)?;
+    check_commands(conn, &mut check)?;
+    check_marked_done(conn, &mut check)?;
+    Ok(check)
+}
+
+fn check_approvals(conn: &Connection, check: &mut DecisionCheck) -> rusqlite::Result<()> {
+    let rows = approval_rows(conn, None)?;
+    let events: HashMap<i64, Chained> = events(conn, DECISIONS, None)?
+        .into_iter()
+        .map(|c| (c.event.seq, c))
+        .collect();
+    let mut recorded = HashSet::new();
+    for a in &rows {
+        let what = format!(
+            "approvals row {} ({} {} request #{} for {})",
+            a.id, a.approver, a.decision, a.request, a.env
+        );
+        match a.audit_seq.and_then(|s| events.get(&s)) {
+            Some(c) if records(&c.event, a) => {
+                recorded.insert(c.event.seq);
+                if !c.sound {
+                    check.problems.push(format!(
+                        "{what} matches audit event #{}, which does not hold in the chain: not counted",
+                        c.event.seq
+                    ));
+                }
+            }
+            _ => check
+                .problems
+                .push(format!("{what} has no matching audit event: not counted")),
+        }
+    }
+    let mut unrecorded: Vec<&Chained> = events
+        .values()
+        // An event that does not hold is named by the chain check already.
+        .filter(|c| c.sound && !recorded.contains(&c.event.seq))
+        .collect();
+    unrecorded.sort_by_key(|c| c.event.seq);
+    for c in unrecorded {
+        let e = &c.event;
+        check.problems.push(format!(
+            "audit event #{} {} by {} has no approvals row: {}",
+            e.seq,
+            e.action,
+            e.actor,
+            if e.action == "request.rejected" {
+                "the rejection stands"
+            } else {
+                "not counted"
+            }
+        ));
+    }
+    check.approvals = rows.len();
+    Ok(())
+}
+
+fn check_voids(conn: &Connection, check: &mut DecisionCheck) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, i64, i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT id, request_id, voided_at, audit_seq FROM approval_voids ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut recorded = HashSet::new();
+    for (id, request, at, seq) in &rows {
+        let event = seq.map(|s| chained_at(conn, s)).transpose()?.flatten();
+        match event {
+            Some(c)
+                if c.event.action == "request.replanned"
+                    && c.event.subject == format!("request:{request}")
+                    && c.event.at == *at =>
+            {
+                recorded.insert(c.event.seq);
+            }
+            _ => check.problems.push(format!(
+                "approval_voids row {id} (request #{request}) has no matching audit event: applied anyway, a void only takes approvals away"
+            )),
+        }
+    }
+    for c in events(conn, &["request.replanned"], None)? {
+        if c.sound && !recorded.contains(&c.event.seq) {
+            check.problems.push(format!(
+                "audit event #{} request.replanned by {} has no approval_voids row: applied anyway",
+                c.event.seq, c.event.actor
+            ));
+        }
+    }
+    check.voids = rows.len();
+    Ok(())
+}
+
+fn check_blocks(conn: &Connection, check: &mut DecisionCheck) -> rusqlite::Result<()> {
+    // (request, blocked, blocked_seq, its last block or unblock event)
+    type Columns = (i64, Option<String>, Option<i64>, Option<i64>);
+    let rows: Vec<Columns> = conn
+        .prepare_cached(&format!(
+            "SELECT r.id, r.blocked, r.blocked_seq, {} FROM requests r ORDER BY r.id",
+            last_block!()
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, column, column_seq, last) in rows {
+        if let (_, Some(p)) = settle_block(conn, id, column, column_seq, last)? {
+            check.problems.push(p);
+        }
+    }
+    let blocks: i64 = conn.query_row(
+        "SELECT count(*) FROM audit_events WHERE action IN ('request.blocked', 'request.unblocked')",
+        [],
+        |r| r.get(0),
+    )?;
+    check.blocks = usize::try_from(blocks).unwrap_or_default();
+    Ok(())
+}
+
+fn check_commands(conn: &Connection, check: &mut DecisionCheck) -> rusqlite::Result<()> {
+    let rows: Vec<CommandRecord> = conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM run_commands ORDER BY id",
+            CommandRecord::COLUMNS
+        ))?
+        .query_map([], CommandRecord::from_row)?
+        .collect::<Result<_, _>>()?;
+    let mut recorded = HashSet::new();
+    for c in &rows {
+        if c.in_chain(conn)? {
+            recorded.extend(c.audit_seq);
+            continue;
+        }
+        check.problems.push(format!(
+            "run_commands row {} ({}'s {} of run #{}) has no matching audit event: {}",
+            c.id,
+            c.issued_by,
+            c.command,
+            c.run,
+            if c.command == "confirm" {
+                "not honoured"
+            } else {
+                "honoured anyway, stopping is safe"
+            }
+        ));
+    }
+    for c in events(conn, COMMANDS, None)? {
+        if c.sound && !recorded.contains(&c.event.seq) {
+            check.problems.push(format!(
+                "audit event #{} {} by {} has no run_commands row",
+                c.event.seq, c.event.action, c.event.actor
+            ));
+        }
+    }
+    check.commands = rows.len();
+    Ok(())
+}
+
+fn check_marked_done(conn: &Connection, check: &mut DecisionCheck) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, i64, Option<String>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT id, run_id, detail, done_seq FROM step_runs
+             WHERE state = 'succeeded' AND (done_seq IS NOT NULL OR detail LIKE 'marked done by %')
+             ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let marked: HashSet<i64> = rows.iter().map(|r| r.0).collect();
+    for (id, run, detail, seq) in &rows {
+        if !marked_in_chain(conn, *run, *id, detail.as_deref(), *seq)? {
+            check.problems.push(format!(
+                "step run {id} of run #{run} ({}) has no matching audit event: not treated as done",
+                detail.as_deref().unwrap_or("marked done")
+            ));
+        }
+    }
+    // A step left unknown by an interruption that reads succeeded was only ever made so by
+    // marking it done.
+    for (step, seq) in unknown_at_interruption(conn, None)? {
+        let state: Option<(i64, String)> = conn
+            .prepare_cached("SELECT run_id, state FROM step_runs WHERE id = ?1")?
+            .query_map([step], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .next()
+            .transpose()?;
+        if let Some((run, state)) = state
+            && state == "succeeded"
+            && !marked.contains(&step)
+        {
+            check.problems.push(format!(
+                "step run {step} of run #{run} was unknown when audit event #{seq} interrupted the run, and reads succeeded with no run.marked_done event: not treated as done"
+            ));
+        }
+    }
+    for c in events(conn, &["run.marked_done"], None)? {
+        let e = &c.event;
+        let Some(list) = e.payload.get("step_runs").and_then(|l| l.as_array()) else {
+            // Events before schema 7 do not list their steps.
+            continue;
+        };
+        if !c.sound {
+            continue;
+        }
+        for step in list.iter().filter_map(serde_json::Value::as_i64) {
+            let done: Option<i64> = conn
+                .prepare_cached("SELECT done_seq FROM step_runs WHERE id = ?1")?
+                .query_map([step], |r| r.get(0))?
+                .next()
+                .transpose()?
+                .flatten();
+            if done != Some(e.seq) {
+                check.problems.push(format!(
+                    "audit event #{} run.marked_done by {} names step run {step}, which is not marked done with it",
+                    e.seq, e.actor
+                ));
+            }
+        }
+    }
+    check.marked_done = rows.len();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Actor;
+    use crate::store::audit;
+    use crate::store::migrations::MIGRATIONS;
+
+    fn person(name: &str) -> Actor {
+        Actor {
+            uid: 1000,
+            name: name.into(),
+            uncertain: false,
+        }
+    }
+
+    /// A store of schema 6 with what its code wrote (a decision given again overwrote its
+    /// row), upgraded: each row gets its event, each decision event its row, and only the
+    /// row written behind its back stays without one.
+    #[test]
+    fn the_upgrade_finds_each_decisions_event() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        MIGRATIONS.to_version(&mut conn, 6).expect("v6");
+        let tx = conn.transaction().expect("tx");
+        let event = |at: i64, who: &str, action: &str, subject: &str, p: serde_json::Value| {
+            audit::append(&tx, at, &person(who), action, subject, &p).expect("append")
+        };
+        tx.execute_batch(
+            "INSERT INTO plans (id, app, body, digest, catalog_digest, created_at, created_by)
+             VALUES (1, 'pets', '', 'p', '', 0, 'dev');
+             INSERT INTO requests (id, app, version, lifecycle, plan_id, title, state, created_by,
+                                   created_at, updated_at, blocked)
+             VALUES (1, 'pets', '1.0', 'standard', 1, 't', 'submitted', 'dev', 0, 0, 'bob: cve');
+             INSERT INTO runs (id, kind, app, env, state, started_by, created_at)
+             VALUES (1, 'adhoc', 'pets', 'uat', 'interrupted', 'ops', 0);
+             INSERT INTO step_runs (id, run_id, position, action_id, step_name, state, detail)
+             VALUES (1, 1, 0, 'a0', 's', 'succeeded', 'marked done by ops');
+             -- alice's approval, given again after a replan: one row, with the last time.
+             INSERT INTO approvals (request_id, env, approver, decision, comment, bound_digest,
+                                    decided_at)
+             VALUES (1, 'preprod', 'alice', 'approved', 'ok', 'd', 300);
+             -- bob's, written with sqlite3: no event.
+             INSERT INTO approvals (request_id, env, approver, decision, comment, bound_digest,
+                                    decided_at)
+             VALUES (1, 'prod', 'bob', 'approved', '', 'd', 400);
+             INSERT INTO run_commands (run_id, command, issued_by, issued_at)
+             VALUES (1, 'confirm', 'alice', 600);",
+        )
+        .expect("rows");
+        let said = serde_json::json!({ "env": "preprod", "comment": "ok", "bound_digest": "d" });
+        let first = event(100, "alice", "request.approved", "request:1", said.clone());
+        let replan = event(
+            200,
+            "dev",
+            "request.replanned",
+            "request:1",
+            serde_json::json!({}),
+        );
+        let again = event(300, "alice", "request.approved", "request:1", said);
+        let block = event(
+            500,
+            "bob",
+            "request.blocked",
+            "request:1",
+            serde_json::json!({ "reason": "cve" }),
+        );
+        let confirm = event(600, "alice", "run.confirm", "run:1", serde_json::json!({}));
+        let done = event(
+            700,
+            "ops",
+            "run.marked_done",
+            "run:1",
+            serde_json::json!({ "steps": 1, "step_run": null }),
+        );
+        tx.commit().expect("commit");
+        MIGRATIONS.to_latest(&mut conn).expect("upgrade");
+
+        let rows: Vec<(i64, String, i64, Option<i64>)> = conn
+            .prepare("SELECT id, approver, decided_at, audit_seq FROM approvals ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [
+                (1, "alice".into(), 300, Some(again)),
+                (2, "bob".into(), 400, None),
+                (3, "alice".into(), 100, Some(first)),
+            ]
+        );
+        let one = |sql: &str| -> Option<i64> { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+        assert_eq!(one("SELECT audit_seq FROM approval_voids"), Some(replan));
+        assert_eq!(one("SELECT blocked_seq FROM requests"), Some(block));
+        assert_eq!(one("SELECT audit_seq FROM run_commands"), Some(confirm));
+        assert_eq!(one("SELECT done_seq FROM step_runs"), Some(done));
+
+        // alice's approval given after the replan stands; bob's does not count.
+        let standing = standing(&conn, 1, "d").expect("standing");
+        let who: Vec<(&str, bool)> = standing
+            .iter()
+            .map(|a| (a.approver.as_str(), a.current))
+            .collect();
+        assert_eq!(who, [("alice", true)]);
+        assert_eq!(
+            check(&conn).expect("check").problems,
+            [
+                "approvals row 2 (bob approved request #1 for prod) has no matching audit event: not counted"
+            ]
+        );
     }
 }

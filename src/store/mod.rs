@@ -21,6 +21,7 @@ mod silences;
 
 pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary, is_no_space};
+pub use decisions::DecisionCheck;
 pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use metrics::Scope;
