@@ -258,9 +258,9 @@ pub fn seed_history(
         &plan,
         &requests,
         &past,
+        &ws.catalog_digest,
         &crate::identity::Actor::current(),
     )?;
-    store.bind_seeded_approvals(&ws.catalog_digest)?;
     Ok((requests.len(), past.len()))
 }
 

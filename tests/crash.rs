@@ -458,6 +458,38 @@ fn crash_after_a_step_ran_then_mark_done_and_resume() {
     );
 }
 
+/// A step marked done behind pilote's back (its row edited in the file, no `run.marked_done`
+/// event) is not done for a resume: it stays unknown and runs again, and `audit verify`
+/// names it.
+#[test]
+fn a_step_marked_done_outside_pilote_runs_again_on_resume() {
+    for (edit, named) in [
+        (
+            "state = 'succeeded', detail = 'marked done by alice'",
+            "step run 1 of run #1 (marked done by alice) has no matching audit event: not treated as done",
+        ),
+        (
+            "state = 'succeeded'",
+            "step run 1 of run #1 was unknown when audit event #",
+        ),
+    ] {
+        let ws = Ws::new(None);
+        let id = ws.start_crashing("count", "step_ran#1");
+        ws.assert_interrupted(&id, edit);
+        assert_eq!(ws.counts(), [1, 0, 0], "{edit}: its effect was done");
+        ws.db()
+            .execute_batch(&format!(
+                "UPDATE step_runs SET {edit} WHERE state = 'unknown'"
+            ))
+            .expect("edit");
+        let (code, out, err) = ws.pilote(&["audit", "verify"]);
+        assert_eq!(code, 1, "{edit}: {out}{err}");
+        assert!(out.contains(named), "{edit}: {out}");
+        ws.resume(&id, edit);
+        assert_eq!(ws.counts(), [2, 1, 1], "{edit}: a0 ran again");
+    }
+}
+
 #[test]
 fn crash_after_a_step_finished_leaves_nothing_in_doubt() {
     let (left, _) = crash_each("step_finished", &TRIES, |n| {

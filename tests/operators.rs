@@ -271,19 +271,7 @@ fn two_consoles_approving_and_deploying_one_request_start_exactly_one_deploy() {
 fn a_gate_waiting_keeps_the_lock_against_another_operators_deploy() {
     let home = Home::new();
     ok(&home, "dev", &["demo", "--no-open"]);
-    let config = home.path().join("config/pilote");
-    std::fs::write(
-        config.join("automations/hold.toml"),
-        "[hold]\ndescription = \"Wait for a person\"\nchanges_state = false\n\
-         [[hold.steps]]\nname = \"ask\"\nkind = \"gate\"\nprompt = \"smoke tests green?\"\n\
-         [[hold.steps]]\nname = \"after\"\nkind = \"shell\"\nscript = \"echo confirmed\"\n",
-    )
-    .expect("automation");
-    std::fs::write(
-        config.join("plans/hold.toml"),
-        "app = \"pets\"\n\n[[actions]]\nid = \"hold\"\ntitle = \"Hold\"\nuses = \"hold\"\n",
-    )
-    .expect("plan");
+    common::hold_plan(&home.path().join("config/pilote"));
     ok(&home, "dev", &["vault", "sweep", "--settle", "0"]);
     for _ in 0..2 {
         let filing = [

@@ -4,74 +4,7 @@
 
 mod common;
 
-use common::{Home, run};
-
-/// pilote as one person (debug builds honour PILOTE_TEST_ACTOR; release builds never do).
-fn as_user(home: &Home, who: &str, args: &[&str]) -> (i32, String, String) {
-    let uid = match who {
-        "dev" => "2001",
-        "alice" => "2002",
-        _ => "2003",
-    };
-    run(home
-        .pilote()
-        .env("PILOTE_TEST_ACTOR", format!("{who}:{uid}"))
-        .args(args))
-}
-
-/// The demo, with pets 1.4.0 (waiting in its drop directory) imported into the vault by dev.
-fn released() -> Home {
-    let home = Home::new();
-    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
-    let drop = home
-        .path()
-        .join("data/pilote/workspaces/demo/drop/pets-1.4.0");
-    let drop = drop.display().to_string();
-    ok(
-        &home,
-        "dev",
-        &[
-            "vault",
-            "import",
-            &drop,
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-        ],
-    );
-    home
-}
-
-/// Request #1 for pets 1.4.0 with the demo's plan, filed and submitted by dev.
-fn filed_by_dev(home: &Home) {
-    let filing = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        "plans/pets-1.4.0.toml",
-    ];
-    ok(home, "dev", &filing);
-    ok(home, "dev", &["request", "submit", "1"]);
-}
-
-/// `as_user`, expecting success: its stdout.
-fn ok(home: &Home, who: &str, args: &[&str]) -> String {
-    let (code, out, err) = as_user(home, who, args);
-    assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
-    out
-}
-
-/// `as_user`, expecting a refusal (exit 2): its stderr.
-fn refused(home: &Home, who: &str, args: &[&str]) -> String {
-    let (code, out, err) = as_user(home, who, args);
-    assert_eq!(code, 2, "{who} {args:?} should be refused: {out}{err}");
-    err
-}
+use common::people::{FILING, as_user, filed_by_dev, ok, refused, released};
 
 #[test]
 fn a_release_goes_from_request_to_production_with_four_eyes() {
@@ -91,22 +24,7 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         "env = \"prod\"\napprovals = 2",
         "env = \"prod\"\napprovals = 2\napprovers = \"change-board\"",
     );
-    let id = ok(
-        &home,
-        "dev",
-        &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/pets-1.4.0.toml",
-        ],
-    )
-    .trim()
-    .to_string();
+    let id = ok(&home, "dev", &FILING).trim().to_string();
     assert_eq!(id, "1");
     let err = refused(
         &home,
@@ -337,16 +255,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
 #[test]
 fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
     let home = released();
-    let new = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        "plans/pets-1.4.0.toml",
-    ];
+    let new = FILING;
     ok(&home, "dev", &new);
     ok(&home, "dev", &[&new[..], &["--kind", "hotfix"]].concat());
     ok(

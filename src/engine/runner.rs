@@ -1192,17 +1192,31 @@ async fn poll_commands(
         tick.tick().await;
         let s = store.clone();
         let d = disk.clone();
-        let cmds = tokio::task::spawn_blocking(move || d.note(lock(&s).take_commands(run)))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let cmds = tokio::task::spawn_blocking(move || {
+            let mut store = lock(&s);
+            let taken = d.note(store.take_commands(run))?;
+            // A confirmation opens a gate only when a person's answer is on record: a row
+            // written behind pilote's back is said so in the log, and the gate keeps waiting.
+            // The note is best effort: the commands taken with it must still be acted on.
+            if taken.iter().any(|c| c.command == "confirm" && !c.in_chain) {
+                let line = system_line(
+                    "a gate confirmation with no matching audit event was ignored (not given through pilote); `pilote audit verify` names it",
+                );
+                let _ = d.note(store.append_lines(run, &[line]));
+            }
+            Ok::<_, StoreError>(taken)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
         for c in cmds {
-            match c.as_str() {
+            match c.command.as_str() {
+                // Stopping is always safe: a cancel or an abort is honoured even off the record.
                 "cancel" => {
                     let _ = cancel.send(true);
                 }
-                "confirm" => {
+                "confirm" if c.in_chain => {
                     let _ = gate.send(Some(true));
                 }
                 "abort" => {

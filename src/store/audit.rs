@@ -1,7 +1,7 @@
 //! The audit trail: append-only (triggers refuse UPDATE and DELETE) and hash-chained, so an
 //! edit, deletion or reordering of past events is detectable by recomputing the chain.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -85,6 +85,57 @@ pub(crate) fn chain_hash(prev_hash: &str, event: &AuditEvent) -> String {
     // Serialising a struct of plain fields cannot fail.
     h.update(serde_json::to_vec(event).unwrap_or_default());
     hex::encode(h.finalize())
+}
+
+/// An event's columns with what its neighbours say of it, for [`chained`]: the hash of the
+/// event before it, the `prev_hash` of the one after it, and the head recorded with the last.
+pub(crate) const CHAINED_SELECT: &str =
+    "SELECT e.seq, e.at, e.actor_uid, e.actor, e.action, e.subject, e.payload, e.prev_hash, e.hash,
+            (SELECT p.hash FROM audit_events p WHERE p.seq = e.seq - 1),
+            (SELECT n.prev_hash FROM audit_events n WHERE n.seq = e.seq + 1),
+            (SELECT value FROM meta WHERE key = 'audit_head')
+     FROM audit_events e";
+
+/// An event a rule may rely on, and whether it holds where it stands in the chain.
+#[derive(Debug, Clone)]
+pub(crate) struct Chained {
+    pub event: AuditEvent,
+    /// Its hash recomputes from its content, it chains from the event before it, and the
+    /// event after it (or the recorded head) chains from it: an event edited in place, even
+    /// with its own hash recomputed, is not sound.
+    pub sound: bool,
+}
+
+/// Maps a row of [`CHAINED_SELECT`].
+pub(crate) fn chained(r: &rusqlite::Row<'_>) -> rusqlite::Result<Chained> {
+    let stored = stored_event(r)?;
+    let text: String = r.get(6)?;
+    let before: Option<String> = r.get(9)?;
+    let after: Option<String> = r.get(10)?;
+    let head: Option<String> = r.get(11)?;
+    let seq = stored.event.seq;
+    // The same canonical-text rule as `verify_audit`: a duplicate key reads differently in SQL.
+    let canonical = serde_json::to_string(&stored.event.payload).unwrap_or_default();
+    let own = chain_hash(&stored.prev_hash, &stored.event) == stored.hash && text == canonical;
+    let follows = match before {
+        Some(hash) => hash == stored.prev_hash,
+        None => seq == 1 && stored.prev_hash == GENESIS,
+    };
+    let followed = match after {
+        Some(prev) => prev == stored.hash,
+        None => head.as_deref() == Some(format!("{seq}:{}", stored.hash).as_str()),
+    };
+    Ok(Chained {
+        event: stored.event,
+        sound: own && follows && followed,
+    })
+}
+
+/// Event `seq`, checked against its neighbours; `None` if there is no such event.
+pub(crate) fn chained_at(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Chained>> {
+    conn.prepare_cached(&format!("{CHAINED_SELECT} WHERE e.seq = ?1"))?
+        .query_row([seq], chained)
+        .optional()
 }
 
 /// What `verify_audit` found.

@@ -352,6 +352,12 @@ impl Store {
         Ok(hex::encode(&digest[..4]))
     }
 
+    /// SQLite's own check of the file (`PRAGMA integrity_check`): `["ok"]`, or the problems
+    /// it found.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.rows("PRAGMA integrity_check", [], |r| r.get(0))
+    }
+
     /// Counts for the workspace summary.
     pub fn summary(&self) -> Result<Summary, StoreError> {
         let count = |sql: &str| -> Result<i64, StoreError> {

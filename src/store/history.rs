@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::audit;
 use super::db::{Store, StoreError};
+use super::requests::approval_digest;
 use crate::identity::Actor;
 
 /// A request of the made-up past.
@@ -51,33 +52,16 @@ impl Store {
             .unwrap_or(false))
     }
 
-    /// Binds the seeded approvals to their requests as they are (plan, package, automations
-    /// of `catalog_digest`), so the console shows them as given, not as stale.
-    pub fn bind_seeded_approvals(&mut self, catalog_digest: &str) -> Result<(), StoreError> {
-        let seeded: Vec<(i64, String)> = self
-            .requests(None)?
-            .into_iter()
-            .filter(|r| r.plan_digest == "seeded")
-            .map(|r| (r.id, r.approval_digest(catalog_digest)))
-            .collect();
-        self.write(|tx| {
-            for (id, digest) in &seeded {
-                tx.execute(
-                    "UPDATE approvals SET bound_digest = ?2 WHERE request_id = ?1",
-                    params![id, digest],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Writes `requests` and `runs` of `app`, whose plan is `plan_body`.
+    /// Writes `requests` and `runs` of `app`, whose plan is `plan_body`. The approvals are
+    /// bound to their requests as they are (plan, package, automations of `catalog_digest`),
+    /// so the console shows them as given, not as stale.
     pub fn seed_history(
         &mut self,
         app: &str,
         plan_body: &str,
         requests: &[PastRequest],
         runs: &[PastRun],
+        catalog_digest: &str,
         actor: &Actor,
     ) -> Result<(), StoreError> {
         // The packages are made up: their digests name no vault blob.
@@ -112,13 +96,31 @@ impl Store {
                     let subject = format!("request:{id}");
                     audit::append(tx, r.created_at, actor, "request.created", &subject, &seeded)?;
                     audit::append(tx, r.submitted_at, actor, "request.submitted", &subject, &seeded)?;
+                    let package = format!("seeded-{}", r.version);
+                    let digest = approval_digest(id, "seeded", &package, catalog_digest);
                     for (env, who, at) in &r.approvals {
-                        tx.execute(
-                            "INSERT INTO approvals (request_id, env, approver, decision, bound_digest, decided_at)
-                             VALUES (?1, ?2, ?3, 'approved', 'seeded', ?4)",
-                            params![id, env, who, at],
+                        // Recorded as the made-up approver decided it (under the uid of whoever
+                        // seeded it), so it counts like any decision in the chain.
+                        let approver = Actor {
+                            name: who.clone(),
+                            ..actor.clone()
+                        };
+                        let seq = audit::append(
+                            tx,
+                            *at,
+                            &approver,
+                            "request.approved",
+                            &subject,
+                            &json!({
+                                "env": env, "decision": "approved", "comment": "",
+                                "bound_digest": digest, "seeded": true,
+                            }),
                         )?;
-                        audit::append(tx, *at, actor, "request.approved", &subject, &seeded)?;
+                        tx.execute(
+                            "INSERT INTO approvals (request_id, env, approver, decision, bound_digest, decided_at, audit_seq)
+                             VALUES (?1, ?2, ?3, 'approved', ?4, ?5, ?6)",
+                            params![id, env, who, digest, at, seq],
+                        )?;
                     }
                 }
                 let mut run_ids: Vec<i64> = Vec::new();

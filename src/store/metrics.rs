@@ -112,7 +112,9 @@ impl Store {
         )
     }
 
-    /// Submitted → approved, for the approvals given in the window.
+    /// Submitted → approved, for the approvals given in the window that stand (a person's
+    /// latest, not voided since). A dashboard reads the rows as they are: what counts for a
+    /// deploy is checked against the trail instead (`store/decisions.rs`).
     pub fn approval_waits(&self, s: &Scope<'_>) -> Result<Vec<i64>, StoreError> {
         self.rows(
             // From the submission the approval answered: a replanned request is submitted
@@ -122,7 +124,13 @@ impl Store {
                                       AND e.action = 'request.submitted'
                                       AND e.at <= a.decided_at)
              FROM approvals a JOIN requests q ON q.id = a.request_id
-             WHERE a.decision = 'approved' AND a.voided_at IS NULL
+             WHERE a.decision = 'approved'
+               AND NOT EXISTS (SELECT 1 FROM approval_voids v
+                               WHERE v.request_id = a.request_id AND v.audit_seq > a.audit_seq)
+               AND NOT EXISTS (SELECT 1 FROM approvals b
+                               WHERE b.request_id = a.request_id AND b.env = a.env
+                                 AND b.approver = a.approver AND b.bound_digest = a.bound_digest
+                                 AND b.id > a.id)
                AND a.decided_at >= ?1 AND a.decided_at < ?2
                AND (?3 IS NULL OR q.app = ?3) AND (?4 IS NULL OR a.env = ?4)",
             params![s.since, s.until, s.app, s.env],

@@ -10,6 +10,7 @@ const LIST: &[M<'static>] = &[
     M::up(include_str!("sql/0004_console_indexes.sql")),
     M::up(include_str!("sql/0005_silences.sql")),
     M::up(include_str!("sql/0006_notifications.sql")),
+    M::up(include_str!("sql/0007_decisions_in_chain.sql")),
     M::up(include_str!("sql/0008_runner_start.sql")),
 ];
 

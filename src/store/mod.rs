@@ -6,6 +6,7 @@
 
 mod audit;
 mod db;
+mod decisions;
 mod fault;
 mod history;
 mod inventory;
@@ -20,6 +21,7 @@ mod silences;
 
 pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary, check_layout, check_owned, is_no_space};
+pub use decisions::DecisionCheck;
 pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
 pub use metrics::Scope;
@@ -28,6 +30,7 @@ pub use notifications::{Attempt, Delivery, NewDelivery};
 pub use packages::{Imported, PackageRow};
 pub use requests::{ApprovalRow, NewRequest, RequestRow};
 pub use runs::{
-    Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, is_finished,
+    Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, TakenCommand,
+    is_finished,
 };
 pub use silences::{NewSilenceRow, SilenceRow};

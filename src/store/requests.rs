@@ -4,8 +4,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::audit;
 use super::db::{Store, StoreError};
+use super::{audit, decisions};
 use crate::identity::Actor;
 
 /// A request to file.
@@ -52,16 +52,26 @@ impl RequestRow {
     /// automations the plan uses as they are now (`catalog_digest`). Replacing the plan or
     /// editing an automation changes it, so earlier approvals no longer count.
     pub fn approval_digest(&self, catalog_digest: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(format!(
-            "request {}\nplan {}\npackage {}\ncatalog {catalog_digest}\n",
-            self.id, self.plan_digest, self.package_digest
-        ));
-        hex::encode(h.finalize())
+        approval_digest(
+            self.id,
+            &self.plan_digest,
+            &self.package_digest,
+            catalog_digest,
+        )
     }
 }
 
-/// One decision on a request for an env.
+/// [`RequestRow::approval_digest`] from its parts (the demo's made-up past binds to it too).
+pub(super) fn approval_digest(id: i64, plan: &str, package: &str, catalog: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "request {id}\nplan {plan}\npackage {package}\ncatalog {catalog}\n"
+    ));
+    hex::encode(h.finalize())
+}
+
+/// One decision on a request for an env that stands: a person's latest for the env and what
+/// it was bound to, recorded in the audit trail (see `store/decisions.rs`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ApprovalRow {
     pub env: String,
@@ -71,6 +81,8 @@ pub struct ApprovalRow {
     pub decided_at: i64,
     /// Whether it is bound to the request as it is now (not to an earlier plan).
     pub current: bool,
+    /// The audit event that recorded it.
+    pub audit_seq: i64,
 }
 
 impl Store {
@@ -108,14 +120,26 @@ impl Store {
     }
 
     pub fn request(&self, id: i64) -> Result<Option<RequestRow>, StoreError> {
-        self.conn
+        let row = self
+            .conn
             .query_row(
                 &format!("{REQUEST_SELECT} WHERE r.id = ?1"),
                 [id],
                 request_row,
             )
             .optional()
-            .map_err(|e| self.sql_error(e))
+            .map_err(|e| self.sql_error(e))?;
+        row.map(|r| self.settled(r)).transpose()
+    }
+
+    /// A request row with its block as the trail has it (see [`decisions::settle_block`]).
+    fn settled(&self, (mut r, column_seq, last): Unsettled) -> Result<RequestRow, StoreError> {
+        if column_seq.is_some() || last.is_some() || r.blocked.is_some() {
+            r.blocked = decisions::settle_block(&self.conn, r.id, r.blocked, column_seq, last)
+                .map_err(|e| self.sql_error(e))?
+                .0;
+        }
+        Ok(r)
     }
 
     pub fn requests(&self, app: Option<&str>) -> Result<Vec<RequestRow>, StoreError> {
@@ -132,7 +156,10 @@ impl Store {
             &format!("{REQUEST_SELECT} WHERE ?1 IS NULL OR r.app = ?1 ORDER BY r.id DESC LIMIT ?2"),
             params![app, limit],
             request_row,
-        )
+        )?
+        .into_iter()
+        .map(|r| self.settled(r))
+        .collect()
     }
 
     /// Moves a request to `state`, with an audit event saying why.
@@ -171,11 +198,7 @@ impl Store {
         let now = crate::clock::now_ms();
         let blocked = reason.map(|r| format!("{}: {r}", actor.name));
         self.write(|tx| {
-            tx.execute(
-                "UPDATE requests SET blocked = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, blocked, now],
-            )?;
-            audit::append(
+            let seq = audit::append(
                 tx,
                 now,
                 actor,
@@ -186,6 +209,10 @@ impl Store {
                 },
                 &format!("request:{id}"),
                 &serde_json::json!({ "reason": reason }),
+            )?;
+            tx.execute(
+                "UPDATE requests SET blocked = ?2, blocked_seq = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, blocked, seq, now],
             )
             .map(drop)
         })
@@ -263,11 +290,8 @@ impl Store {
                  state = CASE WHEN state = 'approved' THEN 'submitted' ELSE state END WHERE id = ?1",
                 params![id, plan_id, now],
             )?;
-            let voided = tx.execute(
-                "UPDATE approvals SET voided_at = ?2 WHERE request_id = ?1 AND voided_at IS NULL",
-                params![id, now],
-            )?;
-            audit::append(
+            let voided = decisions::unvoided(tx, id)?;
+            let seq = audit::append(
                 tx,
                 now,
                 actor,
@@ -275,11 +299,17 @@ impl Store {
                 &format!("request:{id}"),
                 &serde_json::json!({ "plan_digest": digest, "approvals_voided": voided }),
             )?;
+            // Every new plan is a void, the decisions before it were about another one.
+            tx.execute(
+                "INSERT INTO approval_voids (request_id, voided_at, audit_seq) VALUES (?1, ?2, ?3)",
+                params![id, now, seq],
+            )?;
             Ok(voided)
         })
     }
 
-    /// Records a decision, bound to `bound_digest`.
+    /// Records a decision, bound to `bound_digest`: a new row each time (the latest of a
+    /// person stands), with the number of its audit event.
     pub fn decide(
         &mut self,
         id: i64,
@@ -291,21 +321,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO approvals (request_id, env, approver, decision, comment, bound_digest, decided_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (request_id, env, approver, bound_digest)
-                 DO UPDATE SET decision = excluded.decision, comment = excluded.comment,
-                    decided_at = excluded.decided_at, voided_at = NULL",
-                params![id, env, actor.name, decision, comment, bound_digest, now],
-            )?;
-            audit::append(
+            let seq = audit::append(
                 tx,
                 now,
                 actor,
                 &format!("request.{decision}"),
                 &format!("request:{id}"),
-                &serde_json::json!({ "env": env, "comment": comment, "bound_digest": bound_digest }),
+                &serde_json::json!({
+                    "env": env, "decision": decision, "comment": comment,
+                    "bound_digest": bound_digest,
+                }),
+            )?;
+            tx.execute(
+                "INSERT INTO approvals (request_id, env, approver, decision, comment, bound_digest, decided_at, audit_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![id, env, actor.name, decision, comment, bound_digest, now, seq],
             )
             .map(drop)
         })
@@ -333,23 +363,11 @@ impl Store {
         })
     }
 
+    /// The decisions that stand on request `id`, oldest first; `current` when bound to
+    /// `current_digest` and not voided since. Only decisions recorded in the audit trail
+    /// count: a row written behind pilote's back is not among them.
     pub fn approvals(&self, id: i64, current_digest: &str) -> Result<Vec<ApprovalRow>, StoreError> {
-        self.rows(
-            "SELECT env, approver, decision, comment, decided_at,
-                        bound_digest = ?2 AND voided_at IS NULL
-                 FROM approvals WHERE request_id = ?1 ORDER BY decided_at",
-            params![id, current_digest],
-            |r| {
-                Ok(ApprovalRow {
-                    env: r.get(0)?,
-                    approver: r.get(1)?,
-                    decision: r.get(2)?,
-                    comment: r.get(3)?,
-                    decided_at: r.get(4)?,
-                    current: r.get(5)?,
-                })
-            },
-        )
+        decisions::standing(&self.conn, id, current_digest).map_err(|e| self.sql_error(e))
     }
 
     /// Whether a deploy of this package succeeded on `env` and was not rolled back since (for
@@ -376,14 +394,19 @@ impl Store {
     }
 }
 
-const REQUEST_SELECT: &str =
+const REQUEST_SELECT: &str = concat!(
     "SELECT r.id, r.app, r.version, r.package_digest, r.lifecycle, r.title,
     r.state, r.created_by, r.created_at, r.updated_at, p.digest, p.source_path, p.created_by, p.body,
-    r.blocked
-    FROM requests r JOIN plans p ON p.id = r.plan_id";
+    r.blocked, r.blocked_seq, ",
+    decisions::last_block!(),
+    " FROM requests r JOIN plans p ON p.id = r.plan_id"
+);
 
-fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
-    Ok(RequestRow {
+/// A request row, with the block event its column names and its last block or unblock event.
+type Unsettled = (RequestRow, Option<i64>, Option<i64>);
+
+fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Unsettled> {
+    let row = RequestRow {
         id: r.get(0)?,
         app: r.get(1)?,
         version: r.get(2)?,
@@ -399,5 +422,6 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
         plan_by: r.get(12)?,
         plan_body: r.get(13)?,
         blocked: r.get(14)?,
-    })
+    };
+    Ok((row, r.get(15)?, r.get(16)?))
 }

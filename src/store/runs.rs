@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit;
 use super::db::{Store, StoreError};
+use super::decisions::{self, CommandRecord};
 use crate::identity::Actor;
 
 /// What a run executes.
@@ -147,6 +148,15 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
             .get::<_, Option<i64>>(13)?
             .and_then(|t| u64::try_from(t).ok()),
     })
+}
+
+/// A command taken for a run's runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenCommand {
+    /// `cancel`, `confirm` or `abort`.
+    pub command: String,
+    /// Its audit event is in the chain and says the same: a gate is confirmed only then.
+    pub in_chain: bool,
 }
 
 /// Whether a run state is final.
@@ -316,21 +326,54 @@ impl Store {
         )
     }
 
-    /// (position, host) of every step of a run that succeeded: a resumed run skips them.
+    /// (position, host) of every step of a run that succeeded: a resumed run skips them. A
+    /// step that was unknown when the run was interrupted, or reads marked done, is done only
+    /// if its `run.marked_done` event is in the chain: otherwise it stays unknown, and runs
+    /// again.
     pub fn succeeded_steps(
         &self,
         run: i64,
     ) -> Result<std::collections::HashSet<(i64, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT position, host FROM step_runs WHERE run_id = ?1 AND state = 'succeeded'",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        let rows = stmt
-            .query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect::<Result<_, _>>());
-        rows.map_err(|e| self.sql_error(e))
+        let read = || -> rusqlite::Result<std::collections::HashSet<(i64, String)>> {
+            let unknown: std::collections::HashSet<i64> =
+                decisions::unknown_at_interruption(&self.conn, Some(run))?
+                    .into_iter()
+                    .map(|(step, _)| step)
+                    .collect();
+            // (step run, (position, host), detail, done_seq)
+            type Succeeded = (i64, (i64, String), Option<String>, Option<i64>);
+            let rows: Vec<Succeeded> = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, position, host, detail, done_seq FROM step_runs
+                     WHERE run_id = ?1 AND state = 'succeeded'",
+                )?
+                .query_map([run], |r| {
+                    Ok((r.get(0)?, (r.get(1)?, r.get(2)?), r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut done = std::collections::HashSet::new();
+            for (id, step, detail, done_seq) in rows {
+                let marked = done_seq.is_some()
+                    || detail
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("marked done by "));
+                if (marked || unknown.contains(&id))
+                    && !decisions::marked_in_chain(
+                        &self.conn,
+                        run,
+                        id,
+                        detail.as_deref(),
+                        done_seq,
+                    )?
+                {
+                    continue;
+                }
+                done.insert(step);
+            }
+            Ok(done)
+        };
+        read().map_err(|e| self.sql_error(e))
     }
 
     /// Lets an interrupted run be resumed: back to `pending` for a new runner, with the
@@ -365,22 +408,35 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE step_runs SET state = 'succeeded', detail = 'marked done by ' || ?3
-                 WHERE run_id = ?1 AND state = 'unknown' AND (?2 IS NULL OR id = ?2)",
-                params![run, step_run, actor.name],
-            )?;
-            if n > 0 {
-                audit::append(
-                    tx,
-                    now,
-                    actor,
-                    "run.marked_done",
-                    &format!("run:{run}"),
-                    &serde_json::json!({ "steps": n, "step_run": step_run }),
-                )?;
+            let steps: Vec<i64> = tx
+                .prepare(
+                    "SELECT id FROM step_runs
+                     WHERE run_id = ?1 AND state = 'unknown' AND (?2 IS NULL OR id = ?2) ORDER BY id",
+                )?
+                .query_map(params![run, step_run], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            if steps.is_empty() {
+                return Ok(0);
             }
-            Ok(n)
+            // The event names each step, and each step its event: resume trusts only that.
+            let seq = audit::append(
+                tx,
+                now,
+                actor,
+                "run.marked_done",
+                &format!("run:{run}"),
+                &serde_json::json!({
+                    "steps": steps.len(), "step_run": step_run, "step_runs": steps,
+                }),
+            )?;
+            let mut mark = tx.prepare(
+                "UPDATE step_runs SET state = 'succeeded', detail = 'marked done by ' || ?2,
+                 done_seq = ?3 WHERE id = ?1",
+            )?;
+            for id in &steps {
+                mark.execute(params![id, actor.name, seq])?;
+            }
+            Ok(steps.len())
         })
     }
 
@@ -746,10 +802,20 @@ impl Store {
             if changed == 0 {
                 return Ok(());
             }
+            let unknown: Vec<i64> = tx
+                .prepare_cached("SELECT id FROM step_runs WHERE run_id = ?1 AND state = 'running' ORDER BY id")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             tx.execute(
                 "UPDATE step_runs SET state = 'unknown', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
                 params![id, now],
             )?;
+            // Named in the trail: a step that reads succeeded later was marked done on
+            // record, or it is not done (the step_runs table itself is not chained).
+            let mut payload = payload;
+            if let Some(fields) = payload.as_object_mut() {
+                fields.insert("unknown_steps".into(), serde_json::json!(unknown));
+            }
             audit::append(tx, now, actor, "run.interrupted", &format!("run:{id}"), &payload)
                 .map(drop)
         })
@@ -764,17 +830,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
+            let seq = audit::append(tx, now, actor, &format!("run.{command}"), &format!("run:{run}"), &serde_json::json!({}))?;
             tx.execute(
-                "INSERT INTO run_commands (run_id, command, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4)",
-                params![run, command, actor.name, now],
-            )?;
-            audit::append(tx, now, actor, &format!("run.{command}"), &format!("run:{run}"), &serde_json::json!({}))
-                .map(drop)
+                "INSERT INTO run_commands (run_id, command, issued_by, issued_at, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run, command, actor.name, now, seq],
+            )
+            .map(drop)
         })
     }
 
-    /// Commands not yet handled for a run, oldest first; they are marked handled.
-    pub fn take_commands(&mut self, run: i64) -> Result<Vec<String>, StoreError> {
+    /// Commands not yet handled for a run, oldest first, each with whether its audit event is
+    /// in the chain and matches; they are marked handled.
+    pub fn take_commands(&mut self, run: i64) -> Result<Vec<TakenCommand>, StoreError> {
         // Polled every 50 ms: look before taking the write lock, which log batches need.
         let pending: bool = self
             .conn
@@ -788,17 +855,23 @@ impl Store {
         }
         let now = crate::clock::now_ms();
         self.write_relaxed(|tx| {
-            let cmds: Vec<(i64, String)> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, command FROM run_commands WHERE run_id = ?1 AND handled_at IS NULL ORDER BY id",
-                )?;
-                stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
+            let cmds: Vec<CommandRecord> = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {} FROM run_commands WHERE run_id = ?1 AND handled_at IS NULL ORDER BY id",
+                    CommandRecord::COLUMNS
+                ))?;
+                stmt.query_map([run], CommandRecord::from_row)?
                     .collect::<Result<_, _>>()?
             };
-            for (id, _) in &cmds {
-                tx.execute("UPDATE run_commands SET handled_at = ?2 WHERE id = ?1", params![id, now])?;
+            let mut taken = Vec::with_capacity(cmds.len());
+            for c in cmds {
+                tx.execute("UPDATE run_commands SET handled_at = ?2 WHERE id = ?1", params![c.id, now])?;
+                taken.push(TakenCommand {
+                    in_chain: c.in_chain(tx)?,
+                    command: c.command,
+                });
             }
-            Ok(cmds.into_iter().map(|(_, c)| c).collect())
+            Ok(taken)
         })
     }
 }

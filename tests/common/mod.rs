@@ -2,6 +2,7 @@
 #![allow(dead_code)] // Each test crate uses a different part of the harness.
 
 pub mod alertmanager;
+pub mod people;
 pub mod pty;
 pub mod reliability;
 pub mod sshd;
@@ -101,6 +102,23 @@ pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     let text = fs::read_to_string(&path).expect("read config");
     assert!(text.contains(from), "{file} does not contain {from:?}");
     fs::write(&path, text.replacen(from, to, 1)).expect("write config");
+}
+
+/// Adds to the workspace config `dir` a `hold` automation (a gate asking "smoke tests
+/// green?", then `echo confirmed`) and `plans/hold.toml`, which uses it.
+pub fn hold_plan(dir: &Path) {
+    fs::write(
+        dir.join("automations/hold.toml"),
+        "[hold]\ndescription = \"Wait for a person\"\nchanges_state = false\n\
+         [[hold.steps]]\nname = \"ask\"\nkind = \"gate\"\nprompt = \"smoke tests green?\"\n\
+         [[hold.steps]]\nname = \"after\"\nkind = \"shell\"\nscript = \"echo confirmed\"\n",
+    )
+    .expect("automation");
+    fs::write(
+        dir.join("plans/hold.toml"),
+        "app = \"pets\"\n\n[[actions]]\nid = \"hold\"\ntitle = \"Hold\"\nuses = \"hold\"\n",
+    )
+    .expect("plan");
 }
 
 /// Runs `cmd`, returning (exit code, stdout, stderr).

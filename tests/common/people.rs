@@ -1,0 +1,96 @@
+//! Several people on one demo workspace, and pets 1.4.0 filed as a request: what the request
+//! and decision tests share. Debug builds honour `PILOTE_TEST_ACTOR`; release builds never do.
+
+use std::path::PathBuf;
+
+use super::{Home, run};
+
+/// pilote as one person.
+pub fn as_user(home: &Home, who: &str, args: &[&str]) -> (i32, String, String) {
+    let uid = match who {
+        "dev" => "2001",
+        "alice" => "2002",
+        _ => "2003",
+    };
+    run(home
+        .pilote()
+        .env("PILOTE_TEST_ACTOR", format!("{who}:{uid}"))
+        .args(args))
+}
+
+/// `as_user`, expecting success: its stdout.
+pub fn ok(home: &Home, who: &str, args: &[&str]) -> String {
+    let (code, out, err) = as_user(home, who, args);
+    assert_eq!(code, 0, "{who} {args:?}: {out}{err}");
+    out
+}
+
+/// `as_user`, expecting a refusal (exit 2): its stderr.
+pub fn refused(home: &Home, who: &str, args: &[&str]) -> String {
+    let (code, out, err) = as_user(home, who, args);
+    assert_eq!(code, 2, "{who} {args:?} should be refused: {out}{err}");
+    err
+}
+
+/// The demo, with pets 1.4.0 (waiting in its drop directory) imported into the vault by dev.
+pub fn released() -> Home {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let drop = home
+        .path()
+        .join("data/pilote/workspaces/demo/drop/pets-1.4.0");
+    let drop = drop.display().to_string();
+    ok(
+        &home,
+        "dev",
+        &[
+            "vault",
+            "import",
+            &drop,
+            "--app",
+            "pets",
+            "--version",
+            "1.4.0",
+        ],
+    );
+    home
+}
+
+/// Files a request for pets 1.4.0 with the demo's plan.
+pub const FILING: [&str; 8] = [
+    "request",
+    "new",
+    "--app",
+    "pets",
+    "--version",
+    "1.4.0",
+    "--plan",
+    "plans/pets-1.4.0.toml",
+];
+
+/// Request #1 for pets 1.4.0 with the demo's plan, filed and submitted by dev.
+pub fn filed_by_dev(home: &Home) {
+    ok(home, "dev", &FILING);
+    ok(home, "dev", &["request", "submit", "1"]);
+}
+
+/// The demo's store.
+pub fn db(home: &Home) -> PathBuf {
+    home.path().join("data/pilote/workspaces/demo/pilote.db")
+}
+
+/// `sql` through the system `sqlite3`, as anyone who can write the file could run it:
+/// (exit code, stdout, stderr).
+pub fn sqlite3(home: &Home, sql: &str) -> (i32, String, String) {
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
+        .arg(db(home))
+        .arg(sql)
+        .output()
+        .expect("sqlite3 (Debian: apt install sqlite3)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
