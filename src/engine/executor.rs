@@ -371,8 +371,17 @@ fn spawn(
         .stdout(stdout)
         .stderr(stderr)
         .process_group(0);
-    if let Some(dir) = cwd {
-        cmd.current_dir(OsString::from_vec(dir));
+    // Without a dir of its own, a step starts in the executor account's home: the
+    // caller's current dir is nobody's business here.
+    match cwd {
+        Some(dir) => {
+            cmd.current_dir(OsString::from_vec(dir));
+        }
+        None => {
+            if let Some(home) = base.iter().find(|(k, _)| k == "HOME") {
+                cmd.current_dir(&home.1);
+            }
+        }
     }
     let mask = rustix::fs::Mode::from_raw_mode(umask & 0o777);
     // SAFETY: umask, prctl and getppid are async-signal-safe, touch no memory of the

@@ -372,7 +372,7 @@ async fn probe(
                 args: vec!["-c".into(), command.into(), "pilote:check".into()],
                 input: Input::Null,
                 env,
-                cwd: data_dir.is_dir().then(|| data_dir.to_path_buf()),
+                cwd: super::runner::step_dir(data_dir),
                 timeout,
                 grace: Duration::from_secs(2),
                 leak_timeout: Duration::from_secs(1),

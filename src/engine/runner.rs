@@ -768,7 +768,7 @@ async fn attempt_on(
                     ],
                     input: process::Input::Null,
                     env: script_env(ctx, action, env, host),
-                    cwd: Some(ctx.ws.data_dir.clone()),
+                    cwd: step_dir(&ctx.ws.data_dir),
                     timeout: step.step.timeout,
                     grace: Duration::from_secs(5),
                     leak_timeout: Duration::from_secs(2),
@@ -1016,6 +1016,15 @@ fn judge(
         Outcome::SpawnFailed { error } => {
             Err(("failed", None, format!("could not start: {error}")))
         }
+    }
+}
+
+/// Where a step on the jump host starts: the data dir in a personal workspace (the demo's
+/// sandbox is there); the executor account's home in a team's, which cannot enter it.
+pub(crate) fn step_dir(data_dir: &std::path::Path) -> Option<PathBuf> {
+    match super::executor::current() {
+        Some(_) => None,
+        None => data_dir.is_dir().then(|| data_dir.to_path_buf()),
     }
 }
 

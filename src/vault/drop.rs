@@ -52,6 +52,7 @@ pub fn sweep(ws: &Workspace, store: &mut Store, settle: Duration) -> Result<Swep
                 && !name.ends_with(".tmp")
                 && name != "imported"
                 && name != "rejected"
+                && !dealt_with(name)
         })
         .collect();
     entries.sort();
@@ -163,14 +164,38 @@ fn move_aside(into: &Path, name: &str, path: &Path) -> Result<PathBuf, String> {
         n += 1;
         target = into.join(format!("{name}.{n}"));
     }
-    fs::rename(path, &target).map_err(|e| {
-        format!(
+    match fs::rename(path, &target) {
+        Ok(()) => Ok(target),
+        // A directory someone else dropped (a team member's, in a team's drop dir) cannot
+        // change parent without write permission on it; renamed where it is, it is just as
+        // done with, and the sweep passes over it.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_dir() => {
+            let kind = into.file_name().and_then(|k| k.to_str()).unwrap_or("done");
+            let parent = path.parent().unwrap_or(Path::new("."));
+            let mut beside = parent.join(format!("{name}.{kind}"));
+            let mut n = 1;
+            while beside.exists() {
+                n += 1;
+                beside = parent.join(format!("{name}.{kind}.{n}"));
+            }
+            fs::rename(path, &beside)
+                .map_err(|e| format!("cannot move {} aside: {e}", path.display()))?;
+            Ok(beside)
+        }
+        Err(e) => Err(format!(
             "cannot move {} to {}: {e}",
             path.display(),
             target.display()
-        )
-    })?;
-    Ok(target)
+        )),
+    }
+}
+
+/// Whether a drop-dir entry is one a sweep already dealt with (moved aside in place) or its
+/// reason file.
+fn dealt_with(name: &str) -> bool {
+    [".imported", ".rejected", ".reason"]
+        .iter()
+        .any(|s| name.ends_with(s) || name.contains(&format!("{s}.")))
 }
 
 /// Sweeps every `every` in a thread of its own, for as long as the process lives (the

@@ -6,6 +6,7 @@ pub mod people;
 pub mod pty;
 pub mod reliability;
 pub mod sshd;
+pub mod team;
 pub mod tmux;
 pub mod workspace;
 

@@ -43,7 +43,7 @@ pub fn available() -> bool {
     rustix::process::geteuid().is_root() && Path::new("/usr/bin/sudo").exists()
 }
 
-fn sh(cmd: &mut Command) -> (i32, String, String) {
+pub fn sh(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run");
     (
         out.status.code().unwrap_or(-1),
@@ -146,7 +146,7 @@ impl Team {
 
     /// `pilote ARGS` typed by `person` (a full name), in their home: (code, stdout, stderr).
     pub fn as_person(&self, person: &str, args: &[&str]) -> (i32, String, String) {
-        sh(self.command_as(person, args))
+        sh(&mut self.command_as(person, args))
     }
 
     /// As [`Team::as_person`], but asserting success; stdout.
@@ -159,7 +159,7 @@ impl Team {
     /// The command: `runuser -u PERSON -- pilote -w CONFIG ARGS` with a person's plain
     /// environment (what a login gives), in their home.
     pub fn command_as(&self, person: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("runuser");
+        let mut cmd = Command::new("/usr/sbin/runuser");
         cmd.args(["-u", person, "--"])
             .arg(&self.bin)
             .arg("--workspace")
@@ -195,7 +195,12 @@ impl Team {
         let path = self.home(person).join(rel);
         fs::create_dir_all(path.parent().expect("parent")).expect("dir");
         fs::write(&path, text).expect("write");
-        must(Command::new("chown").arg("-R").arg(format!("{person}:")).arg(self.home(person)));
+        must(
+            Command::new("chown")
+                .arg("-R")
+                .arg(format!("{person}:"))
+                .arg(self.home(person)),
+        );
         path
     }
 
@@ -204,7 +209,14 @@ impl Team {
     /// automations that copy the WAR (mode 0444, to prove a redeploy replaces it), record
     /// each effect, and a gate on uat when `gate` is set.
     pub fn pets(&self, board: &[&str], gate: bool) {
-        let board: Vec<String> = board.iter().map(|b| format!("{:?}", self.name(b))).collect();
+        let mut board: Vec<String> = board
+            .iter()
+            .map(|b| format!("{:?}", self.name(b)))
+            .collect();
+        // prod takes two of the board: a board of one would not load.
+        while board.len() < 2 {
+            board.push(format!("\"absent{}\"", board.len()));
+        }
         self.admin_writes(
             "inventory.toml",
             r#"[apps.pets]
@@ -344,10 +356,15 @@ undo = "app-restore"
         let mut war = b"Implementation-Version: 1.4.0\n".to_vec();
         war.resize(size.max(war.len()), b'x');
         fs::write(dir.join("pets.war"), war).expect("war");
-        must(Command::new("chown").arg("-R").arg(format!("{person}:")).arg(&dir));
+        must(
+            Command::new("chown")
+                .arg("-R")
+                .arg(format!("{person}:"))
+                .arg(&dir),
+        );
         // As the person: copied under a dot-name, then renamed, as the drop dir asks.
         must(
-            Command::new("runuser")
+            Command::new("/usr/sbin/runuser")
                 .args(["-u", person, "--", "sh", "-c"])
                 .arg(format!(
                     "cp -r '{}' '{}/.pets-1.4.0' && mv '{}/.pets-1.4.0' '{}/pets-1.4.0'",
@@ -358,7 +375,10 @@ undo = "app-restore"
                 )),
         );
         let out = self.ok(person, &["vault", "sweep", "--settle", "0"]);
-        assert!(out.contains("pets 1.4.0") || out.contains("imported"), "{out}");
+        assert!(
+            out.contains("pets 1.4.0") || out.contains("imported"),
+            "{out}"
+        );
     }
 
     /// A local host's dir.
@@ -382,14 +402,21 @@ undo = "app-restore"
             if run["state"] == state {
                 return run;
             }
-            assert!(Instant::now() < deadline, "run {id} never reached {state}: {run}");
+            assert!(
+                Instant::now() < deadline,
+                "run {id} never reached {state}: {run}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Runs SQL on the store as root (the admin's sqlite3).
     pub fn sql(&self, query: &str) -> String {
-        must(Command::new("sqlite3").arg(self.data.join("pilote.db")).arg(query))
+        must(
+            Command::new("sqlite3")
+                .arg(self.data.join("pilote.db"))
+                .arg(query),
+        )
     }
 }
 
@@ -399,7 +426,12 @@ impl Drop for Team {
         for user in [&self.svc, &self.exec] {
             let _ = sh(Command::new("pkill").args(["-KILL", "-u", user]));
         }
-        for user in self.people.iter().chain(&self.others).chain([&self.svc, &self.exec]) {
+        for user in self
+            .people
+            .iter()
+            .chain(&self.others)
+            .chain([&self.svc, &self.exec])
+        {
             let _ = sh(Command::new("userdel").arg(user));
         }
         let _ = sh(Command::new("groupdel").arg(&self.group));
