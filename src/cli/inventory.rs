@@ -100,6 +100,15 @@ pub fn import(
     json: bool,
 ) -> Result<()> {
     let dir = &located.dir;
+    if crate::settings::peek(dir).is_some() {
+        // Its files are root's alone, and the service account would read FILE with its
+        // own rights.
+        return Err(crate::error::Error::BadInput(format!(
+            "a team's inventory ({}) is its admins' file: import into a workspace of your own \
+             (`pilote -w DIR inventory import --from ...`), then an admin copies its inventory.toml",
+            dir.join(crate::settings::INVENTORY_FILE).display()
+        )));
+    }
     if !dir.join(SETTINGS_FILE).exists() {
         return Err(LoadError::Missing {
             dir: dir.clone(),

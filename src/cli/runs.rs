@@ -84,6 +84,13 @@ pub fn run(
         errln!("{diags}");
     }
     let package = match package {
+        // The runner would read DIR as the service account, which can read the store.
+        Some(p) if ws.settings.team.is_some() => {
+            return Err(Error::BadInput(format!(
+                "--package {}: a team's runs take their packages from the vault (--release VERSION)",
+                p.display()
+            )));
+        }
         Some(p) if !p.is_dir() => {
             return Err(Error::BadInput(format!(
                 "--package {}: not a directory",

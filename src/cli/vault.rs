@@ -39,6 +39,15 @@ fn import(
     app: &str,
     version: &str,
 ) -> Result<()> {
+    if ws.settings.team.is_some() {
+        // The service account would read PATH with its own rights, the store's among them.
+        return Err(Error::BadInput(format!(
+            "a team's vault takes releases from its drop dir: copy {} into {} (under a dot-name, \
+             then rename it `{app}-{version}`), then `pilote vault sweep`",
+            path.display(),
+            ws.settings.drop_dir.display()
+        )));
+    }
     if ws.inventory.apps.iter().all(|a| a.name != app) {
         let known: Vec<&str> = ws.inventory.apps.iter().map(|a| a.name.as_str()).collect();
         return Err(Error::BadInput(format!(

@@ -435,6 +435,15 @@ fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, S
                         p.name
                     )
                 })?,
+                // A team's plans are its members': a secret file must be the admins', or a
+                // plan could name the store and get it in a step's environment.
+                SecretRef::File(path) if ws.settings.team.is_some() => {
+                    crate::settings::admin_owned(std::path::Path::new(path))
+                        .map_err(|why| format!("secret `{}`: {why}", p.name))?;
+                    std::fs::read_to_string(path)
+                        .map(|s| s.trim_end_matches('\n').to_string())
+                        .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?
+                }
                 SecretRef::File(path) => std::fs::read_to_string(path)
                     .map(|s| s.trim_end_matches('\n').to_string())
                     .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?,
