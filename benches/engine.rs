@@ -5,6 +5,13 @@
 //! - a step printing 1,000,000 lines: lines persisted per second, every line present after;
 //! - `pilote rollback --yes`: from the command start to the first rollback step started.
 //!
+//! - the same 1000 steps in a team's workspace, as a person: through sudo to the service
+//!   account, every step started by the executor as the executor account (as root only:
+//!   it makes the accounts with `pilote setup-team` and removes them after).
+//!
+//! The 1000-step pairs run in turn (pilote, the loop, pilote, the loop...) so a change in
+//! the machine's load lands on both; their ratio is printed as min / median / max.
+//!
 //! Run: `cargo bench --bench engine` (the release binary is what is timed).
 
 use std::fmt::Write as _;
@@ -119,6 +126,110 @@ fn sh(script: &str) -> Command {
     c
 }
 
+/// `a` and `b` in turn, `n` times each: (median of a, median of b, ratios min/median/max).
+fn pairs(
+    n: usize,
+    mut a: impl FnMut() -> Command,
+    mut b: impl FnMut() -> Command,
+) -> (Duration, Duration, [f64; 3]) {
+    let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let x = time(a());
+        let y = time(b());
+        ratios.push(x.as_secs_f64() / y.as_secs_f64());
+        ta.push(x);
+        tb.push(y);
+    }
+    ta.sort();
+    tb.sort();
+    ratios.sort_by(f64::total_cmp);
+    (
+        ta[n / 2],
+        tb[n / 2],
+        [ratios[0], ratios[n / 2], ratios[n - 1]],
+    )
+}
+
+fn report_pairs(what: &str, (p, b, r): (Duration, Duration, [f64; 3]), base: &str, target: &str) {
+    println!(
+        "{what:<40} pilote {:>8.3} s   {base} {:>8.3} s   ratio min {:.2}x median {:.2}x max {:.2}x   (target {target})",
+        p.as_secs_f64(),
+        b.as_secs_f64(),
+        r[0],
+        r[1],
+        r[2]
+    );
+}
+
+/// A team of this bench's own (`pilote setup-team`), its workspace the bench's: the 1000
+/// no-op steps as a person, through sudo, each step started by the executor. Root only.
+fn team_steps(bench_ws: &Path) {
+    let root_only = rustix::process::geteuid().is_root() && Path::new("/usr/bin/sudo").exists();
+    if !root_only {
+        println!("(the team's run needs root and sudo: not measured)");
+        return;
+    }
+    let tag = format!("{:x}", std::process::id() % 0xffff);
+    let root = PathBuf::from(format!("/tmp/pilote-bench-{tag}"));
+    let (svc, exec, group, person) = (
+        format!("pb{tag}-svc"),
+        format!("pb{tag}-run"),
+        format!("pb{tag}-dep"),
+        format!("pb{tag}-ops"),
+    );
+    std::fs::create_dir_all(&root).expect("root");
+    let bin = env!("CARGO_BIN_EXE_pilote");
+    let config = root.join("etc");
+    let setup = Command::new(bin)
+        .arg("setup-team")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(root.join("data"))
+        .arg("--drop")
+        .arg(root.join("drop"))
+        .args(["--service-account", &svc, "--executor", &exec, "--group", &group])
+        .arg("--executor-home")
+        .arg(root.join("run"))
+        .args(["--binary", bin])
+        .output()
+        .expect("setup-team");
+    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+    let _ = Command::new("useradd")
+        .args(["--no-create-home", "--groups", &group, &person])
+        .status();
+    // The bench's config, as the admins' files of the team's workspace.
+    for rel in ["inventory.toml", "lifecycles.toml", "automations/bench.toml", "plans/noop.toml"] {
+        let to = config.join(rel);
+        std::fs::create_dir_all(to.parent().expect("dir")).expect("mkdir");
+        std::fs::copy(bench_ws.join(rel), &to).expect("copy");
+    }
+    let _ = Command::new("chmod").args(["-R", "go+rX"]).arg(&config).status();
+    let run = || {
+        let mut c = Command::new("/usr/sbin/runuser");
+        c.args(["-u", &person, "--", bin])
+            .arg("--workspace")
+            .arg(&config)
+            .args(["run", "plans/noop.toml", "--env", "local", "--follow"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir("/");
+        c
+    };
+    let r = pairs(5, run, || sh("for i in $(seq 1000); do /bin/true; done"));
+    report_pairs("1000 no-op steps, team (executor)", r, "bash loop", "<= 1.5x");
+    for user in [&person, &svc, &exec] {
+        let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
+        let _ = Command::new("userdel").arg(user).status();
+    }
+    for g in [&group, &svc, &exec] {
+        let _ = Command::new("groupdel").arg(g).status();
+    }
+    let _ = std::fs::remove_file(format!("/etc/sudoers.d/pilote-{svc}"));
+    let _ = std::fs::remove_file(format!("/etc/pilote/teams/{svc}.toml"));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 fn report(what: &str, pilote: Duration, base: Duration, base_name: &str, target: &str) {
     println!(
         "{what:<40} pilote {:>8.3} s   {base_name} {:>8.3} s   ratio {:>5.2}x   (target {target})",
@@ -133,9 +244,14 @@ fn main() {
     let root = tmp.path();
     let ws = workspace(root);
 
-    let p = median3(|| pilote(&ws, root, "noop"));
-    let b = median3(|| sh("for i in $(seq 1000); do /bin/true; done"));
-    report("1000 sequential no-op steps", p, b, "bash loop", "<= 1.5x");
+    let r = pairs(
+        5,
+        || pilote(&ws, root, "noop"),
+        || sh("for i in $(seq 1000); do /bin/true; done"),
+    );
+    report_pairs("1000 sequential no-op steps", r, "bash loop", "<= 1.5x");
+    team_steps(&ws);
+    let b = r.1;
     let p = median3(|| pilote(&ws, root, "change"));
     report(
         "same, changes_state (start fsynced)",
