@@ -188,23 +188,42 @@ fn team_steps(bench_ws: &Path) {
         .arg(root.join("data"))
         .arg("--drop")
         .arg(root.join("drop"))
-        .args(["--service-account", &svc, "--executor", &exec, "--group", &group])
+        .args([
+            "--service-account",
+            &svc,
+            "--executor",
+            &exec,
+            "--group",
+            &group,
+        ])
         .arg("--executor-home")
         .arg(root.join("run"))
         .args(["--binary", bin])
         .output()
         .expect("setup-team");
-    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
     let _ = Command::new("useradd")
         .args(["--no-create-home", "--groups", &group, &person])
         .status();
     // The bench's config, as the admins' files of the team's workspace.
-    for rel in ["inventory.toml", "lifecycles.toml", "automations/bench.toml", "plans/noop.toml"] {
+    for rel in [
+        "inventory.toml",
+        "lifecycles.toml",
+        "automations/bench.toml",
+        "plans/noop.toml",
+    ] {
         let to = config.join(rel);
         std::fs::create_dir_all(to.parent().expect("dir")).expect("mkdir");
         std::fs::copy(bench_ws.join(rel), &to).expect("copy");
     }
-    let _ = Command::new("chmod").args(["-R", "go+rX"]).arg(&config).status();
+    let _ = Command::new("chmod")
+        .args(["-R", "go+rX"])
+        .arg(&config)
+        .status();
     let run = || {
         let mut c = Command::new("/usr/sbin/runuser");
         c.args(["-u", &person, "--", bin])
@@ -217,7 +236,12 @@ fn team_steps(bench_ws: &Path) {
         c
     };
     let r = pairs(5, run, || sh("for i in $(seq 1000); do /bin/true; done"));
-    report_pairs("1000 no-op steps, team (executor)", r, "bash loop", "<= 1.5x");
+    report_pairs(
+        "1000 no-op steps, team (executor)",
+        r,
+        "bash loop",
+        "<= 1.5x",
+    );
     for user in [&person, &svc, &exec] {
         let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
         let _ = Command::new("userdel").arg(user).status();

@@ -24,6 +24,7 @@ const AREAS: &[(&str, &str, bool)] = &[
     ("secrets", "Secrets", true),
     ("files", "File modes", true),
     ("audit", "Audit trail tampering", true),
+    ("people", "A team on one jump host, as real people", true),
     // Fuzzing needs a nightly toolchain and cargo-fuzz: without them, the report says so.
     ("fuzz", "Fuzzing", false),
 ];
@@ -70,6 +71,11 @@ const EXPECTED: &[&str] = &[
     "input-escapes-local",
     "input-escapes-names",
     "input-plans",
+    "people-copy-killed-half-way",
+    "people-lease-unreadable-or-deleted",
+    "people-not-a-person",
+    "people-own-workspace-through-sudo",
+    "people-step-against-the-store",
     "secrets-full-demo",
     "secrets-ssh-host",
     "terminal-tmux-kill-server-console",

@@ -9,6 +9,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
+use common::reliability::{Row, record};
 use common::team::{Team, available, sh};
 
 /// Skips (saying so) where the machine cannot play people.
@@ -106,7 +107,7 @@ fn four_people_carry_a_request_to_protected_prod() {
             .map(|e| e["actor"].as_str().unwrap_or_default().to_string())
             .collect()
     };
-    assert_eq!(who("request.created"), [alice.clone()]);
+    assert_eq!(who("request.created"), std::slice::from_ref(&alice));
     assert_eq!(
         who("request.approved"),
         [bob.clone(), bob.clone(), carol.clone()]
@@ -185,6 +186,14 @@ fn the_service_account_and_root_are_nobody() {
     assert_eq!(shown["approvals"], serde_json::json!([]), "{shown}");
     // Looking stays open to them.
     assert_eq!(direct_status(&team).0, 0);
+    record(&Row {
+        id: "people-not-a-person",
+        area: "people",
+        fault: "the service account (no sudo), root through sudo and root directly approve a request",
+        tries: 3,
+        outcome: "each refused, saying how to act as yourself; no approval recorded",
+        lost: "nothing",
+    });
 }
 
 fn direct_status(team: &Team) -> (i32, String, String) {
@@ -247,6 +256,14 @@ fn a_workspace_of_ones_own_never_runs_as_the_service_account() {
     let (code, out, err) = sh_as(&team, &alice, &args);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("is not it, and it serves no other"), "{err}");
+    record(&Row {
+        id: "people-own-workspace-through-sudo",
+        area: "people",
+        fault: "a member runs her own workspace as the service account: her `-w` through sudo, her copy of the team's config, a variable through sudo",
+        tries: 3,
+        outcome: "each refused with an error (never honoured, never replaced by an empty store)",
+        lost: "nothing",
+    });
 }
 
 fn sh_as(team: &Team, person: &str, args: &[String]) -> (i32, String, String) {
@@ -327,6 +344,14 @@ uses = "evil"
     assert_eq!(approvals.trim(), "0");
     let (code, _, err) = team.as_person(&bob, &["deploy", &id, "--env", "preprod", "--yes"]);
     assert_eq!(code, 2, "{err}");
+    record(&Row {
+        id: "people-step-against-the-store",
+        area: "people",
+        fault: "a step of the team's catalog writes the store with sqlite3, reads it, lists the spool and vault, approves through pilote, looks for SUDO_*",
+        tries: 5,
+        outcome: "the step ran as the executor account; each attempt denied; the store unchanged",
+        lost: "nothing",
+    });
 }
 
 #[test]
@@ -367,6 +392,14 @@ fn a_live_run_with_an_unreadable_or_deleted_lease_is_never_declared_dead() {
     let effects =
         std::fs::read_to_string(team.host("uat", "uat-1").join("effects")).expect("effects");
     assert_eq!(effects, "deployed\n");
+    record(&Row {
+        id: "people-lease-unreadable-or-deleted",
+        area: "people",
+        fault: "the lease of a live run made unreadable to the service account (root's), then deleted; `runs`, `logs` and `resume` by another person",
+        tries: 2,
+        outcome: "never declared interrupted, resume refused; confirmed, the one runner ended it, its effect done once",
+        lost: "nothing",
+    });
 }
 
 #[test]
@@ -384,11 +417,13 @@ fn deploy_rollback_deploy_and_a_copy_killed_half_way() {
         .ok(&alice, &["deploy", &id, "--env", "uat", "--yes"])
         .trim()
         .to_string();
-    // Kill the runner (-9) while its copy runs: nothing under the final name.
+    // Kill the runner (-9) while its copy runs: nothing under the final name. (Other
+    // tests run beside this one: processes are found by this team's own paths.)
+    let copy_of_this_team = format!("__copy {}", team.hosts.display());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let copying = std::process::Command::new("pgrep")
-            .args(["-f", "__copy"])
+            .args(["-f", &copy_of_this_team])
             .status()
             .is_ok_and(|s| s.success());
         if copying {
@@ -401,14 +436,18 @@ fn deploy_rollback_deploy_and_a_copy_killed_half_way() {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::process::Command::new("pkill")
-        .args(["-KILL", "-f", &format!("__runner {run}")])
+        .args([
+            "-KILL",
+            "-f",
+            &format!("{} __runner {run}$", team.config.display()),
+        ])
         .status()
         .expect("pkill");
     team.wait_state(&alice, &run, "interrupted");
     assert!(!war.exists(), "a killed copy left {}", war.display());
     std::thread::sleep(Duration::from_millis(500));
     let leftover = std::process::Command::new("pgrep")
-        .args(["-f", "__copy"])
+        .args(["-f", &copy_of_this_team])
         .status()
         .is_ok_and(|s| s.success());
     assert!(!leftover, "the copy outlived its runner");
@@ -432,6 +471,14 @@ fn deploy_rollback_deploy_and_a_copy_killed_half_way() {
     let effects =
         std::fs::read_to_string(team.host("uat", "uat-1").join("effects")).expect("effects");
     assert_eq!(effects, "deployed\nrestored\ndeployed\n");
+    record(&Row {
+        id: "people-copy-killed-half-way",
+        area: "people",
+        fault: "runner killed with -9 during a 256 MiB local copy, as the executor account; then resume, rollback, deploy again over the read-only copy",
+        tries: 1,
+        outcome: "nothing under the final name, no copy left running; resume copied it whole; the redeploy replaced it",
+        lost: "nothing",
+    });
 }
 
 #[test]

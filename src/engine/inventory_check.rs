@@ -180,9 +180,7 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
         Duration::from_secs(opts.timeout.as_secs_f64().ceil().max(1.0) as u64);
     let results = runtime.block_on(async {
         // Checks are steps: in a team's workspace they run as the executor account too.
-        if let Err(why) = super::executor::prepare(&ws.settings.steps).await {
-            return Err(why);
-        }
+        super::executor::prepare(&ws.settings.steps).await?;
         let (cancel_tx, cancel) = watch::channel(false);
         // One set of connections per env: a protected env never accepts an unknown host key.
         let mut conns: HashMap<String, Arc<Result<Connections, String>>> = HashMap::new();
@@ -233,7 +231,7 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
         if let Some(e) = super::executor::current() {
             e.close();
         }
-        Ok(done)
+        Ok::<_, String>(done)
     })?;
 
     let mut hosts: Vec<(usize, HostCheck)> = results
