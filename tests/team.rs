@@ -494,3 +494,69 @@ fn a_person_outside_the_team_is_told_what_is_missing() {
         "{err}"
     );
 }
+
+#[test]
+fn root_refuses_a_data_dir_of_someone_else_or_a_link() {
+    needs_team!();
+    let mut team = Team::new(&["alice"]);
+    let mallory = team.outsider("mallory");
+    let home = common::Home::new();
+    let ws = home.demo_config();
+    let (code, out, err) = common::run(home.pilote().arg("--workspace").arg(&ws).arg("status"));
+    assert_eq!(code, 0, "{out}{err}");
+    let data = home.path().join("data/pilote/workspaces/demo");
+    // Another user swaps in a data dir of her own (her store, her requests).
+    let theirs = home.path().join("theirs");
+    std::fs::rename(&data, &theirs).expect("move");
+    sh(std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{mallory}:"))
+        .arg(&theirs));
+    std::os::unix::fs::symlink(&theirs, &data).expect("link");
+    let (code, _, err) = common::run(home.pilote().arg("--workspace").arg(&ws).arg("status"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    std::fs::remove_file(&data).expect("rm link");
+    std::fs::rename(&theirs, &data).expect("move back");
+    let (code, _, err) = common::run(
+        home.pilote()
+            .arg("--workspace")
+            .arg(&ws)
+            .args(["request", "list"]),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("it is owned by {mallory}")) && err.contains("not by root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn someone_elses_workspace_is_a_permission_problem_not_a_missing_one() {
+    needs_team!();
+    let mut team = Team::new(&["alice"]);
+    let (erin, frank) = (team.outsider("erin"), team.outsider("frank"));
+    let ws = team.home(&erin).join("ws");
+    let (code, out, err) = sh(&mut {
+        let mut c = std::process::Command::new("/usr/sbin/runuser");
+        c.args(["-u", &erin, "--"])
+            .arg(env!("CARGO_BIN_EXE_pilote"))
+            .arg("init")
+            .arg(&ws)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", team.home(&erin));
+        c
+    });
+    assert_eq!(code, 0, "{out}{err}");
+    let args: Vec<String> = vec![
+        "--workspace".into(),
+        ws.display().to_string(),
+        "status".into(),
+    ];
+    let (code, _, err) = sh_as(&team, &frank, &args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains(&format!("belongs to {erin}")), "{err}");
+    assert!(!err.contains("pilote init"), "{err}");
+}

@@ -208,11 +208,24 @@ fn load_inner(
     pending: Option<&PendingInventory<'_>>,
 ) -> Result<Workspace, LoadError> {
     let dir = &located.dir;
-    if !dir.join(SETTINGS_FILE).exists() {
-        return Err(LoadError::Missing {
-            dir: dir.clone(),
-            origin: located.origin,
-        });
+    match fs::metadata(dir.join(SETTINGS_FILE)) {
+        Ok(_) => {}
+        // Not there, or not there for this account: "run pilote init" would be wrong advice.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(LoadError::Environment(format!(
+                "cannot read the workspace at {} ({}): permission denied for {}; {}",
+                dir.display(),
+                located.origin.describe(),
+                crate::identity::user_name(crate::identity::euid()).unwrap_or_default(),
+                owner_hint(dir)
+            )));
+        }
+        Err(_) => {
+            return Err(LoadError::Missing {
+                dir: dir.clone(),
+                origin: located.origin,
+            });
+        }
     }
     let mut diags = Diagnostics::default();
     let settings_text = read(dir, SETTINGS_FILE, &mut diags);
@@ -413,6 +426,25 @@ fn load_inner(
         catalog_digest,
         warnings: diags,
     })
+}
+
+/// Who owns the first part of `dir` that exists, for a permission error.
+fn owner_hint(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let owned = dir.ancestors().find_map(|d| {
+        fs::metadata(d)
+            .ok()
+            .filter(|m| m.mode() & 0o005 != 0o005 || d == dir)
+            .map(|m| (d.to_path_buf(), m.uid()))
+    });
+    match owned {
+        Some((d, uid)) => format!(
+            "{} belongs to {}: it is their workspace, not yours (yours: `pilote -w DIR`)",
+            d.display(),
+            crate::identity::user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+        ),
+        None => "ask its owner".into(),
+    }
 }
 
 /// A team's workspace, loaded by its service account, is read only if every file of it is
