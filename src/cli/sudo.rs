@@ -49,12 +49,7 @@ pub(super) fn route(cli: &Cli, mut located: Located, argv: &[OsString]) -> Resul
         cli.command,
         Some(Command::Demo { .. } | Command::Init { .. } | Command::SetupTeam(_))
     );
-    if located.origin == Origin::Default
-        && !own
-        && Path::new(SYSTEM_WORKSPACE)
-            .join(settings::SETTINGS_FILE)
-            .exists()
-    {
+    if located.origin == Origin::Default && !own && member_of_system_team() {
         located = Located {
             dir: PathBuf::from(SYSTEM_WORKSPACE),
             origin: Origin::Default,
@@ -95,6 +90,21 @@ pub(super) fn route(cli: &Cli, mut located: Located, argv: &[OsString]) -> Resul
         handed,
         group: team.group,
     }))
+}
+
+/// Whether this machine has a team workspace and this process's user is of its group: its
+/// members mean it when they name no workspace; anyone else (root, someone outside the
+/// team) keeps their own default.
+fn member_of_system_team() -> bool {
+    let Some(team) = settings::peek(Path::new(SYSTEM_WORKSPACE)) else {
+        return false;
+    };
+    let Some((gid, _)) = identity::group(&team.group) else {
+        return false;
+    };
+    let gid = rustix::process::Gid::from_raw(gid);
+    rustix::process::getegid() == gid
+        || rustix::process::getgroups().is_ok_and(|groups| groups.contains(&gid))
 }
 
 /// A registered service account: its own team's workspace, and none of the caller's knobs.
