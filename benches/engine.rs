@@ -247,7 +247,10 @@ fn team_steps(bench_ws: &Path) {
         let _ = Command::new("userdel").arg(user).status();
     }
     for g in [&group, &svc, &exec] {
-        let _ = Command::new("groupdel").arg(g).status();
+        let _ = Command::new("groupdel")
+            .arg(g)
+            .stderr(std::process::Stdio::null())
+            .status();
     }
     let _ = std::fs::remove_file(format!("/etc/sudoers.d/pilote-{svc}"));
     let _ = std::fs::remove_file(format!("/etc/pilote/teams/{svc}.toml"));
