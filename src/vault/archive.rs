@@ -37,6 +37,21 @@ pub fn is_archive(path: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
+/// Opens an archive that is a regular file itself, never through a link (a drop is
+/// someone else's: a link could point at what only the sweeping account may read).
+fn open_plain(archive: &Path) -> Result<fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(archive)
+        .map_err(|e| format!("cannot read it (a link is not followed): {e}"))?;
+    match f.metadata() {
+        Ok(m) if m.is_file() => Ok(f),
+        _ => Err("not a regular file".into()),
+    }
+}
+
 /// The name without its archive extension (`pets-1.4.0.tar.gz` → `pets-1.4.0`).
 pub fn stem(name: &str) -> &str {
     for ext in [".tar.gz", ".tgz", ".tar", ".zip"] {
@@ -109,7 +124,7 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
     if archive.to_string_lossy().ends_with(".zip") {
         return extract_zip(archive, into, limits);
     }
-    let file = fs::File::open(archive).map_err(|e| format!("cannot read it: {e}"))?;
+    let file = open_plain(archive)?;
     let compressed = Arc::new(AtomicU64::new(0));
     let counting = Counting {
         inner: io::BufReader::new(file),
@@ -217,7 +232,7 @@ fn check_growth(total: u64, packed: Option<u64>, limits: Limits) -> Result<(), S
 /// `extract` for `.zip`: the same rules, entry by entry (the sizes in a zip's directory are
 /// the archive's word, so the bytes are counted as they come out).
 fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), String> {
-    let file = fs::File::open(archive).map_err(|e| format!("cannot read it: {e}"))?;
+    let file = open_plain(archive)?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
         .map_err(|e| format!("not a zip archive: {e}"))?;
     if zip.len() > limits.max_files {

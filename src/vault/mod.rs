@@ -51,15 +51,15 @@ impl Vault {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .ok_or_else(|| io::Error::other("the file name is not UTF-8"))?;
-            vec![(name.to_string(), path.to_path_buf())]
+            vec![(name.to_string(), path.to_path_buf(), Listed::of(&meta))]
         } else {
             return Err(io::Error::other(
                 "not a regular file or a directory (symlinks are not imported)",
             ));
         };
         let mut out = Vec::new();
-        for (rel, file) in files {
-            let (sha256, size) = self.store_blob(&file)?;
+        for (rel, file, listed) in files {
+            let (sha256, size) = self.store_blob(&file, listed)?;
             out.push(Artifact {
                 path: rel,
                 sha256,
@@ -71,13 +71,13 @@ impl Vault {
     }
 
     /// Copies one file into `tmp/` while hashing it, syncs it, then renames it to its digest.
-    fn store_blob(&self, file: &Path) -> io::Result<(String, u64)> {
+    fn store_blob(&self, file: &Path, listed: Listed) -> io::Result<(String, u64)> {
         let tmp = self
             .dir
             .join("tmp")
             .join(format!("{}-{}", std::process::id(), unique()));
         let result = (|| {
-            let mut src = File::open(file)?;
+            let mut src = open_listed(file, listed)?;
             let mut dst = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -178,7 +178,43 @@ fn unique() -> u128 {
 }
 
 /// Regular files under `dir` as (relative `/`-path, path), refusing anything else.
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> io::Result<()> {
+/// A file as it was listed (never through a link): what it must still be when it is read.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    dev: u64,
+    ino: u64,
+}
+
+impl Listed {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Opens `path` for reading only if it is still the regular file that was listed: a drop is
+/// someone else's (a team member's), and a part of it swapped for a link meanwhile must not
+/// make the account that sweeps read its own files (the store) into the vault.
+fn open_listed(path: &Path, listed: Listed) -> io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.dev() != listed.dev || meta.ino() != listed.ino {
+        return Err(io::Error::other(format!(
+            "{}: changed while it was read (replaced by a link or another file)",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Listed)>) -> io::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(fs::DirEntry::file_name);
     for e in entries {
@@ -201,7 +237,7 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> io::
                     io::Error::other(format!("{}: the name is not UTF-8", path.display()))
                 })?
                 .to_string();
-            out.push((rel, path));
+            out.push((rel, path, Listed::of(&e.metadata()?)));
         } else {
             return Err(io::Error::other(format!(
                 "{}: not a regular file (symlinks are not packaged)",
@@ -221,7 +257,7 @@ pub fn manifest(dir: &Path) -> io::Result<Vec<Artifact>> {
     let mut files = Vec::new();
     list_files(dir, dir, &mut files)?;
     let mut out = Vec::new();
-    for (rel, path) in files {
+    for (rel, path, _) in files {
         let (sha256, size) = sha256_file(&path)?;
         out.push(Artifact {
             path: rel,
@@ -253,6 +289,36 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_swapped_for_a_link_after_its_listing_is_not_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let drop = dir.path().join("pets-1.4.0");
+        std::fs::create_dir_all(drop.join("sub")).expect("mkdir");
+        std::fs::write(drop.join("sub/pets.war"), "war").expect("write");
+        std::fs::write(dir.path().join("secret"), "the store").expect("write");
+        let mut files = Vec::new();
+        list_files(&drop, &drop, &mut files).expect("list");
+        let (_, path, listed) = files.pop().expect("one file");
+        assert!(open_listed(&path, listed).is_ok());
+        // The dropper swaps a directory of her drop for a link to what she cannot read.
+        std::fs::rename(drop.join("sub"), dir.path().join("old")).expect("mv");
+        std::fs::create_dir(drop.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink(dir.path().join("secret"), drop.join("sub/pets.war"))
+            .expect("link");
+        assert!(
+            open_listed(&path, listed).is_err(),
+            "a link is not followed"
+        );
+        std::fs::remove_file(drop.join("sub/pets.war")).expect("rm");
+        std::fs::remove_dir(drop.join("sub")).expect("rmdir");
+        std::os::unix::fs::symlink(dir.path(), drop.join("sub")).expect("link dir");
+        std::fs::write(dir.path().join("pets.war"), "another file").expect("write");
+        assert!(
+            open_listed(&path, listed).is_err(),
+            "another file is not read"
+        );
+    }
 
     #[test]
     fn the_manifest_lists_every_file_with_its_digest() {
