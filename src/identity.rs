@@ -92,6 +92,11 @@ impl Actor {
     }
 }
 
+/// Whether sudo itself started this process (its parent is sudo, running as root).
+pub fn started_by_sudo() -> bool {
+    sudo_parent_uid().is_some()
+}
+
 /// If the parent process is sudo (named `sudo` and running as root: a process of the same
 /// user could take the name, not the uid), the real uid of whoever ran it.
 fn sudo_parent_uid() -> Option<u32> {

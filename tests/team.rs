@@ -560,3 +560,57 @@ fn someone_elses_workspace_is_a_permission_problem_not_a_missing_one() {
     assert!(err.contains(&format!("belongs to {erin}")), "{err}");
     assert!(!err.contains("pilote init"), "{err}");
 }
+
+#[test]
+fn pilotes_own_internal_commands_are_not_a_way_in() {
+    needs_team!();
+    let team = Team::new(&["alice"]);
+    team.pets(&["alice"], false);
+    let alice = team.name("alice");
+    team.ok(&alice, &["status"]);
+    let db = team.data.join("pilote.db");
+    let before = std::fs::read(&db).expect("store");
+    let through_sudo = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("/usr/sbin/runuser");
+        cmd.args(["-u", &alice, "--", "sudo", "-n", "-u", &team.svc, "--"])
+            .arg(env!("CARGO_BIN_EXE_pilote"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir("/")
+            .stdin(std::process::Stdio::null());
+        sh(&mut cmd)
+    };
+    // The digest of nothing: stdin is empty, so the copy would pass its own check and put an
+    // empty file in place of the store.
+    let forged = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_string();
+    let db_text = db.display().to_string();
+    let config = team.config.display().to_string();
+    for (args, why) in [
+        (
+            vec!["__copy", db_text.as_str(), "0600", forged.as_str()],
+            "never runs steps nor their copies",
+        ),
+        (vec!["__executor"], "never runs steps nor their copies"),
+        (
+            vec!["--workspace", config.as_str(), "__runner", "1"],
+            "started by pilote, not through sudo",
+        ),
+        (
+            vec!["man", "/tmp"],
+            "keeps no workspace or files of its own",
+        ),
+    ] {
+        let (code, _, err) = through_sudo(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    // Through her own pilote too: it goes through sudo, and is refused the same way.
+    let (code, _, err) = team.as_person(&alice, &["__copy", &db_text, "0600", &forged]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        std::fs::read(&db).expect("store"),
+        before,
+        "the store is untouched"
+    );
+}

@@ -122,10 +122,32 @@ fn as_service_account(
     };
     if matches!(
         cli.command,
-        Some(Command::Demo { .. } | Command::Init { .. } | Command::SetupTeam(_))
+        Some(
+            Command::Demo { .. }
+                | Command::Init { .. }
+                | Command::SetupTeam(_)
+                | Command::Man { .. }
+        )
     ) {
         return Err(refuse(
-            "it keeps no workspace of its own; run this as yourself".into(),
+            "it keeps no workspace or files of its own; run this as yourself".into(),
+        ));
+    }
+    // The executor and the copy run steps' work: as this account, which owns the store,
+    // they would let whoever can reach it through sudo run anything as it, or write the
+    // store (`__copy /var/lib/pilote/pilote.db`).
+    if matches!(cli.command, Some(Command::Executor | Command::Copy { .. })) {
+        return Err(refuse(
+            "it never runs steps nor their copies: they run as the executor account".into(),
+        ));
+    }
+    // The runner and the deliverer are started by pilote itself, never by a person through
+    // sudo.
+    if matches!(cli.command, Some(Command::Runner { .. } | Command::Notify))
+        && identity::started_by_sudo()
+    {
+        return Err(refuse(
+            "its runners and deliverer are started by pilote, not through sudo".into(),
         ));
     }
     for var in [
