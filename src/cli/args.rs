@@ -17,7 +17,8 @@ use clap_complete::Shell;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Workspace config dir (default: $XDG_CONFIG_HOME/pilote).
+    /// Workspace config dir (default: /etc/pilote for the members of its team, else
+    /// $XDG_CONFIG_HOME/pilote).
     #[arg(
         long,
         short = 'w',

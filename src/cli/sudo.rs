@@ -43,6 +43,11 @@ pub(super) fn route(cli: &Cli, mut located: Located, argv: &[OsString]) -> Resul
     if let Some(reg) = settings::registration(&my_name).map_err(Error::BadInput)? {
         return as_service_account(cli, located, &my_name, &reg).map(Route::Here);
     }
+    // The executor and a copy do a step's work as whoever runs them (the executor account):
+    // they take no workspace, and never go through sudo again.
+    if matches!(cli.command, Some(Command::Executor | Command::Copy { .. })) {
+        return Ok(Route::Here(located));
+    }
     // Without a workspace named, the machine's team workspace is the one people mean; the
     // demo and `init` are a person's own.
     let own = matches!(

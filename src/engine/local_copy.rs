@@ -22,8 +22,19 @@ pub fn parse_mode(text: &str) -> Option<u32> {
         .filter(|m| *m <= 0o7777 && !text.is_empty())
 }
 
+static INHERITED_UMASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0o022);
+
+/// The umask this process was started with, before pilote made its own 077: a copy's
+/// directories are created with it, so an app server's account can enter them.
+pub fn inherit_umask(mask: u32) {
+    INHERITED_UMASK.store(mask, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The `__copy` command: stdin to `dest`. Exits 65 on a digest mismatch.
 pub fn receive(dest: &Path, mode: &str, sha256: &str) -> Result<(), String> {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(
+        INHERITED_UMASK.load(std::sync::atomic::Ordering::Relaxed) & 0o777,
+    ));
     let mode = parse_mode(mode).ok_or_else(|| format!("`{mode}` is not an octal mode"))?;
     match write(dest, mode, sha256, &mut std::io::stdin().lock()) {
         Ok(()) => Ok(()),
