@@ -469,37 +469,47 @@ fn sudoers(o: &SetupTeam, binary: &Path, out: Say<'_>) -> Result<()> {
         return Ok(());
     }
     fs::create_dir_all(SUDOERS_DIR).map_err(Error::io(format!("cannot create {SUDOERS_DIR}")))?;
-    // Not in sudoers.d until checked: a broken drop-in there would stop sudo for everyone.
-    let tmp = std::env::temp_dir().join(format!("pilote-sudoers-{}", std::process::id()));
-    fs::write(&tmp, &text).map_err(Error::io(format!("cannot write {}", tmp.display())))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o440))
-        .map_err(Error::io(format!("cannot chmod {}", tmp.display())))?;
+    // Checked before it counts, in sudoers.d itself (root's alone: nobody can swap it
+    // between the check and the rename, as they could a file in /tmp); sudo skips names
+    // with a dot, so the part file is never read as a rule, and a broken one never stops
+    // sudo for everyone.
+    let part = Path::new(SUDOERS_DIR).join(format!(".pilote-{}.part", o.service_account));
+    let _ = fs::remove_file(&part);
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o440)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&part)
+            .map_err(Error::io(format!("cannot create {}", part.display())))?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(Error::io(format!("cannot write {}", part.display())))?;
+    }
     let checked = Command::new("visudo")
         .arg("-c")
         .arg("-q")
         .arg("-f")
-        .arg(&tmp)
+        .arg(&part)
         .output();
-    match checked {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::BadInput(format!(
-                "the sudoers drop-in does not pass `visudo -c`: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::BadInput(format!(
-                "cannot run visudo ({e}): a team's members reach pilote through sudo; install sudo"
-            )));
-        }
+    let refused = match checked {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "the sudoers drop-in does not pass `visudo -c`: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Some(format!(
+            "cannot run visudo ({e}): a team's members reach pilote through sudo; install sudo"
+        )),
+    };
+    if let Some(why) = refused {
+        let _ = fs::remove_file(&part);
+        return Err(Error::BadInput(why));
     }
-    let text =
-        fs::read_to_string(&tmp).map_err(Error::io(format!("cannot read {}", tmp.display())))?;
-    let _ = fs::remove_file(&tmp);
-    write_root_file(&path, &text, 0o440)?;
+    fs::rename(&part, &path).map_err(Error::io(format!("cannot write {}", path.display())))?;
     let meta = fs::metadata(&path).map_err(Error::io(format!("cannot read {}", path.display())))?;
     debug_assert_eq!(meta.uid(), 0);
     say!(out, "sudoers {}: written (visudo -c: ok)", path.display());

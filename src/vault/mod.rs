@@ -7,6 +7,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,15 @@ impl Vault {
                 "not a regular file or a directory (symlinks are not imported)",
             ));
         };
+        // A package's size has the archives' bound: a sparse file of 5 GiB costs its dropper
+        // nothing and the vault 5 GiB for good.
+        let total: u64 = files.iter().map(|(_, _, l)| l.size).sum();
+        let max = archive::Limits::default().max_bytes;
+        if total > max {
+            return Err(io::Error::other(format!(
+                "{total} bytes in all, more than the {max} a package may hold"
+            )));
+        }
         let mut out = Vec::new();
         for (rel, file, listed) in files {
             let (sha256, size) = self.store_blob(&file, listed)?;
@@ -77,7 +87,8 @@ impl Vault {
             .join("tmp")
             .join(format!("{}-{}", std::process::id(), unique()));
         let result = (|| {
-            let mut src = open_listed(file, listed)?;
+            // No more than it was listed with: a file still growing is not a package yet.
+            let mut src = open_listed(file, listed)?.take(listed.size.saturating_add(1));
             let mut dst = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -94,6 +105,13 @@ impl Vault {
                 h.update(&buf[..n]);
                 dst.write_all(&buf[..n])?;
                 size += n as u64;
+            }
+            if size != listed.size {
+                return Err(io::Error::other(format!(
+                    "{}: changed while it was read ({} bytes listed, {size} read)",
+                    file.display(),
+                    listed.size
+                )));
             }
             dst.sync_all()?;
             let sha = hex::encode(h.finalize());
@@ -183,6 +201,7 @@ fn unique() -> u128 {
 struct Listed {
     dev: u64,
     ino: u64,
+    size: u64,
 }
 
 impl Listed {
@@ -191,6 +210,7 @@ impl Listed {
         Self {
             dev: meta.dev(),
             ino: meta.ino(),
+            size: meta.len(),
         }
     }
 }
@@ -215,34 +235,83 @@ fn open_listed(path: &Path, listed: Listed) -> io::Result<File> {
 }
 
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Listed)>) -> io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for e in entries {
-        let path = e.path();
-        let kind = e.file_type()?;
-        if kind.is_dir() {
-            list_files(root, &path, out)?;
-        } else if kind.is_file() {
-            if out.len() >= MAX_FILES {
+    use rustix::fs::{Mode, OFlags};
+    // Walked by directory fd, never by path: a directory of the drop swapped for a link
+    // while it is listed is refused, never followed (into the store's data dir).
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    walk(&fd, root, dir, out)
+}
+
+fn walk(
+    fd: &std::os::fd::OwnedFd,
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf, Listed)>,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    let mut names: Vec<std::ffi::CString> = Vec::new();
+    for e in rustix::fs::Dir::read_from(fd)? {
+        let e = e?;
+        let name = e.file_name();
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    for name in names {
+        let path = dir.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+        let stat = rustix::fs::statat(fd, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => {
+                let sub = rustix::fs::openat(
+                    fd,
+                    &name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "{}: changed while it was listed ({e})",
+                        path.display()
+                    ))
+                })?;
+                walk(&sub, root, &path, out)?;
+            }
+            FileType::RegularFile => {
+                if out.len() >= MAX_FILES {
+                    return Err(io::Error::other(format!(
+                        "more than {MAX_FILES} files under {}",
+                        root.display()
+                    )));
+                }
+                let rel = path
+                    .strip_prefix(root)
+                    .map_err(io::Error::other)?
+                    .to_str()
+                    .ok_or_else(|| {
+                        io::Error::other(format!("{}: the name is not UTF-8", path.display()))
+                    })?
+                    .to_string();
+                out.push((
+                    rel,
+                    path,
+                    Listed {
+                        dev: stat.st_dev,
+                        ino: stat.st_ino,
+                        size: u64::try_from(stat.st_size).unwrap_or(u64::MAX),
+                    },
+                ));
+            }
+            _ => {
                 return Err(io::Error::other(format!(
-                    "more than {MAX_FILES} files under {}",
-                    root.display()
+                    "{}: not a regular file (symlinks are not packaged)",
+                    path.display()
                 )));
             }
-            let rel = path
-                .strip_prefix(root)
-                .map_err(io::Error::other)?
-                .to_str()
-                .ok_or_else(|| {
-                    io::Error::other(format!("{}: the name is not UTF-8", path.display()))
-                })?
-                .to_string();
-            out.push((rel, path, Listed::of(&e.metadata()?)));
-        } else {
-            return Err(io::Error::other(format!(
-                "{}: not a regular file (symlinks are not packaged)",
-                path.display()
-            )));
         }
     }
     Ok(())
