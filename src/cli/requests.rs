@@ -73,6 +73,7 @@ pub fn new(ws: &Workspace, store: &mut Store, f: &Filing<'_>) -> Result<()> {
             plan.app
         )));
     }
+    crate::workflow::same_version(&plan, version)?;
     let path = source.path.display().to_string();
     let title = title.map_or_else(|| format!("{app} {version}"), str::to_string);
     let id = store.create_request(&NewRequest {

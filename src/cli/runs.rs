@@ -110,6 +110,7 @@ pub fn run(
                 .map_err(|e| Error::BadInput(format!("--package {}: {e}", dir.display())))?,
         ),
         (None, Some(version)) => {
+            workflow::same_version(&plan, version)?;
             let p = verified_package(&ws, &store, &plan.app, version)?;
             (Some(p.digest), p.artifacts)
         }

@@ -9,7 +9,7 @@ mod runs;
 mod stages;
 
 pub use people::require_person;
-pub use plans::{checked, known_env, read_plan, render};
+pub use plans::{checked, known_env, read_plan, render, same_version};
 pub use requests::{
     DeployPreview, decide, find_request, lifecycle, prepare_deploy, replan, schedule, start_deploy,
     transition,

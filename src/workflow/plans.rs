@@ -71,6 +71,21 @@ fn read_team_plan(ws: &Workspace, path: &Path) -> Result<SourceFile> {
     }
 }
 
+/// A plan's `version` (what `${version}` says in paths and scripts) must be the release's:
+/// otherwise a plan could name other files than its package's, or other places.
+pub fn same_version(plan: &Plan, release: &str) -> Result<()> {
+    match plan.vars.get("version") {
+        Some(toml::Value::String(v)) if v != release => Err(Error::BadInput(format!(
+            "the plan says version = \"{v}\", but the release is {release}: `${{version}}` would \
+             name another release's files; set the plan's version to {release}"
+        ))),
+        Some(v) if !v.is_str() => Err(Error::BadInput(format!(
+            "the plan's version is {v}, not a string: write version = \"{release}\""
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn known_env(ws: &Workspace, env: &str) -> Result<()> {
     if ws.inventory.env(env).is_some() {
         return Ok(());

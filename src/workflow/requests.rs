@@ -88,6 +88,7 @@ pub fn prepare_deploy(
     let Some(plan) = plan else {
         return Err(Error::Invalid(diags));
     };
+    super::plans::same_version(&plan, &r.version)?;
     // What will run, and what a rollback would run: read before confirming.
     let ctx = ws.plan_context();
     let both = expand(&plan, &ctx, env).and_then(|x| {

@@ -40,6 +40,17 @@ pub(super) async fn copy(
     };
     let h = host.and_then(|h| ctx.ws.inventory.host(h));
     let target = resolve(ctx, action, env, host, dest).map_err(fail)?;
+    // A plan's values fill the destination in: one with `..` in it would send the artifact
+    // out of the directory the automation names (from uat's host dir into prod's).
+    if std::path::Path::new(&target)
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(fail(format!(
+            "the destination {target} climbs with `..`: a copy goes where its automation says, \
+             whatever a plan's values are"
+        )));
+    }
 
     // Hashing a big package blocks: keep it off the async workers.
     let hashed = {
