@@ -177,6 +177,14 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     let row = store
         .run(run)?
         .ok_or_else(|| RunnerError::Setup(format!("no run #{run}")))?;
+    // Only a run waiting for its runner gets one: never a finished run again, never a run
+    // whose recorded runner still lives (its lease file deleted under it).
+    if row.state != "pending" {
+        return Err(RunnerError::Setup(format!(
+            "run #{run} is {}, not waiting for a runner",
+            row.state
+        )));
+    }
     let actor = Actor::current();
     // A crash test asking for a point that does not exist fails its run, never passes for
     // want of a crash.

@@ -714,10 +714,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::clock::now_ms();
         self.write(|tx| {
-            tx.execute(
-                "UPDATE runs SET state = ?2, finished_at = ?3, outcome = ?4 WHERE id = ?1",
+            // A finished run stays as it ended: nothing rewrites its outcome (a runner started
+            // again for it, by mistake or on purpose).
+            let changed = tx.execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3, outcome = ?4
+                 WHERE id = ?1 AND state IN ('pending', 'running', 'waiting', 'interrupted')",
                 params![id, state, now, outcome],
             )?;
+            if changed == 0 {
+                return Ok(());
+            }
             tx.execute("DELETE FROM locks WHERE run_id = ?1", [id])?;
             let request_state = |tx: &Transaction<'_>| {
                 tx.query_row(
