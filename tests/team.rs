@@ -614,3 +614,62 @@ fn pilotes_own_internal_commands_are_not_a_way_in() {
         "the store is untouched"
     );
 }
+
+#[test]
+fn a_secret_is_kept_for_its_env_and_never_reaches_another() {
+    needs_team!();
+    let team = Team::new(&["alice"]);
+    team.pets(&["alice"], false);
+    let alice = team.name("alice");
+    for env in ["uat", "prod"] {
+        team.admin_writes(
+            &format!("secrets/{env}/db"),
+            &format!("{env}-db-password-s3cr3t\n"),
+        );
+        let path = team.config.join(format!("secrets/{env}/db"));
+        // The admins' file, readable by the service account alone.
+        sh(std::process::Command::new("chgrp")
+            .arg(&team.svc)
+            .arg(&path));
+        sh(std::process::Command::new("chmod").arg("640").arg(&path));
+    }
+    team.admin_writes(
+        "automations/db.toml",
+        r#"[db-login]
+description = "Use the database password"
+domain = "war"
+changes_state = false
+
+[db-login.params.password]
+type = "secret"
+
+[[db-login.steps]]
+name = "log in"
+kind = "ssh"
+script = 'test -n "$PASSWORD" && echo "logged in with ${#PASSWORD} characters"'
+"#,
+    );
+    let plan = |env: &str| {
+        format!(
+            r#"app = "pets"
+[[actions]]
+id = "login"
+title = "Log in"
+uses = "db-login"
+with = {{ password = {{ file = "{}" }} }}
+"#,
+            team.config.join(format!("secrets/{env}/db")).display()
+        )
+    };
+    team.person_writes(&alice, "own.toml", &plan("uat"));
+    team.person_writes(&alice, "other.toml", &plan("prod"));
+    let (code, out, err) = team.as_person(&alice, &["run", "own.toml", "--env", "uat", "--follow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("logged in with 22 characters"), "{out}");
+    assert!(!out.contains("s3cr3t"), "{out}");
+    let (code, out, err) =
+        team.as_person(&alice, &["run", "other.toml", "--env", "uat", "--follow"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("is not one of uat's secrets"), "{out}");
+    assert!(!out.contains("logged in"), "{out}");
+}

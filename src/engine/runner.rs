@@ -443,10 +443,24 @@ fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, S
                         p.name
                     )
                 })?,
-                // A team's plans are its members': a secret file must be the admins', or a
-                // plan could name the store and get it in a step's environment.
+                // A team's plans are its members': a secret is the admins' file, kept for the
+                // env the run is on (`<config>/secrets/<env>/`), or any member's uat plan
+                // could hand prod's database password to a step.
                 SecretRef::File(path) if ws.settings.team.is_some() => {
-                    crate::settings::admin_owned(std::path::Path::new(path))
+                    let kept = ws.config_dir.join("secrets").join(env);
+                    let file = std::path::Path::new(path);
+                    let inside = std::fs::canonicalize(file)
+                        .ok()
+                        .zip(std::fs::canonicalize(&kept).ok())
+                        .is_some_and(|(f, k)| f.starts_with(k));
+                    if !inside {
+                        return Err(format!(
+                            "secret `{}`: {path} is not one of {env}'s secrets; a team keeps them in {}",
+                            p.name,
+                            kept.display()
+                        ));
+                    }
+                    crate::settings::admin_owned(file)
                         .map_err(|why| format!("secret `{}`: {why}", p.name))?;
                     std::fs::read_to_string(path)
                         .map(|s| s.trim_end_matches('\n').to_string())
