@@ -307,6 +307,7 @@ cat {db} > /dev/null && echo READ-THE-STORE
 ls {data}/spool {data}/vault && echo READ-THE-SPOOL
 {bin} --workspace {config} request approve {id} --env preprod && echo APPROVED
 env | grep -E '^(SUDO_|PILOTE_WORKSPACE)' && echo LEAKED-ENV
+ls /proc/$PPID/fd > /dev/null 2>&1 && echo REACHED-THE-EXECUTOR
 true
 '''
 "#,
@@ -335,6 +336,7 @@ uses = "evil"
         "READ-THE-SPOOL",
         "APPROVED",
         "LEAKED-ENV",
+        "REACHED-THE-EXECUTOR",
     ] {
         assert!(!log.contains(bad), "{bad}: {log}");
     }
@@ -347,8 +349,8 @@ uses = "evil"
     record(&Row {
         id: "people-step-against-the-store",
         area: "people",
-        fault: "a step of the team's catalog writes the store with sqlite3, reads it, lists the spool and vault, approves through pilote, looks for SUDO_*",
-        tries: 5,
+        fault: "a step of the team's catalog writes the store with sqlite3, reads it, lists the spool and vault, approves through pilote, looks for SUDO_*, opens its executor's fds",
+        tries: 6,
         outcome: "the step ran as the executor account; each attempt denied; the store unchanged",
         lost: "nothing",
     });

@@ -82,12 +82,36 @@ pub(super) fn route(cli: &Cli, mut located: Located, argv: &[OsString]) -> Resul
         "cannot resolve {}",
         located.dir.display()
     )))?;
-    let mut args: Vec<OsString> = vec!["--workspace".into(), dir.into_os_string()];
     let handed = handed_files(cli)?;
-    if !handed.is_empty() {
-        args.push("--handover".into());
+    let mut args: Vec<OsString> = argv.iter().skip(1).cloned().collect();
+    // The person's own `-w` is the team's workspace, resolved; without one, it is given.
+    match (&cli.workspace, located.origin) {
+        (Some(given), Origin::Flag) => {
+            args = with_workspace(args, given.as_os_str(), dir.as_os_str()).ok_or_else(|| {
+                Error::BadInput(format!(
+                    "write the workspace on its own (`-w {}`): it goes through sudo as the team's",
+                    given.display()
+                ))
+            })?;
+        }
+        _ => args
+            .splice(0..0, ["--workspace".into(), dir.into_os_string()])
+            .for_each(drop),
     }
-    args.extend(without_workspace(argv.iter().skip(1).cloned()));
+    // Each plan file handed over is named by its full path: unambiguous in the request,
+    // never mistaken for one of the team's plans of the same relative name.
+    for (given, full, _) in &handed {
+        if let Some(a) = args.iter_mut().find(|a| a.as_os_str() == given.as_str()) {
+            *a = full.into();
+        }
+    }
+    if !handed.is_empty() {
+        args.insert(0, "--handover".into());
+    }
+    let handed = handed
+        .into_iter()
+        .map(|(_, full, bytes)| (full, bytes))
+        .collect();
     Ok(Route::Sudo(Reexec {
         account: team.service_account,
         binary: team.binary,
@@ -186,8 +210,8 @@ fn as_service_account(
     })
 }
 
-/// The plan files a command names that the person can read: their bytes, handed over.
-fn handed_files(cli: &Cli) -> Result<Vec<(String, Vec<u8>)>> {
+/// The plan files a command names that the person can read: (as typed, full path, bytes).
+fn handed_files(cli: &Cli) -> Result<Vec<(String, String, Vec<u8>)>> {
     let named: Vec<&Path> = match &cli.command {
         Some(Command::Run { file, .. }) => vec![file],
         Some(Command::Plan {
@@ -207,33 +231,55 @@ fn handed_files(cli: &Cli) -> Result<Vec<(String, Vec<u8>)>> {
         }
         let bytes =
             std::fs::read(path).map_err(Error::io(format!("cannot read {}", path.display())))?;
-        out.push((path.to_string_lossy().into_owned(), bytes));
+        let full = std::fs::canonicalize(path)
+            .map_err(Error::io(format!("cannot resolve {}", path.display())))?;
+        out.push((
+            path.to_string_lossy().into_owned(),
+            full.to_string_lossy().into_owned(),
+            bytes,
+        ));
     }
     Ok(out)
 }
 
-/// `args` without `--workspace DIR` / `-w DIR` (and their joined forms): the other side is
-/// given the team's workspace, resolved, first.
-fn without_workspace(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut args = args.peekable();
-    while let Some(a) = args.next() {
-        let text = a.to_string_lossy();
-        if text == "--" {
+/// `args` with the person's `-w GIVEN` (in any of its forms: `-w DIR`, `--workspace DIR`,
+/// `-wDIR`, `--workspace=DIR`) replaced by `--workspace FULL`; `None` if it is not there on
+/// its own (inside a bundle of short flags). Only that occurrence is touched: a value
+/// elsewhere that starts with `-w` is someone's title, not a flag.
+fn with_workspace(
+    args: Vec<OsString>,
+    given: &std::ffi::OsStr,
+    full: &std::ffi::OsStr,
+) -> Option<Vec<OsString>> {
+    let given = given.to_string_lossy();
+    let joined = [
+        format!("-w{given}"),
+        format!("-w={given}"),
+        format!("--workspace={given}"),
+    ];
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut done = false;
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        let text = a.to_string_lossy().into_owned();
+        if !done && text == "--" {
+            return None;
+        }
+        if !done
+            && (text == "-w" || text == "--workspace")
+            && it.peek().is_some_and(|v| v.to_string_lossy() == given)
+        {
+            it.next();
+            out.extend(["--workspace".into(), full.to_os_string()]);
+            done = true;
+        } else if !done && joined.contains(&text) {
+            out.extend(["--workspace".into(), full.to_os_string()]);
+            done = true;
+        } else {
             out.push(a);
-            out.extend(args);
-            break;
         }
-        if text == "-w" || text == "--workspace" {
-            args.next();
-            continue;
-        }
-        if text.starts_with("--workspace=") || (text.starts_with("-w") && text.len() > 2) {
-            continue;
-        }
-        out.push(a);
     }
-    out
+    done.then_some(out)
 }
 
 /// Runs the command again through sudo and returns its exit code. Waits rather than
@@ -312,24 +358,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_workspace_flag_is_dropped_in_every_form() {
+    fn the_workspace_flag_is_replaced_in_every_form_and_nothing_else() {
         let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        let out = without_workspace(
-            args(&[
-                "-w",
-                "/a",
-                "request",
-                "--workspace=/b",
-                "-w/c",
-                "show",
-                "--workspace",
-                "/d",
-                "1",
-                "--",
-                "-w",
-            ])
-            .into_iter(),
+        let full = std::ffi::OsStr::new("/etc/team");
+        for typed in [
+            vec!["-w", "t", "request", "show", "1"],
+            vec!["request", "--workspace", "t", "show", "1"],
+            vec!["-wt", "request", "show", "1"],
+            vec!["request", "show", "--workspace=t", "1"],
+        ] {
+            let out = with_workspace(args(&typed), std::ffi::OsStr::new("t"), full).expect("found");
+            let text: Vec<String> = out
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                text.windows(2).any(|w| w == ["--workspace", "/etc/team"]),
+                "{text:?}"
+            );
+            assert_eq!(text.len(), 5, "{text:?}");
+        }
+        // A title that starts with -w is a title.
+        let out = with_workspace(
+            args(&["-w", "t", "request", "new", "--title", "-wow"]),
+            std::ffi::OsStr::new("t"),
+            full,
+        )
+        .expect("found");
+        assert_eq!(
+            out.last()
+                .map(|a| a.to_string_lossy().into_owned())
+                .as_deref(),
+            Some("-wow")
         );
-        assert_eq!(out, args(&["request", "show", "1", "--", "-w"]));
+        // Bundled short flags are not taken apart: refused rather than guessed.
+        assert!(
+            with_workspace(
+                args(&["-fwt", "logs", "1"]),
+                std::ffi::OsStr::new("t"),
+                full
+            )
+            .is_none()
+        );
     }
 }

@@ -186,6 +186,17 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             },
             Err(e) => failed(e),
         },
+        // A request's plan is the one it was filed with, as its approvals are bound to it:
+        // the file of that name may have changed since, or be another (a team's plan of the
+        // same name as a member's own file).
+        Effect::OpenPlan {
+            path,
+            request: Some(id),
+        } if let Ok(Some(r)) = store.request(id) => Msg::PlanOpened {
+            path: r.plan_path.unwrap_or(path),
+            text: r.plan_body,
+            request: Some(id),
+        },
         Effect::OpenPlan { path, request } => match crate::workflow::read_plan(ws, path.as_ref()) {
             Ok(source) => Msg::PlanOpened {
                 path: source.path.display().to_string(),

@@ -22,6 +22,11 @@ pub fn serve() -> Result<(), String> {
     if kind != SocketType::SEQPACKET {
         return Err("`__executor` is started by a runner, its stdin a socket".into());
     }
+    // Steps run as this account too: not dumpable, this process cannot be traced nor its
+    // fds taken (`pidfd_getfd`, /proc/PID/fd) by a step of this run or another, which could
+    // otherwise speak to a runner in its name. Its children are dumpable again at exec.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| format!("cannot make the executor undumpable: {e}"))?;
     serve_on(sock)
 }
 
