@@ -98,15 +98,25 @@ pub(super) fn send_message(
 pub(super) fn recv_message(
     sock: BorrowedFd<'_>,
 ) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-    let mut buf = vec![0u8; MAX_MESSAGE];
+    // One buffer per thread, kept: a message is a few hundred bytes, the buffer the largest
+    // one allowed, and zeroing that for every step would cost more than the step's message.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_MESSAGE]);
+    }
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = rustix::net::recvmsg(
-        sock,
-        &mut [IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
+    let (got, bytes) = BUF.with_borrow_mut(|buf| {
+        rustix::net::recvmsg(
+            sock,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )
+        .map(|got| {
+            let n = got.bytes.min(buf.len());
+            (got, buf[..n].to_vec())
+        })
+    })?;
     let mut fds = Vec::new();
     for m in control.drain() {
         if let RecvAncillaryMessage::ScmRights(received) = m {
@@ -116,6 +126,5 @@ pub(super) fn recv_message(
     if got.bytes == 0 && fds.is_empty() {
         return Ok(None);
     }
-    buf.truncate(got.bytes);
-    Ok(Some((buf, fds)))
+    Ok(Some((bytes, fds)))
 }
