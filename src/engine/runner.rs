@@ -1054,8 +1054,8 @@ fn judge(
 /// sandbox is there); the executor account's home in a team's, which cannot enter it.
 pub(crate) fn step_dir(data_dir: &std::path::Path) -> Option<PathBuf> {
     match super::executor::current() {
-        Some(_) => None,
-        None => data_dir.is_dir().then(|| data_dir.to_path_buf()),
+        Some(e) if e.other_account() => None,
+        _ => data_dir.is_dir().then(|| data_dir.to_path_buf()),
     }
 }
 

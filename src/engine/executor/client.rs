@@ -39,6 +39,7 @@ pub struct Executor {
     user: String,
     /// sudo, then the executor: reaped when the runner is done with it.
     child: Mutex<Option<std::process::Child>>,
+    other_account: bool,
 }
 
 impl std::fmt::Debug for Executor {
@@ -60,7 +61,11 @@ pub struct Remote {
 
 impl Executor {
     /// Starts `binary __executor` as `run_as` through sudo and waits for its greeting.
-    pub async fn start(run_as: &str, binary: &Path) -> Result<Arc<Self>, String> {
+    ///
+    /// Without `run_as` (a personal workspace), it runs as this account, started directly:
+    /// steps are then forked by a small process rather than by the runner, whose every fork
+    /// costs more as it grows, and they still never outlive it.
+    pub async fn start(run_as: Option<&str>, binary: &Path) -> Result<Arc<Self>, String> {
         let (ours, theirs) = rustix::net::socketpair(
             AddressFamily::UNIX,
             SocketType::SEQPACKET,
@@ -68,23 +73,39 @@ impl Executor {
             None,
         )
         .map_err(|e| format!("cannot make the executor's socket: {e}"))?;
-        let child = std::process::Command::new("sudo")
-            .args(["-n", "-u", run_as, "--"])
-            .arg(binary)
+        let mut cmd = match run_as {
+            Some(user) => {
+                let mut c = std::process::Command::new("sudo");
+                c.args(["-n", "-u", user, "--"]).arg(binary);
+                c
+            }
+            None => std::process::Command::new(binary),
+        };
+        let child = cmd
             .arg("__executor")
             .stdin(std::process::Stdio::from(theirs))
             .stdout(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run sudo to start the executor as {run_as}: {e}"))?;
+            .map_err(|e| match run_as {
+                Some(user) => format!("cannot run sudo to start the executor as {user}: {e}"),
+                None => format!("cannot start the executor: {e}"),
+            })?;
         Self::connect(ours, Some(child), run_as, binary).await
+    }
+
+    /// Whether steps run as another account than this process's (`[steps] run_as`).
+    pub fn other_account(&self) -> bool {
+        self.other_account
     }
 
     pub(super) async fn connect(
         sock: OwnedFd,
         child: Option<std::process::Child>,
-        run_as: &str,
+        run_as: Option<&str>,
         binary: &Path,
     ) -> Result<Arc<Self>, String> {
+        let other_account = run_as.is_some();
+        let run_as = run_as.unwrap_or("this account");
         rustix::io::ioctl_fionbio(&sock, true).map_err(|e| e.to_string())?;
         // SAFETY: the AsyncFd owns the fd: it stays open for as long as it is registered.
         let sock = Arc::new(
@@ -92,12 +113,19 @@ impl Executor {
                 .map_err(|e| format!("cannot watch the socket: {e}"))?,
         );
         let refused = || {
-            format!(
-                "the executor did not start as {run_as}: the account that owns the store may not \
-                 run `{} __executor` as {run_as} through sudo (`pilote setup-team` writes that \
-                 rule), or {run_as} cannot run it (see this run's runner stderr in the spool)",
-                binary.display()
-            )
+            if other_account {
+                format!(
+                    "the executor did not start as {run_as}: the account that owns the store may not \
+                     run `{} __executor` as {run_as} through sudo (`pilote setup-team` writes that \
+                     rule), or {run_as} cannot run it (see this run's runner stderr in the spool)",
+                    binary.display()
+                )
+            } else {
+                format!(
+                    "the executor ({} __executor) did not start (see this run's runner stderr in the spool)",
+                    binary.display()
+                )
+            }
         };
         let hello = tokio::time::timeout(Duration::from_secs(20), recv_async(&sock))
             .await
@@ -114,6 +142,7 @@ impl Executor {
             work_dir: PathBuf::from(OsString::from_vec(work_dir)),
             user,
             child: Mutex::new(child),
+            other_account,
         });
         let slots = exec.slots.clone();
         tokio::spawn(async move {

@@ -49,16 +49,13 @@ pub fn umask() -> u32 {
     UMASK.load(Ordering::Relaxed)
 }
 
-/// Starts what `steps` asks for in this process: the executor as `run_as` when set (a team's
-/// workspace), else nothing (steps run directly). A failure is kept: no step then runs.
+/// Starts this process's executor: as `run_as` through sudo when set (a team's workspace),
+/// else as this account. A failure is kept: no step then runs (never as this account in
+/// place of `run_as`).
 pub async fn prepare(steps: &crate::settings::Steps) -> Result<(), String> {
     set_umask(steps.umask);
-    let Some(run_as) = &steps.run_as else {
-        set_launcher(Launcher::Direct);
-        return Ok(());
-    };
     let binary = std::env::current_exe().map_err(|e| format!("cannot find pilote: {e}"))?;
-    match Executor::start(run_as, &binary).await {
+    match Executor::start(steps.run_as.as_deref(), &binary).await {
         Ok(e) => {
             set_launcher(Launcher::Executor(e));
             Ok(())
@@ -83,7 +80,7 @@ pub(crate) async fn in_process() -> Arc<Executor> {
     )
     .expect("socketpair");
     std::thread::spawn(move || super::serve::serve_on(theirs));
-    Executor::connect(ours, None, "test", std::path::Path::new("pilote"))
+    Executor::connect(ours, None, None, std::path::Path::new("pilote"))
         .await
         .expect("executor")
 }

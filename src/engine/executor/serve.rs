@@ -148,12 +148,22 @@ pub(super) fn serve_on(sock: OwnedFd) -> Result<(), String> {
 
 /// `~/.cache/pilote/work-PID`, 0700: ssh control sockets, an ansible step's files.
 fn make_work_dir() -> Result<PathBuf, String> {
-    use std::os::unix::fs::DirBuilderExt;
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // `$XDG_RUNTIME_DIR/pilote` when the account has one of its own (a login's tmpfs, as
+    // for a person's workspace), else `~/.cache/pilote` (an executor account through sudo).
+    let me = crate::identity::euid();
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .ok_or("the executor account has no HOME")?;
-    let dir = home.join(".cache/pilote").join(format!(
+        .filter(|d| std::fs::metadata(d).is_ok_and(|m| m.uid() == me && m.mode() & 0o077 == 0));
+    let base = match runtime {
+        Some(r) => r.join("pilote"),
+        None => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache/pilote"))
+            .ok_or("the executor account has no HOME")?,
+    };
+    let dir = base.join(format!(
         "work-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
@@ -207,8 +217,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// What every step starts with: the executor account's own basics.
 fn base_env() -> Vec<(OsString, OsString)> {
+    // The ssh agent and TMPDIR of a person's own workspace; through sudo (a team's), sudo
+    // never passes them.
     let keep = |k: &str| {
-        matches!(k, "PATH" | "HOME" | "USER" | "LOGNAME" | "LANG" | "TZ") || k.starts_with("LC_")
+        matches!(
+            k,
+            "PATH" | "HOME" | "USER" | "LOGNAME" | "LANG" | "TZ" | "TMPDIR" | "SSH_AUTH_SOCK"
+        ) || k.starts_with("LC_")
     };
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| keep(&k.to_string_lossy()))
