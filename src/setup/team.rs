@@ -488,6 +488,9 @@ fn sudoers(o: &SetupTeam, binary: &Path, out: Say<'_>) -> Result<()> {
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(Error::io(format!("cannot write {}", part.display())))?;
+        // The mode sudo and `visudo -c` want, whatever pilote's own umask (077) made of it.
+        f.set_permissions(fs::Permissions::from_mode(0o440))
+            .map_err(Error::io(format!("cannot chmod {}", part.display())))?;
     }
     let checked = Command::new("visudo")
         .arg("-c")

@@ -100,6 +100,11 @@ impl Team {
                 .args(["--name", "team"]),
         );
         assert!(out.contains("visudo -c: ok"), "{out}");
+        // As sudo wants it: root's, 0440, and the whole sudoers still passes `visudo -c`.
+        let dropin = format!("/etc/sudoers.d/pilote-{}", team.svc);
+        let meta = fs::metadata(&dropin).expect("drop-in");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o440, "{dropin}");
+        must(Command::new("visudo").args(["-c", "-q"]));
         for p in &team.people {
             team.add_user(p, true);
         }
