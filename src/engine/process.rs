@@ -147,7 +147,8 @@ impl Child {
     fn pid(&self) -> Option<u32> {
         match self {
             Self::Direct(c) => c.id(),
-            Self::Executed(r) => Some(r.pid),
+            // Signalled by the executor, by the step's id: its pid is not needed here.
+            Self::Executed(_) => None,
         }
     }
 }
@@ -221,6 +222,16 @@ fn start_direct(spec: &Spec) -> Result<Started, String> {
     })
 }
 
+/// `/dev/null`, opened once per process and handed out as copies (one per step).
+fn null() -> Result<std::os::fd::OwnedFd, String> {
+    static NULL: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+    NULL.get_or_init(|| std::fs::File::open("/dev/null").ok().map(Into::into))
+        .as_ref()
+        .ok_or_else(|| "cannot open /dev/null".to_string())?
+        .try_clone()
+        .map_err(|e| format!("cannot open /dev/null: {e}"))
+}
+
 /// A pipe: (read end, write end), both close-on-exec.
 fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -240,13 +251,7 @@ async fn start_executed(
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (stdin_fd, writer) = match &spec.input {
-        Input::Null => (
-            std::os::fd::OwnedFd::from(
-                std::fs::File::open("/dev/null")
-                    .map_err(|e| format!("cannot open /dev/null: {e}"))?,
-            ),
-            None,
-        ),
+        Input::Null => (null()?, None),
         Input::Held(_) => {
             let (r, w) = pipe()?;
             let w = tokio::net::unix::pipe::Sender::from_owned_fd(w)

@@ -54,7 +54,9 @@ impl std::fmt::Debug for Executor {
 /// A step's process, started by the executor.
 pub struct Remote {
     id: u64,
-    pub pid: u32,
+    /// Whether the executor started it (or why not): read when it is waited for, so the
+    /// runner reads the step's output meanwhile instead of waiting a round trip first.
+    spawned: Option<oneshot::Receiver<Result<u32, String>>>,
     exited: Option<oneshot::Receiver<Exit>>,
     exec: Arc<Executor>,
 }
@@ -249,12 +251,9 @@ impl Executor {
                 .remove(&id);
             return Err(e);
         }
-        let pid = spawned_rx
-            .await
-            .map_err(|_| "the executor is gone".to_string())??;
         Ok(Remote {
             id,
-            pid,
+            spawned: Some(spawned_rx),
             exited: Some(exited_rx),
             exec: self.clone(),
         })
@@ -339,6 +338,16 @@ async fn recv_async(sock: &AsyncFd<OwnedFd>) -> std::io::Result<Option<(Vec<u8>,
 impl Remote {
     /// Waits for the process to end.
     pub async fn wait(&mut self) -> std::io::Result<Exit> {
+        if let Some(spawned) = self.spawned.take() {
+            let started = spawned
+                .await
+                .map_err(|_| std::io::Error::other("the executor is gone"))?;
+            if let Err(why) = started {
+                // Never started: nothing to kill when this is dropped.
+                self.exited = None;
+                return Err(std::io::Error::other(why));
+            }
+        }
         let rx = self
             .exited
             .as_mut()
