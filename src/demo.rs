@@ -17,11 +17,6 @@ pub fn sandbox_dir(ws: &Workspace) -> PathBuf {
     ws.data_dir.join("sandbox")
 }
 
-/// Where the demo's release files wait to be imported into the vault.
-pub fn drop_dir(ws: &Workspace) -> PathBuf {
-    crate::vault::drop::dir(ws)
-}
-
 /// Creates whatever part of the sandbox and drop folder is missing; leaves existing files as
 /// they are, so a demo that was played with keeps its state until `--reset`.
 pub fn prepare(ws: &Workspace) -> Result<()> {
@@ -39,7 +34,7 @@ pub fn prepare(ws: &Workspace) -> Result<()> {
             }
         }
     }
-    let drop = drop_dir(ws);
+    let drop = crate::vault::drop::dir(ws);
     for (rel, bytes) in setup::demo_release() {
         let path = drop.join(&rel);
         if path.exists() {

@@ -52,9 +52,7 @@ impl Actor {
             uncertain,
         }
     }
-}
 
-impl Actor {
     /// Why this actor cannot make a decision that needs a person (approve, reject, deploy to
     /// a protected env, answer its gate, override a freeze, block, mark done); `None` when
     /// it can. `service` and `executor` are the workspace's own accounts: they act for

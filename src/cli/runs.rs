@@ -60,12 +60,13 @@ pub fn run(
                     &format!("env:{env}"),
                     "run.freeze_override",
                 )?;
+                let plan = file.display().to_string();
                 store.audit_override(
-                &format!("env:{env}"),
-                "run.freeze_overridden",
-                &json!({ "env": env, "freeze": f.label, "reason": reason, "plan": file.display().to_string() }),
-                &Actor::current(),
-            )?;
+                    &format!("env:{env}"),
+                    "run.freeze_overridden",
+                    &json!({ "env": env, "freeze": f.label, "reason": reason, "plan": plan }),
+                    &Actor::current(),
+                )?;
             }
             None => {
                 return Err(Error::BadInput(format!(

@@ -9,7 +9,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -260,8 +260,6 @@ fn spec(i: Invocation<'_>) -> Spec {
 
 /// What a playbook run is made of, from the runner.
 pub struct Step<'a> {
-    /// The run's spool, where the step's directory goes.
-    pub spool: &'a Path,
     pub run: i64,
     /// The playbook's own step run.
     pub step_run: i64,
@@ -290,26 +288,17 @@ pub struct Prepared {
 }
 
 /// Writes the step's inventory and extra vars into a directory of its own and describes the
-/// process that runs the playbook over them. Through an executor (a team's workspace), the
-/// directory is in the executor's work dir and written by it: the control node runs as the
-/// executor account, which cannot read the spool.
+/// process that runs the playbook over them. The directory is in the executor's work dir and
+/// written by it: the control node runs as the account steps run as (the executor account,
+/// in a team's workspace, which cannot read the spool).
 pub async fn prepare(s: Step<'_>) -> Result<Prepared, String> {
-    let exec = super::executor::current();
-    let base = exec.as_ref().map_or(s.spool, |e| e.work_dir());
-    let dir = StepDir::create(base, s.run, s.step_run, exec.clone())
-        .await
-        .map_err(|e| format!("cannot create a directory in {}: {e}", base.display()))?;
+    let exec = super::executor::executor()?;
+    let dir = StepDir::create(exec.clone(), s.run, s.step_run).await?;
     let ssh_env = match s.ssh {
         Some(ssh) => {
             // In the run's socket dir: short enough for socket paths, and private.
             let control_dir = ssh.sockets().join(format!("a{}", s.step_run));
-            match &exec {
-                Some(e) => e.write(&control_dir.join(".keep"), b"").await?,
-                None => std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&control_dir)
-                    .map_err(|e| format!("cannot create {}: {e}", control_dir.display()))?,
-            }
+            exec.write(&control_dir.join(".keep"), b"").await?;
             Some(SshEnv {
                 args: ssh_args(ssh.settings(), ssh.host_key_checking(), &ssh.config_file()),
                 control_dir,
@@ -345,41 +334,23 @@ pub async fn prepare(s: Step<'_>) -> Result<Prepared, String> {
     })
 }
 
-/// The directory of one ansible step (0700, its files 0600), in the run's spool or the
-/// executor's work dir, removed with everything in it when this is dropped, however the
-/// step ends.
+/// The directory of one ansible step (0700, its files 0600) in the executor's work dir,
+/// removed with everything in it when this is dropped, however the step ends.
 pub struct StepDir {
     path: PathBuf,
-    exec: Option<std::sync::Arc<super::executor::Executor>>,
+    exec: std::sync::Arc<super::executor::Executor>,
 }
 
 impl StepDir {
     pub async fn create(
-        base: &Path,
+        exec: std::sync::Arc<super::executor::Executor>,
         run: i64,
         step_run: i64,
-        exec: Option<std::sync::Arc<super::executor::Executor>>,
     ) -> Result<Self, String> {
-        let path = base.join(format!("ansible-{run}-{step_run}"));
-        match &exec {
-            Some(e) => {
-                e.remove(&path).await?;
-                e.write(&path.join(".keep"), b"").await?;
-            }
-            None => {
-                let io = |e: std::io::Error| e.to_string();
-                // Left by a runner that died: nothing in it is of use to this attempt.
-                let _ = std::fs::remove_dir_all(&path);
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .recursive(true)
-                    .create(&path)
-                    .map_err(io)?;
-                // `recursive` applies the mode to new parents only if umask allows; be sure.
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
-                    .map_err(io)?;
-            }
-        }
+        let path = exec.work_dir().join(format!("ansible-{run}-{step_run}"));
+        exec.write(&path.join(".keep"), b"")
+            .await
+            .map_err(|e| format!("cannot create the step's directory: {e}"))?;
         Ok(Self { path, exec })
     }
 
@@ -389,37 +360,22 @@ impl StepDir {
 
     /// Writes a 0600 file in the directory and returns its path.
     pub async fn write(&self, name: &str, text: &str) -> Result<PathBuf, String> {
-        use std::io::Write as _;
         let path = self.path.join(name);
-        let failed = |e: String| format!("cannot write {name} in {}: {e}", self.path.display());
-        match &self.exec {
-            Some(e) => e.write(&path, text.as_bytes()).await.map_err(failed)?,
-            None => std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| failed(e.to_string()))?,
-        }
+        self.exec
+            .write(&path, text.as_bytes())
+            .await
+            .map_err(|e| format!("cannot write {name} in {}: {e}", self.path.display()))?;
         Ok(path)
     }
 }
 
 impl Drop for StepDir {
     fn drop(&mut self) {
-        match self.exec.take() {
-            Some(e) => {
-                let path = self.path.clone();
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move {
-                        let _ = e.remove(&path).await;
-                    });
-                }
-            }
-            None => {
-                let _ = std::fs::remove_dir_all(&self.path);
-            }
+        let (exec, path) = (self.exec.clone(), self.path.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = exec.remove(&path).await;
+            });
         }
     }
 }

@@ -180,7 +180,7 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
         Duration::from_secs(opts.timeout.as_secs_f64().ceil().max(1.0) as u64);
     let results = runtime.block_on(async {
         // Checks are steps: in a team's workspace they run as the executor account too.
-        super::executor::prepare(&ws.settings.steps).await?;
+        let exec = super::executor::prepare(&ws.settings.steps).await?;
         let (cancel_tx, cancel) = watch::channel(false);
         // One set of connections per env: a protected env never accepts an unknown host key.
         let mut conns: HashMap<String, Arc<Result<Connections, String>>> = HashMap::new();
@@ -189,7 +189,8 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
                 .iter()
                 .any(|j| j.env == env.name && j.host.connection == Connection::Ssh);
             if needs_ssh {
-                let c = Connections::new(&ssh_settings, n as i64, env.protected).await;
+                let c = Connections::new(exec.clone(), &ssh_settings, n as i64, env.protected)
+                    .await;
                 conns.insert(env.name.clone(), Arc::new(c));
             }
         }
@@ -228,9 +229,7 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
                 c.close().await;
             }
         }
-        if let Some(e) = super::executor::current() {
-            e.close();
-        }
+        exec.close();
         Ok::<_, String>(done)
     })?;
 

@@ -166,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_replaced_while_held_is_not_taken_twice() {
+    fn a_lease_file_deleted_under_its_holder_looks_free_so_the_pid_is_asked_too() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("run-1.lock");
         let first = take(&path, Duration::ZERO).expect("take").expect("free");

@@ -4,15 +4,13 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::Signal;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
 /// Which stream a line came from.
@@ -94,132 +92,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The child is killed when the process that runs it dies, however it dies: a runner killed
-/// with -9 must not leave a step running unwatched, finishing its effect after the recovery
-/// looked (its step is `unknown`, and a resume would run it a second time). Grandchildren in
-/// its group are not reached. The signal follows the thread that spawned the child: steps are
-/// spawned from the runtime's own threads, which live as long as the run.
-/// The step's umask (`[steps] umask`) is set there too: pilote's own is 077.
-fn die_with_parent(cmd: &mut Command, umask: u32) {
-    let parent = rustix::process::getpid();
-    let mask = rustix::fs::Mode::from_raw_mode(umask & 0o777);
-    // SAFETY: umask, prctl and getppid are async-signal-safe, touch no memory of the parent,
-    // and nothing here allocates.
-    unsafe {
-        cmd.pre_exec(move || {
-            rustix::process::umask(mask);
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-            // The parent may have died between the fork and the prctl.
-            // ESRCH ("no such process"), built without allocating: after a fork in a
-            // multi-threaded process only async-signal-safe code may run, and the allocator
-            // is not (another thread may have held its lock at the fork).
-            if rustix::process::getppid() != Some(parent) {
-                return Err(std::io::Error::from_raw_os_error(
-                    rustix::io::Errno::SRCH.raw_os_error(),
-                ));
-            }
-            Ok(())
-        });
-    }
-}
-
 /// Lines longer than this are split: one runaway line must not hold the runner's memory.
 const MAX_LINE: usize = 64 * 1024;
-
-/// A started step process: started here, or by the executor as its account.
-enum Child {
-    Direct(tokio::process::Child),
-    Executed(super::executor::Remote),
-}
-
-/// How a step's process ended: its code, or the signal that killed it.
-type Status = std::io::Result<(Option<i32>, Option<i32>)>;
-
-impl Child {
-    async fn wait(&mut self) -> Status {
-        use std::os::unix::process::ExitStatusExt;
-        match self {
-            Self::Direct(c) => c.wait().await.map(|s| (s.code(), s.signal())),
-            Self::Executed(r) => r.wait().await.map(|e| (e.code, e.signal)),
-        }
-    }
-
-    fn pid(&self) -> Option<u32> {
-        match self {
-            Self::Direct(c) => c.id(),
-            // Signalled by the executor, by the step's id: its pid is not needed here.
-            Self::Executed(_) => None,
-        }
-    }
-}
 
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
 
 /// A started process and its three streams.
 struct Started {
-    child: Child,
+    child: super::executor::Remote,
     stdin: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>>,
     stdout: Option<Reader>,
     stderr: Option<Reader>,
-}
-
-/// The environment every step starts from when it runs as this process's own account (a
-/// personal workspace): the basics and the ssh agent, nothing else of whoever started the
-/// run (their `PILOTE_*`, `SUDO_*`...). Through the executor, the executor gives its own.
-fn direct_env() -> impl Iterator<Item = (OsString, OsString)> {
-    std::env::vars_os().filter(|(k, _)| {
-        let k = k.to_string_lossy();
-        matches!(
-            k.as_ref(),
-            "PATH" | "HOME" | "USER" | "LOGNAME" | "LANG" | "TZ" | "TMPDIR" | "SSH_AUTH_SOCK"
-        ) || k.starts_with("LC_")
-    })
-}
-
-/// Starts `spec` as `launcher` says (see `executor::launcher`).
-async fn start(launcher: &super::executor::Launcher, spec: &Spec) -> Result<Started, String> {
-    match launcher {
-        super::executor::Launcher::Direct => start_direct(spec),
-        super::executor::Launcher::Executor(exec) => start_executed(exec, spec).await,
-        super::executor::Launcher::Broken(why) => Err(why.clone()),
-    }
-}
-
-fn start_direct(spec: &Spec) -> Result<Started, String> {
-    let stdin = match &spec.input {
-        Input::Null => Stdio::null(),
-        Input::Held(_) => Stdio::piped(),
-        Input::File(path) => Stdio::from(
-            std::fs::File::open(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        ),
-    };
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(direct_env())
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(dir);
-    }
-    die_with_parent(&mut cmd, super::executor::umask());
-    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    Ok(Started {
-        stdin: child
-            .stdin
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>),
-        stdout: child.stdout.take().map(|s| Box::new(s) as Reader),
-        stderr: child.stderr.take().map(|s| Box::new(s) as Reader),
-        child: Child::Direct(child),
-    })
 }
 
 /// `/dev/null`, opened once per process and handed out as copies (one per step).
@@ -272,12 +155,12 @@ async fn start_executed(
         ),
     };
     let remote = exec
-        .spawn(spec, super::executor::umask(), [&stdin_fd, &out_w, &err_w])
+        .spawn(spec, [&stdin_fd, &out_w, &err_w])
         .await?;
     // The child has its own copies now: the ends kept here must close, or no EOF ever comes.
     drop((stdin_fd, out_w, err_w));
     Ok(Started {
-        child: Child::Executed(remote),
+        child: remote,
         stdin: writer,
         stdout: Some(reader(out_r)?),
         stderr: Some(reader(err_r)?),
@@ -292,12 +175,17 @@ pub async fn run(
     lines: mpsc::Sender<(Stream, String)>,
     cancel: watch::Receiver<bool>,
 ) -> Outcome {
-    run_on(super::executor::launcher(), spec, lines, cancel).await
+    match super::executor::executor() {
+        Ok(exec) => run_on(&exec, spec, lines, cancel).await,
+        Err(error) => Outcome::SpawnFailed { error },
+    }
 }
 
-/// [`run`], started as `launcher` says.
+/// [`run`], through the executor `exec`: the one place a step's process starts (see
+/// `executor`). It is killed when its runner dies, however it dies: the executor then kills
+/// every group it started, so a step never finishes its effect after the recovery looked.
 async fn run_on(
-    launcher: &super::executor::Launcher,
+    exec: &std::sync::Arc<super::executor::Executor>,
     spec: &Spec,
     lines: mpsc::Sender<(Stream, String)>,
     mut cancel: watch::Receiver<bool>,
@@ -307,7 +195,7 @@ async fn run_on(
         stdin,
         stdout,
         stderr,
-    } = match start(launcher, spec).await {
+    } = match start_executed(exec, spec).await {
         Ok(s) => s,
         Err(error) => return Outcome::SpawnFailed { error },
     };
@@ -324,13 +212,6 @@ async fn run_on(
             drop(stdin);
         }))
     });
-    // The child leads a group of its own; never signal ours, whatever happened to the child.
-    let own = rustix::process::getpgrp();
-    let pgid = child
-        .pid()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(Pid::from_raw)
-        .filter(|p| *p != own && p.as_raw_nonzero().get() > 1);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
     let progress = Arc::new(AtomicU64::new(0));
     let mut pumps = Vec::new();
@@ -355,24 +236,16 @@ async fn run_on(
     let readers = pumps.len();
     drop(done_tx);
 
-    let signal_group = |child: &Child, sig: Signal| match child {
-        Child::Executed(r) => r.signal_group(sig),
-        Child::Direct(_) => {
-            if let Some(p) = pgid {
-                let _ = kill_process_group(p, sig);
-            }
-        }
-    };
     let deadline = tokio::time::sleep(spec.timeout);
     tokio::pin!(deadline);
     let mut stopped: Option<Outcome> = None;
     let mut signals: Vec<Signal> = Vec::new();
     let status = loop {
         for sig in signals.drain(..) {
-            signal_group(&child, sig);
+            child.signal_group(sig);
         }
         tokio::select! {
-            status = child.wait() => break status,
+            status = child.wait() => break status.map(|e| (e.code, e.signal)),
             () = &mut deadline, if stopped.is_none() => {
                 stopped = Some(Outcome::TimedOut);
                 signals.push(Signal::TERM);
@@ -391,7 +264,7 @@ async fn run_on(
     // The group leader is gone; anything left in its group goes too, so a cancelled or timed
     // out step leaves no process behind.
     if stopped.is_some() {
-        signal_group(&child, Signal::KILL);
+        child.signal_group(Signal::KILL);
     }
     // Keep draining output: a grandchild may still hold the pipes. It is a leak once no line
     // has come through for `leak_timeout` (a slow store is not a leak: lines still move), or
@@ -517,19 +390,6 @@ mod tests {
         spec: Spec,
         cancel_after: Option<Duration>,
     ) -> (Outcome, Vec<(Stream, String)>) {
-        collect_on(
-            &super::super::executor::Launcher::Direct,
-            spec,
-            cancel_after,
-        )
-        .await
-    }
-
-    async fn collect_on(
-        launcher: &super::super::executor::Launcher,
-        spec: Spec,
-        cancel_after: Option<Duration>,
-    ) -> (Outcome, Vec<(Stream, String)>) {
         let (tx, mut rx) = mpsc::channel(16);
         let collector = tokio::spawn(async move {
             let mut lines = Vec::new();
@@ -547,23 +407,25 @@ mod tests {
         } else {
             std::mem::forget(ctx);
         }
-        let outcome = run_on(launcher, &spec, tx, crx).await;
+        let outcome = run_on(&executor().await, &spec, tx, crx).await;
         (outcome, collector.await.expect("collector"))
     }
 
-    async fn executor() -> super::super::executor::Launcher {
-        super::super::executor::Launcher::Executor(super::super::executor::in_process().await)
+    /// An executor serving in a thread of this test (the protocol, the spawning, the
+    /// signals, as a runner's own).
+    async fn executor() -> Arc<super::super::executor::Executor> {
+        super::super::executor::in_process().await
     }
 
     #[tokio::test]
-    async fn through_the_executor_both_streams_the_code_and_a_clean_environment() {
-        // SUDO_* and whatever else the runner has never reach a step.
+    async fn both_streams_the_code_and_the_step_umask() {
+        // The umask is the step's (the test executor's 027), not this process's own.
         let mut spec = sh(
-            "printf '%s\\n' \"$GREETING\"; echo oops >&2; env | grep -c '^SUDO_' ; umask; exit 3",
+            "printf '%s\\n' \"$GREETING\"; echo oops >&2; umask; exit 3",
             Duration::from_secs(5),
         );
         spec.input = Input::Held(b"ignored".to_vec());
-        let (o, lines) = collect_on(&executor().await, spec, None).await;
+        let (o, lines) = collect(spec, None).await;
         assert_eq!(o, Outcome::Exited { code: 3 });
         assert!(
             lines.contains(&(Stream::Stdout, "hello $(not run)".into())),
@@ -573,63 +435,22 @@ mod tests {
             lines.contains(&(Stream::Stderr, "oops".into())),
             "{lines:?}"
         );
-        assert!(lines.contains(&(Stream::Stdout, "0".into())), "{lines:?}");
         assert!(
-            lines.contains(&(Stream::Stdout, "0022".into())),
+            lines.contains(&(Stream::Stdout, "0027".into())),
             "{lines:?}"
         );
     }
 
     #[tokio::test]
-    async fn through_the_executor_a_timeout_kills_the_whole_group() {
-        let start = std::time::Instant::now();
-        let (o, _) = collect_on(
-            &executor().await,
-            sh(
-                "trap '' TERM; sleep 30 & sleep 30",
-                Duration::from_millis(200),
-            ),
-            None,
-        )
-        .await;
-        assert_eq!(o, Outcome::TimedOut);
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "took {:?}",
-            start.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn through_the_executor_a_file_is_the_input_and_a_spawn_failure_an_outcome() {
+    async fn a_file_is_the_input() {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("in");
         std::fs::write(&file, "from the file\n").expect("write");
         let mut spec = sh("cat", Duration::from_secs(5));
         spec.input = Input::File(file);
-        let launcher = executor().await;
-        let (o, lines) = collect_on(&launcher, spec, None).await;
+        let (o, lines) = collect(spec, None).await;
         assert_eq!(o, Outcome::Exited { code: 0 });
         assert_eq!(lines, vec![(Stream::Stdout, "from the file".into())]);
-        let mut spec = sh("true", Duration::from_secs(1));
-        spec.program = "/nonexistent/shell".into();
-        let (o, _) = collect_on(&launcher, spec, None).await;
-        assert!(matches!(o, Outcome::SpawnFailed { .. }), "{o:?}");
-    }
-
-    #[tokio::test]
-    async fn captures_both_streams_and_the_exit_code() {
-        let (o, lines) = collect(
-            sh(
-                "printf '%s\\n' \"$GREETING\"; echo oops >&2; exit 3",
-                Duration::from_secs(5),
-            ),
-            None,
-        )
-        .await;
-        assert_eq!(o, Outcome::Exited { code: 3 });
-        assert!(lines.contains(&(Stream::Stdout, "hello $(not run)".into())));
-        assert!(lines.contains(&(Stream::Stderr, "oops".into())));
     }
 
     #[tokio::test]
@@ -720,7 +541,7 @@ mod tests {
             n
         });
         let (_keep, crx) = watch::channel(false);
-        let o = run(&spec, tx, crx).await;
+        let o = run_on(&executor().await, &spec, tx, crx).await;
         assert_eq!(o, Outcome::Exited { code: 0 });
         assert_eq!(reader.await.expect("reader"), 30000);
     }

@@ -276,7 +276,10 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         // step runs (never as this account, which owns the store).
         let executor = super::executor::prepare(&ws.settings.steps).await;
         let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
-        let ssh = ssh::Connections::new(&ws.settings.ssh, run, protected).await;
+        let ssh = match &executor {
+            Ok(e) => ssh::Connections::new(e.clone(), &ws.settings.ssh, run, protected).await,
+            Err(why) => Err(why.clone()),
+        };
         let silences = silence::Silences::new(&ws, &row.env, store_identity.clone());
         let ctx = Arc::new(Ctx {
             ssh,
@@ -309,7 +312,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             silence::expire_left_behind(&ctx, of).await;
         }
         let result = match &executor {
-            Ok(()) => run_plan(&ctx, &plan, &row.env).await,
+            Ok(_) => run_plan(&ctx, &plan, &row.env).await,
             Err(why) => {
                 ctx.say(None, "", why.clone());
                 ("failed".to_string(), why.clone())
@@ -322,7 +325,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         if let Ok(ssh) = &ctx.ssh {
             ssh.close().await;
         }
-        if let Some(e) = super::executor::current() {
+        if let Ok(e) = executor {
             // It kills what is left of the steps and exits; reaped off the async threads.
             let _ = tokio::task::spawn_blocking(move || e.close()).await;
         }
@@ -443,37 +446,39 @@ fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, S
                         p.name
                     )
                 })?,
-                // A team's plans are its members': a secret is the admins' file, kept for the
-                // env the run is on (`<config>/secrets/<env>/`), or any member's uat plan
-                // could hand prod's database password to a step.
-                SecretRef::File(path) if ws.settings.team.is_some() => {
-                    let kept = ws.config_dir.join("secrets").join(env);
-                    let file = std::path::Path::new(path);
-                    let inside = std::fs::canonicalize(file)
-                        .ok()
-                        .zip(std::fs::canonicalize(&kept).ok())
-                        .is_some_and(|(f, k)| f.starts_with(k));
-                    if !inside {
-                        return Err(format!(
-                            "secret `{}`: {path} is not one of {env}'s secrets; a team keeps them in {}",
-                            p.name,
-                            kept.display()
-                        ));
+                SecretRef::File(path) => {
+                    if ws.settings.team.is_some() {
+                        team_secret(ws, env, path)
+                            .map_err(|why| format!("secret `{}`: {why}", p.name))?;
                     }
-                    crate::settings::admin_owned(file)
-                        .map_err(|why| format!("secret `{}`: {why}", p.name))?;
                     std::fs::read_to_string(path)
                         .map(|s| s.trim_end_matches('\n').to_string())
                         .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?
                 }
-                SecretRef::File(path) => std::fs::read_to_string(path)
-                    .map(|s| s.trim_end_matches('\n').to_string())
-                    .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?,
             };
             out.push((format!("{}:{}", a.id, p.name), value));
         }
     }
     Ok(out)
+}
+
+/// A team's plans are its members': a secret of theirs is the admins' file, kept for the env
+/// the run is on (`<config>/secrets/<env>/`), or any member's uat plan could hand prod's
+/// database password to a step.
+fn team_secret(ws: &Workspace, env: &str, path: &str) -> Result<(), String> {
+    let kept = ws.config_dir.join("secrets").join(env);
+    let file = std::path::Path::new(path);
+    let inside = std::fs::canonicalize(file)
+        .ok()
+        .zip(std::fs::canonicalize(&kept).ok())
+        .is_some_and(|(f, k)| f.starts_with(k));
+    if !inside {
+        return Err(format!(
+            "{path} is not one of {env}'s secrets; a team keeps them in {}",
+            kept.display()
+        ));
+    }
+    crate::settings::admin_owned(file)
 }
 
 /// Runs the batches in order; returns (state, outcome text).

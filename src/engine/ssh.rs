@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -166,6 +165,8 @@ pub struct Connections {
     checking: HostKeyChecking,
     /// Holds the control sockets: 0700, short enough for a socket path (108 bytes).
     dir: PathBuf,
+    /// What runs ssh, and owns `dir`.
+    exec: Arc<super::executor::Executor>,
     masters: Mutex<HashMap<String, Master>>,
 }
 
@@ -179,23 +180,15 @@ struct Master {
 impl Connections {
     /// `protected`: the env never accepts a host key it does not know yet, whatever the config.
     ///
-    /// Through an executor (a team's workspace), ssh runs as the executor account: the
-    /// sockets and the config live in its work dir, written by it.
-    pub async fn new(settings: &settings::Ssh, run: i64, protected: bool) -> Result<Self, String> {
-        let exec = super::executor::current();
-        // Runs of other workspaces have the same numbers: the runner's pid tells them apart.
-        let dir = match &exec {
-            Some(e) => e.work_dir().join(format!("ssh-r{run}")),
-            None => {
-                let dir = sockets_dir()?.join(format!("{}-r{run}", std::process::id()));
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .recursive(true)
-                    .create(&dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                dir
-            }
-        };
+    /// ssh runs as the account steps run as, through `exec`: the sockets and the run's ssh
+    /// config live in the executor's work dir (0700, its own), written by it.
+    pub async fn new(
+        exec: Arc<super::executor::Executor>,
+        settings: &settings::Ssh,
+        run: i64,
+        protected: bool,
+    ) -> Result<Self, String> {
+        let dir = exec.work_dir().join(format!("ssh-r{run}"));
         let checking = if protected {
             HostKeyChecking::Yes
         } else {
@@ -214,12 +207,9 @@ impl Connections {
             checking.as_str(),
             quote_config(&user),
         );
-        match &exec {
-            Some(e) => e.write(&dir.join("config"), config.as_bytes()).await?,
-            None => std::fs::write(dir.join("config"), config)
-                .map_err(|e| format!("cannot write {}: {e}", dir.join("config").display()))?,
-        }
+        exec.write(&dir.join("config"), config.as_bytes()).await?;
         Ok(Self {
+            exec,
             settings: settings.clone(),
             checking,
             dir,
@@ -507,14 +497,7 @@ impl Connections {
             }
         });
         futures_join_all(exits).await;
-        match super::executor::current() {
-            Some(e) => {
-                let _ = e.remove(&self.dir).await;
-            }
-            None => {
-                let _ = std::fs::remove_dir_all(&self.dir);
-            }
-        }
+        let _ = self.exec.remove(&self.dir).await;
     }
 }
 
@@ -529,29 +512,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
     while set.join_next().await.is_some() {}
 }
 
-/// `$XDG_RUNTIME_DIR/pilote`, or `/tmp/pilote-<uid>`: created 0700, and refused if someone
-/// else owns it or can enter it (they could swap our sockets).
-fn sockets_dir() -> Result<PathBuf, String> {
-    let uid = rustix::process::geteuid().as_raw();
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("pilote"),
-        None => std::env::temp_dir().join(format!("pilote-{uid}")),
-    };
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
-    }
-    let meta = std::fs::symlink_metadata(&dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} must be a directory of yours with mode 0700 (it holds ssh control sockets)",
-            dir.display()
-        ));
-    }
-    Ok(dir)
-}
 
 /// A path in an ssh config file: double quotes keep spaces in one argument.
 fn quote_config(path: &str) -> String {
@@ -634,14 +594,14 @@ mod tests {
         };
         for (protected, expected) in [(true, "yes"), (false, "accept-new")] {
             let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
                 .build()
                 .expect("runtime");
             let c = rt
-                .block_on(Connections::new(
-                    &settings,
-                    1_000_000 + i64::from(protected),
-                    protected,
-                ))
+                .block_on(async {
+                    let exec = super::super::executor::in_process().await;
+                    Connections::new(exec, &settings, 1, protected).await
+                })
                 .expect("connections");
             let config = std::fs::read_to_string(c.dir.join("config")).expect("config");
             assert!(

@@ -428,7 +428,8 @@ fn load_inner(
     })
 }
 
-/// Who owns the first part of `dir` that exists, for a permission error.
+/// Who owns the part of `dir` that keeps others out (the first that is not open to all, from
+/// `dir` up), for a permission error.
 fn owner_hint(dir: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
     let owned = dir.ancestors().find_map(|d| {
@@ -797,10 +798,7 @@ pub fn read_path(path: &Path, diags: &mut Diagnostics) -> Option<String> {
     let path = path.to_path_buf();
     let result = fs::metadata(&path).and_then(|m| {
         if m.len() > MAX_CONFIG_BYTES {
-            Err(std::io::Error::other(format!(
-                "file is {} bytes, more than the {MAX_CONFIG_BYTES} a config file may have",
-                m.len()
-            )))
+            Err(std::io::Error::other(too_big(m.len())))
         } else {
             fs::read(&path)
         }
@@ -818,16 +816,14 @@ pub fn read_path(path: &Path, diags: &mut Diagnostics) -> Option<String> {
     }
 }
 
+fn too_big(len: u64) -> String {
+    format!("file is {len} bytes, more than the {MAX_CONFIG_BYTES} a config file may have")
+}
+
 /// The text of a file's `bytes` (read from `path`, or handed over), or why it is none.
 pub fn text_of(path: &Path, bytes: Vec<u8>, diags: &mut Diagnostics) -> Option<String> {
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        diags.push(Diagnostic::file_error(
-            path,
-            format!(
-                "file is {} bytes, more than the {MAX_CONFIG_BYTES} a config file may have",
-                bytes.len()
-            ),
-        ));
+        diags.push(Diagnostic::file_error(path, too_big(bytes.len() as u64)));
         return None;
     }
     match String::from_utf8(bytes) {

@@ -409,7 +409,7 @@ const TRUSTED: &[&str] = &[
 /// Checks the data dir and what it holds (see [`TRUSTED`]); what does not exist yet is
 /// created by this account later.
 pub fn check_layout(data_dir: &Path) -> Result<(), StoreError> {
-    let me = rustix::process::geteuid().as_raw();
+    let me = crate::identity::euid();
     for rel in TRUSTED {
         let path = if rel.is_empty() {
             data_dir.to_path_buf()

@@ -40,6 +40,8 @@ pub struct Executor {
     /// sudo, then the executor: reaped when the runner is done with it.
     child: Mutex<Option<std::process::Child>>,
     other_account: bool,
+    /// `[steps] umask`: what each step starts with.
+    umask: u32,
 }
 
 impl std::fmt::Debug for Executor {
@@ -67,7 +69,11 @@ impl Executor {
     /// Without `run_as` (a personal workspace), it runs as this account, started directly:
     /// steps are then forked by a small process rather than by the runner, whose every fork
     /// costs more as it grows, and they still never outlive it.
-    pub async fn start(run_as: Option<&str>, binary: &Path) -> Result<Arc<Self>, String> {
+    pub async fn start(
+        run_as: Option<&str>,
+        binary: &Path,
+        umask: u32,
+    ) -> Result<Arc<Self>, String> {
         let (ours, theirs) = rustix::net::socketpair(
             AddressFamily::UNIX,
             SocketType::SEQPACKET,
@@ -92,7 +98,7 @@ impl Executor {
                 Some(user) => format!("cannot run sudo to start the executor as {user}: {e}"),
                 None => format!("cannot start the executor: {e}"),
             })?;
-        Self::connect(ours, Some(child), run_as, binary).await
+        Self::connect(ours, Some(child), run_as, binary, umask).await
     }
 
     /// Whether steps run as another account than this process's (`[steps] run_as`).
@@ -105,6 +111,7 @@ impl Executor {
         child: Option<std::process::Child>,
         run_as: Option<&str>,
         binary: &Path,
+        umask: u32,
     ) -> Result<Arc<Self>, String> {
         let other_account = run_as.is_some();
         let run_as = run_as.unwrap_or("this account");
@@ -145,6 +152,7 @@ impl Executor {
             user,
             child: Mutex::new(child),
             other_account,
+            umask,
         });
         let slots = exec.slots.clone();
         tokio::spawn(async move {
@@ -218,39 +226,25 @@ impl Executor {
     pub async fn spawn(
         self: &Arc<Self>,
         spec: &crate::engine::process::Spec,
-        umask: u32,
         stdio: [&OwnedFd; 3],
     ) -> Result<Remote, String> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (spawned_tx, spawned_rx) = oneshot::channel();
         let (exited_tx, exited_rx) = oneshot::channel();
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id,
-                Slot {
-                    spawned: Some(spawned_tx),
-                    exited: Some(exited_tx),
-                    done: None,
-                },
-            );
+        let id = self.open(Slot {
+            spawned: Some(spawned_tx),
+            exited: Some(exited_tx),
+            done: None,
+        });
         let request = Request::Spawn {
             id,
             program: spec.program.as_os_str().as_bytes().to_vec(),
             args: spec.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
             env: spec.env.clone(),
             cwd: spec.cwd.as_ref().map(|d| d.as_os_str().as_bytes().to_vec()),
-            umask,
+            umask: self.umask,
         };
         let fds = [stdio[0].as_fd(), stdio[1].as_fd(), stdio[2].as_fd()];
-        if let Err(e) = self.send(&request, &fds).await {
-            self.slots
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
-            return Err(e);
-        }
+        self.send_for(id, &request, &fds).await?;
         Ok(Remote {
             id,
             spawned: Some(spawned_rx),
@@ -259,20 +253,40 @@ impl Executor {
         })
     }
 
-    async fn ask(&self, request: impl FnOnce(u64) -> Request) -> Result<(), String> {
+    /// A new request id, its slot waiting for the executor's answers.
+    fn open(&self, slot: Slot) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id,
-                Slot {
-                    done: Some(tx),
-                    ..Slot::default()
-                },
-            );
-        self.send(&request(id), &[]).await?;
+            .insert(id, slot);
+        id
+    }
+
+    /// Sends request `id`; if it cannot be sent, nothing will answer it: its slot goes.
+    async fn send_for(
+        &self,
+        id: u64,
+        request: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), String> {
+        let sent = self.send(request, fds).await;
+        if sent.is_err() {
+            self.slots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+        }
+        sent
+    }
+
+    async fn ask(&self, request: impl FnOnce(u64) -> Request) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.open(Slot {
+            done: Some(tx),
+            ..Slot::default()
+        });
+        self.send_for(id, &request(id), &[]).await?;
         match rx.await {
             Ok(None) => Ok(()),
             Ok(Some(e)) => Err(e),

@@ -1,74 +1,38 @@
-//! Which way this process starts steps: directly (a personal workspace: as the person) or
-//! through the executor (a team's: as the executor account).
+//! This process's executor: started once by a runner (or `inventory check`) before any step,
+//! as `[steps] run_as` through sudo in a team's workspace, as the person in a personal one.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use super::Executor;
 
-/// How this process starts steps.
-#[derive(Debug, Clone)]
-pub enum Launcher {
-    /// As this process's own account (a personal workspace: steps run as the person).
-    Direct,
-    /// Through the executor, as the executor account.
-    Executor(Arc<Executor>),
-    /// Steps must run as another account, but its executor could not start: no step runs.
-    Broken(String),
+static EXECUTOR: OnceLock<Result<Arc<Executor>, String>> = OnceLock::new();
+
+/// Starts this process's executor. A failure is kept: no step then runs (never as this
+/// account in place of `run_as`).
+pub async fn prepare(steps: &crate::settings::Steps) -> Result<Arc<Executor>, String> {
+    let started = match std::env::current_exe() {
+        Ok(binary) => Executor::start(steps.run_as.as_deref(), &binary, steps.umask).await,
+        Err(e) => Err(format!("cannot find pilote: {e}")),
+    };
+    let _ = EXECUTOR.set(started.clone());
+    started
 }
 
-static LAUNCHER: std::sync::OnceLock<Launcher> = std::sync::OnceLock::new();
-
-/// Sets how this process starts steps, once (a runner, `inventory check`).
-pub fn set_launcher(l: Launcher) {
-    let _ = LAUNCHER.set(l);
+/// The executor steps start through, or why there is none.
+pub fn executor() -> Result<Arc<Executor>, String> {
+    EXECUTOR.get().cloned().unwrap_or_else(|| {
+        Err("no executor: steps start only in a runner or `pilote inventory check`".into())
+    })
 }
 
-/// How this process starts steps: directly unless set.
-pub fn launcher() -> &'static Launcher {
-    LAUNCHER.get().unwrap_or(&Launcher::Direct)
-}
-
-/// The executor of this process, if steps go through one.
+/// The executor of this process, if it has one.
 pub fn current() -> Option<Arc<Executor>> {
-    match launcher() {
-        Launcher::Executor(e) => Some(e.clone()),
-        _ => None,
-    }
-}
-
-/// The umask steps run with (`[steps] umask`); set with the launcher.
-static UMASK: std::sync::atomic::AtomicU32 =
-    std::sync::atomic::AtomicU32::new(crate::settings::DEFAULT_STEP_UMASK);
-
-pub fn set_umask(mask: u32) {
-    UMASK.store(mask, Ordering::Relaxed);
-}
-
-pub fn umask() -> u32 {
-    UMASK.load(Ordering::Relaxed)
-}
-
-/// Starts this process's executor: as `run_as` through sudo when set (a team's workspace),
-/// else as this account. A failure is kept: no step then runs (never as this account in
-/// place of `run_as`).
-pub async fn prepare(steps: &crate::settings::Steps) -> Result<(), String> {
-    set_umask(steps.umask);
-    let binary = std::env::current_exe().map_err(|e| format!("cannot find pilote: {e}"))?;
-    match Executor::start(steps.run_as.as_deref(), &binary).await {
-        Ok(e) => {
-            set_launcher(Launcher::Executor(e));
-            Ok(())
-        }
-        Err(why) => {
-            set_launcher(Launcher::Broken(why.clone()));
-            Err(why)
-        }
-    }
+    executor().ok()
 }
 
 /// A socket pair whose far end serves in a thread of this process, as `__executor` would:
-/// the protocol, tested without sudo.
+/// the protocol, tested without sudo. Its steps' umask is 027, which no test process has, so
+/// a test sees whether it reached them.
 #[cfg(test)]
 pub(crate) async fn in_process() -> Arc<Executor> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
@@ -80,7 +44,13 @@ pub(crate) async fn in_process() -> Arc<Executor> {
     )
     .expect("socketpair");
     std::thread::spawn(move || super::serve::serve_on(theirs));
-    Executor::connect(ours, None, None, std::path::Path::new("pilote"))
-        .await
-        .expect("executor")
+    Executor::connect(
+        ours,
+        None,
+        None,
+        std::path::Path::new("pilote"),
+        0o027,
+    )
+    .await
+    .expect("executor")
 }

@@ -23,5 +23,5 @@ mod serve;
 pub use client::{Executor, Exit, Remote};
 #[cfg(test)]
 pub(crate) use launcher::in_process;
-pub use launcher::{Launcher, current, launcher, prepare, set_launcher, set_umask, umask};
+pub use launcher::{current, executor, prepare};
 pub use serve::serve;

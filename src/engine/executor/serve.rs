@@ -217,6 +217,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// What every step starts with: the executor account's own basics.
 fn base_env() -> Vec<(OsString, OsString)> {
+    base_env_of(std::env::vars_os())
+}
+
+/// [`base_env`] of the variables `vars`.
+fn base_env_of(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
     // The ssh agent and TMPDIR of a person's own workspace; through sudo (a team's), sudo
     // never passes them.
     let keep = |k: &str| {
@@ -225,9 +230,8 @@ fn base_env() -> Vec<(OsString, OsString)> {
             "PATH" | "HOME" | "USER" | "LOGNAME" | "LANG" | "TZ" | "TMPDIR" | "SSH_AUTH_SOCK"
         ) || k.starts_with("LC_")
     };
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| keep(&k.to_string_lossy()))
-        .collect();
+    let mut env: Vec<(OsString, OsString)> =
+        vars.filter(|(k, _)| keep(&k.to_string_lossy())).collect();
     if !env.iter().any(|(k, _)| k == "PATH") {
         env.push((
             "PATH".into(),
@@ -291,4 +295,32 @@ fn spawn(
         });
     }
     cmd.spawn().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_starts_with_the_basics_and_nothing_of_its_caller() {
+        let vars = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/var/lib/pilote-run"),
+            ("LC_ALL", "C.UTF-8"),
+            ("SUDO_UID", "1001"),
+            ("SUDO_COMMAND", "/usr/bin/pilote"),
+            ("PILOTE_WORKSPACE", "/home/mal/ws"),
+            ("LD_PRELOAD", "/tmp/x.so"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let kept: Vec<String> = base_env_of(vars.into_iter())
+            .into_iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept, ["PATH", "HOME", "LC_ALL"]);
+        // Without a PATH of its own, a plain one.
+        let none = base_env_of(std::iter::empty());
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].0, "PATH");
+    }
 }

@@ -63,7 +63,6 @@ pub(super) async fn ansible_step(
         spec,
         control_dir,
     } = ansible::prepare(ansible::Step {
-        spool: &spool_dir(&ctx.ws),
         run: ctx.run,
         step_run,
         program: &program,
