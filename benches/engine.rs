@@ -253,7 +253,7 @@ fn team_steps(bench_ws: &Path) {
             .status();
     }
     let _ = std::fs::remove_file(format!("/etc/sudoers.d/pilote-{svc}"));
-    let _ = std::fs::remove_file(format!("/etc/pilote/teams/{svc}.toml"));
+    let _ = std::fs::remove_file(format!("/etc/pilote-teams/{svc}.toml"));
     let _ = std::fs::remove_dir_all(&root);
 }
 

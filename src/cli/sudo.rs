@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::identity;
 use crate::settings::{self, Located, Origin};
 
-/// The system's team workspace, the default when it exists.
+/// The system's team workspace: the default for the members of its group.
 pub const SYSTEM_WORKSPACE: &str = "/etc/pilote";
 
 /// Where a command runs.

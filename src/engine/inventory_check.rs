@@ -189,8 +189,8 @@ pub fn check(ws: &Workspace, envs: &[&Env], opts: Options) -> Result<Report, Str
                 .iter()
                 .any(|j| j.env == env.name && j.host.connection == Connection::Ssh);
             if needs_ssh {
-                let c = Connections::new(exec.clone(), &ssh_settings, n as i64, env.protected)
-                    .await;
+                let c =
+                    Connections::new(exec.clone(), &ssh_settings, n as i64, env.protected).await;
                 conns.insert(env.name.clone(), Arc::new(c));
             }
         }

@@ -154,9 +154,7 @@ async fn start_executed(
             None,
         ),
     };
-    let remote = exec
-        .spawn(spec, [&stdin_fd, &out_w, &err_w])
-        .await?;
+    let remote = exec.spawn(spec, [&stdin_fd, &out_w, &err_w]).await?;
     // The child has its own copies now: the ends kept here must close, or no EOF ever comes.
     drop((stdin_fd, out_w, err_w));
     Ok(Started {

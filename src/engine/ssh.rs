@@ -512,7 +512,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
     while set.join_next().await.is_some() {}
 }
 
-
 /// A path in an ssh config file: double quotes keep spaces in one argument.
 fn quote_config(path: &str) -> String {
     format!("\"{}\"", path.replace('"', ""))

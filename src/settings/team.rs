@@ -139,26 +139,11 @@ pub(super) fn check(
     (team, Steps { run_as, umask })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn account_names_are_what_useradd_takes() {
-        for ok in ["pilote", "pilote-run", "_svc", "a1"] {
-            assert!(is_account_name(ok), "{ok}");
-        }
-        for bad in ["", "Pilote", "1abc", "a b", "root;", &"a".repeat(33)] {
-            assert!(!is_account_name(bad), "{bad}");
-        }
-    }
-}
-
-/// Where `pilote setup-team` registers each team's service account: `<account>.toml` there,
-/// written by root, names the one config dir that account serves. A process running as a
+/// Where `pilote setup-team` registers each team's service account (a dir of its own, beside
+/// any team's config dir, root's): `<account>.toml` there, written by root, names the one config dir that account serves. A process running as a
 /// registered account uses that workspace and no other, so nobody who can become the
 /// account (through the sudo rule every team member has) runs a config of their own as it.
-pub const TEAMS_DIR: &str = "/etc/pilote/teams";
+pub const TEAMS_DIR: &str = "/etc/pilote-teams";
 
 /// What the registry says of a service account.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -249,4 +234,19 @@ pub fn admin_owned(path: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_names_are_what_useradd_takes() {
+        for ok in ["pilote", "pilote-run", "_svc", "a1"] {
+            assert!(is_account_name(ok), "{ok}");
+        }
+        for bad in ["", "Pilote", "1abc", "a b", "root;", &"a".repeat(33)] {
+            assert!(!is_account_name(bad), "{bad}");
+        }
+    }
 }

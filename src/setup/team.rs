@@ -319,62 +319,13 @@ fn workspace(o: &SetupTeam, binary: &Path, out: Say<'_>) -> Result<()> {
             (path.to_string(), bytes)
         })
         .collect();
-    if only_registrations(&o.config)? {
-        write_around_registrations(&o.config, &files)?;
-    } else {
-        super::write_atomically(&o.config, &files)?;
-    }
+    super::write_atomically(&o.config, &files)?;
     readable_by_all(&o.config)?;
     say!(
         out,
         "workspace {}: created (root's, readable by all)",
         o.config.display()
     );
-    Ok(())
-}
-
-/// Whether `dir` is the parent of [`TEAMS_DIR`] (the default config dir, /etc/pilote) and holds
-/// nothing but the registrations of teams set up before this one: rename(2) cannot put a
-/// workspace over a dir that is not empty, and those must stay where they are.
-fn only_registrations(dir: &Path) -> Result<bool> {
-    let teams = Path::new(TEAMS_DIR);
-    if teams.parent() != Some(dir) {
-        return Ok(false);
-    }
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io(format!("cannot read {}", dir.display()))(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(Error::io(format!("cannot read {}", dir.display())))?;
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir || Some(entry.file_name().as_os_str()) != teams.file_name() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The workspace's files written into `dir` beside the registrations, each through a
-/// temporary file and rename(2), `pilote.toml` last: until it is there the dir is no
-/// workspace, and a setup-team run again refuses a dir that holds more than the registrations.
-fn write_around_registrations(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let settings_last = files
-        .iter()
-        .filter(|(rel, _)| rel != SETTINGS_FILE)
-        .chain(files.iter().filter(|(rel, _)| rel == SETTINGS_FILE));
-    for (rel, bytes) in settings_last {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(Error::io(format!("cannot create {}", parent.display())))?;
-        }
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        fs::write(&tmp, bytes).map_err(Error::io(format!("cannot write {}", tmp.display())))?;
-        fs::rename(&tmp, &path).map_err(Error::io(format!("cannot write {}", path.display())))?;
-    }
     Ok(())
 }
 
@@ -404,14 +355,12 @@ fn readable_by_all(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `/etc/pilote/teams/<service account>.toml`: the one workspace the account serves.
+/// `/etc/pilote-teams/<service account>.toml`: the one workspace the account serves.
 fn register(o: &SetupTeam, out: Say<'_>) -> Result<()> {
     let dir = Path::new(TEAMS_DIR);
     fs::create_dir_all(dir).map_err(Error::io(format!("cannot create {}", dir.display())))?;
-    for d in dir.ancestors().take(2) {
-        fs::set_permissions(d, fs::Permissions::from_mode(0o755))
-            .map_err(Error::io(format!("cannot chmod {}", d.display())))?;
-    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .map_err(Error::io(format!("cannot chmod {}", dir.display())))?;
     let path = dir.join(format!("{}.toml", o.service_account));
     let config = fs::canonicalize(&o.config).unwrap_or_else(|_| o.config.clone());
     let text = format!(

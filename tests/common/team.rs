@@ -444,7 +444,7 @@ impl Drop for Team {
             let _ = sh(Command::new("groupdel").arg(g));
         }
         let _ = fs::remove_file(format!("/etc/sudoers.d/pilote-{}", self.svc));
-        let _ = fs::remove_file(format!("/etc/pilote/teams/{}.toml", self.svc));
+        let _ = fs::remove_file(format!("/etc/pilote-teams/{}.toml", self.svc));
         let _ = fs::remove_dir_all(&self.root);
     }
 }

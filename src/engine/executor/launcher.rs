@@ -44,13 +44,7 @@ pub(crate) async fn in_process() -> Arc<Executor> {
     )
     .expect("socketpair");
     std::thread::spawn(move || super::serve::serve_on(theirs));
-    Executor::connect(
-        ours,
-        None,
-        None,
-        std::path::Path::new("pilote"),
-        0o027,
-    )
-    .await
-    .expect("executor")
+    Executor::connect(ours, None, None, std::path::Path::new("pilote"), 0o027)
+        .await
+        .expect("executor")
 }
