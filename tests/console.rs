@@ -39,17 +39,7 @@ fn demo_with_request(home: &Home, plan: &str) {
 /// Sweeps the demo's drop dir into the vault, then files and submits request #1.
 fn file_request(home: &Home, plan: &str) {
     ok(home, &["vault", "sweep", "--settle", "0"]);
-    let filing = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        plan,
-    ];
-    ok(home, &filing);
+    ok(home, &common::filing(plan));
     ok(home, &["request", "submit", "1"]);
 }
 

@@ -258,14 +258,7 @@ impl Drop for Tmpfs {
 
 /// (state, outcome) of run `id` as `pilote runs --json` gives them.
 fn state_of(runs_json: &str, id: &str) -> (String, String) {
-    let v: serde_json::Value = serde_json::from_str(runs_json).expect("json");
-    let r = v["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-        .cloned()
-        .unwrap_or_default();
+    let r = common::run_in(runs_json, id);
     (
         r["state"].as_str().unwrap_or_default().to_string(),
         r["outcome"].as_str().unwrap_or_default().to_string(),

@@ -591,14 +591,8 @@ fn a_hanging_receiver_never_slows_the_run_and_is_given_up() {
     )
     .expect("plan");
     let finished_at = |id: &str| {
-        let out = ok(&home, &[], &["runs", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-        v["runs"]
-            .as_array()
-            .expect("runs")
-            .iter()
-            .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-            .and_then(|r| r["finished_at"].as_i64())
+        common::run_in(&ok(&home, &[], &["runs", "--json"]), id)["finished_at"]
+            .as_i64()
             .expect("a finished run")
     };
     append(
@@ -765,17 +759,10 @@ fn file_hotfix(home: &Home, env: &[(&str, &str)]) {
         "dev",
         env,
         &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/pets-1.4.0.toml",
-            "--kind",
-            "hotfix",
-        ],
+            &common::filing("plans/pets-1.4.0.toml")[..],
+            &["--kind", "hotfix"],
+        ]
+        .concat(),
     );
 }
 

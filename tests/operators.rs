@@ -56,17 +56,7 @@ fn demo_with_soak_request(script: &str) -> Home {
     )
     .expect("plan");
     ok(&home, "dev", &["vault", "sweep", "--settle", "0"]);
-    let filing = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        "plans/soak.toml",
-    ];
-    ok(&home, "dev", &filing);
+    ok(&home, "dev", &common::filing("plans/soak.toml"));
     ok(&home, "dev", &["request", "submit", "1"]);
     home
 }
@@ -274,17 +264,7 @@ fn a_gate_waiting_keeps_the_lock_against_another_operators_deploy() {
     common::hold_plan(&home.path().join("config/pilote"));
     ok(&home, "dev", &["vault", "sweep", "--settle", "0"]);
     for _ in 0..2 {
-        let filing = [
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/hold.toml",
-        ];
-        ok(&home, "dev", &filing);
+        ok(&home, "dev", &common::filing("plans/hold.toml"));
     }
     ok(&home, "dev", &["request", "submit", "1"]);
     ok(&home, "dev", &["request", "submit", "2"]);

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::people::{FILING, as_user, filed_by_dev, ok, refused, released};
+use common::filing;
+use common::people::{DEMO_PLAN, as_user, filed_by_dev, ok, refused, released};
 
 #[test]
 fn a_release_goes_from_request_to_production_with_four_eyes() {
@@ -24,7 +25,7 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         "env = \"prod\"\napprovals = 2",
         "env = \"prod\"\napprovals = 2\napprovers = \"change-board\"",
     );
-    let id = ok(&home, "dev", &FILING).trim().to_string();
+    let id = ok(&home, "dev", &filing(DEMO_PLAN)).trim().to_string();
     assert_eq!(id, "1");
     let err = refused(
         &home,
@@ -255,7 +256,7 @@ fn freezes_and_blocks_stop_a_deploy_until_overridden_or_lifted() {
 #[test]
 fn the_lifecycle_follows_the_release_kind_unless_overridden_on_record() {
     let home = released();
-    let new = FILING;
+    let new = filing(DEMO_PLAN);
     ok(&home, "dev", &new);
     ok(&home, "dev", &[&new[..], &["--kind", "hotfix"]].concat());
     ok(

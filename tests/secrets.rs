@@ -235,17 +235,7 @@ fn a_full_demo_deployment_leaves_no_secret_on_disk_and_every_file_private() {
 
     // The request and its lifecycle: uat, then preprod (one approval), then prod (two).
     ok(&home, pf, "dev", &["vault", "sweep", "--settle", "0"]);
-    let filing = [
-        "request",
-        "new",
-        "--app",
-        "pets",
-        "--version",
-        "1.4.0",
-        "--plan",
-        "plans/leaky.toml",
-    ];
-    ok(&home, pf, "dev", &filing);
+    ok(&home, pf, "dev", &common::filing("plans/leaky.toml"));
     ok(&home, pf, "dev", &["request", "submit", "1"]);
     let mut followed = String::new();
     let deploy = |env: &str| {

@@ -29,19 +29,7 @@ fn json(text: &str) -> serde_json::Value {
 /// Files, submits and returns the request of `alice`'s plan (pets 1.4.0 in the vault).
 fn file_request(team: &Team, alice: &str) -> String {
     team.person_writes(alice, "plans/pets.toml", Team::plan_text());
-    let out = team.ok(
-        alice,
-        &[
-            "request",
-            "new",
-            "--app",
-            "pets",
-            "--version",
-            "1.4.0",
-            "--plan",
-            "plans/pets.toml",
-        ],
-    );
+    let out = team.ok(alice, &common::filing("plans/pets.toml"));
     let id = out.trim().to_string();
     team.ok(alice, &["request", "submit", &id]);
     id
@@ -136,9 +124,44 @@ fn four_people_carry_a_request_to_protected_prod() {
     assert_eq!((store.uid(), store.mode() & 0o777), (svc_uid, 0o600));
     let log = team.ok(&dave, &["logs", "3"]);
     assert!(
-        log.contains(&format!("as {}, umask 0022", team.exec)),
+        log.contains(&format!(
+            "as {}, umask 0022, started in {}",
+            team.exec,
+            team.exec_home.display()
+        )),
         "{log}"
     );
+}
+
+#[test]
+fn a_team_config_someone_else_can_write_is_not_read() {
+    needs_team!();
+    let team = Team::new(&["alice"]);
+    team.pets(&["alice"], false);
+    let alice = team.name("alice");
+    team.ok(&alice, &["status"]);
+    // An automation of the catalog that a member could rewrite: the service account would
+    // run what she writes in it.
+    let automation = team.config.join("automations/app.toml");
+    sh(std::process::Command::new("chown")
+        .arg(format!("{alice}:"))
+        .arg(&automation));
+    let (code, _, err) = team.as_person(&alice, &["status"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("refusing the team workspace") && err.contains(&format!("belongs to {alice}")),
+        "{err}"
+    );
+    // Root's again, but writable by its group.
+    sh(std::process::Command::new("chown")
+        .arg("root:")
+        .arg(&automation));
+    sh(std::process::Command::new("chmod")
+        .arg("664")
+        .arg(&automation));
+    let (code, _, err) = team.as_person(&alice, &["status"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("can be written by others than root"), "{err}");
 }
 
 #[test]
@@ -426,6 +449,7 @@ fn deploy_rollback_deploy_and_a_copy_killed_half_way() {
     loop {
         let copying = std::process::Command::new("pgrep")
             .args(["-f", &copy_of_this_team])
+            .stdout(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         if copying {
@@ -450,6 +474,7 @@ fn deploy_rollback_deploy_and_a_copy_killed_half_way() {
     std::thread::sleep(Duration::from_millis(500));
     let leftover = std::process::Command::new("pgrep")
         .args(["-f", &copy_of_this_team])
+        .stdout(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     assert!(!leftover, "the copy outlived its runner");
@@ -600,6 +625,14 @@ fn pilotes_own_internal_commands_are_not_a_way_in() {
         ),
         (
             vec!["man", "/tmp"],
+            "keeps no workspace or files of its own",
+        ),
+        (
+            vec!["init", "/tmp/pilote-not-made"],
+            "keeps no workspace or files of its own",
+        ),
+        (
+            vec!["demo", "--no-open"],
             "keeps no workspace or files of its own",
         ),
     ] {

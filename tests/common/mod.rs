@@ -122,6 +122,32 @@ pub fn hold_plan(dir: &Path) {
     .expect("plan");
 }
 
+/// `pilote request new` of pets 1.4.0 with `plan`: what most tests file.
+pub fn filing(plan: &str) -> [&str; 8] {
+    [
+        "request",
+        "new",
+        "--app",
+        "pets",
+        "--version",
+        "1.4.0",
+        "--plan",
+        plan,
+    ]
+}
+
+/// Run `id` in the text of `pilote runs --json` (`null` when it is not there).
+pub fn run_in(runs_json: &str, id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(runs_json).expect("json");
+    v["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Runs `cmd`, returning (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run pilote");

@@ -57,20 +57,11 @@ pub fn released() -> Home {
 }
 
 /// Files a request for pets 1.4.0 with the demo's plan.
-pub const FILING: [&str; 8] = [
-    "request",
-    "new",
-    "--app",
-    "pets",
-    "--version",
-    "1.4.0",
-    "--plan",
-    "plans/pets-1.4.0.toml",
-];
+pub const DEMO_PLAN: &str = "plans/pets-1.4.0.toml";
 
 /// Request #1 for pets 1.4.0 with the demo's plan, filed and submitted by dev.
 pub fn filed_by_dev(home: &Home) {
-    ok(home, "dev", &FILING);
+    ok(home, "dev", &super::filing(DEMO_PLAN));
     ok(home, "dev", &["request", "submit", "1"]);
 }
 

@@ -309,7 +309,7 @@ script = '''
 cd "{base}/$PILOTE_ENV/$PILOTE_HOST"
 echo deployed >> effects
 touch made-by-step
-echo "as $(id -un), umask $(umask)"
+echo "as $(id -un), umask $(umask), started in $OLDPWD"
 '''
 
 [app-restore]
@@ -395,15 +395,7 @@ undo = "app-restore"
     pub fn wait_state(&self, person: &str, id: &str, state: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let out = self.ok(person, &["runs", "--json"]);
-            let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-            let run = v["runs"]
-                .as_array()
-                .expect("runs")
-                .iter()
-                .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-                .cloned()
-                .unwrap_or_default();
+            let run = super::run_in(&self.ok(person, &["runs", "--json"]), id);
             if run["state"] == state {
                 return run;
             }

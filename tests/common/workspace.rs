@@ -44,14 +44,7 @@ impl Ws {
     /// Run `id` as `pilote runs --json` shows it (`null` if there is none).
     pub fn run_json(&self, id: &str) -> serde_json::Value {
         let (_, out, _) = self.pilote(&["runs", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-        v["runs"]
-            .as_array()
-            .expect("runs")
-            .iter()
-            .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id))
-            .cloned()
-            .unwrap_or_default()
+        super::run_in(&out, id)
     }
 
     /// Run `id` once it is in `state`; panics after 30 s with what it is.
