@@ -624,6 +624,7 @@ fn render_frames() -> (f64, f64) {
                 outcome: None,
                 last_seq: 1_000_000,
                 runner_start: None,
+                reason: None,
             },
             progress: RunProgress {
                 steps: 14,

@@ -123,6 +123,9 @@ pub enum Command {
         /// Start without asking (the rollback plan is printed either way).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Why (the incident, the ticket): recorded with the run and in the audit trail.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         /// Stream the log until the rollback ends, and exit with its outcome.
         #[arg(long, short = 'f')]
         follow: bool,

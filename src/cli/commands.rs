@@ -1,7 +1,6 @@
 //! The headless commands. Each one is a few calls into settings, store and setup.
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use clap::CommandFactory;
 use serde_json::json;
@@ -10,7 +9,6 @@ use super::args::{Cli, Command, ConfigCommand};
 use super::plan;
 use super::runs;
 use crate::error::{Error, Result};
-use crate::identity::Actor;
 use crate::settings::{self, Connection, Located, Overrides, Workspace};
 use crate::store::{Store, Summary};
 use crate::table;
@@ -27,7 +25,7 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             history,
         }) => demo_cmd(&located, &overrides, reset, no_open, history, cli.read_only),
         Some(Command::Status { json }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             print_summary(&ws, &store.summary()?, json);
             Ok(())
         }
@@ -64,10 +62,11 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             app,
             env,
             yes,
+            reason,
             follow,
         }) => {
-            let (ws, store) = open(&located, &overrides)?;
-            runs::rollback(ws, store, &app, &env, yes, follow)
+            let (ws, store) = open_tolerant(&located, &overrides)?;
+            runs::rollback(ws, store, &app, &env, yes, reason.as_deref(), follow)
         }
         Some(Command::Request { command }) => {
             use super::RequestCommand as R;
@@ -135,7 +134,7 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             limit,
             json,
         }) => {
-            let (_, store) = open(&located, &overrides)?;
+            let (_, store) = open_tolerant(&located, &overrides)?;
             match command {
                 Some(super::AuditCommand::Verify { anchor }) => {
                     super::audit::verify(&store, &anchor)
@@ -158,11 +157,11 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
                 outln!("{}", crate::core::metrics::EXPLAIN.trim_end());
                 return Ok(());
             }
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             super::metrics::metrics(&ws, &store, &since, app, env, format)
         }
         Some(Command::Silences { run, json }) => {
-            let (_, store) = open(&located, &overrides)?;
+            let (_, store) = open_tolerant(&located, &overrides)?;
             runs::silences(&store, run, json)
         }
         Some(Command::Runs {
@@ -171,31 +170,36 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             limit,
             json,
         }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             runs::list(&ws, &store, app.as_deref(), env.as_deref(), limit, json)
         }
         Some(Command::Logs { run, follow, host }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             runs::logs(&ws, store, run, follow, host.as_deref())
         }
         Some(Command::Cancel { run }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             runs::command(&ws, store, run, "cancel")
         }
         Some(Command::Gate { run, confirm, .. }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             runs::command(&ws, store, run, if confirm { "confirm" } else { "abort" })
         }
         Some(Command::Resume { run, follow }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             runs::resume(ws, store, run, follow)
         }
         Some(Command::MarkDone { run, step }) => {
-            let (ws, store) = open(&located, &overrides)?;
+            let (ws, store) = open_tolerant(&located, &overrides)?;
             runs::mark_done(&ws, store, run, step)
         }
         Some(Command::Runner { run }) => {
-            let ws = load(&located, &overrides)?;
+            // The runner works from the config recorded with its run: a config broken since
+            // it was started (or since the run it rolls back) does not stop it.
+            let ws = settings::load_tolerant(&located, &overrides)?;
+            if let Err(e) = logging::init(ws.settings.log_level) {
+                errln!("warning: {e}; going on without a log file");
+            }
             runs::runner(ws, run)
         }
         Some(Command::Notifications {
@@ -212,12 +216,8 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             }
         }
         Some(Command::Notify) => {
-            let ws = load(&located, &overrides)?;
-            let mut store = Store::open(
-                &ws.data_dir,
-                &ws.config_dir,
-                Duration::from_millis(ws.settings.busy_timeout_ms),
-            )?;
+            // Events of a rollback during an incident are delivered with a broken config too.
+            let (ws, mut store) = crate::workflow::open_tolerant(&located, &overrides)?;
             crate::integrations::webhooks::serve(&ws, &mut store)?;
             Ok(())
         }
@@ -277,18 +277,33 @@ pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace
 /// Loads the workspace and opens its store, recording the inventory if it changed.
 pub(super) fn open(located: &Located, overrides: &Overrides) -> Result<(Workspace, Store)> {
     let ws = load(located, overrides)?;
-    let mut store = Store::open(
-        &ws.data_dir,
-        &ws.config_dir,
-        Duration::from_millis(ws.settings.busy_timeout_ms),
-    )?;
-    store.sync_inventory(&ws.inventory, &Actor::current())?;
+    let mut store = crate::workflow::open_sound(&ws)?;
     crate::integrations::webhooks::arm(&ws, &mut store)?;
     Ok((ws, store))
 }
 
+/// Opens the workspace for the emergency path (looking at runs, stopping them, rolling
+/// back): a config with errors does not stop it; one line says what is wrong.
+pub(super) fn open_tolerant(
+    located: &Located,
+    overrides: &Overrides,
+) -> Result<(Workspace, Store)> {
+    let (ws, mut store) = crate::workflow::open_tolerant(located, overrides)?;
+    if let Err(e) = logging::init(ws.settings.log_level) {
+        errln!("warning: {e}; going on without a log file");
+    }
+    match &ws.broken {
+        None => crate::integrations::webhooks::arm(&ws, &mut store)?,
+        Some(b) => errln!(
+            "warning: the config has errors ({}); going on from the store and the last sound config; `pilote config check` lists them",
+            b.headline()
+        ),
+    }
+    Ok((ws, store))
+}
+
 fn console(located: &Located, overrides: &Overrides, read_only: bool) -> Result<()> {
-    let (ws, store) = open(located, overrides)?;
+    let (ws, store) = open_tolerant(located, overrides)?;
     let summary = store.summary()?;
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         drop(store);

@@ -132,6 +132,8 @@ pub fn run(
         package_digest: package_digest.as_deref(),
         request_id: None,
         artifacts: &artifacts,
+        config: &ws.snapshot,
+        reason: None,
         actor: &Actor::current(),
     })?;
     launch(&ws, &mut store, id)?;
@@ -144,6 +146,7 @@ pub fn rollback(
     app: &str,
     env: &str,
     yes: bool,
+    reason: Option<&str>,
     follow: bool,
 ) -> Result<()> {
     let preview = workflow::prepare_rollback(&ws, &mut store, app, env)?;
@@ -172,7 +175,7 @@ pub fn rollback(
     if let Err(why) = crate::engine::disk::preflight(&ws) {
         errln!("warning: {why}; the rollback starts anyway");
     }
-    let id = workflow::start_rollback(&ws, &mut store, &preview)?;
+    let id = workflow::start_rollback(&ws, &mut store, &preview, reason)?;
     finish_launch(ws, store, id, follow)
 }
 

@@ -97,6 +97,21 @@ impl Diagnostic {
         }
     }
 
+    /// `file:line:col: message` on one line, for a header or a warning line.
+    pub fn headline(&self) -> String {
+        let message = self.message.lines().next().unwrap_or_default();
+        if self.line == 0 {
+            format!("{}: {message}", self.file.display())
+        } else {
+            format!(
+                "{}:{}:{}: {message}",
+                self.file.display(),
+                self.line,
+                self.col
+            )
+        }
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -121,6 +121,9 @@ struct Ctx {
     /// The plan's `version` variable, for `${version}`.
     version: Option<String>,
     ws: Workspace,
+    /// The inventory, catalog and `[vars]` the run was started with (see `ConfigSnapshot`):
+    /// what its plan expands against and its hosts are looked up in, whatever the files say now.
+    config: crate::settings::Recorded,
     package: Option<Source>,
     /// The package's files as recorded when the run was created.
     artifacts: Vec<crate::store::Artifact>,
@@ -189,7 +192,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     // A crash test asking for a point that does not exist fails its run, never passes for
     // want of a crash.
     let prepared = crash::check().and_then(|()| prepare(&ws, &store, &row));
-    let (plan, package) = match prepared {
+    let (plan, package, config) = match prepared {
         Ok(p) => p,
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
@@ -200,7 +203,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
     };
     let artifacts = store.run_artifacts(run)?;
-    let secrets = match read_secrets(&ws, &plan, &row.env) {
+    let secrets = match read_secrets(&ws, &config, &plan, &row.env) {
         Ok(s) => s,
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
@@ -275,7 +278,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         // Before any step: the executor that starts them as `[steps] run_as`. Without it, no
         // step runs (never as this account, which owns the store).
         let executor = super::executor::prepare(&ws.settings.steps).await;
-        let protected = ws.inventory.env(&row.env).is_some_and(|e| e.protected);
+        let protected = config.inventory.env(&row.env).is_some_and(|e| e.protected);
         let ssh = match &executor {
             Ok(e) => ssh::Connections::new(e.clone(), &ws.settings.ssh, run, protected).await,
             Err(why) => Err(why.clone()),
@@ -295,6 +298,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             }),
             silences,
             ws,
+            config,
             package,
             done,
             gates_waiting: std::sync::atomic::AtomicUsize::new(0),
@@ -387,13 +391,21 @@ pub(super) fn system_line(message: &str) -> PendingLine {
 }
 
 /// The plan this run executes (a rollback run derives it from the run it rolls back), checked
-/// against the workspace as it is now, and the package dir its artifacts come from.
-fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<Source>), String> {
+/// against the config recorded with the run, the package dir its artifacts come from, and
+/// that config.
+fn prepare(
+    ws: &Workspace,
+    store: &Store,
+    row: &RunRow,
+) -> Result<(Plan, Option<Source>, crate::settings::Recorded), String> {
+    ws.require_settings(&format!("run #{}", row.id))?;
     let (body, path) = store
         .run_plan(row.id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("run #{} has no plan", row.id))?;
-    let ctx = ws.plan_context();
+    let recorded = store.run_config(row.id).map_err(|e| e.to_string())?;
+    let (_, config) = ws.config_of_run(row.id, recorded)?;
+    let ctx = config.plan_context();
     let file = SourceFile::new(path.clone().unwrap_or_else(|| "plan.toml".into()), body);
     let (plan, diags) = plan::check(&file, &ctx, Some(std::slice::from_ref(&row.env)));
     let plan =
@@ -422,13 +434,18 @@ fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<
         )),
         (None, None) => None,
     };
-    Ok((plan, package))
+    Ok((plan, package, config))
 }
 
 /// Reads every secret parameter's value now, from the environment or a file; the values are
 /// only ever held in memory and masked in every stored line.
-fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, String)>, String> {
-    let ctx = ws.plan_context();
+fn read_secrets(
+    ws: &Workspace,
+    config: &crate::settings::Recorded,
+    plan: &Plan,
+    env: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let ctx = config.plan_context();
     let expanded = expand(plan, &ctx, env).map_err(|e| {
         e.into_iter()
             .map(|e| e.message)
@@ -483,8 +500,7 @@ fn team_secret(ws: &Workspace, env: &str, path: &str) -> Result<(), String> {
 
 /// Runs the batches in order; returns (state, outcome text).
 async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
-    let ws = &ctx.ws;
-    let cctx = ws.plan_context();
+    let cctx = ctx.config.plan_context();
     let expanded = match expand(plan, &cctx, env) {
         Ok(x) => x,
         Err(e) => {
@@ -792,7 +808,7 @@ async fn attempt_on(
         StepAction::Shell { script } | StepAction::Ssh { script } => {
             let (tx, forward) = output_to_log(ctx, step_run, host_name);
             let remote = host
-                .and_then(|h| ctx.ws.inventory.host(h))
+                .and_then(|h| ctx.config.inventory.host(h))
                 .filter(|h| h.connection == Connection::Ssh);
             let Some(h) = remote else {
                 let spec = Spec {
@@ -1084,7 +1100,7 @@ fn script_env(
     if let Some(d) = &action.domain {
         out.push(("PILOTE_DOMAIN".into(), d.clone()));
     }
-    if let Some(h) = host.and_then(|h| ctx.ws.inventory.host(h)) {
+    if let Some(h) = host.and_then(|h| ctx.config.inventory.host(h)) {
         out.extend(host_vars(h));
     }
     for p in &action.params {
@@ -1123,7 +1139,7 @@ fn resolve(
     host: Option<&str>,
     text: &str,
 ) -> Result<String, String> {
-    let h = host.and_then(|h| ctx.ws.inventory.host(h));
+    let h = host.and_then(|h| ctx.config.inventory.host(h));
     crate::core::value::interpolate(text, |name| match name {
         "app" => Some(ctx.app.clone()),
         "env" => Some(env.to_string()),

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::files::{Connection, InventoryFile, LifecyclesFile};
 use crate::core::diagnostic::{Diagnostic, Diagnostics};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Inventory {
     pub apps: Vec<App>,
     pub envs: Vec<Env>,

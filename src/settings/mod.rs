@@ -8,6 +8,7 @@ mod files;
 pub mod handover;
 mod inventory;
 mod locate;
+mod snapshot;
 mod team;
 mod webhooks;
 
@@ -27,6 +28,7 @@ pub use inventory::{
 };
 pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
+pub use snapshot::{ConfigSnapshot, Recorded};
 pub use team::{
     DEFAULT_STEP_UMASK, Registration, Steps, TEAMS_DIR, Team, admin_owned, is_account_name, peek,
     registration,
@@ -133,9 +135,97 @@ pub struct Workspace {
     pub catalog_digest: String,
     /// Warnings found while loading; errors would have stopped the load.
     pub warnings: Diagnostics,
+    /// The texts `inventory`, `catalog` and `[vars]` were read from: recorded with each run.
+    pub snapshot: ConfigSnapshot,
+    /// Set when the config on disk has errors and the workspace was loaded anyway, to look
+    /// at and stop what exists and to roll back ([`load_tolerant`]).
+    pub broken: Option<Broken>,
+}
+
+/// Why a workspace loaded by [`load_tolerant`] is not the config on disk.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    /// The config's errors (and warnings), as `pilote config check` shows them.
+    pub errors: Diagnostics,
+    /// `pilote.toml` itself is sound: its settings (`[steps]`, `[ssh]`, `[team]`...) are the
+    /// file's, and steps can run. Otherwise they are defaults and nothing may run.
+    pub settings_ok: bool,
+}
+
+impl Broken {
+    /// The first error, on one line: `inventory.toml:12:1: unknown field `sqll``.
+    pub fn headline(&self) -> String {
+        self.errors
+            .iter()
+            .find(|d| d.is_error())
+            .map(Diagnostic::headline)
+            .unwrap_or_default()
+    }
 }
 
 impl Workspace {
+    /// Refuses `what` (a deploy, an approval...) on a workspace whose config has errors: it
+    /// holds the last config recorded, good to look at and to undo with, not to act on.
+    pub fn require_sound(&self, what: &str) -> Result<(), String> {
+        match &self.broken {
+            None => Ok(()),
+            Some(b) => Err(format!(
+                "{what} needs a sound config, and it has errors: {}; fix it first (`pilote config check` lists them all)",
+                b.headline()
+            )),
+        }
+    }
+
+    /// Refuses to run steps when `pilote.toml` itself has errors: which account steps run
+    /// as, and how ssh connects, come from it.
+    pub fn require_settings(&self, what: &str) -> Result<(), String> {
+        match &self.broken {
+            Some(b) if !b.settings_ok => Err(format!(
+                "{what} needs pilote.toml's [steps] and [ssh], and pilote.toml has errors: {}; fix pilote.toml first",
+                b.headline()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A broken workspace given the last sound config recorded: its inventory (to list envs
+    /// and apps, to know which env is protected) and catalog. It stays [`Broken`].
+    pub fn with_recorded(mut self, snapshot: ConfigSnapshot, recorded: Recorded) -> Self {
+        self.inventory = recorded.inventory;
+        self.catalog = recorded.catalog;
+        self.settings.vars = recorded.vars;
+        self.snapshot = snapshot;
+        self
+    }
+
+    /// The config a run works with: the one recorded with it, read back, or for a run older
+    /// than the record, this workspace's own (only when sound).
+    pub fn config_of_run(
+        &self,
+        run: i64,
+        recorded: Option<ConfigSnapshot>,
+    ) -> Result<(ConfigSnapshot, Recorded), String> {
+        match recorded {
+            Some(snapshot) => {
+                let r = snapshot.resolve(&self.config_dir).map_err(|d| {
+                    format!("the config recorded with run #{run} no longer reads back:\n{d}")
+                })?;
+                Ok((snapshot, r))
+            }
+            None => {
+                self.require_sound(&format!("run #{run}, older than recorded configs,"))?;
+                Ok((
+                    self.snapshot.clone(),
+                    Recorded {
+                        inventory: self.inventory.clone(),
+                        catalog: self.catalog.clone(),
+                        vars: self.settings.vars.clone(),
+                    },
+                ))
+            }
+        }
+    }
+
     /// What plans of this workspace are checked and expanded against.
     pub fn plan_context(&self) -> crate::core::plan::Context<'_> {
         crate::core::plan::Context {
@@ -182,7 +272,15 @@ impl Overrides {
 
 /// Loads and checks every file of the workspace at `located`, reporting all problems at once.
 pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadError> {
-    load_inner(located, overrides, None)
+    load_inner(located, overrides, None, false)
+}
+
+/// Loads the workspace as [`load`] does, but a config with errors still gives a workspace,
+/// marked [`Broken`]: its settings are `pilote.toml`'s when that file is sound, its inventory
+/// and catalog are empty (the caller puts the last recorded ones in, see
+/// [`Workspace::with_recorded`]). For the emergency path: status, logs, cancel, rollback.
+pub fn load_tolerant(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadError> {
+    load_inner(located, overrides, None, true)
 }
 
 /// An inventory text to check in place of `inventory.toml`, before it is written.
@@ -199,13 +297,14 @@ pub fn load_with_inventory(
     overrides: &Overrides,
     pending: &PendingInventory<'_>,
 ) -> Result<Workspace, LoadError> {
-    load_inner(located, overrides, Some(pending))
+    load_inner(located, overrides, Some(pending), false)
 }
 
 fn load_inner(
     located: &Located,
     overrides: &Overrides,
     pending: Option<&PendingInventory<'_>>,
+    tolerant: bool,
 ) -> Result<Workspace, LoadError> {
     let dir = &located.dir;
     match fs::metadata(dir.join(SETTINGS_FILE)) {
@@ -352,12 +451,93 @@ fn load_inner(
     let webhooks = settings.as_ref().map_or_else(Vec::new, |s| {
         webhooks::check(&s.webhooks, &settings_path, settings_src, &mut diags)
     });
-    if diags.has_errors() {
+    let broken = diags.has_errors().then(|| Broken {
+        settings_ok: settings.is_some()
+            && !diags
+                .iter()
+                .any(|d| d.is_error() && d.file == settings_path),
+        errors: diags.clone(),
+    });
+    if broken.is_some() && !tolerant {
         return Err(LoadError::Invalid(diags));
     }
-    let (Some(s), Some(inventory), Some(ssh)) = (settings, inventory, ssh) else {
-        // Unreachable in practice: a missing part always comes with an error above.
-        return Err(LoadError::Invalid(diags));
+    let snapshot = match &broken {
+        None => ConfigSnapshot::of(
+            inventory_text.as_deref().unwrap_or_default(),
+            lifecycles_text.as_deref().unwrap_or_default(),
+            &catalog_files,
+            &settings
+                .as_ref()
+                .map(|s| s.vars.clone())
+                .unwrap_or_default(),
+        ),
+        Some(_) => ConfigSnapshot::default(),
+    };
+    let (s, inventory, ssh, catalog, team, steps, alertmanager, webhooks) = match broken {
+        None => match (settings, inventory, ssh) {
+            (Some(s), Some(inventory), Some(ssh)) => (
+                s,
+                inventory,
+                ssh,
+                catalog,
+                team,
+                steps,
+                alertmanager,
+                webhooks,
+            ),
+            // Unreachable in practice: a missing part always comes with an error above.
+            _ => return Err(LoadError::Invalid(diags)),
+        },
+        Some(ref b) if b.settings_ok => {
+            let s = settings.ok_or_else(|| LoadError::Invalid(diags.clone()))?;
+            let ssh = ssh.ok_or_else(|| LoadError::Invalid(diags.clone()))?;
+            // Its env overrides are checked against an inventory that may be the broken
+            // part; the settings were sound when the recorded runs started.
+            let alertmanager = s.alertmanager.as_ref().map(|a| {
+                alertmanager_settings(
+                    a,
+                    &Inventory::default(),
+                    &settings_path,
+                    settings_src,
+                    &mut Diagnostics::default(),
+                )
+            });
+            (
+                s,
+                Inventory::default(),
+                ssh,
+                Catalog::default(),
+                team,
+                steps,
+                alertmanager,
+                webhooks,
+            )
+        }
+        Some(_) => {
+            // `pilote.toml` is the broken part: enough of it to find the store, nothing that
+            // would run a step or post a webhook.
+            let (name, data_dir) = peek_location(settings_src);
+            if !automation::is_name(&name) {
+                return Err(LoadError::Invalid(diags));
+            }
+            let mut minimal = format!("name = {}\n", toml::Value::String(name));
+            if let Some(d) = data_dir {
+                minimal.push_str(&format!("data_dir = {}\n", toml::Value::String(d)));
+            }
+            let s: SettingsFile =
+                toml::from_str(&minimal).map_err(|_| LoadError::Invalid(diags.clone()))?;
+            let ssh = ssh_settings(dir, &s.ssh, &settings_path, "", &mut Diagnostics::default());
+            (
+                s,
+                Inventory::default(),
+                ssh,
+                Catalog::default(),
+                None,
+                Steps::default(),
+                None,
+                Vec::new(),
+            )
+        }
     };
 
     let log_level = match &overrides.log_level {
@@ -425,7 +605,40 @@ fn load_inner(
         catalog,
         catalog_digest,
         warnings: diags,
+        snapshot,
+        broken,
     })
+}
+
+/// The workspace's name and `data_dir` from a `pilote.toml` that does not load: from its
+/// TOML when it parses, else from the first top-level `name = "..."` and `data_dir = "..."`
+/// lines, so the store can still be found with the file half edited.
+fn peek_location(text: &str) -> (String, Option<String>) {
+    if let Ok(t) = toml::from_str::<toml::Table>(text) {
+        let get = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        return (get("name").unwrap_or_default(), get("data_dir"));
+    }
+    let (mut name, mut data_dir) = (String::new(), None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            break;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let Some(v) = toml::from_str::<toml::Table>(&format!("v = {}", v.trim()))
+            .ok()
+            .and_then(|t| t.get("v").and_then(|v| v.as_str()).map(str::to_string))
+        else {
+            continue;
+        };
+        match k.trim() {
+            "name" if name.is_empty() => name = v,
+            "data_dir" if data_dir.is_none() => data_dir = Some(v),
+            _ => {}
+        }
+    }
+    (name, data_dir)
 }
 
 /// Who owns the part of `dir` that keeps others out (the first that is not open to all, from

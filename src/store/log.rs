@@ -223,6 +223,8 @@ mod tests {
                 package_digest: None,
                 request_id: None,
                 artifacts: &[],
+                config: &crate::settings::ConfigSnapshot::default(),
+                reason: None,
                 actor: &actor,
             })
             .expect("run");

@@ -12,6 +12,7 @@ const LIST: &[M<'static>] = &[
     M::up(include_str!("sql/0006_notifications.sql")),
     M::up(include_str!("sql/0007_decisions_in_chain.sql")),
     M::up(include_str!("sql/0008_runner_start.sql")),
+    M::up(include_str!("sql/0009_config_snapshots.sql")),
 ];
 
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(LIST);

@@ -18,6 +18,7 @@ mod packages;
 mod requests;
 mod runs;
 mod silences;
+mod snapshots;
 
 pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary, check_layout, check_owned, is_no_space};

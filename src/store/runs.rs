@@ -47,6 +47,11 @@ pub struct NewRun<'a> {
     pub request_id: Option<i64>,
     /// The package's files as they were when the run was created.
     pub artifacts: &'a [Artifact],
+    /// The config the run's plan is expanded against: the workspace's as it is now, or for a
+    /// rollback the one the undone run was started with.
+    pub config: &'a crate::settings::ConfigSnapshot,
+    /// Why a person started it (`rollback --reason`).
+    pub reason: Option<&'a str>,
     pub actor: &'a Actor,
 }
 
@@ -89,6 +94,9 @@ pub struct RunRow {
     /// When the runner with `runner_pid` started (clock ticks after boot): a later process
     /// with the same pid is not the runner.
     pub runner_start: Option<u64>,
+    /// Why it was started (`rollback --reason`), when a person said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One stored output line.
@@ -127,7 +135,7 @@ pub struct StepRunRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, kind, app, env, state, started_by, created_at, started_at, finished_at, runner_pid, rollback_of, outcome, last_seq, runner_start";
+const RUN_COLUMNS: &str = "id, kind, app, env, state, started_by, created_at, started_at, finished_at, runner_pid, rollback_of, outcome, last_seq, runner_start, reason";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -147,6 +155,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         runner_start: r
             .get::<_, Option<i64>>(13)?
             .and_then(|t| u64::try_from(t).ok()),
+        reason: r.get(14)?,
     })
 }
 
@@ -195,10 +204,11 @@ impl Store {
                 params![new.app, new.plan_path, new.plan_body, digest, now, new.actor.name],
             )?;
             let plan_id = tx.last_insert_rowid();
+            let config = super::snapshots::insert(tx, new.config)?;
             tx.execute(
-                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir, package_digest, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10)",
-                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir, new.package_digest, new.request_id],
+                "INSERT INTO runs (kind, app, env, plan_id, rollback_of, state, started_by, created_at, package_dir, package_digest, request_id, config_digest, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![new.kind.as_str(), new.app, new.env, plan_id, new.rollback_of, new.actor.name, now, new.package_dir, new.package_digest, new.request_id, config, new.reason],
             )?;
             let run = tx.last_insert_rowid();
             for a in new.artifacts {
@@ -220,6 +230,7 @@ impl Store {
                 &serde_json::json!({
                     "kind": new.kind.as_str(), "app": new.app, "env": new.env,
                     "plan_digest": digest, "rollback_of": new.rollback_of,
+                    "config_digest": config, "reason": new.reason,
                 }),
             )?;
             Ok(Ok(run))

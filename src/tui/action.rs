@@ -118,6 +118,20 @@ impl Action {
     }
 
     /// Whether the action changes anything (hidden in `--read-only`).
+    /// Acts on the config (a deploy, a decision, a plan): refused while it has errors.
+    pub fn needs_config(self) -> bool {
+        matches!(
+            self,
+            Self::Submit
+                | Self::Approve
+                | Self::Reject
+                | Self::Deploy
+                | Self::Schedule
+                | Self::EditPlan
+                | Self::Save
+        )
+    }
+
     pub fn mutates(self) -> bool {
         matches!(
             self,

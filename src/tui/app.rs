@@ -326,6 +326,20 @@ impl App {
             Action::PrevPane => {
                 self.show(Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()])
             }
+            a if a.needs_config() && self.ws.broken.is_some() => {
+                let headline = self.ws.broken.as_ref().map(|b| b.headline());
+                self.popups.push(Popup::message(
+                    "The config has errors",
+                    &format!(
+                        "{}\n\nDeploys, approvals and plan edits need a sound config: fix it \
+                         (`pilote config check` lists every error). Runs, logs, cancel and \
+                         rollback work from the store meanwhile.",
+                        headline.unwrap_or_default()
+                    ),
+                    false,
+                ));
+                Vec::new()
+            }
             a => {
                 let env = Env {
                     ws: &self.ws,

@@ -97,6 +97,7 @@ fn run(id: i64, kind: &str, state: &str) -> RunLine {
             outcome: None,
             last_seq: 1_000_000,
             runner_start: None,
+            reason: None,
         },
         progress: RunProgress {
             steps: 14,
@@ -420,6 +421,7 @@ fn rollback_is_r_then_enter_and_the_rollback_run_opens_followed() {
         env: "uat".into(),
         text: "Rollback of run #2 (deploy, failed) of pets on uat\n\nRollback plan: 1 action, 1 step\n  1. Start the JBoss instances  [undo-stop-jboss]\n".into(),
         actions: 1,
+        config: crate::settings::ConfigSnapshot::default(),
     };
     app.on_msg(Msg::RollbackPreview(Box::new(preview)));
     snap!("rollback_modal_80x24", screen(&app, 80, 24));
@@ -433,6 +435,7 @@ fn rollback_is_r_then_enter_and_the_rollback_run_opens_followed() {
         env: "uat".into(),
         text: String::new(),
         actions: 1,
+        config: crate::settings::ConfigSnapshot::default(),
     };
     app.on_msg(Msg::RollbackPreview(Box::new(preview)));
     assert!(
@@ -703,6 +706,7 @@ fn hostile_names_in_every_pane_and_popup_reach_no_terminal_raw() {
             env: "uat".into(),
             text: format!("Rollback plan: 1 action\n  1. undo {HOSTILE}  [undo-{HOSTILE}]\n"),
             actions: 1,
+            config: crate::settings::ConfigSnapshot::default(),
         },
     )));
     let modal = screen(&app, 80, 24);

@@ -51,13 +51,29 @@ fn draw_panes(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
         );
         return;
     }
-    let [header, tabs, body, footer] = Layout::vertical([
+    // A config with errors: one red line above everything, until it is fixed.
+    let broken = app.ws.broken.as_ref().map(|b| {
+        // Named as in the config dir: the whole path would push the error off an 80-column line.
+        let dir = format!("{}/", app.ws.config_dir.display());
+        b.headline().replace(&dir, "")
+    });
+    let [alert, header, tabs, body, footer] = Layout::vertical([
+        Constraint::Length(u16::from(broken.is_some())),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(f.area());
+    if let Some(headline) = broken {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                format!(" CONFIG ERROR {headline} · runs, logs, cancel, rollback work"),
+                t.danger,
+            )),
+            alert,
+        );
+    }
     f.render_widget(header_line(app), header);
     f.render_widget(
         Tabs::new(

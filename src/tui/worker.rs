@@ -35,18 +35,24 @@ pub fn serve(
     while let Ok(effect) = effects.recv() {
         let msg = match &reload {
             None => handle(&ws, &mut store, effect),
-            Some((located, overrides)) => match crate::settings::load(located, overrides) {
-                Ok(now) => {
-                    // Webhooks added (or removed) while the console is open count from now.
-                    if let Err(e) = crate::integrations::webhooks::arm(&now, &mut store) {
-                        tracing::warn!(error = %e, "cannot turn notifications on or off");
+            // A config broken now still serves: cancel and rollback work from the store;
+            // deploys, approvals and edits refuse it, saying why (`require_sound`).
+            Some((located, overrides)) => {
+                match crate::workflow::reload(located, overrides, &mut store) {
+                    Ok(now) => {
+                        // Webhooks added (or removed) while the console is open count from now.
+                        if now.broken.is_none()
+                            && let Err(e) = crate::integrations::webhooks::arm(&now, &mut store)
+                        {
+                            tracing::warn!(error = %e, "cannot turn notifications on or off");
+                        }
+                        handle(&now, &mut store, effect)
                     }
-                    handle(&now, &mut store, effect)
+                    Err(e) => Msg::Failed(format!(
+                        "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
+                    )),
                 }
-                Err(e) => Msg::Failed(format!(
-                    "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
-                )),
-            },
+            }
         };
         if out.send(Event::Msg(msg)).is_err() {
             return;
@@ -161,7 +167,7 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             }
         }
         Effect::StartRollback(preview) => {
-            match crate::workflow::start_rollback(ws, store, &preview) {
+            match crate::workflow::start_rollback(ws, store, &preview, None) {
                 Ok(run) => Msg::Started {
                     run,
                     what: format!("rollback of {} on {}", preview.app, preview.env),

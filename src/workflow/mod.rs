@@ -2,12 +2,14 @@
 //! stands, approvals and deploys, runs and rollbacks. Nothing here prints or prompts: the
 //! CLI and the console each show the results their own way.
 
+mod open;
 mod people;
 mod plans;
 mod requests;
 mod runs;
 mod stages;
 
+pub use open::{open_sound, open_tolerant, reload};
 pub use people::require_person;
 pub use plans::{checked, known_env, read_plan, render, same_version};
 pub use requests::{

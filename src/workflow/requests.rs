@@ -37,6 +37,7 @@ pub fn prepare_deploy(
     env: &str,
     override_freeze: Option<&str>,
 ) -> Result<DeployPreview> {
+    ws.require_sound("a deploy").map_err(Error::BadInput)?;
     known_env(ws, env)?;
     let r = find_request(store, id)?;
     let me = Actor::current();
@@ -155,6 +156,8 @@ pub fn start_deploy(
         package_digest: Some(&now.package.digest),
         request_id: Some(id),
         artifacts: &now.package.artifacts,
+        config: &ws.snapshot,
+        reason: None,
         actor: &me,
     })?;
     store.set_request_state(id, "deploying", &me, &json!({ "env": env, "run": run }))?;
@@ -183,6 +186,8 @@ pub fn lifecycle<'a>(ws: &'a Workspace, r: &RequestRow) -> Result<&'a Lifecycle>
 
 /// Submits (`submitted`) or cancels (`cancelled`) request `id`.
 pub fn transition(ws: &Workspace, store: &mut Store, id: i64, to: &str) -> Result<()> {
+    ws.require_sound(&format!("moving request #{id} to {to}"))
+        .map_err(Error::BadInput)?;
     let r = find_request(store, id)?;
     let allowed = match to {
         "submitted" => r.state == "draft",
@@ -211,6 +216,8 @@ pub fn decide(
     comment: &str,
     shown: Option<&str>,
 ) -> Result<()> {
+    ws.require_sound("an approval or rejection")
+        .map_err(Error::BadInput)?;
     known_env(ws, env)?;
     let r = find_request(store, id)?;
     let me = Actor::current();
@@ -404,6 +411,8 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
 /// Plans the date of request `id`'s deploy to `env` (local time, "YYYY-MM-DD[ HH:MM]");
 /// returns it in ms.
 pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str) -> Result<i64> {
+    ws.require_sound("scheduling a deploy")
+        .map_err(Error::BadInput)?;
     let r = find_request(store, id)?;
     let l = lifecycle(ws, &r)?;
     if !l.stages.iter().any(|s| s.env == env) {
@@ -431,6 +440,7 @@ pub fn schedule(ws: &Workspace, store: &mut Store, id: i64, env: &str, at: &str)
 
 /// Replaces the plan of request `id` with `plan_file`; returns the approvals voided.
 pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> Result<usize> {
+    ws.require_sound("a new plan").map_err(Error::BadInput)?;
     let r = find_request(store, id)?;
     let source = read_plan(ws, plan_file)?;
     let (plan, diags) = checked(ws, &source, None);

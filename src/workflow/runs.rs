@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::plans::{checked, known_env, render};
+use super::plans::{known_env, render};
 use crate::core::expand::expand;
 use crate::core::rollback;
 use crate::engine::runner::{self, Liveness, spool_dir};
@@ -15,7 +15,7 @@ use crate::engine::unix::spawn_detached;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::integrations::webhooks;
-use crate::settings::Workspace;
+use crate::settings::{ConfigSnapshot, Workspace};
 use crate::store::{NewRun, RunKind, RunRow, Store, is_finished};
 
 /// How long a new runner may take to take its lease.
@@ -32,17 +32,23 @@ pub struct RollbackPreview {
     pub text: String,
     /// Actions the rollback would run; zero when nothing that ran declares an undo.
     pub actions: usize,
+    /// The config the rollback runs with: the one recorded with the run it undoes.
+    pub config: ConfigSnapshot,
 }
 
 /// Derives the rollback of the last run of `app` on `env`: the undo of each action that
-/// started, in reverse order. Refuses what cannot be rolled back, and says why.
+/// started, in reverse order, expanded against the config that run was started with (its
+/// hosts, its automations), not today's files: a config broken or edited since changes
+/// nothing, and the preview says when it was edited. Refuses what cannot be rolled back.
 pub fn prepare_rollback(
     ws: &Workspace,
     store: &mut Store,
     app: &str,
     env: &str,
 ) -> Result<RollbackPreview> {
-    known_env(ws, env)?;
+    if ws.broken.is_none() {
+        known_env(ws, env)?;
+    }
     recover_stale(ws, store, app, env)?;
     let recent = store.runs(Some(app), Some(env), 50)?;
     let Some(last) = recent.iter().find(|r| r.kind != "rollback").cloned() else {
@@ -68,8 +74,12 @@ pub fn prepare_rollback(
     let (body, path) = store
         .run_plan(last.id)?
         .ok_or_else(|| Error::BadInput(format!("run #{} has no plan", last.id)))?;
+    let (snapshot, config) = ws
+        .config_of_run(last.id, store.run_config(last.id)?)
+        .map_err(Error::BadInput)?;
+    let ctx = config.plan_context();
     let source = crate::core::SourceFile::new(path.unwrap_or_else(|| "plan.toml".into()), body);
-    let (plan, diags) = checked(ws, &source, Some(env));
+    let (plan, diags) = crate::core::plan::check(&source, &ctx, Some(&[env.to_string()]));
     let Some(plan) = plan else {
         return Err(Error::Invalid(diags));
     };
@@ -80,7 +90,7 @@ pub fn prepare_rollback(
         .map(|a| started.contains(&a.id))
         .collect();
     let back = rollback::derive(&plan, Some(&flags));
-    let expanded = expand(&back, &ws.plan_context(), env).map_err(|e| {
+    let expanded = expand(&back, &ctx, env).map_err(|e| {
         Error::BadInput(
             e.into_iter()
                 .map(|e| e.message)
@@ -92,6 +102,15 @@ pub fn prepare_rollback(
         "Rollback of run #{} ({}, {}) of {app} on {env}\n",
         last.id, last.kind, last.state
     );
+    let changed = snapshot.changed_files(&ConfigSnapshot::on_disk(&ws.config_dir));
+    if !changed.is_empty() {
+        text.push_str(&format!(
+            "The config changed since run #{} started ({}): this rollback runs with the \
+             hosts and automations recorded then.\n",
+            last.id,
+            changed.join(", ")
+        ));
+    }
     render(&mut text, "Rollback plan", &expanded);
     Ok(RollbackPreview {
         of: last,
@@ -99,13 +118,21 @@ pub fn prepare_rollback(
         env: env.to_string(),
         text,
         actions: back.actions.len(),
+        config: snapshot,
     })
 }
 
 /// Starts the rollback `shown` to the person; returns the new run's id. The rollback is
 /// derived again first: if another console rolled back or deployed meanwhile, what was
-/// confirmed is no longer what would run, and it is refused.
-pub fn start_rollback(ws: &Workspace, store: &mut Store, shown: &RollbackPreview) -> Result<i64> {
+/// confirmed is no longer what would run, and it is refused. `reason`, when the person gave
+/// one, is recorded with the run and in the audit trail.
+pub fn start_rollback(
+    ws: &Workspace,
+    store: &mut Store,
+    shown: &RollbackPreview,
+    reason: Option<&str>,
+) -> Result<i64> {
+    ws.require_settings("a rollback").map_err(Error::BadInput)?;
     let now = prepare_rollback(ws, store, &shown.app, &shown.env)?;
     if now.of.id != shown.of.id || now.text != shown.text {
         let why = format!(
@@ -159,6 +186,8 @@ pub fn start_rollback(ws: &Workspace, store: &mut Store, shown: &RollbackPreview
         package_digest: package_digest.as_deref(),
         request_id,
         artifacts: &artifacts,
+        config: &now.config,
+        reason: reason.map(str::trim).filter(|r| !r.is_empty()),
         actor: &Actor::current(),
     })?;
     launch(ws, store, id)?;

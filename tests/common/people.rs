@@ -65,6 +65,29 @@ pub fn filed_by_dev(home: &Home) {
     ok(home, "dev", &["request", "submit", "1"]);
 }
 
+/// Request #1 deployed by ops on each stage up to `env` (`uat` or `preprod`), alice
+/// approving preprod: where most lifecycle and rollback scenarios start.
+#[allow(dead_code)]
+pub fn deployed_to(home: &Home, env: &str) {
+    ok(
+        home,
+        "ops",
+        &["deploy", "1", "--env", "uat", "--yes", "--follow"],
+    );
+    if env == "preprod" {
+        ok(
+            home,
+            "alice",
+            &["request", "approve", "1", "--env", "preprod"],
+        );
+        ok(
+            home,
+            "ops",
+            &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+        );
+    }
+}
+
 /// The demo's store.
 pub fn db(home: &Home) -> PathBuf {
     home.path().join("data/pilote/workspaces/demo/pilote.db")

@@ -38,7 +38,7 @@ pub(super) async fn copy(
         Source::Dir(dir) => dir.join(&rel),
         Source::Vault(vault) => vault.blob(&expected),
     };
-    let h = host.and_then(|h| ctx.ws.inventory.host(h));
+    let h = host.and_then(|h| ctx.config.inventory.host(h));
     let target = resolve(ctx, action, env, host, dest).map_err(fail)?;
     // A plan's values fill the destination in: one with `..` in it would send the artifact
     // out of the directory the automation names (from uat's host dir into prod's).

@@ -43,7 +43,7 @@ pub(super) async fn ansible_step(
         .hosts
         .iter()
         .filter(|h| !done.contains(&(position, h.to_string())))
-        .filter_map(|h| ctx.ws.inventory.host(h))
+        .filter_map(|h| ctx.config.inventory.host(h))
         .collect();
     if hosts.is_empty() {
         ctx.say(
