@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::people::{as_user, deployed_to, ok, refused, released};
+use common::people::{approved_for_prod, as_user, deployed_to, ok, refused, released};
 use common::pty::Pty;
 
 /// The demo's plan with a last action that holds prod for a while (uat and preprod go on at
@@ -32,18 +32,13 @@ fn slow_in_prod(home: &common::Home) {
 }
 
 /// Request #1 (the soaking plan) deployed on uat and preprod, approved for prod.
-fn approved_for_prod() -> common::Home {
+fn soak_approved_for_prod() -> common::Home {
     let home = released();
     slow_in_prod(&home);
     ok(&home, "dev", &common::filing("plans/soak.toml"));
     ok(&home, "dev", &["request", "submit", "1"]);
     deployed_to(&home, "preprod");
-    ok(
-        &home,
-        "alice",
-        &["request", "approve", "1", "--env", "prod"],
-    );
-    ok(&home, "bob", &["request", "approve", "1", "--env", "prod"]);
+    approved_for_prod(&home, "1");
     home
 }
 
@@ -74,7 +69,7 @@ fn wait_for_log(home: &common::Home, run: &str, needle: &str) {
 
 #[test]
 fn on_call_lists_follows_cancels_and_rolls_back_prod_with_a_broken_config() {
-    let home = approved_for_prod();
+    let home = soak_approved_for_prod();
     let run = ok(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"])
         .trim()
         .to_string();

@@ -100,6 +100,14 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         &["request", "replan", "1", "--plan", "plans/pets-1.4.0.toml"],
     );
     assert!(out.contains("2 approval(s) voided"), "{out}");
+    // The new plan passes uat and preprod itself before prod: preprod's approval was for
+    // the old one.
+    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    assert!(
+        err.contains("request #1 has not succeeded on preprod yet"),
+        "{err}"
+    );
+    common::people::deployed_to(&home, "preprod");
     ok(&home, "bob", &["request", "approve", "1", "--env", "prod"]);
     let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
     insta::assert_snapshot!("stale_approval", err);
@@ -108,8 +116,6 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         "alice",
         &["request", "approve", "1", "--env", "prod"],
     );
-    // The replanned request must pass preprod's approvals again for a new preprod deploy,
-    // but prod only needs preprod's success with the same package, which it has.
     ok(
         &home,
         "ops",
@@ -429,7 +435,7 @@ fn a_release_rolled_back_on_uat_is_not_promoted_until_deployed_again() {
     );
     let err = refused(&home, "ops", &["deploy", "1", "--env", "preprod", "--yes"]);
     assert!(
-        err.contains("pets 1.4.0 has not succeeded on uat yet"),
+        err.contains("request #1 has not succeeded on uat yet"),
         "{err}"
     );
     let shown = ok(&home, "ops", &["request", "show", "1"]);

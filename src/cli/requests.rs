@@ -141,8 +141,41 @@ pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {
 pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
     let r = find_request(store, id)?;
     let approvals = store.approvals(id, &r.approval_digest(&ws.catalog_digest))?;
+    let stages = crate::workflow::stages(ws, store, &r)?;
     if json {
-        outln!("{:#}", json!({ "request": r, "approvals": approvals }));
+        // What the console shows: each stage's runs and approvals, and the next step.
+        let progress: Vec<serde_json::Value> = stages
+            .iter()
+            .map(|s| {
+                let mut v = json!(s);
+                v["passed"] = json!(s.done());
+                v["approvals_needed"] = json!(s.stage.approvals);
+                v["approvals_given"] = json!(crate::workflow::approvers(ws, s, &approvals).len());
+                v["waiting_for"] = json!(crate::workflow::waiting_for(&stages, &s.env));
+                v
+            })
+            .collect();
+        let notes: Vec<serde_json::Value> = approvals
+            .iter()
+            .map(|a| {
+                let mut v = json!(a);
+                v["note"] = json!(
+                    crate::workflow::approval_note(&stages, a)
+                        .trim()
+                        .trim_matches(['(', ')'])
+                );
+                v
+            })
+            .collect();
+        outln!(
+            "{:#}",
+            json!({
+                "request": r,
+                "approvals": notes,
+                "progress": progress,
+                "next": crate::workflow::next_step(ws, &r, &stages, &approvals),
+            })
+        );
         return Ok(());
     }
     outln!(
@@ -158,7 +191,7 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
         r.plan_digest,
         r.package_digest,
         r.lifecycle,
-        progress(ws, store, &r)?
+        crate::workflow::progress_line(&stages)
     );
     if let Some(why) = &r.blocked {
         outln!("BLOCKED: {why}");
@@ -166,7 +199,7 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
     for (env, at) in store.schedule_of(id)? {
         outln!("  {env} planned for {}", crate::clock::format_ms(at));
     }
-    for a in approvals {
+    for a in &approvals {
         outln!(
             "  {} {} by {} at {}{}{}",
             a.env,
@@ -178,13 +211,25 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
             } else {
                 format!(": {}", a.comment)
             },
-            if a.current {
-                ""
-            } else {
-                " (void: given for an earlier plan)"
-            }
+            crate::workflow::approval_note(&stages, a)
         );
     }
+    for s in &stages {
+        if let (None, Some((run, other))) = (s.runs.own, s.runs.same) {
+            outln!(
+                "  {} passed by run #{run}{}: the same plan (sha256 {}) and package",
+                s.env,
+                other
+                    .map(|o| format!(" of request #{o}"))
+                    .unwrap_or_default(),
+                r.plan_digest
+            );
+        }
+    }
+    outln!(
+        "next: {}",
+        crate::workflow::next_step(ws, &r, &stages, &approvals)
+    );
     Ok(())
 }
 

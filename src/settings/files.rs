@@ -412,6 +412,10 @@ pub struct StageDef {
     /// The same package must have succeeded in the previous stage first.
     #[serde(default = "yes")]
     pub require_previous_success: bool,
+    /// After a failed deploy or a rollback on this stage, deploying there again needs
+    /// approvals given since: the ones before were given for what just went wrong.
+    #[serde(default = "yes")]
+    pub reapprove_after_failure: bool,
     /// The group (of `[groups]`) the approvers must belong to; anyone else if unset.
     #[serde(default)]
     pub approvers: Option<Spanned<String>>,

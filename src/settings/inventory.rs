@@ -113,8 +113,16 @@ pub struct Stage {
     pub env: String,
     pub approvals: u32,
     pub require_previous_success: bool,
+    /// Approvals given before a failed deploy or a rollback on it no longer count. Left out
+    /// of the JSON when on (the default), so inventory snapshots of older files stay the same.
+    #[serde(skip_serializing_if = "is_on")]
+    pub reapprove_after_failure: bool,
     /// The group approvers must belong to.
     pub approvers: Option<String>,
+}
+
+fn is_on(b: &bool) -> bool {
+    *b
 }
 
 /// A group of people, by OS user name.
@@ -490,6 +498,7 @@ fn resolve_lifecycles(
                     env: s.env.get_ref().clone(),
                     approvals: s.approvals,
                     require_previous_success: s.require_previous_success,
+                    reapprove_after_failure: s.reapprove_after_failure,
                     approvers: s.approvers.as_ref().map(|g| g.get_ref().clone()),
                 })
                 .collect(),

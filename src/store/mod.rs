@@ -29,7 +29,7 @@ pub use metrics::Scope;
 pub use migrations::SCHEMA_VERSION;
 pub use notifications::{Attempt, Delivery, NewDelivery};
 pub use packages::{Imported, PackageRow};
-pub use requests::{ApprovalRow, NewRequest, RequestRow};
+pub use requests::{ApprovalRow, LastRun, NewRequest, RequestRow, StageRuns};
 pub use runs::{
     Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, TakenCommand,
     is_finished,

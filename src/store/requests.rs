@@ -70,6 +70,27 @@ pub(super) fn approval_digest(id: i64, plan: &str, package: &str, catalog: &str)
     hex::encode(h.finalize())
 }
 
+/// What a request's runs did on one stage (see [`Store::stage_runs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StageRuns {
+    /// Its own deploy that succeeded there with its plan and package.
+    pub own: Option<i64>,
+    /// Else, a deploy of an identical plan (same digest) and the same package, and the
+    /// request it belonged to.
+    pub same: Option<(i64, Option<i64>)>,
+    /// Its last run there.
+    pub last: Option<LastRun>,
+    /// When its last failed deploy there ended or its last rollback there started.
+    pub spent_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+}
+
 /// One decision on a request for an env that stands: a person's latest for the env and what
 /// it was bound to, recorded in the audit trail (see `store/decisions.rs`).
 #[derive(Debug, Clone, Serialize)]
@@ -372,6 +393,64 @@ impl Store {
 
     /// Whether a deploy of this package succeeded on `env` and was not rolled back since (for
     /// the lifecycle's next stage: a rolled-back release is not promoted).
+    /// What request `r`'s runs did on `env`: whether its plan and package succeeded there
+    /// (or, failing that, an identical plan with the same package, from another request),
+    /// its last run there, and when a failed deploy or a rollback there last happened.
+    pub fn stage_runs(&self, r: &RequestRow, env: &str) -> Result<StageRuns, StoreError> {
+        // A succeeded deploy of this plan and package on `env`, not undone since.
+        let passed = |own: bool| -> Result<Option<(i64, Option<i64>)>, StoreError> {
+            self.conn
+                .query_row(
+                    &format!(
+                        "SELECT d.id, d.request_id FROM runs AS d JOIN plans AS p ON p.id = d.plan_id
+                         WHERE d.kind = 'deploy' AND d.app = ?1 AND d.env = ?2
+                         AND d.package_digest = ?3 AND p.digest = ?4 AND +d.state = 'succeeded'
+                         AND {}
+                         AND NOT EXISTS (SELECT 1 FROM runs AS r
+                                         WHERE r.rollback_of = d.id AND +r.state = 'succeeded')
+                         ORDER BY d.id DESC LIMIT 1",
+                        if own { "d.request_id = ?5" } else { "d.request_id IS NOT ?5" }
+                    ),
+                    params![r.app, env, r.package_digest, r.plan_digest, r.id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| self.sql_error(e))
+        };
+        let own = passed(true)?.map(|(run, _)| run);
+        let same = match own {
+            Some(_) => None,
+            None => passed(false)?,
+        };
+        let (last, spent_at) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT id || ' ' || kind || ' ' || state FROM runs
+                         WHERE request_id = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1),
+                        (SELECT MAX(CASE WHEN kind = 'rollback' THEN created_at
+                                         WHEN kind = 'deploy' AND state = 'failed' THEN finished_at
+                                    END)
+                         FROM runs WHERE request_id = ?1 AND env = ?2)",
+                params![r.id, env],
+                |row| Ok((row.get::<_, Option<String>>(0)?, row.get(1)?)),
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let last = last.and_then(|l| {
+            let mut it = l.splitn(3, ' ');
+            Some(LastRun {
+                id: it.next()?.parse().ok()?,
+                kind: it.next()?.to_string(),
+                state: it.next()?.to_string(),
+            })
+        });
+        Ok(StageRuns {
+            own,
+            same,
+            last,
+            spent_at,
+        })
+    }
+
     pub fn deployed_ok(
         &self,
         app: &str,

@@ -98,10 +98,7 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
         let stages = crate::workflow::stages(ws, store, &r)?;
         let next = crate::workflow::next_step(ws, &r, &stages, &current);
         requests.push(RequestLine {
-            stages: stages
-                .iter()
-                .map(|(s, done)| (s.env.clone(), *done))
-                .collect(),
+            stages: stages.iter().map(|s| (s.env.clone(), s.done())).collect(),
             lifecycle: r.lifecycle.clone(),
             package_digest: r.package_digest.clone(),
             digest: r.approval_digest(&ws.catalog_digest),
@@ -123,7 +120,7 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
                         } else {
                             format!(" ({})", a.comment)
                         }
-                    )
+                    ) + &crate::workflow::approval_note(&stages, a)
                 })
                 .collect(),
             next,

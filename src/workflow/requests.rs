@@ -349,7 +349,7 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
         return Ok(Some(why));
     }
     let l = lifecycle(ws, r)?;
-    let Some(pos) = l.stages.iter().position(|s| s.env == env) else {
+    if !l.stages.iter().any(|s| s.env == env) {
         let envs: Vec<&str> = l.stages.iter().map(|s| s.env.as_str()).collect();
         return Ok(Some(format!(
             "`{env}` is not a stage of lifecycle `{}` ({})",
@@ -357,16 +357,19 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             envs.join(" → ")
         )));
     };
-    let stage = &l.stages[pos];
-    if pos > 0 && stage.require_previous_success {
-        let prev = &l.stages[pos - 1].env;
-        if !store.deployed_ok(&r.app, prev, &r.package_digest)? {
-            return Ok(Some(format!(
-                "{} {} has not succeeded on {prev} yet (lifecycle `{}`: {prev} before {env}, same package); \
-                 deploy it there first: `pilote deploy {} --env {prev}`",
-                r.app, r.version, r.lifecycle, r.id
-            )));
-        }
+    let progress = crate::workflow::stages(ws, store, r)?;
+    let Some(stage) = progress.iter().find(|s| s.env == env) else {
+        return Ok(None);
+    };
+    if let Some(prev) = crate::workflow::waiting_for(&progress, env) {
+        return Ok(Some(format!(
+            "request #{} has not succeeded on {prev} yet: its plan (sha256 {}) and package must pass {prev} before {env} (lifecycle `{}`); \
+             deploy it there first: `pilote deploy {} --env {prev}`",
+            r.id,
+            short(&r.plan_digest),
+            r.lifecycle,
+            r.id
+        )));
     }
     let approvals = store.approvals(r.id, &r.approval_digest(&ws.catalog_digest))?;
     if let Some(no) = approvals
@@ -385,27 +388,44 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
         )));
     }
     let approvers = crate::workflow::approvers(ws, stage, &approvals);
-    let needed = stage.approvals as usize;
+    let needed = stage.stage.approvals as usize;
     if approvers.len() < needed {
-        let stale = approvals
+        let mine = |a: &&crate::store::ApprovalRow| a.env == env && a.decision == "approved";
+        let stale = approvals.iter().filter(mine).filter(|a| !a.current).count();
+        let spent = approvals
             .iter()
-            .filter(|a| !a.current && a.env == env)
+            .filter(mine)
+            .filter(|a| a.current && crate::workflow::stages::spent(stage, a))
             .count();
+        let mut notes = Vec::new();
+        if stale > 0 {
+            notes.push(format!(
+                "{stale} more were given for an earlier plan or automations and no longer count"
+            ));
+        }
+        if spent > 0 {
+            notes.push(format!(
+                "{spent} given before the last failed deploy or rollback on {env} are spent: approve again"
+            ));
+        }
         return Ok(Some(format!(
             "{env} needs {needed} approval(s) of request #{}, it has {}{}; ask: `pilote request approve {} --env {env}`",
             r.id,
             approvers.len(),
-            if stale > 0 {
-                format!(
-                    " ({stale} more were given for an earlier plan or automations and no longer count)"
-                )
-            } else {
+            if notes.is_empty() {
                 String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
             },
             r.id
         )));
     }
     Ok(None)
+}
+
+/// The first 12 hex digits of a digest: enough to tell plans apart in a sentence.
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }
 
 /// Plans the date of request `id`'s deploy to `env` (local time, "YYYY-MM-DD[ HH:MM]");

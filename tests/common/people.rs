@@ -65,8 +65,8 @@ pub fn filed_by_dev(home: &Home) {
     ok(home, "dev", &["request", "submit", "1"]);
 }
 
-/// Request #1 deployed by ops on each stage up to `env` (`uat` or `preprod`), alice
-/// approving preprod: where most lifecycle and rollback scenarios start.
+/// Request #1 deployed by ops on each stage up to `env` (`uat`, `preprod` or `prod`), alice
+/// approving preprod, alice and bob prod: where most lifecycle and rollback scenarios start.
 #[allow(dead_code)]
 pub fn deployed_to(home: &Home, env: &str) {
     ok(
@@ -74,18 +74,34 @@ pub fn deployed_to(home: &Home, env: &str) {
         "ops",
         &["deploy", "1", "--env", "uat", "--yes", "--follow"],
     );
-    if env == "preprod" {
-        ok(
-            home,
-            "alice",
-            &["request", "approve", "1", "--env", "preprod"],
-        );
+    if env == "uat" {
+        return;
+    }
+    ok(
+        home,
+        "alice",
+        &["request", "approve", "1", "--env", "preprod"],
+    );
+    ok(
+        home,
+        "ops",
+        &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+    );
+    if env == "prod" {
+        approved_for_prod(home, "1");
         ok(
             home,
             "ops",
-            &["deploy", "1", "--env", "preprod", "--yes", "--follow"],
+            &["deploy", "1", "--env", "prod", "--yes", "--follow"],
         );
     }
+}
+
+/// Request `id` approved for prod by alice and bob (the demo's prod needs two).
+#[allow(dead_code)]
+pub fn approved_for_prod(home: &Home, id: &str) {
+    ok(home, "alice", &["request", "approve", id, "--env", "prod"]);
+    ok(home, "bob", &["request", "approve", id, "--env", "prod"]);
 }
 
 /// The demo's store.

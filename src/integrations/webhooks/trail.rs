@@ -205,11 +205,12 @@ fn approval_needed(
         return Ok(None);
     }
     let stages = crate::workflow::stages(ws, store, &r)?;
-    let Some((stage, _)) = stages.iter().find(|(_, done)| !done) else {
+    let Some(progress) = stages.iter().find(|s| !s.done()) else {
         return Ok(None);
     };
     let approvals = store.approvals(r.id, &r.approval_digest(&ws.catalog_digest))?;
-    let given = crate::workflow::approvers(ws, stage, &approvals).len() as u32;
+    let given = crate::workflow::approvers(ws, progress, &approvals).len() as u32;
+    let stage = progress.stage;
     if given >= stage.approvals {
         return Ok(None);
     }
