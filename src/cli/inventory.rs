@@ -410,7 +410,7 @@ pub fn check(ws: &Workspace, env: Option<&str>, timeout: &str, json: bool) -> Re
         "checked {} host{} in {}",
         report.hosts.len(),
         if report.hosts.len() == 1 { "" } else { "s" },
-        crate::core::duration::format(Duration::from_millis(report.elapsed_ms))
+        crate::core::duration::human(Duration::from_millis(report.elapsed_ms))
     );
     tracing::info!(
         passed = report.passed,
