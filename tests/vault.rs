@@ -115,6 +115,14 @@ fn an_altered_blob_is_named_by_verify_and_never_deployed() {
     let (home, data) = demo();
     assert_eq!(import(&home, &data.join("drop/pets-1.4.0"), "1.4.0").0, 0);
     assert_eq!(pilote(&home, &["vault", "verify"]).0, 0);
+    let (code, json, err) = pilote(&home, &["vault", "verify", "--json"]);
+    assert_eq!(code, 0, "{json}{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (&v["ok"], &v["packages"][0]["ok"]),
+        (&true.into(), &true.into()),
+        "{v}"
+    );
 
     let (_, out, _) = pilote(&home, &["vault", "show", "pets", "1.4.0", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -132,6 +140,18 @@ fn an_altered_blob_is_named_by_verify_and_never_deployed() {
 
     let (code, out, err) = pilote(&home, &["vault", "verify"]);
     assert_eq!(code, 1, "{out}{err}");
+    // As the README says, for scripts too: the same finding and exit code, as data.
+    let (code, json, err) = pilote(&home, &["vault", "verify", "--json"]);
+    assert_eq!(code, 1, "{json}{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["packages"][0]["version"], "1.4.0", "{v}");
+    assert!(
+        v["packages"][0]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("pets.war: the blob was altered")),
+        "{v}"
+    );
     assert!(
         out.contains(&format!(
             "ALTERED  pets 1.4.0: pets.war: the blob was altered (recorded sha256 {war}, found "

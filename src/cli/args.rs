@@ -535,6 +535,9 @@ pub enum VaultCommand {
         app: Option<String>,
         #[arg(id = "package_version", value_name = "VERSION")]
         version: Option<String>,
+        /// Print JSON instead of text (the exit code is the same: 1 when one is altered).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -625,6 +628,7 @@ impl Cli {
                         command: VaultCommand::List { json: true, .. }
                             | VaultCommand::Show { json: true, .. }
                             | VaultCommand::Sweep { json: true, .. }
+                            | VaultCommand::Verify { json: true, .. }
                     }
                     | Command::Config {
                         command: ConfigCommand::Check { json: true }

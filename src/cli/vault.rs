@@ -19,8 +19,8 @@ pub fn vault(ws: &Workspace, mut store: Store, command: VaultCommand) -> Result<
         VaultCommand::List { app, json } => list(&store, app.as_deref(), json),
         VaultCommand::Show { app, version, json } => show(&store, &app, &version, json),
         VaultCommand::Sweep { settle, json } => sweep(ws, &mut store, settle, json),
-        VaultCommand::Verify { app, version } => {
-            verify(ws, &store, app.as_deref(), version.as_deref())
+        VaultCommand::Verify { app, version, json } => {
+            verify(ws, &store, app.as_deref(), version.as_deref(), json)
         }
     }
 }
@@ -182,7 +182,13 @@ fn show(store: &Store, app: &str, version: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str>) -> Result<()> {
+fn verify(
+    ws: &Workspace,
+    store: &Store,
+    app: Option<&str>,
+    version: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let vault = open_vault(ws)?;
     let packages = match (app, version) {
         (Some(a), Some(v)) => vec![find(store, a, v)?],
@@ -190,6 +196,7 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
         (None, Some(_)) => unreachable!("clap requires the app before the version"),
     };
     let mut bad = 0;
+    let mut checked = Vec::new();
     for p in &packages {
         let mut problems: Vec<String> = p
             .artifacts
@@ -199,7 +206,15 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
         if package_digest(&p.artifacts) != p.digest {
             problems.push("the manifest does not match the package digest".into());
         }
-        if problems.is_empty() {
+        if !problems.is_empty() {
+            bad += 1;
+        }
+        if json {
+            checked.push(json!({
+                "app": p.app, "version": p.version, "digest": p.digest,
+                "artifacts": p.artifacts.len(), "ok": problems.is_empty(), "problems": problems,
+            }));
+        } else if problems.is_empty() {
             outln!(
                 "ok       {} {} ({} artifact(s))",
                 p.app,
@@ -207,11 +222,13 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
                 p.artifacts.len()
             );
         } else {
-            bad += 1;
             for why in problems {
                 outln!("ALTERED  {} {}: {why}", p.app, p.version);
             }
         }
+    }
+    if json {
+        outln!("{:#}", json!({ "ok": bad == 0, "packages": checked }));
     }
     if bad > 0 {
         return Err(Error::CheckFailed(format!(
