@@ -73,7 +73,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check or show the workspace configuration.
+    /// Check the workspace configuration: every file, every problem at once.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,

@@ -501,10 +501,10 @@ async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
         None,
         "",
         format!(
-            "run #{} of {} on {env}: {} actions",
+            "run #{} of {} on {env}: {}",
             ctx.run,
             plan.app,
-            expanded.action_count()
+            crate::table::count(expanded.action_count(), "action")
         ),
     );
     let mut position = 0i64;

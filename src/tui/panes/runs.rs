@@ -168,7 +168,7 @@ impl RunsPane {
                 env: run.env,
             })],
             Action::CancelRun if is_finished(&run.state) => {
-                refuse(format!("run #{id} is already {}", run.state))
+                refuse(format!("run #{id} already {}", run.state))
             }
             Action::CancelRun => vec![Out::Popup(
                 Popup::confirm(
@@ -353,7 +353,11 @@ impl RunsPane {
         if let Some(s) = &self.log.search {
             tags.push(format!("/{s}"));
         }
-        tags.push(format!("{} lines", r.row.last_seq.max(self.log.upto())));
+        let lines = r.row.last_seq.max(self.log.upto());
+        tags.push(crate::table::count(
+            usize::try_from(lines).unwrap_or(0),
+            "line",
+        ));
         spans.push(Span::styled(format!(" {} ", tags.join(" · ")), t.dim));
         Line::from(spans)
     }

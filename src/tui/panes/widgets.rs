@@ -138,8 +138,8 @@ impl Widget for DeploysPerDay {
             ratatui::layout::Layout::vertical([Constraint::Length(1), Constraint::Min(1)])
                 .areas(area);
         Paragraph::new(format!(
-            "{total} in {} days, most in a day: {}",
-            m.deploys_per_day.len(),
+            "{total} in {}, most in a day: {}",
+            crate::table::count(m.deploys_per_day.len(), "day"),
             m.deploys_per_day.iter().max().copied().unwrap_or(0)
         ))
         .style(env.theme.dim)
@@ -441,13 +441,13 @@ impl Widget for RecentRuns {
         let count = |s: &str| runs.iter().filter(|r| r.row.state == s).count();
         let rollbacks = runs.iter().filter(|r| r.row.kind == "rollback").count();
         let text = format!(
-            "last {} runs: {} succeeded · {} failed · {} cancelled · {} interrupted · {} rollbacks · {} active",
-            runs.len(),
+            "last {}: {} succeeded · {} failed · {} cancelled · {} interrupted · {} · {} active",
+            crate::table::count(runs.len(), "run"),
             count("succeeded"),
             count("failed"),
             count("cancelled"),
             count("interrupted"),
-            rollbacks,
+            crate::table::count(rollbacks, "rollback"),
             view.summary.runs_active
         );
         Paragraph::new(text)
