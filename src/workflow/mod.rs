@@ -18,4 +18,4 @@ pub use runs::{
     RollbackPreview, STARTUP, enough_space, interrupted, launch, prepare_rollback, recover_stale,
     resume, runner_gone, send_command, start_rollback, verified_package,
 };
-pub use stages::{approvers, is_member, members, next_step, progress_line, stages};
+pub use stages::{approvers, is_member, members, next_step, open_requests, progress_line, stages};
