@@ -1055,6 +1055,24 @@ fn approving_ones_own_request_is_asked_at_once_without_a_comment() {
 }
 
 #[test]
+fn the_log_tells_apart_hosts_whose_names_are_longer_than_its_host_column() {
+    let fleet: Vec<LogLine> = lines(1, 10)
+        .into_iter()
+        .map(|mut l| {
+            l.host = format!("preprod-jboss-{}", l.seq % 2 + 1);
+            l
+        })
+        .collect();
+    let mut app = loaded_with_log(fleet);
+    app.pane = Pane::Runs;
+    let text = screen(&app, 80, 24);
+    assert!(!text.contains("preprod-jbos"), "{text}");
+    for host in ["…jboss-1 ", "…jboss-2 "] {
+        assert!(text.contains(host), "{text}");
+    }
+}
+
+#[test]
 fn the_eta_fits_at_80_columns_and_is_left_out_without_a_past_run_of_the_plan() {
     let mut app = loaded();
     app.pane = Pane::Runs;
