@@ -343,3 +343,29 @@ fn every_section_of_pilote_toml_is_checked_with_the_others() {
     assert_eq!(code, 2, "{err}");
     insta::assert_snapshot!(err);
 }
+
+/// ssh's config has no escape for `"` in a quoted path, and a newline would start a line of
+/// its own: such a path is refused at check, not written with the `"` left out.
+#[test]
+fn an_ssh_config_path_ssh_cannot_read_back() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    let settings = ws.join("pilote.toml");
+    let base = std::fs::read_to_string(&settings).expect("read");
+    std::fs::write(
+        &settings,
+        format!("{base}\n[ssh]\nconfig = 'ssh/\"team\" config'\n"),
+    )
+    .expect("write");
+    let (code, err) = check(&home, &ws);
+    assert_eq!(code, 2, "{err}");
+    insta::assert_snapshot!(err);
+    std::fs::write(
+        &settings,
+        format!("{base}\n[ssh]\nconfig = \"ssh/config\\nHost *\\n  ProxyCommand evil\"\n"),
+    )
+    .expect("write");
+    let (code, err) = check(&home, &ws);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds '\\n'"), "{err}");
+}

@@ -197,15 +197,15 @@ impl Connections {
         // Options given with `-o` do not reach the ssh that a ProxyJump starts for the hop;
         // a config file given with `-F` does. So pilote's own come first (the first value
         // of an option wins), then the operator's config as it is, then the system's.
-        let user = settings
-            .config
-            .as_ref()
-            .map_or_else(|| "~/.ssh/config".to_string(), |c| c.display().to_string());
+        let user = match &settings.config {
+            Some(c) => settings::quote_ssh_config(c)?,
+            None => "\"~/.ssh/config\"".to_string(),
+        };
         let config = format!(
             "# Written by pilote for one run; removed when it ends.\nHost *\n  BatchMode yes\n  \
              StrictHostKeyChecking {}\nInclude {}\nInclude /etc/ssh/ssh_config\n",
             checking.as_str(),
-            quote_config(&user),
+            user,
         );
         exec.write(&dir.join("config"), config.as_bytes()).await?;
         Ok(Self {
@@ -510,11 +510,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
         set.spawn(f);
     }
     while set.join_next().await.is_some() {}
-}
-
-/// A path in an ssh config file: double quotes keep spaces in one argument.
-fn quote_config(path: &str) -> String {
-    format!("\"{}\"", path.replace('"', ""))
 }
 
 /// POSIX shell single quoting: the word reaches the program exactly as given.
