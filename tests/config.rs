@@ -369,3 +369,22 @@ fn an_ssh_config_path_ssh_cannot_read_back() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds '\\n'"), "{err}");
 }
+
+/// A host's vars reach every step as `HOST_<NAME>`: only names an environment variable can
+/// have pass, each other one named with its place.
+#[test]
+fn host_variable_names_that_are_not_identifiers() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    edit(
+        &ws,
+        "inventory.toml",
+        "[hosts.uat-db]\nconnection = \"local\"\n",
+        "[hosts.uat-db]\nconnection = \"local\"\n[hosts.uat-db.vars]\n\
+         \"A=B\" = \"1\"\n\"x;reboot\" = \"2\"\n\"nul\\u0000\" = \"3\"\n\"1st\" = \"4\"\n\
+         data_dir = \"/srv/db\"\n_ok = \"5\"\n",
+    );
+    let (code, err) = check(&home, &ws);
+    assert_eq!(code, 2, "{err}");
+    insta::assert_snapshot!(err);
+}

@@ -529,15 +529,7 @@ pub fn exportable(name: &str) -> bool {
         "BASH_VERSINFO",
         "GROUPS",
     ];
-    is_identifier(name) && !READ_ONLY.contains(&name)
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    crate::core::value::is_identifier(name) && !READ_ONLY.contains(&name)
 }
 
 /// A marker no parameter value can guess: time and pid mixed, good enough for a delimiter.
@@ -628,10 +620,11 @@ mod tests {
 
     #[test]
     fn only_shell_identifiers_are_exported() {
-        assert!(is_identifier("PILOTE_RUN"));
-        assert!(is_identifier("_x1"));
-        assert!(!is_identifier("HOST_RACK-ID"));
-        assert!(!is_identifier("1X"));
-        assert!(!is_identifier(""));
+        assert!(exportable("PILOTE_RUN"));
+        assert!(exportable("_x1"));
+        assert!(!exportable("HOST_RACK-ID"));
+        assert!(!exportable("1X"));
+        assert!(!exportable(""));
+        assert!(!exportable("UID"));
     }
 }
