@@ -350,22 +350,15 @@ fn every_section_of_pilote_toml_is_checked_with_the_others() {
 fn an_ssh_config_path_ssh_cannot_read_back() {
     let home = Home::new();
     let ws = home.demo_config();
-    let settings = ws.join("pilote.toml");
-    let base = std::fs::read_to_string(&settings).expect("read");
-    std::fs::write(
-        &settings,
-        format!("{base}\n[ssh]\nconfig = 'ssh/\"team\" config'\n"),
-    )
-    .expect("write");
-    let (code, err) = check(&home, &ws);
+    let base = std::fs::read_to_string(ws.join("pilote.toml")).expect("read");
+    let with = |ssh: &str| {
+        std::fs::write(ws.join("pilote.toml"), format!("{base}\n[ssh]\n{ssh}\n")).expect("write");
+        check(&home, &ws)
+    };
+    let (code, err) = with("config = 'ssh/\"team\" config'");
     assert_eq!(code, 2, "{err}");
     insta::assert_snapshot!(err);
-    std::fs::write(
-        &settings,
-        format!("{base}\n[ssh]\nconfig = \"ssh/config\\nHost *\\n  ProxyCommand evil\"\n"),
-    )
-    .expect("write");
-    let (code, err) = check(&home, &ws);
+    let (code, err) = with("config = \"ssh/config\\nHost *\\n  ProxyCommand evil\"");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds '\\n'"), "{err}");
 }

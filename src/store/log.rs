@@ -197,10 +197,34 @@ impl Store {
 }
 
 #[cfg(test)]
+impl Store {
+    /// For tests: an ad-hoc run of `plan` on `env` of pets, by ops, as `pilote run` makes it.
+    pub(crate) fn adhoc_run(&mut self, plan: &str, env: &str) -> i64 {
+        self.create_run(&crate::store::NewRun {
+            kind: crate::store::RunKind::Adhoc,
+            app: "pets",
+            env,
+            plan_body: plan,
+            plan_path: None,
+            rollback_of: None,
+            package_dir: None,
+            package_digest: None,
+            request_id: None,
+            artifacts: &[],
+            actor: &crate::identity::Actor {
+                uid: 1000,
+                name: "ops".into(),
+                uncertain: false,
+            },
+        })
+        .expect("run")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Actor;
-    use crate::store::{NewRun, PendingLine, RunKind};
+    use crate::store::PendingLine;
 
     /// A store with one run: 10 lines of step 0 on host a (stdout), then 10 of step 1000 on
     /// host b (odd ones on stderr), then one line of pilote's own.
@@ -212,26 +236,7 @@ mod tests {
             std::time::Duration::from_secs(1),
         )
         .expect("store");
-        let actor = Actor {
-            uid: 1000,
-            name: "ops".into(),
-            uncertain: false,
-        };
-        let run = store
-            .create_run(&NewRun {
-                kind: RunKind::Adhoc,
-                app: "pets",
-                env: "uat",
-                plan_body: "",
-                plan_path: None,
-                rollback_of: None,
-                package_dir: None,
-                package_digest: None,
-                request_id: None,
-                artifacts: &[],
-                actor: &actor,
-            })
-            .expect("run");
+        let run = store.adhoc_run("", "uat");
         let a = store
             .step_started(run, 0, "one", "first", "a", false)
             .expect("step");
@@ -270,7 +275,7 @@ mod tests {
 
     /// A succeeded run of `plan` on `env` that took `took_ms`.
     fn past_run(store: &mut Store, plan: &str, env: &str, took_ms: i64) -> i64 {
-        let run = new_run(store, plan, env);
+        let run = store.adhoc_run(plan, env);
         store
             .conn
             .execute(
@@ -286,28 +291,6 @@ mod tests {
         run
     }
 
-    fn new_run(store: &mut Store, plan: &str, env: &str) -> i64 {
-        store
-            .create_run(&NewRun {
-                kind: RunKind::Adhoc,
-                app: "pets",
-                env,
-                plan_body: plan,
-                plan_path: None,
-                rollback_of: None,
-                package_dir: None,
-                package_digest: None,
-                request_id: None,
-                artifacts: &[],
-                actor: &Actor {
-                    uid: 1000,
-                    name: "ops".into(),
-                    uncertain: false,
-                },
-            })
-            .expect("run")
-    }
-
     #[test]
     fn the_eta_comes_from_runs_of_the_same_plan_on_the_same_env() {
         let (_dir, mut store, first) = store_with_a_run();
@@ -321,7 +304,7 @@ mod tests {
         // Newer, shorter, but of other plans or on another env: none of them counts.
         past_run(&mut store, "app = \"pets\"\n# check\n", "uat", 1_000);
         past_run(&mut store, deploy, "prod", 300_000);
-        let live = new_run(&mut store, deploy, "uat");
+        let live = store.adhoc_run(deploy, "uat");
         let typical = |store: &Store, run| store.run_progress(run, true).expect("p").typical_ms;
         assert_eq!(typical(&store, live), Some(42_000));
         store
@@ -329,7 +312,7 @@ mod tests {
             .execute("DELETE FROM locks WHERE run_id = ?1", [live])
             .expect("unlock");
         // A plan never run before has no estimate (not another plan's).
-        let fresh = new_run(&mut store, "app = \"pets\"\n# new\n", "uat");
+        let fresh = store.adhoc_run("app = \"pets\"\n# new\n", "uat");
         assert_eq!(typical(&store, fresh), None);
     }
 

@@ -62,8 +62,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::identity::Actor;
-    use crate::store::{NewRun, RunKind, Store};
+    use crate::store::Store;
 
     #[test]
     fn a_busy_store_is_waited_out_without_holding_its_mutex() {
@@ -72,25 +71,7 @@ mod tests {
         // A busy timeout of 1 ms: SQLite reports the other writer at once.
         let mut store = Store::open(&data, &dir.path().join("config"), Duration::from_millis(1))
             .expect("store");
-        let run = store
-            .create_run(&NewRun {
-                kind: RunKind::Adhoc,
-                app: "pets",
-                env: "uat",
-                plan_body: "",
-                plan_path: None,
-                rollback_of: None,
-                package_dir: None,
-                package_digest: None,
-                request_id: None,
-                artifacts: &[],
-                actor: &Actor {
-                    uid: 1000,
-                    name: "ops".into(),
-                    uncertain: false,
-                },
-            })
-            .expect("run");
+        let run = store.adhoc_run("", "uat");
         let shared: SharedStore = Arc::new(Mutex::new(store));
         // Another process's writer holds the database until the second pause.
         let other = rusqlite::Connection::open(data.join(crate::store::DB_FILE)).expect("open");
