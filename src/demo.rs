@@ -234,9 +234,28 @@ pub fn seed_history(
         });
         t += (2 + rng.below(4)) * DAY;
     }
+    // The whole past slides so that its last run ended an hour ago: the last release's
+    // uat, preprod and prod deploys fall in the last days, and a 7-day window holds runs
+    // (the loop stops a fortnight short of now, so unmoved it would end about then).
+    let last = runs
+        .iter()
+        .map(|(_, r, _)| r.finished_at)
+        .max()
+        .unwrap_or(now);
+    let shift = now - HOUR - last;
+    for r in &mut requests {
+        r.created_at += shift;
+        r.submitted_at += shift;
+        for (_, _, at) in &mut r.approvals {
+            *at += shift;
+        }
+    }
+    for (_, r, _) in &mut runs {
+        r.started_at += shift;
+        r.finished_at += shift;
+    }
     // Runs in time order, each rollback pointing at the deploy it undid (keys are unique:
     // two deploys never start at the same millisecond here, they are hours apart).
-    runs.retain(|(_, r, _)| r.finished_at < now);
     runs.sort_by_key(|(_, r, _)| r.started_at);
     let keys: Vec<i64> = runs.iter().map(|(k, _, _)| *k).collect();
     let past: Vec<PastRun> = runs

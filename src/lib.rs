@@ -10,6 +10,7 @@ pub mod core;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod fsutil;
 pub mod identity;
 pub mod integrations;
 pub mod logging;

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     // Everything pilote writes (DB, logs, spool, vault) is private to the user; a step's copy
     // (`__copy`) gets back the umask it was started with (the step's).
     let inherited = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    pilote::engine::local_copy::inherit_umask(inherited.bits());
+    pilote::fsutil::inherit_umask(inherited.bits());
     install_panic_hook();
     ExitCode::from(pilote::cli::main())
 }

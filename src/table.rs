@@ -29,6 +29,15 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `1 action`, `3 actions`: a count and its noun, in the plural unless there is one.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -41,5 +50,12 @@ mod tests {
             ],
         );
         assert_eq!(t, "APP   ENV\npets  uat\np\n");
+    }
+
+    #[test]
+    fn counts_take_the_plural_unless_one() {
+        assert_eq!(super::count(1, "action"), "1 action");
+        assert_eq!(super::count(0, "rollback"), "0 rollbacks");
+        assert_eq!(super::count(2, "run"), "2 runs");
     }
 }

@@ -707,3 +707,36 @@ fn plan_show_lists_the_hosts_a_playbook_runs_on() {
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(ws.home.redact(&out));
 }
+
+/// `--workspace` relative to where pilote is started: the playbook is found and run, not
+/// looked for under its own dir a second time (`ws/playbooks/ws/playbooks/hello.yml`).
+#[test]
+fn a_playbook_runs_from_a_relative_workspace_dir() {
+    if !ansible() {
+        return;
+    }
+    let ws = Ws::new(
+        &automation("hello", "hello.yml", "", ""),
+        &[(
+            "hello.yml",
+            "- hosts: war\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: hello\n",
+        )],
+    );
+    std::fs::write(
+        ws.dir.join("plans/hello.toml"),
+        "app = \"pets\"\n[[actions]]\nid = \"a0\"\ntitle = \"hello\"\nuses = \"hello\"\n\
+         undo = \"none\"\nundo_reason = \"a test\"\n",
+    )
+    .expect("plan");
+    let (code, out, err) = run(ws.home.pilote().current_dir(ws.home.path()).args([
+        "--workspace",
+        "ws",
+        "run",
+        "plans/hello.toml",
+        "--env",
+        "uat",
+        "--follow",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("run succeeded"), "{out}");
+}

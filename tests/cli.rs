@@ -40,6 +40,64 @@ fn top_level_help() {
     insta::assert_snapshot!(out);
 }
 
+/// A command whose one-line help offers to show something has a `show` (`config` offered one
+/// it never had).
+#[test]
+fn the_help_offers_only_subcommands_that_exist() {
+    let cli = <pilote::cli::Cli as clap::CommandFactory>::command();
+    for cmd in cli.get_subcommands().filter(|c| c.has_subcommands()) {
+        let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
+        let words: Vec<String> = about
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .map(str::to_lowercase)
+            .collect();
+        if words.iter().any(|w| w == "show") {
+            assert!(
+                cmd.find_subcommand("show").is_some(),
+                "`pilote {}` says {about:?} but has no `show`",
+                cmd.get_name()
+            );
+        }
+    }
+}
+
+/// Measured durations read as a person says them (`0.3s`, not `312ms`), and counts agree
+/// with their nouns.
+#[test]
+fn a_run_reads_in_human_durations_and_grammar() {
+    let home = Home::new();
+    assert_eq!(run(home.pilote().args(["demo", "--no-open"])).0, 0);
+    let config = home.path().join("config/pilote");
+    std::fs::write(
+        config.join("automations/pause.toml"),
+        "[pause]\ndescription = \"Pause\"\nchanges_state = false\n[[pause.steps]]\n\
+         name = \"nap\"\nkind = \"shell\"\nscript = \"sleep 0.3\"\n",
+    )
+    .expect("automation");
+    std::fs::write(
+        config.join("plans/pause.toml"),
+        "app = \"pets\"\n\n[[actions]]\nid = \"pause\"\ntitle = \"Pause\"\nuses = \"pause\"\n",
+    )
+    .expect("plan");
+    let (code, out, err) =
+        run(home
+            .pilote()
+            .args(["run", "plans/pause.toml", "--env", "uat", "--follow"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("run #1 of pets on uat: 1 action\n"), "{out}");
+    let (_, out, _) = run(home.pilote().arg("runs"));
+    let duration = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_default();
+    let re = regex::Regex::new(r"^\d\.\ds$").expect("re");
+    assert!(re.is_match(duration), "{out}");
+    let (code, _, err) = run(home.pilote().args(["cancel", "1"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("run #1 already succeeded"), "{err}");
+}
+
 #[test]
 fn bad_usage_exits_2() {
     let home = Home::new();

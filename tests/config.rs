@@ -343,3 +343,41 @@ fn every_section_of_pilote_toml_is_checked_with_the_others() {
     assert_eq!(code, 2, "{err}");
     insta::assert_snapshot!(err);
 }
+
+/// ssh's config has no escape for `"` in a quoted path, and a newline would start a line of
+/// its own: such a path is refused at check, not written with the `"` left out.
+#[test]
+fn an_ssh_config_path_ssh_cannot_read_back() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    let base = std::fs::read_to_string(ws.join("pilote.toml")).expect("read");
+    let with = |ssh: &str| {
+        std::fs::write(ws.join("pilote.toml"), format!("{base}\n[ssh]\n{ssh}\n")).expect("write");
+        check(&home, &ws)
+    };
+    let (code, err) = with("config = 'ssh/\"team\" config'");
+    assert_eq!(code, 2, "{err}");
+    insta::assert_snapshot!(err);
+    let (code, err) = with("config = \"ssh/config\\nHost *\\n  ProxyCommand evil\"");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds '\\n'"), "{err}");
+}
+
+/// A host's vars reach every step as `HOST_<NAME>`: only names an environment variable can
+/// have pass, each other one named with its place.
+#[test]
+fn host_variable_names_that_are_not_identifiers() {
+    let home = Home::new();
+    let ws = home.demo_config();
+    edit(
+        &ws,
+        "inventory.toml",
+        "[hosts.uat-db]\nconnection = \"local\"\n",
+        "[hosts.uat-db]\nconnection = \"local\"\n[hosts.uat-db.vars]\n\
+         \"A=B\" = \"1\"\n\"x;reboot\" = \"2\"\n\"nul\\u0000\" = \"3\"\n\"1st\" = \"4\"\n\
+         data_dir = \"/srv/db\"\n_ok = \"5\"\n",
+    );
+    let (code, err) = check(&home, &ws);
+    assert_eq!(code, 2, "{err}");
+    insta::assert_snapshot!(err);
+}

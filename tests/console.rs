@@ -306,3 +306,40 @@ fn a_run_whose_runner_died_shows_interrupted_and_resumes_from_the_console() {
     assert_eq!(t.wait_exit(), 0);
     assert_eq!(run_state(&home, 1), "succeeded");
 }
+
+/// A plan saved from the console keeps the file's mode: pilote's own umask is 077, and the
+/// plan a team reads must not become private to whoever saved it. No temporary file stays.
+#[test]
+fn a_plan_saved_from_the_console_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = Home::new();
+    demo_with_request(&home, "plans/pets-1.4.0.toml");
+    let plans = home.path().join("config/pilote/plans");
+    let plan = plans.join("pets-1.4.0.toml");
+    std::fs::set_permissions(&plan, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut t = Pty::start(&home, &[], 100, 30);
+    t.wait_for("the request", |s| s.contains("#1   pets 1.4.0"));
+    t.send("e");
+    t.wait_for("the plan", |s| s.contains("Plan plans/pets-1.4.0.toml"));
+    t.send("\r");
+    t.wait_for("the editor", |s| s.contains("editing"));
+    t.send("# reviewed\r");
+    t.wait_for("the change", |s| s.contains("[modified]"));
+    t.send("\x13");
+    let screen = t.wait_for("the save", |s| s.contains("saved "));
+    assert!(screen.contains("plan of request #1 replaced"), "{screen}");
+    t.send("\x1b");
+    t.send("q");
+    assert_eq!(t.wait_exit(), 0);
+    let text = std::fs::read_to_string(&plan).expect("read");
+    assert!(text.starts_with("# reviewed\n"), "{text}");
+    let mode = std::fs::metadata(&plan).expect("meta").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o644, "the mode became {mode:o}");
+    let names: Vec<String> = std::fs::read_dir(&plans)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n.contains("part") || n.ends_with(".tmp"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}

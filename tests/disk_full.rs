@@ -825,3 +825,70 @@ fn a_rollback_starts_on_a_disk_too_full_for_its_spare() {
         lost: "nothing",
     });
 }
+
+/// A sweep that meets a full disk leaves the drop where it is and says so (exit 1): the
+/// package is not rejected as if it were bad, and the next sweep with room imports it.
+#[test]
+fn a_full_disk_during_a_sweep_leaves_the_drop_for_the_next_one() {
+    let ws = Ws::demo_config();
+    // The drop dir off the tmpfs, as a team's is (its members write there).
+    let drop = ws.home.path().join("drop");
+    std::fs::create_dir_all(&drop).expect("drop dir");
+    let settings = ws.dir.join("pilote.toml");
+    let text = std::fs::read_to_string(&settings).expect("read");
+    std::fs::write(
+        &settings,
+        format!("{text}\n[vault]\ndrop_dir = \"../drop\"\n"),
+    )
+    .expect("write");
+    let data = ws.data();
+    let fs = match Tmpfs::mount(&data, "2m") {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIPPED a_full_disk_during_a_sweep_leaves_the_drop: {why}");
+            return;
+        }
+    };
+    // 3 MiB that do not compress: more than the 2 MiB tmpfs holds.
+    let mut bytes = Vec::with_capacity(3 << 20);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while bytes.len() < 3 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    let war = drop.join("pets-9.0.0.war");
+    std::fs::write(&war, &bytes).expect("drop");
+
+    let (code, out, err) = fs.pilote(&ws, &["vault", "sweep", "--settle", "0"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("no room   pets-9.0.0.war: the disk is full ("),
+        "{out}"
+    );
+    assert!(
+        err.contains("the disk is full: 1 drop(s) left in the drop dir for the next sweep"),
+        "{err}"
+    );
+    assert!(war.is_file(), "the drop moved");
+    assert!(
+        !drop.join("rejected").exists(),
+        "rejected as if it were bad"
+    );
+    let left = run(fs.command("ls").arg(data.join("vault/tmp"))).1;
+    assert!(left.trim().is_empty(), "half a blob left: {left}");
+
+    // Room again: the next sweep takes it.
+    let (code, _, err) = run(fs
+        .command("mount")
+        .args(["-o", "remount,size=16m"])
+        .arg(&data));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = fs.pilote(&ws, &["vault", "sweep", "--settle", "0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("imported  pets-9.0.0.war: pets 9.0.0"),
+        "{out}"
+    );
+}

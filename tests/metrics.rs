@@ -341,6 +341,18 @@ fn the_demo_history_gives_the_dashboards_something_to_show_once() {
         m["per_domain"].as_array().is_some_and(|d| d.len() == 3),
         "{m}"
     );
+    // The past ends now, not a fortnight ago: the last week (the dashboard's first window)
+    // has deploys too.
+    let (code, out, _) = run(home
+        .pilote()
+        .args(["metrics", "--since", "7d", "--format", "json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let week = &v["indicators"];
+    assert!(
+        week["frequency_per_day"].as_f64().unwrap_or(0.0) > 0.0,
+        "{week}"
+    );
     // The made-up approvals count as given for their requests (not as stale).
     let (_, shown, _) = run(home.pilote().args(["request", "show", "1"]));
     assert!(shown.contains("approved by alice"), "{shown}");

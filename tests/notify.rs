@@ -290,7 +290,7 @@ fn stable(text: &str) -> String {
             r#""audit_hash": "[HASH]""#,
         ),
         (r#""duration_ms": \d+"#, r#""duration_ms": [MS]"#),
-        (r" in (\d+(ms|d|h|m|s))+\b", " in [DURATION]"),
+        (r" in (\d+(\.\d)?(ms|d|h|m|s))+\b", " in [DURATION]"),
     ] {
         let re = regex::Regex::new(pattern).expect("re");
         text = re.replace_all(&text, with).into_owned();

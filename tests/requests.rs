@@ -7,6 +7,13 @@ mod common;
 use common::filing;
 use common::people::{DEMO_PLAN, as_user, filed_by_dev, ok, refused, released};
 
+/// The open requests `pilote status` counts.
+fn open_requests(home: &common::Home) -> i64 {
+    let (_, out, _) = as_user(home, "ops", &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["store"]["requests_open"].as_i64().expect("requests_open")
+}
+
 #[test]
 fn a_release_goes_from_request_to_production_with_four_eyes() {
     let home = released();
@@ -47,6 +54,8 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
         "ops",
         &["deploy", "1", "--env", "uat", "--yes", "--follow"],
     );
+    // Deployed, on uat only: still open.
+    assert_eq!(open_requests(&home), 1);
 
     // Four eyes: the requester cannot approve.
     let err = refused(
@@ -125,6 +134,8 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     let (_, out, _) = as_user(&home, "ops", &["request", "show", "1", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["request"]["state"], "deployed");
+    // Deployed on every stage: done, not open.
+    assert_eq!(open_requests(&home), 0);
     let sandbox = data.join("sandbox/prod");
     let war = std::fs::read_to_string(sandbox.join("prod-jboss-1/deployments/pets.war"))
         .expect("prod war");

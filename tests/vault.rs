@@ -115,6 +115,14 @@ fn an_altered_blob_is_named_by_verify_and_never_deployed() {
     let (home, data) = demo();
     assert_eq!(import(&home, &data.join("drop/pets-1.4.0"), "1.4.0").0, 0);
     assert_eq!(pilote(&home, &["vault", "verify"]).0, 0);
+    let (code, json, err) = pilote(&home, &["vault", "verify", "--json"]);
+    assert_eq!(code, 0, "{json}{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (&v["ok"], &v["packages"][0]["ok"]),
+        (&true.into(), &true.into()),
+        "{v}"
+    );
 
     let (_, out, _) = pilote(&home, &["vault", "show", "pets", "1.4.0", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -132,6 +140,18 @@ fn an_altered_blob_is_named_by_verify_and_never_deployed() {
 
     let (code, out, err) = pilote(&home, &["vault", "verify"]);
     assert_eq!(code, 1, "{out}{err}");
+    // As the README says, for scripts too: the same finding and exit code, as data.
+    let (code, json, err) = pilote(&home, &["vault", "verify", "--json"]);
+    assert_eq!(code, 1, "{json}{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["packages"][0]["version"], "1.4.0", "{v}");
+    assert!(
+        v["packages"][0]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("pets.war: the blob was altered")),
+        "{v}"
+    );
     assert!(
         out.contains(&format!(
             "ALTERED  pets 1.4.0: pets.war: the blob was altered (recorded sha256 {war}, found "
@@ -331,4 +351,67 @@ fn two_sweeps_racing_import_each_drop_once() {
         .filter(|e| e["action"] == "vault.import")
         .count();
     assert_eq!(imports, 4, "1.4.0 and three 2.0.x, each once: {out}");
+}
+
+/// A `.tgz` of empty directories, `n` of them.
+fn tgz_of_dirs(path: &std::path::Path, n: usize) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).expect("create"),
+        flate2::Compression::best(),
+    );
+    let mut b = tar::Builder::new(gz);
+    for i in 0..n {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        b.append_data(&mut h, format!("d{i}/"), std::io::empty())
+            .expect("append");
+    }
+    b.into_inner().expect("tar").finish().expect("gz");
+}
+
+#[test]
+fn hostile_drops_are_refused_early_and_named_safely() {
+    let (home, data) = demo();
+    let drop = data.join("drop");
+    // Empty directories count as entries: refused at the 10,001st, not made and walked.
+    tgz_of_dirs(&drop.join("pets-7.0.0.tgz"), 10_001);
+    // A name with a newline would print a line of its own in `vault show`.
+    tar_gz(
+        &drop.join("pets-7.1.0.tar.gz"),
+        &[("evil\nok       pets 9.9.9 (1 artifact(s))", b"x")],
+    );
+    // What killed imports left in vault/tmp: a blob and an extraction of a gone process
+    // (pids are below 2^22), and one of a live one (this test's), which stays.
+    let tmp = data.join("vault/tmp");
+    std::fs::create_dir_all(tmp.join("x2147483000-1/sub")).expect("mkdir");
+    std::fs::write(tmp.join("2147483000-2"), "half a blob").expect("write");
+    let live = tmp.join(format!("{}-3", std::process::id()));
+    std::fs::write(&live, "being copied").expect("write");
+
+    let (code, out, err) = pilote(&home, &["vault", "sweep", "--settle", "0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rejected  pets-7.0.0.tgz: more than 10000 entries (files and directories)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("imported  pets-7.1.0.tar.gz: pets 7.1.0"),
+        "{out}"
+    );
+    let left: Vec<String> = std::fs::read_dir(&tmp)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [format!("{}-3", std::process::id())], "{left:?}");
+
+    let (code, out, _) = pilote(&home, &["vault", "show", "pets", "7.1.0"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("evil\\nok       pets 9.9.9"), "{out}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("ok ")),
+        "a line of the dropper's: {out}"
+    );
 }

@@ -73,7 +73,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check or show the workspace configuration.
+    /// Check the workspace configuration: every file, every problem at once.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -538,6 +538,9 @@ pub enum VaultCommand {
         app: Option<String>,
         #[arg(id = "package_version", value_name = "VERSION")]
         version: Option<String>,
+        /// Print JSON instead of text (the exit code is the same: 1 when one is altered).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -628,6 +631,7 @@ impl Cli {
                         command: VaultCommand::List { json: true, .. }
                             | VaultCommand::Show { json: true, .. }
                             | VaultCommand::Sweep { json: true, .. }
+                            | VaultCommand::Verify { json: true, .. }
                     }
                     | Command::Config {
                         command: ConfigCommand::Check { json: true }

@@ -26,7 +26,7 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
         }) => demo_cmd(&located, &overrides, reset, no_open, history, cli.read_only),
         Some(Command::Status { json }) => {
             let (ws, store) = open_tolerant(&located, &overrides)?;
-            print_summary(&ws, &store.summary()?, json);
+            print_summary(&ws, &summary(&ws, &store)?, json);
             Ok(())
         }
         Some(Command::Config {
@@ -304,7 +304,7 @@ pub(super) fn open_tolerant(
 
 fn console(located: &Located, overrides: &Overrides, read_only: bool) -> Result<()> {
     let (ws, store) = open_tolerant(located, overrides)?;
-    let summary = store.summary()?;
+    let summary = summary(&ws, &store)?;
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         drop(store);
         let options = crate::tui::Options::of(&ws, (located.clone(), overrides.clone()), read_only);
@@ -380,7 +380,7 @@ fn demo_cmd(
         ws.data_dir.display()
     );
     if no_open || !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
-        print_summary(&ws, &store.summary()?, false);
+        print_summary(&ws, &summary(&ws, &store)?, false);
         return Ok(());
     }
     drop(store);
@@ -465,6 +465,15 @@ fn print_inventory(ws: &Workspace, json: bool) {
         "{}",
         table::render(&["APP", "DOMAIN", "ENV", "HOSTS"], &rows).trim_end()
     );
+}
+
+/// The store's counts, open requests as the lifecycles see them (the store knows states, not
+/// which stages a request still has to pass).
+fn summary(ws: &Workspace, store: &Store) -> Result<Summary> {
+    Ok(Summary {
+        requests_open: crate::workflow::open_requests(ws, store)?,
+        ..store.summary()?
+    })
 }
 
 fn print_summary(ws: &Workspace, summary: &Summary, json: bool) {

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -284,40 +283,10 @@ fn confirm() -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-/// Replaces `path` by `text` all at once: a temp file in the same dir, synced, given the
-/// old file's mode, then renamed over it; a reader sees the old file or the new, never half.
+/// Replaces `path` by `text` all at once, keeping its mode (see `fsutil::write_atomic`).
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "inventory".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.pilote-{}", std::process::id()));
-    let mode = fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o7777);
-    let result = (|| {
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode.unwrap_or(0o644))
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        // The umask may have narrowed the mode given to open.
-        if let Some(m) = mode {
-            f.set_permissions(fs::Permissions::from_mode(m))?;
-        }
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(format!("cannot write {}", path.display()))(e)
-    })
+    crate::fsutil::write_atomic(path, text.as_bytes(), None)
+        .map_err(Error::io(format!("cannot write {}", path.display())))
 }
 
 /// Records the import in the audit trail: where from, and the digests of the document and
@@ -410,7 +379,7 @@ pub fn check(ws: &Workspace, env: Option<&str>, timeout: &str, json: bool) -> Re
         "checked {} host{} in {}",
         report.hosts.len(),
         if report.hosts.len() == 1 { "" } else { "s" },
-        crate::core::duration::format(Duration::from_millis(report.elapsed_ms))
+        crate::core::duration::human(Duration::from_millis(report.elapsed_ms))
     );
     tracing::info!(
         passed = report.passed,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::args::MetricsFormat;
+use crate::core::duration::human_ms;
 use crate::core::metrics::{Band, Indicators, Spread};
 use crate::error::{Error, Result};
 use crate::settings::Workspace;
@@ -63,14 +64,9 @@ struct Scope {
     app: Option<String>,
 }
 
-/// `1d 2h`, `45m`, `12s`: a duration in its two largest units.
-pub fn human(ms: i64) -> String {
-    crate::core::duration::format(std::time::Duration::from_millis(ms.max(0).unsigned_abs()))
-}
-
 fn spread(s: &Spread) -> String {
     match (s.median_ms, s.p90_ms) {
-        (Some(m), Some(p)) => format!("median {}, p90 {} (n={})", human(m), human(p), s.n),
+        (Some(m), Some(p)) => format!("median {}, p90 {} (n={})", human_ms(m), human_ms(p), s.n),
         _ => "no data".into(),
     }
 }
@@ -174,7 +170,7 @@ fn table(m: &Indicators, s: &Scope) -> String {
                     format!("#{}", i.run),
                     format!("{} on {}", i.app, i.env),
                     crate::clock::format_ms(i.at),
-                    i.restore_ms().map_or_else(|| "not yet".into(), human),
+                    i.restore_ms().map_or_else(|| "not yet".into(), human_ms),
                 ]
             })
             .collect();

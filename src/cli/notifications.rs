@@ -51,9 +51,7 @@ pub fn list(ws: &Workspace, store: &Store, limit: i64, json: bool) -> Result<()>
                 "pending" if d.next_attempt_at > now => format!(
                     "{}; next attempt in {}",
                     d.last_error.as_deref().unwrap_or(""),
-                    crate::core::duration::format(std::time::Duration::from_millis(
-                        u64::try_from(d.next_attempt_at - now).unwrap_or(0)
-                    ))
+                    crate::core::duration::human_ms(d.next_attempt_at - now)
                 ),
                 "pending" => d.last_error.clone().unwrap_or_default(),
                 _ => d.last_error.clone().unwrap_or_default(),

@@ -325,9 +325,7 @@ pub fn list(
         .iter()
         .map(|r| {
             let duration = match (r.started_at, r.finished_at) {
-                (Some(s), Some(f)) => {
-                    crate::core::duration::format(Duration::from_millis((f - s).max(0) as u64))
-                }
+                (Some(s), Some(f)) => crate::core::duration::human_ms(f - s),
                 (Some(_), None) => "…".into(),
                 _ => "-".into(),
             };

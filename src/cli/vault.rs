@@ -9,7 +9,7 @@ use crate::identity::Actor;
 use crate::settings::Workspace;
 use crate::store::{Imported, PackageRow, Store};
 use crate::table;
-use crate::vault::{Vault, package_digest};
+use crate::vault::{ImportError, Vault, package_digest};
 
 pub fn vault(ws: &Workspace, mut store: Store, command: VaultCommand) -> Result<()> {
     match command {
@@ -19,8 +19,8 @@ pub fn vault(ws: &Workspace, mut store: Store, command: VaultCommand) -> Result<
         VaultCommand::List { app, json } => list(&store, app.as_deref(), json),
         VaultCommand::Show { app, version, json } => show(&store, &app, &version, json),
         VaultCommand::Sweep { settle, json } => sweep(ws, &mut store, settle, json),
-        VaultCommand::Verify { app, version } => {
-            verify(ws, &store, app.as_deref(), version.as_deref())
+        VaultCommand::Verify { app, version, json } => {
+            verify(ws, &store, app.as_deref(), version.as_deref(), json)
         }
     }
 }
@@ -62,9 +62,16 @@ fn import(
     }
     debug_assert!(is_name(app));
     let vault = open_vault(ws)?;
-    let artifacts = vault
-        .import(path)
-        .map_err(|e| Error::BadInput(format!("cannot import {}: {e}", path.display())))?;
+    let artifacts = vault.import(path).map_err(|e| match e {
+        ImportError::Refused(why) => {
+            Error::BadInput(format!("cannot import {}: {why}", path.display()))
+        }
+        // Not the package's fault: exit 1, as any operation that could not be done.
+        ImportError::NoSpace(why) => disk_full(
+            format!("cannot import {}: the disk is full", path.display()),
+            why,
+        ),
+    })?;
     let digest = package_digest(&artifacts);
     match store.import_package(app, version, &digest, &artifacts, &Actor::current())? {
         Imported::New => {
@@ -96,7 +103,7 @@ fn sweep(ws: &Workspace, store: &mut Store, settle: u64, json: bool) -> Result<(
         .map_err(Error::BadInput)?;
     if json {
         outln!("{:#}", json!(swept));
-        return Ok(());
+        return no_room(&swept);
     }
     for (name, app, version, digest) in &swept.imported {
         outln!("imported  {name}: {app} {version}, package sha256 {digest}");
@@ -107,10 +114,39 @@ fn sweep(ws: &Workspace, store: &mut Store, settle: u64, json: bool) -> Result<(
     for (name, why) in &swept.rejected {
         outln!("rejected  {name}: {why} (moved to drop/rejected/)");
     }
-    if swept.imported.is_empty() && swept.waiting.is_empty() && swept.rejected.is_empty() {
+    for (name, why) in &swept.no_space {
+        outln!("no room   {name}: the disk is full ({why}); left for the next sweep");
+    }
+    if swept.imported.is_empty()
+        && swept.waiting.is_empty()
+        && swept.rejected.is_empty()
+        && swept.no_space.is_empty()
+    {
         outln!("nothing in {}", crate::vault::drop::dir(ws).display());
     }
-    Ok(())
+    no_room(&swept)
+}
+
+/// A sweep that met a full disk fails (exit 1), after saying what it did: its drops are
+/// fine as far as is known, and wait in the drop dir for room.
+fn no_room(swept: &crate::vault::drop::Swept) -> Result<()> {
+    match swept.no_space.first() {
+        None => Ok(()),
+        Some((_, why)) => Err(disk_full(
+            format!(
+                "the disk is full: {} drop(s) left in the drop dir for the next sweep",
+                swept.no_space.len()
+            ),
+            why.clone(),
+        )),
+    }
+}
+
+fn disk_full(context: String, why: String) -> Error {
+    Error::Io {
+        context,
+        source: std::io::Error::new(std::io::ErrorKind::StorageFull, why),
+    }
 }
 
 fn list(store: &Store, app: Option<&str>, json: bool) -> Result<()> {
@@ -173,7 +209,9 @@ fn show(store: &Store, app: &str, version: &str, json: bool) -> Result<()> {
     let rows: Vec<Vec<String>> = p
         .artifacts
         .iter()
-        .map(|a| vec![a.path.clone(), size(a.size), a.sha256.clone()])
+        // A name is the dropper's: a newline in it would print a line of their choosing
+        // (even piped, where outln! leaves control characters alone), so it is escaped.
+        .map(|a| vec![visible(&a.path), size(a.size), a.sha256.clone()])
         .collect();
     outln!(
         "{}",
@@ -182,7 +220,13 @@ fn show(store: &Store, app: &str, version: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str>) -> Result<()> {
+fn verify(
+    ws: &Workspace,
+    store: &Store,
+    app: Option<&str>,
+    version: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let vault = open_vault(ws)?;
     let packages = match (app, version) {
         (Some(a), Some(v)) => vec![find(store, a, v)?],
@@ -190,6 +234,7 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
         (None, Some(_)) => unreachable!("clap requires the app before the version"),
     };
     let mut bad = 0;
+    let mut checked = Vec::new();
     for p in &packages {
         let mut problems: Vec<String> = p
             .artifacts
@@ -199,7 +244,15 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
         if package_digest(&p.artifacts) != p.digest {
             problems.push("the manifest does not match the package digest".into());
         }
-        if problems.is_empty() {
+        if !problems.is_empty() {
+            bad += 1;
+        }
+        if json {
+            checked.push(json!({
+                "app": p.app, "version": p.version, "digest": p.digest,
+                "artifacts": p.artifacts.len(), "ok": problems.is_empty(), "problems": problems,
+            }));
+        } else if problems.is_empty() {
             outln!(
                 "ok       {} {} ({} artifact(s))",
                 p.app,
@@ -207,11 +260,13 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
                 p.artifacts.len()
             );
         } else {
-            bad += 1;
             for why in problems {
-                outln!("ALTERED  {} {}: {why}", p.app, p.version);
+                outln!("ALTERED  {} {}: {}", p.app, p.version, visible(&why));
             }
         }
+    }
+    if json {
+        outln!("{:#}", json!({ "ok": bad == 0, "packages": checked }));
     }
     if bad > 0 {
         return Err(Error::CheckFailed(format!(
@@ -220,6 +275,11 @@ fn verify(ws: &Workspace, store: &Store, app: Option<&str>, version: Option<&str
         )));
     }
     Ok(())
+}
+
+/// `text` with every control character escaped (`\n`, `\e`...): a line of its own in a table.
+fn visible(text: &str) -> String {
+    crate::core::printable::escape_controls(text, &[]).into_owned()
 }
 
 fn size(bytes: i64) -> String {

@@ -191,12 +191,7 @@ impl Notice {
             .run
             .as_ref()
             .and_then(|r| r.duration_ms)
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map(|ms| {
-                // Whole seconds: "in 2m13s" reads better than milliseconds in a channel.
-                let d = std::time::Duration::from_secs(ms.div_ceil(1000));
-                format!(" in {}", crate::core::duration::format(d))
-            })
+            .map(|ms| format!(" in {}", crate::core::duration::human_ms(ms)))
             .unwrap_or_default();
         let what = match self.event.as_str() {
             "run.started" => format!("{run} of {place} started by {}{request}", self.actor),
@@ -364,7 +359,7 @@ mod tests {
         let n = failed();
         assert_eq!(
             n.text,
-            "[demo] run #3 (deploy) of pets on preprod FAILED in 1m2s for request #1 (pets 1.4.0): \
+            "[demo] run #3 (deploy) of pets on preprod FAILED in 1m01s for request #1 (pets 1.4.0): \
              step `stop` exited with code 7; `pilote logs 3`"
         );
         assert_eq!(n.at, "2026-09-21T14:13:20Z");

@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use super::duration;
 
+/// Whether `name` can name an environment variable (and a shell variable):
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
 /// The type of an automation parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -232,6 +242,15 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_what_an_environment_variable_may_be_named() {
+        assert!(is_identifier("PILOTE_RUN"));
+        assert!(is_identifier("_x1"));
+        for bad in ["HOST_RACK-ID", "1X", "", "A=B", "a;b", "nul\0", "é"] {
+            assert!(!is_identifier(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn secrets_are_references_only() {

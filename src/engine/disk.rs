@@ -10,8 +10,7 @@
 //! fill the same disk, and each needs its own room for its last records.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,23 +137,7 @@ pub(crate) fn ensure_spare(path: &Path) -> io::Result<bool> {
     if path.metadata().is_ok_and(|m| m.len() >= SPARE_BYTES as u64) {
         return Ok(false);
     }
-    // A name no other writer uses: two writers of one name would rename each other's file.
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&noise(SPARE_BYTES))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    crate::fsutil::write_atomic(path, &noise(SPARE_BYTES), Some(0o600))?;
     Ok(true)
 }
 

@@ -5,9 +5,8 @@
 //! writes it again. DEST may already exist read-only (an earlier deploy's copy): the rename
 //! replaces it.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -22,18 +21,12 @@ pub fn parse_mode(text: &str) -> Option<u32> {
         .filter(|m| *m <= 0o7777 && !text.is_empty())
 }
 
-static INHERITED_UMASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0o022);
-
-/// The umask this process was started with, before pilote made its own 077: a copy's
-/// directories are created with it, so an app server's account can enter them.
-pub fn inherit_umask(mask: u32) {
-    INHERITED_UMASK.store(mask, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The `__copy` command: stdin to `dest`. Exits 65 on a digest mismatch.
+/// The `__copy` command: stdin to `dest`. Exits 65 on a digest mismatch. The umask is the
+/// one this process was started with (the step's), not pilote's 077: a copy's directories
+/// are created with it, so an app server's account can enter them.
 pub fn receive(dest: &Path, mode: &str, sha256: &str) -> Result<(), String> {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(
-        INHERITED_UMASK.load(std::sync::atomic::Ordering::Relaxed) & 0o777,
+        crate::fsutil::inherited_umask(),
     ));
     let mode = parse_mode(mode).ok_or_else(|| format!("`{mode}` is not an octal mode"))?;
     match write(dest, mode, sha256, &mut std::io::stdin().lock()) {
@@ -51,64 +44,51 @@ enum Failure {
     Io(String),
 }
 
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e.to_string())
+    }
+}
+
 fn write(dest: &Path, mode: u32, sha256: &str, input: &mut impl Read) -> Result<(), Failure> {
-    let io = |what: String| move |e: std::io::Error| Failure::Io(format!("{what}: {e}"));
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    let name = dest
-        .file_name()
-        .ok_or_else(|| Failure::Io(format!("{} names no file", dest.display())))?;
-    let part = dir.join(format!(
-        ".{}.pilote-part-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&part)
-            .map_err(io(format!("cannot create {}", part.display())))?;
+    fs::create_dir_all(dir)
+        .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
+    if dest.file_name().is_none() {
+        return Err(Failure::Io(format!("{} names no file", dest.display())));
+    }
+    crate::fsutil::write_atomic_with(dest, Some(mode), |out, _| {
         let mut hash = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = input
                 .read(&mut buf)
-                .map_err(io("cannot read the artifact".into()))?;
+                .map_err(|e| Failure::Io(format!("cannot read the artifact: {e}")))?;
             if n == 0 {
                 break;
             }
             hash.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(io(format!("cannot write {}", part.display())))?;
+            out.write_all(&buf[..n])?;
         }
         let found = hex::encode(hash.finalize());
         if found != sha256 {
             return Err(Failure::Mismatch(found));
         }
-        out.sync_all()
-            .map_err(io(format!("cannot write {}", part.display())))?;
-        fs::set_permissions(&part, fs::Permissions::from_mode(mode))
-            .map_err(io(format!("cannot set the mode of {}", part.display())))?;
-        fs::rename(&part, dest).map_err(io(format!("cannot rename into {}", dest.display())))?;
-        // The rename itself survives a crash once the directory is on disk.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&part);
-    }
-    result
+    })
+    .map_err(|f| match f {
+        Failure::Io(why) => Failure::Io(format!("cannot write {}: {why}", dest.display())),
+        mismatch => mismatch,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     fn digest(b: &[u8]) -> String {

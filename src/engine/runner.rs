@@ -10,13 +10,13 @@
 //! unknown one, half done on a host), their ends and the run's final state go into the room
 //! the spare file held (see [`super::disk`]), and the run ends `interrupted` (disk full).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
+mod append;
 mod check;
 mod copy;
 mod playbook;
@@ -517,10 +517,10 @@ async fn run_plan(ctx: &Arc<Ctx>, plan: &Plan, env: &str) -> (String, String) {
         None,
         "",
         format!(
-            "run #{} of {} on {env}: {} actions",
+            "run #{} of {} on {env}: {}",
             ctx.run,
             plan.app,
-            expanded.action_count()
+            crate::table::count(expanded.action_count(), "action")
         ),
     );
     let mut position = 0i64;
@@ -1206,33 +1206,8 @@ async fn write_lines(
         }
         let store = store.clone();
         let disk = disk.clone();
-        // A busy store is waited out: losing lines silently is not an option. A full disk
-        // is not waited out: the run stops.
         let _ = tokio::task::spawn_blocking(move || {
-            for attempt in 1..=10u32 {
-                match lock(&store).append_lines(run, &lines) {
-                    Ok(()) => {
-                        crash::OUTPUT_COMMITTED.pass();
-                        return;
-                    }
-                    Err(e) if e.is_disk_full() => {
-                        disk.filled();
-                        disk.set_aside(lines);
-                        return;
-                    }
-                    Err(e) if attempt == 10 => {
-                        disk.lost(lines.len());
-                        // The runner's stderr is a file in the spool: it may be full too.
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "run #{run}: {} lost: {e}",
-                            disk::log_lines(lines.len() as u64)
-                        );
-                        return;
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(100 * u64::from(attempt))),
-                }
-            }
+            append::append_lines(&store, run, lines, &disk, &append::backoff);
         })
         .await;
         backlog.add_permits(output);

@@ -197,15 +197,15 @@ impl Connections {
         // Options given with `-o` do not reach the ssh that a ProxyJump starts for the hop;
         // a config file given with `-F` does. So pilote's own come first (the first value
         // of an option wins), then the operator's config as it is, then the system's.
-        let user = settings
-            .config
-            .as_ref()
-            .map_or_else(|| "~/.ssh/config".to_string(), |c| c.display().to_string());
+        let user = match &settings.config {
+            Some(c) => settings::quote_ssh_config(c)?,
+            None => "\"~/.ssh/config\"".to_string(),
+        };
         let config = format!(
             "# Written by pilote for one run; removed when it ends.\nHost *\n  BatchMode yes\n  \
              StrictHostKeyChecking {}\nInclude {}\nInclude /etc/ssh/ssh_config\n",
             checking.as_str(),
-            quote_config(&user),
+            user,
         );
         exec.write(&dir.join("config"), config.as_bytes()).await?;
         Ok(Self {
@@ -512,11 +512,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
     while set.join_next().await.is_some() {}
 }
 
-/// A path in an ssh config file: double quotes keep spaces in one argument.
-fn quote_config(path: &str) -> String {
-    format!("\"{}\"", path.replace('"', ""))
-}
-
 /// POSIX shell single quoting: the word reaches the program exactly as given.
 pub fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
@@ -534,15 +529,7 @@ pub fn exportable(name: &str) -> bool {
         "BASH_VERSINFO",
         "GROUPS",
     ];
-    is_identifier(name) && !READ_ONLY.contains(&name)
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    crate::core::value::is_identifier(name) && !READ_ONLY.contains(&name)
 }
 
 /// A marker no parameter value can guess: time and pid mixed, good enough for a delimiter.
@@ -633,10 +620,11 @@ mod tests {
 
     #[test]
     fn only_shell_identifiers_are_exported() {
-        assert!(is_identifier("PILOTE_RUN"));
-        assert!(is_identifier("_x1"));
-        assert!(!is_identifier("HOST_RACK-ID"));
-        assert!(!is_identifier("1X"));
-        assert!(!is_identifier(""));
+        assert!(exportable("PILOTE_RUN"));
+        assert!(exportable("_x1"));
+        assert!(!exportable("HOST_RACK-ID"));
+        assert!(!exportable("1X"));
+        assert!(!exportable(""));
+        assert!(!exportable("UID"));
     }
 }

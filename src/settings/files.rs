@@ -332,9 +332,9 @@ pub struct HostDef {
     /// Several environments may claim this host (a shared database server, a jump box).
     #[serde(default)]
     pub shared: bool,
-    /// Free attributes handed to steps as environment variables.
+    /// Free attributes handed to steps as environment variables (`HOST_<NAME>`).
     #[serde(default)]
-    pub vars: IndexMap<String, String>,
+    pub vars: IndexMap<Spanned<String>, String>,
 }
 
 /// How steps reach a host.

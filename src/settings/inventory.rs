@@ -275,6 +275,22 @@ fn resolve_hosts(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics)
                         .expected(HOST_NAME_RULE),
                 );
             }
+            for var in def.vars.keys() {
+                // `HOST_<NAME>` in every step's environment: `A=B`, a NUL or a `;` there
+                // would set another variable, cut the list short or reach a shell.
+                if !crate::core::value::is_identifier(var.get_ref()) {
+                    diags.push(
+                        src.at(
+                            var,
+                            format!("invalid host variable name `{}`", var.get_ref()),
+                        )
+                        .expected(
+                            "letters, digits and `_`, not starting with a digit \
+                                 ([A-Za-z_][A-Za-z0-9_]*): it becomes an environment variable",
+                        ),
+                    );
+                }
+            }
             Host {
                 name: name.get_ref().clone(),
                 connection: def.connection,
@@ -285,7 +301,11 @@ fn resolve_hosts(inv: &InventoryFile, src: &Source<'_>, diags: &mut Diagnostics)
                 user: def.user.clone(),
                 port: def.port,
                 shared: def.shared,
-                vars: def.vars.clone(),
+                vars: def
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+                    .collect(),
             }
         })
         .collect()

@@ -38,8 +38,12 @@ pub struct Located {
 
 impl Located {
     /// Resolves the config dir. `flag` already carries `PILOTE_WORKSPACE` when clap read it
-    /// from the environment, hence `from_env`.
+    /// from the environment, hence `from_env`. A relative dir is made absolute here, once:
+    /// paths joined to it later (a playbook, a plan) are given to processes that start
+    /// elsewhere (`ansible-playbook` runs in its playbook's dir, the runner in its own), and
+    /// would be looked for there a second time.
     pub fn resolve(flag: Option<PathBuf>, from_env: bool) -> Result<Self, String> {
+        let flag = flag.map(|dir| std::path::absolute(&dir).unwrap_or(dir));
         match flag {
             Some(dir) if from_env => Ok(Self {
                 dir,

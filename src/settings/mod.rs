@@ -720,7 +720,8 @@ pub(super) fn at_line(mut d: Diagnostic) -> Diagnostic {
     d
 }
 
-/// `[ssh]` checked: durations in whole seconds (what ssh takes), at least one.
+/// `[ssh]` checked: a config path an ssh config can name; durations in whole seconds (what
+/// ssh takes), at least one.
 fn ssh_settings(
     dir: &Path,
     s: &files::SshSection,
@@ -728,6 +729,16 @@ fn ssh_settings(
     src: &str,
     diags: &mut Diagnostics,
 ) -> Ssh {
+    let config = s.config.as_ref().map(|c| {
+        let full = dir.join(c.get_ref());
+        if let Err(why) = quote_ssh_config(&full) {
+            diags.push(at_line(Diagnostic::at(path, src, c.span(), why)).expected(
+                "a path without `\"` or control characters (ssh's config quotes with `\"` \
+                     and has no escape for it)",
+            ));
+        }
+        full
+    });
     let mut seconds = |v: &Option<toml::Spanned<String>>, default: u64| {
         let Some(v) = v else {
             return std::time::Duration::from_secs(default);
@@ -749,12 +760,31 @@ fn ssh_settings(
             })
     };
     Ssh {
-        config: s.config.as_ref().map(|c| dir.join(c.get_ref())),
+        config,
         connect_timeout: seconds(&s.connect_timeout, 10),
         keepalive_interval: seconds(&s.keepalive_interval, 5),
         keepalive_count: s.keepalive_count.unwrap_or(3).max(1),
         host_key_checking: s.host_key_checking,
     }
+}
+
+/// `path` double-quoted for an ssh config file (quotes keep spaces in one argument). ssh
+/// has no escape for a `"` inside quotes, and a newline would start a line of the
+/// attacker's choosing: such a path is refused, never written changed (`config check`
+/// refuses it first).
+pub fn quote_ssh_config(path: &Path) -> Result<String, String> {
+    let text = path.to_str().ok_or_else(|| {
+        format!(
+            "the ssh config path {} is not UTF-8, which ssh's config cannot name",
+            path.display()
+        )
+    })?;
+    if let Some(c) = text.chars().find(|c| *c == '"' || c.is_control()) {
+        return Err(format!(
+            "the ssh config path {text:?} holds {c:?}, which an ssh config cannot hold in a path"
+        ));
+    }
+    Ok(format!("\"{text}\""))
 }
 
 /// `[dashboard] widgets` checked: each one the console has.

@@ -152,14 +152,10 @@ fn binary(o: &SetupTeam, out: Say<'_>) -> Result<PathBuf> {
         ))),
         Err(why) => {
             let copy = Path::new(BIN_COPY);
-            let tmp = copy.with_extension("tmp");
-            fs::copy(&path, &tmp).map_err(Error::io(format!(
-                "cannot copy pilote to {}",
-                tmp.display()
-            )))?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
-                .map_err(Error::io(format!("cannot chmod {}", tmp.display())))?;
-            fs::rename(&tmp, copy).map_err(Error::io(format!("cannot write {BIN_COPY}")))?;
+            crate::fsutil::write_atomic_with(copy, Some(0o755), |f, _| {
+                std::io::copy(&mut fs::File::open(&path)?, f).map(drop)
+            })
+            .map_err(Error::io(format!("cannot copy pilote to {BIN_COPY}")))?;
             say!(out, "binary: copied to {BIN_COPY} ({why})");
             Ok(copy.to_path_buf())
         }
@@ -382,11 +378,8 @@ fn register(o: &SetupTeam, out: Say<'_>) -> Result<()> {
 }
 
 fn write_root_file(path: &Path, text: &str, mode: u32) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text).map_err(Error::io(format!("cannot write {}", tmp.display())))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
-        .map_err(Error::io(format!("cannot chmod {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(Error::io(format!("cannot write {}", path.display())))
+    crate::fsutil::write_atomic(path, text.as_bytes(), Some(mode))
+        .map_err(Error::io(format!("cannot write {}", path.display())))
 }
 
 /// `/etc/sudoers.d/pilote-<service account>`, checked by `visudo -c` before it is put in place.
@@ -420,48 +413,43 @@ fn sudoers(o: &SetupTeam, binary: &Path, out: Say<'_>) -> Result<()> {
     fs::create_dir_all(SUDOERS_DIR).map_err(Error::io(format!("cannot create {SUDOERS_DIR}")))?;
     // Checked before it counts, in sudoers.d itself (root's alone: nobody can swap it
     // between the check and the rename, as they could a file in /tmp); sudo skips names
-    // with a dot, so the part file is never read as a rule, and a broken one never stops
-    // sudo for everyone.
-    let part = Path::new(SUDOERS_DIR).join(format!(".pilote-{}.part", o.service_account));
-    let _ = fs::remove_file(&part);
-    {
+    // with a dot, as the temporary file's is, so it is never read as a rule, and a broken
+    // one never stops sudo for everyone. It has the mode sudo and `visudo -c` want, 0440,
+    // whatever pilote's own umask (077).
+    enum Put {
+        Io(std::io::Error),
+        Refused(String),
+    }
+    impl From<std::io::Error> for Put {
+        fn from(e: std::io::Error) -> Self {
+            Self::Io(e)
+        }
+    }
+    let put = crate::fsutil::write_atomic_with(&path, Some(0o440), |f, part| {
         use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o440)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&part)
-            .map_err(Error::io(format!("cannot create {}", part.display())))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(Error::io(format!("cannot write {}", part.display())))?;
-        // The mode sudo and `visudo -c` want, whatever pilote's own umask (077) made of it.
-        f.set_permissions(fs::Permissions::from_mode(0o440))
-            .map_err(Error::io(format!("cannot chmod {}", part.display())))?;
+        f.write_all(text.as_bytes())?;
+        let checked = Command::new("visudo")
+            .arg("-c")
+            .arg("-q")
+            .arg("-f")
+            .arg(part)
+            .output();
+        match checked {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(Put::Refused(format!(
+                "the sudoers drop-in does not pass `visudo -c`: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+            Err(e) => Err(Put::Refused(format!(
+                "cannot run visudo ({e}): a team's members reach pilote through sudo; install sudo"
+            ))),
+        }
+    });
+    match put {
+        Ok(()) => {}
+        Err(Put::Refused(why)) => return Err(Error::BadInput(why)),
+        Err(Put::Io(e)) => return Err(Error::io(format!("cannot write {}", path.display()))(e)),
     }
-    let checked = Command::new("visudo")
-        .arg("-c")
-        .arg("-q")
-        .arg("-f")
-        .arg(&part)
-        .output();
-    let refused = match checked {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!(
-            "the sudoers drop-in does not pass `visudo -c`: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Some(format!(
-            "cannot run visudo ({e}): a team's members reach pilote through sudo; install sudo"
-        )),
-    };
-    if let Some(why) = refused {
-        let _ = fs::remove_file(&part);
-        return Err(Error::BadInput(why));
-    }
-    fs::rename(&part, &path).map_err(Error::io(format!("cannot write {}", path.display())))?;
     let meta = fs::metadata(&path).map_err(Error::io(format!("cannot read {}", path.display())))?;
     debug_assert_eq!(meta.uid(), 0);
     say!(out, "sudoers {}: written (visudo -c: ok)", path.display());

@@ -125,7 +125,9 @@ pub struct RunProgress {
     pub hosts_failed: i64,
     /// The step running (or last started): "action/step on host".
     pub current: Option<String>,
-    /// How long the last successful runs of the same kind, app and env took, in ms.
+    /// How long the last successful runs of the same plan (by digest) on the same env took,
+    /// in ms; none when that plan never succeeded there. Another plan's runs say nothing of
+    /// this one's length (a one-step check is not a forty-second deploy).
     pub typical_ms: Option<i64>,
 }
 
@@ -161,11 +163,15 @@ impl Store {
             .next();
         let typical_ms = if typical {
             self.rows(
+                // The env too: its hosts (how many, how far) make the length as much as
+                // the plan does. (app, env) first, so the runs_by_app_env index narrows it.
                 "SELECT CAST(avg(finished_at - started_at) AS INTEGER) FROM (
-                   SELECT started_at, finished_at FROM runs AS past
-                   WHERE past.app = (SELECT app FROM runs WHERE id = ?1)
-                     AND past.env = (SELECT env FROM runs WHERE id = ?1)
-                     AND past.kind = (SELECT kind FROM runs WHERE id = ?1)
+                   SELECT past.started_at, past.finished_at
+                   FROM runs AS cur
+                   JOIN plans AS cur_plan ON cur_plan.id = cur.plan_id
+                   JOIN runs AS past ON past.app = cur.app AND past.env = cur.env
+                   JOIN plans AS past_plan ON past_plan.id = past.plan_id
+                   WHERE cur.id = ?1 AND past_plan.digest = cur_plan.digest
                      AND past.state = 'succeeded' AND past.id != ?1
                      AND past.started_at IS NOT NULL AND past.finished_at IS NOT NULL
                    ORDER BY past.id DESC LIMIT 5)",
@@ -191,10 +197,36 @@ impl Store {
 }
 
 #[cfg(test)]
+impl Store {
+    /// For tests: an ad-hoc run of `plan` on `env` of pets, by ops, as `pilote run` makes it.
+    pub(crate) fn adhoc_run(&mut self, plan: &str, env: &str) -> i64 {
+        self.create_run(&crate::store::NewRun {
+            kind: crate::store::RunKind::Adhoc,
+            app: "pets",
+            env,
+            plan_body: plan,
+            plan_path: None,
+            rollback_of: None,
+            package_dir: None,
+            package_digest: None,
+            request_id: None,
+            artifacts: &[],
+            config: &crate::settings::ConfigSnapshot::default(),
+            reason: None,
+            actor: &crate::identity::Actor {
+                uid: 1000,
+                name: "ops".into(),
+                uncertain: false,
+            },
+        })
+        .expect("run")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Actor;
-    use crate::store::{NewRun, PendingLine, RunKind};
+    use crate::store::PendingLine;
 
     /// A store with one run: 10 lines of step 0 on host a (stdout), then 10 of step 1000 on
     /// host b (odd ones on stderr), then one line of pilote's own.
@@ -206,28 +238,7 @@ mod tests {
             std::time::Duration::from_secs(1),
         )
         .expect("store");
-        let actor = Actor {
-            uid: 1000,
-            name: "ops".into(),
-            uncertain: false,
-        };
-        let run = store
-            .create_run(&NewRun {
-                kind: RunKind::Adhoc,
-                app: "pets",
-                env: "uat",
-                plan_body: "",
-                plan_path: None,
-                rollback_of: None,
-                package_dir: None,
-                package_digest: None,
-                request_id: None,
-                artifacts: &[],
-                config: &crate::settings::ConfigSnapshot::default(),
-                reason: None,
-                actor: &actor,
-            })
-            .expect("run");
+        let run = store.adhoc_run("", "uat");
         let a = store
             .step_started(run, 0, "one", "first", "a", false)
             .expect("step");
@@ -262,6 +273,49 @@ mod tests {
         });
         store.append_lines(run, &lines).expect("lines");
         (dir, store, run)
+    }
+
+    /// A succeeded run of `plan` on `env` that took `took_ms`.
+    fn past_run(store: &mut Store, plan: &str, env: &str, took_ms: i64) -> i64 {
+        let run = store.adhoc_run(plan, env);
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET state = 'succeeded', started_at = 1000, finished_at = 1000 + ?2
+                 WHERE id = ?1",
+                params![run, took_ms],
+            )
+            .expect("finish");
+        store
+            .conn
+            .execute("DELETE FROM locks WHERE run_id = ?1", [run])
+            .expect("unlock");
+        run
+    }
+
+    #[test]
+    fn the_eta_comes_from_runs_of_the_same_plan_on_the_same_env() {
+        let (_dir, mut store, first) = store_with_a_run();
+        store
+            .conn
+            .execute("DELETE FROM locks WHERE run_id = ?1", [first])
+            .expect("unlock");
+        let deploy = "app = \"pets\"\n# deploy\n";
+        past_run(&mut store, deploy, "uat", 40_000);
+        past_run(&mut store, deploy, "uat", 44_000);
+        // Newer, shorter, but of other plans or on another env: none of them counts.
+        past_run(&mut store, "app = \"pets\"\n# check\n", "uat", 1_000);
+        past_run(&mut store, deploy, "prod", 300_000);
+        let live = store.adhoc_run(deploy, "uat");
+        let typical = |store: &Store, run| store.run_progress(run, true).expect("p").typical_ms;
+        assert_eq!(typical(&store, live), Some(42_000));
+        store
+            .conn
+            .execute("DELETE FROM locks WHERE run_id = ?1", [live])
+            .expect("unlock");
+        // A plan never run before has no estimate (not another plan's).
+        let fresh = store.adhoc_run("app = \"pets\"\n# new\n", "uat");
+        assert_eq!(typical(&store, fresh), None);
     }
 
     fn text(lines: &[LogLine]) -> Vec<&str> {

@@ -106,7 +106,8 @@ fn run(id: i64, kind: &str, state: &str) -> RunLine {
             hosts: 3,
             hosts_failed: 0,
             current: Some("deploy-war/copy the WAR on uat-jboss-1".into()),
-            typical_ms: (!finished).then_some(120_000),
+            // Two minutes in, 59 s left: the widest ETA there is.
+            typical_ms: (!finished).then_some(179_000),
         },
     }
 }
@@ -1055,6 +1056,55 @@ fn approving_ones_own_request_is_asked_at_once_without_a_comment() {
         "the core refuses it and records the refusal: {effects:?}"
     );
     assert!(app.popups.is_empty(), "no comment to type first");
+}
+
+#[test]
+fn the_log_tells_apart_hosts_whose_names_are_longer_than_its_host_column() {
+    let fleet: Vec<LogLine> = lines(1, 10)
+        .into_iter()
+        .map(|mut l| {
+            l.host = format!("preprod-jboss-{}", l.seq % 2 + 1);
+            l
+        })
+        .collect();
+    let mut app = loaded_with_log(fleet);
+    app.pane = Pane::Runs;
+    let text = screen(&app, 80, 24);
+    assert!(!text.contains("preprod-jbos"), "{text}");
+    for host in ["…jboss-1 ", "…jboss-2 "] {
+        assert!(text.contains(host), "{text}");
+    }
+}
+
+#[test]
+fn the_eta_fits_at_80_columns_and_is_left_out_without_a_past_run_of_the_plan() {
+    let mut app = loaded();
+    app.pane = Pane::Runs;
+    let row = |app: &App| {
+        screen(app, 80, 24)
+            .lines()
+            .find(|l| l.contains("#2 "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // 59 s left: the whole figure shows, not `ETA 5`.
+    assert!(
+        row(&app).contains("[██████····] ETA 59s  "),
+        "{}",
+        row(&app)
+    );
+    // Whole seconds, rounded up: `ETA 21s750ms` was cut to `ETA 21s7`.
+    app.runs.runs[0].progress.typical_ms = Some(120_000 + 21_750);
+    assert!(row(&app).contains("] ETA 22s  "), "{}", row(&app));
+    app.runs.runs[0].progress.typical_ms = Some(7 * 60_000);
+    assert!(row(&app).contains("] ETA 5m  "), "{}", row(&app));
+    // Running longer than it used to: no made-up `ETA 0s`.
+    app.runs.runs[0].progress.typical_ms = Some(60_000);
+    assert!(row(&app).contains("[█████████·] overdue"), "{}", row(&app));
+    // This plan never succeeded on this env: counts, no estimate.
+    app.runs.runs[0].progress.typical_ms = None;
+    assert!(row(&app).contains("6 done, 0 failed"), "{}", row(&app));
+    assert!(!row(&app).contains("ETA"), "{}", row(&app));
 }
 
 #[test]

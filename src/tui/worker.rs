@@ -333,10 +333,10 @@ fn save_plan(ws: &Workspace, store: &mut Store, save: Box<SavePlan>) -> Msg {
         }
     }
     let target = std::path::Path::new(path);
-    let tmp = target.with_extension("toml.pilote-part");
-    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, target));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+    // The file keeps its mode (pilote's own umask is 077: a plain write would make a plan
+    // the team reads private to whoever saved it), and two consoles saving it at once each
+    // write their own temporary file.
+    if let Err(e) = crate::fsutil::write_atomic(target, text.as_bytes(), None) {
         return Msg::Failed(format!("cannot write {path}: {e}"));
     }
     let text = text.clone();

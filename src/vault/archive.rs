@@ -1,6 +1,6 @@
 //! Safe extraction of `.tar`, `.tar.gz`, `.tgz` and `.zip` packages: every path relative and inside
 //! the target (no `..`, no absolute path), regular files and directories only (no links, so
-//! nothing can point outside), and limits on the total size, the number of files and the
+//! nothing can point outside), and limits on the total size, the number of entries and the
 //! compression ratio (an archive that expands like a bomb is refused, not filled in).
 
 use std::fs::{self, DirBuilder, OpenOptions};
@@ -10,11 +10,15 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::ImportError;
+
 /// What an archive may expand to.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_bytes: u64,
-    pub max_files: usize,
+    /// Files and directories: an empty directory costs a creation, a walk and a removal
+    /// as a file does (200,000 of them fit in a small `.tgz`).
+    pub max_entries: usize,
     /// Uncompressed bytes per compressed byte, checked once past 1 MiB.
     pub max_ratio: u64,
 }
@@ -23,7 +27,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_bytes: 4 << 30,
-            max_files: 10_000,
+            max_entries: 10_000,
             max_ratio: 200,
         }
     }
@@ -118,9 +122,17 @@ fn short(path: &Path) -> String {
     }
 }
 
+/// Why an archive holds too many entries.
+fn too_many(limits: Limits) -> ImportError {
+    ImportError::Refused(format!(
+        "more than {} entries (files and directories)",
+        limits.max_entries
+    ))
+}
+
 /// Extracts `archive` into `into` (which must exist and be empty). On error, what was
 /// extracted stays in `into` for the caller to remove: nothing is written outside it.
-pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String> {
+pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), ImportError> {
     if archive.to_string_lossy().ends_with(".zip") {
         return extract_zip(archive, into, limits);
     }
@@ -143,12 +155,17 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
     };
     let mut tar = tar::Archive::new(reader);
     let mut total = 0u64;
-    let mut files = 0usize;
+    let mut count = 0usize;
     let entries = tar
         .entries()
         .map_err(|e| format!("not a tar archive: {e}"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("cannot read it: {e}"))?;
+        // Counted before anything is made of it: a directory as much as a file.
+        count += 1;
+        if count > limits.max_entries {
+            return Err(too_many(limits));
+        }
         let raw = entry
             .path()
             .map_err(|e| format!("an entry has an unreadable name: {e}"))?
@@ -160,7 +177,7 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
                 .mode(0o700)
                 .recursive(true)
                 .create(into.join(&rel))
-                .map_err(|e| format!("cannot create {}: {e}", rel.display()))?;
+                .map_err(|e| ImportError::io(format!("cannot create {}", rel.display()), &e))?;
             continue;
         }
         if !kind.is_file() {
@@ -168,11 +185,8 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
                 "{}: only files and directories are accepted (this is a {:?}: links could point outside the package)",
                 short(&raw),
                 kind
-            ));
-        }
-        files += 1;
-        if files > limits.max_files {
-            return Err(format!("more than {} files", limits.max_files));
+            )
+            .into());
         }
         total += write_file(
             &mut entry,
@@ -191,22 +205,32 @@ pub fn extract(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
 
 /// Writes one entry to `into/rel` (a new file, 0600), at most `room` bytes: the bytes written,
 /// or why not.
-fn write_file(entry: &mut impl Read, into: &Path, rel: &Path, room: u64) -> Result<u64, String> {
+fn write_file(
+    entry: &mut impl Read,
+    into: &Path,
+    rel: &Path,
+    room: u64,
+) -> Result<u64, ImportError> {
     let target = into.join(rel);
     if let Some(parent) = target.parent() {
         DirBuilder::new()
             .mode(0o700)
             .recursive(true)
             .create(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            .map_err(|e| ImportError::io(format!("cannot create {}", parent.display()), &e))?;
     }
     let mut out = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&target)
-        .map_err(|e| format!("{}: cannot write it (listed twice?): {e}", rel.display()))?;
-    io::copy(&mut entry.take(room + 1), &mut out).map_err(|e| format!("{}: {e}", rel.display()))
+        .map_err(|e| {
+            ImportError::io(
+                format!("{}: cannot write it (listed twice?)", rel.display()),
+                &e,
+            )
+        })?;
+    io::copy(&mut entry.take(room + 1), &mut out).map_err(|e| ImportError::io(rel.display(), &e))
 }
 
 /// The size and ratio limits, after `total` bytes out of `packed` compressed ones.
@@ -231,12 +255,13 @@ fn check_growth(total: u64, packed: Option<u64>, limits: Limits) -> Result<(), S
 
 /// `extract` for `.zip`: the same rules, entry by entry (the sizes in a zip's directory are
 /// the archive's word, so the bytes are counted as they come out).
-fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), String> {
+fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), ImportError> {
     let file = open_plain(archive)?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
         .map_err(|e| format!("not a zip archive: {e}"))?;
-    if zip.len() > limits.max_files {
-        return Err(format!("more than {} files", limits.max_files));
+    // A zip's directory lists its directories as entries too.
+    if zip.len() > limits.max_entries {
+        return Err(too_many(limits));
     }
     let size = fs::metadata(archive).map_or(0, |m| m.len());
     let (out, packed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(size)));
@@ -256,14 +281,15 @@ fn extract_zip(archive: &Path, into: &Path, limits: Limits) -> Result<(), String
             return Err(format!(
                 "{}: only files and directories are accepted (links could point outside the package)",
                 raw.display()
-            ));
+            )
+            .into());
         }
         if entry.is_dir() {
             DirBuilder::new()
                 .mode(0o700)
                 .recursive(true)
                 .create(into.join(&rel))
-                .map_err(|e| format!("cannot create {}: {e}", rel.display()))?;
+                .map_err(|e| ImportError::io(format!("cannot create {}", rel.display()), &e))?;
             continue;
         }
         // Counted as the bytes come out: the sizes in a zip's directory are its own word.
@@ -361,7 +387,9 @@ mod tests {
             let (dir, path) = tar_gz(&[(name, b"boom")]);
             let into = dir.path().join("out");
             fs::create_dir(&into).expect("mkdir");
-            let e = extract(&path, &into, Limits::default()).expect_err(name);
+            let e = extract(&path, &into, Limits::default())
+                .expect_err(name)
+                .to_string();
             assert!(e.contains(why), "{name}: {e}");
             assert!(!dir.path().join("evil.sh").exists());
         }
@@ -379,7 +407,9 @@ mod tests {
         b.finish().expect("finish");
         let into = dir.path().join("out");
         fs::create_dir(&into).expect("mkdir");
-        let e = extract(&path, &into, Limits::default()).expect_err("refused");
+        let e = extract(&path, &into, Limits::default())
+            .expect_err("refused")
+            .to_string();
         assert!(e.contains("only files and directories are accepted"), "{e}");
     }
 
@@ -415,7 +445,9 @@ mod tests {
         let (dir, path) = zip(&[("../../evil.sh", b"boom")]);
         let into = dir.path().join("out");
         fs::create_dir(&into).expect("mkdir");
-        let e = extract(&path, &into, Limits::default()).expect_err("zip slip");
+        let e = extract(&path, &into, Limits::default())
+            .expect_err("zip slip")
+            .to_string();
         assert!(e.contains("`..` would write outside the package"), "{e}");
 
         let dir = tempfile::tempdir().expect("tmp");
@@ -426,14 +458,18 @@ mod tests {
         z.finish().expect("finish");
         let into = dir.path().join("out");
         fs::create_dir(&into).expect("mkdir");
-        let e = extract(&path, &into, Limits::default()).expect_err("symlink");
+        let e = extract(&path, &into, Limits::default())
+            .expect_err("symlink")
+            .to_string();
         assert!(e.contains("only files and directories are accepted"), "{e}");
 
         let zeros = vec![0u8; 8 << 20];
         let (dir, path) = zip(&[("zeros", &zeros)]);
         let into = dir.path().join("out");
         fs::create_dir(&into).expect("mkdir");
-        let e = extract(&path, &into, Limits::default()).expect_err("bomb");
+        let e = extract(&path, &into, Limits::default())
+            .expect_err("bomb")
+            .to_string();
         assert!(e.contains("a decompression bomb?"), "{e}");
     }
 
@@ -456,7 +492,9 @@ mod tests {
         b.into_inner().expect("tar").finish().expect("gz");
         let into = dir.path().join("out");
         fs::create_dir(&into).expect("mkdir");
-        let e = extract(&path, &into, Limits::default()).expect_err("refused");
+        let e = extract(&path, &into, Limits::default())
+            .expect_err("refused")
+            .to_string();
         assert!(
             e.contains("a decompression bomb?"),
             "{}",
@@ -470,12 +508,44 @@ mod tests {
     }
 
     #[test]
+    fn directories_count_against_the_entries() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("dirs.tgz");
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&path).expect("create"),
+            flate2::Compression::best(),
+        );
+        let mut b = tar::Builder::new(gz);
+        // One over the limit; the case was 200,000 in a small `.tgz`.
+        for i in 0..10_001 {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            h.set_mode(0o755);
+            b.append_data(&mut h, format!("d{i}/"), io::empty())
+                .expect("append");
+        }
+        b.into_inner().expect("tar").finish().expect("gz");
+        let into = dir.path().join("out");
+        fs::create_dir(&into).expect("mkdir");
+        let refused = extract(&path, &into, Limits::default()).expect_err("refused");
+        assert!(
+            matches!(&refused, ImportError::Refused(why) if why == "more than 10000 entries (files and directories)"),
+            "{refused}"
+        );
+        // Refused at the first one over, not after making all of them.
+        assert_eq!(fs::read_dir(&into).expect("ls").count(), 10_000);
+    }
+
+    #[test]
     fn a_decompression_bomb_is_stopped() {
         let zeros = vec![0u8; 8 << 20];
         let (dir, path) = tar_gz(&[("zeros", &zeros)]);
         let into = dir.path().join("out");
         fs::create_dir(&into).expect("mkdir");
-        let e = extract(&path, &into, Limits::default()).expect_err("refused");
+        let e = extract(&path, &into, Limits::default())
+            .expect_err("refused")
+            .to_string();
         assert!(e.contains("a decompression bomb?"), "{e}");
         let small = Limits {
             max_bytes: 1 << 20,
@@ -483,7 +553,9 @@ mod tests {
         };
         let fresh = dir.path().join("out2");
         fs::create_dir(&fresh).expect("mkdir");
-        let e = extract(&path, &fresh, small).expect_err("refused");
+        let e = extract(&path, &fresh, small)
+            .expect_err("refused")
+            .to_string();
         assert!(e.contains("expands to more than 1 MiB"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{Vault, archive, package_digest};
+use super::{ImportError, Vault, archive, package_digest};
 use crate::identity::Actor;
 use crate::settings::Workspace;
 use crate::store::{Imported, Store};
@@ -25,6 +25,9 @@ pub struct Swept {
     pub waiting: Vec<String>,
     /// (entry, reason): moved to `drop/rejected/`.
     pub rejected: Vec<(String, String)>,
+    /// (entry, what was full): the disk had no room for it, so it stays in the drop dir for
+    /// a sweep once there is room; nothing is wrong with the package as far as is known.
+    pub no_space: Vec<(String, String)>,
 }
 
 pub fn dir(ws: &Workspace) -> PathBuf {
@@ -72,6 +75,8 @@ pub fn sweep(ws: &Workspace, store: &mut Store, settle: Duration) -> Result<Swep
             // The store could not take it now (busy, disk full): the drop stays for the next
             // sweep, whatever the package is worth.
             Err(Failure::Store(why)) => out.waiting.push(format!("{name} ({why})")),
+            // No room to copy it in: not the package's fault, and no reason to reject it.
+            Err(Failure::NoSpace(why)) => out.no_space.push((name, why)),
             Err(Failure::Bad(why)) => {
                 let at = move_aside(&drop.join("rejected"), &name, &path)?;
                 let reason = at.with_file_name(format!(
@@ -86,10 +91,12 @@ pub fn sweep(ws: &Workspace, store: &mut Store, settle: Duration) -> Result<Swep
     Ok(out)
 }
 
-/// Why a drop was not imported: something wrong with it, or with the store right now.
+/// Why a drop was not imported: something wrong with it, with the store right now, or no
+/// room on the disk.
 enum Failure {
     Bad(String),
     Store(String),
+    NoSpace(String),
 }
 
 fn import_one(
@@ -100,7 +107,10 @@ fn import_one(
     path: &Path,
 ) -> Result<(String, String, String), Failure> {
     let (app, version) = app_and_version(ws, archive::stem(name)).map_err(Failure::Bad)?;
-    let artifacts = vault.import(path).map_err(Failure::Bad)?;
+    let artifacts = vault.import(path).map_err(|e| match e {
+        ImportError::Refused(why) => Failure::Bad(why),
+        ImportError::NoSpace(why) => Failure::NoSpace(why),
+    })?;
     let digest = package_digest(&artifacts);
     match store
         .import_package(&app, &version, &digest, &artifacts, &Actor::current())

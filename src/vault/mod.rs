@@ -18,6 +18,48 @@ use crate::store::Artifact;
 pub mod archive;
 pub mod drop;
 
+/// Why a package was not stored.
+#[derive(Debug)]
+pub enum ImportError {
+    /// Something about the package itself (a link, a `..`, too many entries): whoever made
+    /// it must change it.
+    Refused(String),
+    /// No room on the disk (or over quota): the package may be fine, and is worth trying
+    /// again once there is room.
+    NoSpace(String),
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(why) => f.write_str(why),
+            Self::NoSpace(why) => write!(f, "the disk is full: {why}"),
+        }
+    }
+}
+
+impl From<String> for ImportError {
+    fn from(why: String) -> Self {
+        Self::Refused(why)
+    }
+}
+
+impl ImportError {
+    /// `e`, met doing `what`: a full disk, or a refusal.
+    pub(crate) fn io(what: impl std::fmt::Display, e: &io::Error) -> Self {
+        Self::of(format!("{what}: {e}"), e)
+    }
+
+    /// `text`, about `e`: a full disk, or a refusal.
+    fn of(text: String, e: &io::Error) -> Self {
+        if crate::store::is_no_space(e) {
+            Self::NoSpace(text)
+        } else {
+            Self::Refused(text)
+        }
+    }
+}
+
 /// The vault of one workspace.
 pub struct Vault {
     dir: PathBuf,
@@ -134,7 +176,8 @@ impl Vault {
 
     /// Stores a directory, a file, or the content of a `.tar`/`.tar.gz` archive (extracted
     /// safely into `tmp/` first, then removed): the manifest, or why not.
-    pub fn import(&self, path: &Path) -> Result<Vec<Artifact>, String> {
+    pub fn import(&self, path: &Path) -> Result<Vec<Artifact>, ImportError> {
+        self.clean_tmp();
         let artifacts = if archive::is_archive(path) {
             let tmp = self
                 .dir
@@ -143,18 +186,47 @@ impl Vault {
             DirBuilder::new()
                 .mode(0o700)
                 .create(&tmp)
-                .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+                .map_err(|e| ImportError::io(format!("cannot create {}", tmp.display()), &e))?;
             let result = archive::extract(path, &tmp, archive::Limits::default())
-                .and_then(|()| self.store(&tmp).map_err(|e| e.to_string()));
+                .and_then(|()| self.store(&tmp).map_err(|e| stored(&e)));
             let _ = fs::remove_dir_all(&tmp);
             result?
         } else {
-            self.store(path).map_err(|e| e.to_string())?
+            self.store(path).map_err(|e| stored(&e))?
         };
         if artifacts.is_empty() {
-            return Err("it holds no file".into());
+            return Err("it holds no file".to_string().into());
         }
         Ok(artifacts)
+    }
+
+    /// Removes what imports left in `tmp/` when they were killed (a blob half copied, an
+    /// archive half extracted): each name starts with its importer's pid, and one whose
+    /// process is gone is nobody's. A live importer's (another sweep's) is left alone.
+    fn clean_tmp(&self) {
+        let Ok(entries) = fs::read_dir(self.dir.join("tmp")) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            let pid = name
+                .to_str()
+                .map(|n| n.trim_start_matches('x'))
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+                .and_then(rustix::process::Pid::from_raw);
+            let gone = pid.is_some_and(|p| {
+                rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH)
+            });
+            if gone {
+                let path = e.path();
+                let _ = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+            }
+        }
     }
 
     /// Re-hashes an artifact's blob: `Err` says what is wrong with it.
@@ -187,6 +259,11 @@ pub fn package_digest(manifest: &[Artifact]) -> String {
         h.update(format!("{} {} {}\n", a.sha256, a.size, a.path).as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// An error of `Vault::store`: the disk full, or the package refused.
+fn stored(e: &io::Error) -> ImportError {
+    ImportError::of(e.to_string(), e)
 }
 
 fn unique() -> u128 {
@@ -243,14 +320,17 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Listed)>)
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    walk(&fd, root, dir, out)
+    walk(&fd, root, dir, out, &mut 0)
 }
 
+/// Lists the files under `dir` into `out`; `seen` counts the entries met so far,
+/// directories too: a tree of empty directories costs as much to walk as one of files.
 fn walk(
     fd: &std::os::fd::OwnedFd,
     root: &Path,
     dir: &Path,
     out: &mut Vec<(String, PathBuf, Listed)>,
+    seen: &mut usize,
 ) -> io::Result<()> {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     let mut names: Vec<std::ffi::CString> = Vec::new();
@@ -263,6 +343,13 @@ fn walk(
     }
     names.sort();
     for name in names {
+        *seen += 1;
+        if *seen > MAX_ENTRIES {
+            return Err(io::Error::other(format!(
+                "more than {MAX_ENTRIES} entries (files and directories) under {}",
+                root.display()
+            )));
+        }
         let path = dir.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
         let stat = rustix::fs::statat(fd, &name, AtFlags::SYMLINK_NOFOLLOW)?;
         match FileType::from_raw_mode(stat.st_mode) {
@@ -279,15 +366,9 @@ fn walk(
                         path.display()
                     ))
                 })?;
-                walk(&sub, root, &path, out)?;
+                walk(&sub, root, &path, out, seen)?;
             }
             FileType::RegularFile => {
-                if out.len() >= MAX_FILES {
-                    return Err(io::Error::other(format!(
-                        "more than {MAX_FILES} files under {}",
-                        root.display()
-                    )));
-                }
                 let rel = path
                     .strip_prefix(root)
                     .map_err(io::Error::other)?
@@ -317,8 +398,9 @@ fn walk(
     Ok(())
 }
 
-/// Files in a package at most: a runaway directory (a home, `/`) is refused, not hashed.
-const MAX_FILES: usize = 10_000;
+/// Entries (files and directories) in a package at most, as in an archive: a runaway
+/// directory (a home, `/`) is refused, not hashed.
+const MAX_ENTRIES: usize = 10_000;
 
 /// Every regular file under `dir` with its SHA-256 and size, sorted by path. Symlinks and
 /// special files are refused: what is copied must be what was hashed.

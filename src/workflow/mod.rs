@@ -21,6 +21,6 @@ pub use runs::{
     resume, runner_gone, send_command, start_rollback, verified_package,
 };
 pub use stages::{
-    StageProgress, approval_note, approvers, is_member, members, next_step, progress_line, stages,
-    waiting_for,
+    StageProgress, approval_note, approvers, is_member, members, next_step, open_requests,
+    progress_line, stages, waiting_for,
 };

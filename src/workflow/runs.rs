@@ -221,10 +221,7 @@ pub fn send_command(ws: &Workspace, store: &mut Store, id: i64, command: &str) -
         return Err(Error::BadInput(format!("no run #{id}")));
     };
     if is_finished(&row.state) {
-        return Err(Error::BadInput(format!(
-            "run #{id} is already {}",
-            row.state
-        )));
+        return Err(Error::BadInput(format!("run #{id} already {}", row.state)));
     }
     if command != "cancel" && ws.inventory.env(&row.env).is_some_and(|e| e.protected) {
         // Stopping is always allowed; letting a protected deploy go on is a decision.

@@ -71,6 +71,25 @@ pub fn stages<'a>(
         .collect()
 }
 
+/// How many requests still have a way to go: not closed, cancelled or rejected, and not
+/// deployed on every stage of their lifecycle (a request deployed to uat still waits for
+/// prod; one whose package succeeded everywhere is done, though its state says `deployed`).
+pub fn open_requests(ws: &Workspace, store: &Store) -> Result<i64, StoreError> {
+    let mut open = 0;
+    for r in store.requests(None)? {
+        let done = match r.state.as_str() {
+            "closed" | "cancelled" | "rejected" => true,
+            "deployed" => {
+                let stages = stages(ws, store, &r)?;
+                !stages.is_empty() && stages.iter().all(StageProgress::done)
+            }
+            _ => false,
+        };
+        open += i64::from(!done);
+    }
+    Ok(open)
+}
+
 /// `uat ✓  preprod ·  prod ·`.
 pub fn progress_line(stages: &[StageProgress<'_>]) -> String {
     stages

@@ -292,12 +292,18 @@ impl LogView {
         } else {
             self.top
         };
+        // The hosts of the whole window, not only of the screen: a name keeps its shape
+        // while the person scrolls.
+        let mut hosts: Vec<&str> = self.lines.iter().map(|l| l.host.as_str()).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts.retain(|h| !h.is_empty());
         let lines: Vec<Line> = self
             .lines
             .iter()
             .skip(top)
             .take(height)
-            .map(|l| self.line(l, theme))
+            .map(|l| self.line(l, &hosts, theme))
             .collect();
         if lines.is_empty() {
             let text = if self.pending {
@@ -313,14 +319,14 @@ impl LogView {
         Paragraph::new(lines).render(inner, buf);
     }
 
-    fn line(&self, l: &LogLine, theme: &Theme) -> Line<'static> {
+    fn line(&self, l: &LogLine, hosts: &[&str], theme: &Theme) -> Line<'static> {
         let time = crate::clock::format_ms(l.at);
         let time = time.get(11..19).unwrap_or(&time).to_string();
         // Host-less lines are pilote's own, or the output of a step on the jump host.
         let who = match (l.host.as_str(), l.stream.as_str()) {
             ("", "system") => "pilote",
             ("", _) => "(jump host)",
-            (h, _) => h,
+            (h, _) => &host_label(h, hosts, HOST_WIDTH),
         };
         let (marker, style) = match l.stream.as_str() {
             "stderr" => ("!", theme.bad),
@@ -333,7 +339,7 @@ impl LogView {
         let hit = self.hit == Some(l.seq);
         let mut spans = vec![
             Span::styled(format!("{time} "), theme.dim),
-            Span::styled(format!("{who:<12.12} "), theme.accent),
+            Span::styled(format!("{who:<HOST_WIDTH$.HOST_WIDTH$} "), theme.accent),
             Span::styled(format!("{marker} "), style),
         ];
         match self.search.as_deref().and_then(|n| matches(&text, n)) {
@@ -357,6 +363,57 @@ impl LogView {
     }
 }
 
+/// The host column's width: 12 leaves the line most of an 80-column screen.
+const HOST_WIDTH: usize = 12;
+
+/// `host` in `width` columns at most. A longer name loses what it shares with the other
+/// `hosts` of the log, never what tells it from them: `preprod-jboss-1` and `-2` are
+/// `…jboss-1` and `…jboss-2` (not both `preprod-jbos`); `jboss-1.preprod.example` keeps its
+/// head, `jboss-1.prep…`.
+fn host_label(host: &str, hosts: &[&str], width: usize) -> String {
+    let chars: Vec<char> = host.chars().collect();
+    let n = chars.len();
+    if n <= width || width < 3 {
+        return chars.iter().take(width).collect();
+    }
+    let keep = width - 1;
+    let same = |a: &mut dyn Iterator<Item = char>, b: &mut dyn Iterator<Item = char>| {
+        a.zip(b).take_while(|(x, y)| x == y).count()
+    };
+    let others = || hosts.iter().filter(|h| **h != host);
+    // Where it parts from the name most like it, from the front, and how much of its end
+    // it shares with another.
+    let parts_at = others()
+        .map(|o| same(&mut chars.iter().copied(), &mut o.chars()))
+        .max();
+    let same_end = others()
+        .map(|o| same(&mut chars.iter().rev().copied(), &mut o.chars().rev()))
+        .max()
+        .unwrap_or(0);
+    let text = |range: std::ops::Range<usize>| chars[range].iter().collect::<String>();
+    match parts_at {
+        // Alone, or parting early: the head tells it.
+        None => format!("{}…", text(0..keep)),
+        Some(p) if p < keep => format!("{}…", text(0..keep)),
+        Some(_) if same_end < keep => {
+            // The tail tells it; start after a separator where one falls in it, so the
+            // label is a word (`jboss-1`), not a word's end (`rod-jboss-1`).
+            let from = n - keep;
+            let last_needed = n - 1 - same_end;
+            let start = chars[from..last_needed]
+                .iter()
+                .position(|c| matches!(c, '-' | '.' | '_'))
+                .map_or(from, |i| from + i + 1);
+            format!("…{}", text(start..n))
+        }
+        // Same head, same tail: the middle, where it parts.
+        Some(p) => {
+            let start = p.saturating_sub((width - 2) / 2).min(n - (width - 2));
+            format!("…{}…", text(start..start + width - 2))
+        }
+    }
+}
+
 /// The byte ranges of `needle` in `text`, ignoring ASCII case (as the store's search does);
 /// `None` when there is none.
 fn matches(text: &str, needle: &str) -> Option<Vec<(usize, usize)>> {
@@ -370,4 +427,40 @@ fn matches(text: &str, needle: &str) -> Option<Vec<(usize, usize)>> {
         .map(|(i, m)| (i, i + m.len()))
         .collect();
     (!ranges.is_empty()).then_some(ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_label;
+
+    #[test]
+    fn a_long_host_keeps_what_tells_it_from_the_others() {
+        let fleet = ["preprod-jboss-1", "preprod-jboss-2", "preprod-db"];
+        assert_eq!(host_label("preprod-jboss-1", &fleet, 12), "…jboss-1");
+        assert_eq!(host_label("preprod-jboss-2", &fleet, 12), "…jboss-2");
+        assert_eq!(host_label("preprod-db", &fleet, 12), "preprod-db");
+        // Parting at the front: the head.
+        let fqdn = ["jboss-1.preprod.example", "jboss-2.preprod.example"];
+        assert_eq!(host_label(fqdn[1], &fqdn, 12), "jboss-2.pre…");
+        // Parting near the end: the tail holds it.
+        let near = ["app-preprod-node1-eu-west", "app-preprod-node2-eu-west"];
+        assert_eq!(host_label(near[0], &near, 12), "…de1-eu-west");
+        // Parting in the middle only.
+        let mid = [
+            "app-preprod-node1-eu-west-2a",
+            "app-preprod-node2-eu-west-2a",
+        ];
+        assert_eq!(host_label(mid[0], &mid, 12), "…-node1-eu-…");
+        // Alone: the head, marked as cut.
+        assert_eq!(host_label("preprod-jboss-1", &[], 12), "preprod-jbo…");
+        // One a prefix of the other.
+        let ten = ["preprod-jboss-1", "preprod-jboss-10"];
+        assert_eq!(host_label(ten[1], &ten, 12), "…jboss-10");
+        for w in [1, 2, 3, 12] {
+            for h in fleet.iter().chain(&fqdn).chain(&mid) {
+                let label = host_label(h, &fleet, w);
+                assert!(label.chars().count() <= w, "{label:?} in {w}");
+            }
+        }
+    }
 }

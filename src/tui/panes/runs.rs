@@ -168,7 +168,7 @@ impl RunsPane {
                 env: run.env,
             })],
             Action::CancelRun if is_finished(&run.state) => {
-                refuse(format!("run #{id} is already {}", run.state))
+                refuse(format!("run #{id} already {}", run.state))
             }
             Action::CancelRun => vec![Out::Popup(
                 Popup::confirm(
@@ -353,7 +353,11 @@ impl RunsPane {
         if let Some(s) = &self.log.search {
             tags.push(format!("/{s}"));
         }
-        tags.push(format!("{} lines", r.row.last_seq.max(self.log.upto())));
+        let lines = r.row.last_seq.max(self.log.upto());
+        tags.push(crate::table::count(
+            usize::try_from(lines).unwrap_or(0),
+            "line",
+        ));
         spans.push(Span::styled(format!(" {} ", tags.join(" · ")), t.dim));
         Line::from(spans)
     }
@@ -507,10 +511,25 @@ impl RunsPane {
     }
 }
 
+/// What is left, in three columns at most and rounded up (an estimate has no tenths):
+/// `45s`, `12m`, `3h`.
+fn eta(ms: i64) -> String {
+    let secs = (ms + 999) / 1000;
+    if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 99 * 60 {
+        format!("{}m", (secs + 59) / 60)
+    } else {
+        format!("{}h", (secs + 3599) / 3600)
+    }
+}
+
 /// Up to this many hosts, the step tree lists each; beyond, counts and the failed ones.
 const FEW_HOSTS: usize = 8;
 
-/// `[██████····] 6/10 ETA 1m` for a live run (from past runs' durations), `9 steps` else.
+/// `[██████····] ETA 3m` for a live run whose plan ran on its env before (from how long
+/// those runs took), `6 done, 0 failed` else, `9 steps` once finished. At most 20 columns:
+/// the PROGRESS column is no wider at 80x24.
 fn progress(r: &RunLine, now: i64) -> String {
     let p = &r.progress;
     if is_finished(&r.row.state) {
@@ -521,14 +540,14 @@ fn progress(r: &RunLine, now: i64) -> String {
         Some(typical) => {
             let ratio = (elapsed as f64 / typical as f64).clamp(0.0, 0.99);
             let filled = (ratio * 10.0) as usize;
-            let eta = crate::core::duration::format(std::time::Duration::from_millis(
-                (typical - elapsed).max(0) as u64,
-            ));
-            format!(
-                "[{}{}] ETA {eta}",
-                "█".repeat(filled),
-                "·".repeat(10 - filled)
-            )
+            let left = typical - elapsed;
+            let eta = if left > 0 {
+                format!("ETA {}", eta(left))
+            } else {
+                // Longer than it used to take: no made-up figure.
+                "overdue".into()
+            };
+            format!("[{}{}] {eta}", "█".repeat(filled), "·".repeat(10 - filled))
         }
         None => format!("{} done, {} failed", p.done, p.failed),
     }

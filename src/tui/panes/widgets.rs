@@ -8,6 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table, Widget as _, Wrap
 
 use super::Env;
 use super::dashboard::{View, Widget};
+use crate::core::duration::human_ms;
 use crate::core::metrics::{Band, Spread};
 
 /// Every widget name, in the default order.
@@ -39,13 +40,9 @@ pub fn named(name: &str) -> Option<Box<dyn Widget>> {
     })
 }
 
-fn human(ms: i64) -> String {
-    crate::core::duration::format(std::time::Duration::from_millis(ms.max(0).unsigned_abs()))
-}
-
 fn median(s: &Spread) -> String {
     match (s.median_ms, s.p90_ms) {
-        (Some(m), Some(p)) => format!("{} (p90 {})", human(m), human(p)),
+        (Some(m), Some(p)) => format!("{} (p90 {})", human_ms(m), human_ms(p)),
         _ => "no data".into(),
     }
 }
@@ -141,8 +138,8 @@ impl Widget for DeploysPerDay {
             ratatui::layout::Layout::vertical([Constraint::Length(1), Constraint::Min(1)])
                 .areas(area);
         Paragraph::new(format!(
-            "{total} in {} days, most in a day: {}",
-            m.deploys_per_day.len(),
+            "{total} in {}, most in a day: {}",
+            crate::table::count(m.deploys_per_day.len(), "day"),
             m.deploys_per_day.iter().max().copied().unwrap_or(0)
         ))
         .style(env.theme.dim)
@@ -239,7 +236,7 @@ impl Widget for PerEnv {
                     Cell::from(e.rolled_back.to_string()),
                     Cell::from(format!("{bar} {}", percent(e.failure_rate.rate)))
                         .style(if rate > 0.15 { t.bad } else { Style::new() }),
-                    Cell::from(e.cycle.median_ms.map_or_else(|| "-".into(), human)),
+                    Cell::from(e.cycle.median_ms.map_or_else(|| "-".into(), human_ms)),
                 ])
             })
             .collect();
@@ -302,7 +299,7 @@ impl Widget for Incidents {
             .enumerate()
             .skip(first)
             .map(|(i, inc)| {
-                let restore = inc.restore_ms().map_or_else(|| "not yet".into(), human);
+                let restore = inc.restore_ms().map_or_else(|| "not yet".into(), human_ms);
                 Row::new(vec![
                     Cell::from(format!("#{}", inc.run)),
                     Cell::from(format!("{} on {}", inc.app, inc.env)),
@@ -444,13 +441,13 @@ impl Widget for RecentRuns {
         let count = |s: &str| runs.iter().filter(|r| r.row.state == s).count();
         let rollbacks = runs.iter().filter(|r| r.row.kind == "rollback").count();
         let text = format!(
-            "last {} runs: {} succeeded · {} failed · {} cancelled · {} interrupted · {} rollbacks · {} active",
-            runs.len(),
+            "last {}: {} succeeded · {} failed · {} cancelled · {} interrupted · {} · {} active",
+            crate::table::count(runs.len(), "run"),
             count("succeeded"),
             count("failed"),
             count("cancelled"),
             count("interrupted"),
-            rollbacks,
+            crate::table::count(rollbacks, "rollback"),
             view.summary.runs_active
         );
         Paragraph::new(text)
