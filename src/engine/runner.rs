@@ -129,6 +129,8 @@ struct Ctx {
     /// (position, host) of the steps that already succeeded, when resuming.
     done: std::collections::HashSet<(i64, String)>,
     secrets: Vec<(String, String)>,
+    /// Masks every form of the secrets' values in what is stored.
+    redactor: Redactor,
     /// The run's ssh connections; why there are none if their socket dir is unusable.
     ssh: Result<ssh::Connections, String>,
     lines: mpsc::UnboundedSender<PendingLine>,
@@ -200,7 +202,11 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
     };
     let artifacts = store.run_artifacts(run)?;
-    let secrets = match read_secrets(&ws, &plan, &row.env) {
+    let secrets = read_secrets(&ws, &plan, &row.env).and_then(|s| {
+        let masks = Redactor::new(s.iter().map(|(_, v)| v.as_str()))?;
+        Ok((s, masks))
+    });
+    let (secrets, redactor) = match secrets {
         Ok(s) => s,
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
@@ -257,7 +263,6 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let (line_tx, line_rx) = mpsc::unbounded_channel();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let (gate_tx, gate_rx) = watch::channel(None);
-        let redactor = Redactor::new(secrets.iter().map(|(_, v)| v.as_str()));
         let backlog = Arc::new(Semaphore::new(BACKLOG));
         let writer = tokio::spawn(write_lines(
             store.clone(),
@@ -299,6 +304,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             done,
             gates_waiting: std::sync::atomic::AtomicUsize::new(0),
             secrets,
+            redactor,
             lines: line_tx,
             backlog,
             disk: disk.clone(),
@@ -369,11 +375,10 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     Ok(state)
 }
 
-/// `text` with the run's secrets masked, for what is stored outside the log (the audit trail).
+/// `text` with the run's secrets masked, for what is stored outside the log (the audit trail,
+/// a step's detail).
 fn redacted(ctx: &Ctx, text: &str) -> String {
-    let mut text = text.to_string();
-    Redactor::new(ctx.secrets.iter().map(|(_, v)| v.as_str())).redact_in_place(&mut text);
-    text
+    ctx.redactor.redact(text)
 }
 
 pub(super) fn system_line(message: &str) -> PendingLine {
@@ -808,6 +813,7 @@ async fn attempt_on(
                     timeout: step.step.timeout,
                     grace: Duration::from_secs(5),
                     leak_timeout: Duration::from_secs(2),
+                    mask: ctx.redactor.clone(),
                 };
                 let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
                 let _ = forward.await;
@@ -832,7 +838,9 @@ async fn attempt_on(
                     ),
                 );
             }
-            let (spec, marker) = ssh.command(&target, &step.name, script, &vars, step.step.timeout);
+            let (mut spec, marker) =
+                ssh.command(&target, &step.name, script, &vars, step.step.timeout);
+            spec.mask = ctx.redactor.clone();
             let remote = ssh::run(&spec, &marker, tx, ctx.cancel.clone(), spec.leak_timeout).await;
             let _ = forward.await;
             let outcome = match remote {
