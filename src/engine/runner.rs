@@ -431,7 +431,8 @@ fn prepare(ws: &Workspace, store: &Store, row: &RunRow) -> Result<(Plan, Option<
 }
 
 /// Reads every secret parameter's value now, from the environment or a file; the values are
-/// only ever held in memory and masked in every stored line.
+/// only ever held in memory and masked in every stored line. One too short to be masked
+/// (see [`crate::core::value::MIN_SECRET_CHARS`]) fails the run before its first step.
 fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, String)>, String> {
     let ctx = ws.plan_context();
     let expanded = expand(plan, &ctx, env).map_err(|e| {
@@ -444,23 +445,29 @@ fn read_secrets(ws: &Workspace, plan: &Plan, env: &str) -> Result<Vec<(String, S
     for a in expanded.batches.iter().flat_map(|b| &b.actions) {
         for p in &a.params {
             let Value::Secret(r) = &p.value else { continue };
-            let value = match r {
-                SecretRef::Env(name) => std::env::var(name).map_err(|_| {
-                    format!(
-                        "secret `{}`: environment variable {name} is not set",
-                        p.name
-                    )
-                })?,
+            let (value, origin) = match r {
+                SecretRef::Env(name) => (
+                    std::env::var(name).map_err(|_| {
+                        format!(
+                            "secret `{}`: environment variable {name} is not set",
+                            p.name
+                        )
+                    })?,
+                    format!("environment variable {name}"),
+                ),
                 SecretRef::File(path) => {
                     if ws.settings.team.is_some() {
                         team_secret(ws, env, path)
                             .map_err(|why| format!("secret `{}`: {why}", p.name))?;
                     }
-                    std::fs::read_to_string(path)
-                        .map(|s| s.trim_end_matches('\n').to_string())
-                        .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?
+                    let value = crate::settings::read_secret_file(std::path::Path::new(path))
+                        .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?;
+                    (value, path.clone())
                 }
             };
+            if let Some(why) = crate::core::value::unusable_secret(&p.name, &origin, &value) {
+                return Err(why);
+            }
             out.push((format!("{}:{}", a.id, p.name), value));
         }
     }
