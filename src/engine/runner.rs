@@ -745,7 +745,11 @@ async fn run_on(
             Err(e) => return Err(e.to_string()),
         };
         crash::STEP_STARTED.pass();
-        let result = attempt_on(ctx, action, step, position, env, host, step_run).await;
+        // A step's detail is stored and becomes the run's outcome (in the audit trail, so in
+        // webhooks): masked like the log.
+        let result = attempt_on(ctx, action, step, position, env, host, step_run)
+            .await
+            .map_err(|(state, code, detail)| (state, code, redacted(ctx, &detail)));
         crash::STEP_RAN.pass();
         let (state, code, detail) = match &result {
             Ok(()) => ("succeeded", Some(0), String::new()),
@@ -1104,12 +1108,7 @@ fn script_env(
     }
     for p in &action.params {
         let value = match &p.value {
-            Value::Secret(_) => ctx
-                .secrets
-                .iter()
-                .find(|(k, _)| k == &format!("{}:{}", action.id, p.name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default(),
+            Value::Secret(_) => secret_value(ctx, action, &p.name).unwrap_or_default(),
             v => v.to_string(),
         };
         out.push((p.env_var.clone(), value));
@@ -1130,13 +1129,39 @@ pub(crate) fn host_vars(h: &crate::settings::Host) -> Vec<(String, String)> {
     out
 }
 
+/// The value of `action`'s secret parameter `name`, as read when the run started.
+fn secret_value(ctx: &Ctx, action: &ExpandedAction, name: &str) -> Option<String> {
+    let key = format!("{}:{name}", action.id);
+    ctx.secrets
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.clone())
+}
+
 /// `text` with its `${...}` placeholders resolved: the run's context, then the parameters.
+/// A secret parameter gives where it comes from (`<secret from env X>`), never its value.
 fn resolve(
     ctx: &Ctx,
     action: &ExpandedAction,
     env: &str,
     host: Option<&str>,
     text: &str,
+) -> Result<String, String> {
+    fill(ctx, action, (env, host), text, false)
+}
+
+/// [`resolve`], but a secret parameter gives its value: for what only a request sees (an
+/// `http` step's URL, headers and basic auth), never for what is shown or stored.
+fn reveal(ctx: &Ctx, action: &ExpandedAction, env: &str, text: &str) -> Result<String, String> {
+    fill(ctx, action, (env, None), text, true)
+}
+
+fn fill(
+    ctx: &Ctx,
+    action: &ExpandedAction,
+    (env, host): (&str, Option<&str>),
+    text: &str,
+    secrets: bool,
 ) -> Result<String, String> {
     let h = host.and_then(|h| ctx.ws.inventory.host(h));
     crate::core::value::interpolate(text, |name| match name {
@@ -1152,7 +1177,10 @@ fn resolve(
             .params
             .iter()
             .find(|p| p.name == name)
-            .map(|p| p.value.to_string()),
+            .and_then(|p| match &p.value {
+                Value::Secret(_) if secrets => secret_value(ctx, action, name),
+                v => Some(v.to_string()),
+            }),
     })
     .map_err(|n| format!("cannot resolve `${{{n}}}` in `{text}`"))
 }
