@@ -5,7 +5,6 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -41,38 +40,22 @@ fn redact(home: &Home, text: &str) -> String {
 /// A tiny HTTP server on 127.0.0.1: `/pets.json` and `/bad.json` serve those fixtures,
 /// `/missing` answers 404, `/broken` 500, `/huge` announces more than the size limit.
 fn serve() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            let _ = reader.read_line(&mut request);
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-            }
-            // The query (an api key, say) is ignored, as is any authorization.
-            let target = request.split_whitespace().nth(1).unwrap_or("/");
-            let path = target.split('?').next().unwrap_or("/").to_string();
-            let file =
-                |name: &str| std::fs::read_to_string(fixtures().join(name)).expect("fixture");
-            let (status, body, length) = match path.as_str() {
-                "/pets.json" => ("200 OK", file("pets.json"), None),
-                "/bad.json" => ("200 OK", file("invalid/cross_references.json"), None),
-                "/missing" => ("404 Not Found", "no such export\n".to_string(), None),
-                "/broken" => ("500 Internal Server Error", "oops\n".to_string(), None),
-                "/huge" => ("200 OK", String::new(), Some(17_000_000)),
-                _ => ("404 Not Found", String::new(), None),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                length.unwrap_or(body.len())
-            );
+    let addr = common::http::serve(|request| {
+        // The query (an api key, say) is ignored, as is any authorization.
+        let file = |name: &str| std::fs::read_to_string(fixtures().join(name)).expect("fixture");
+        let (status, body, length) = match request.path() {
+            "/pets.json" => ("200 OK", file("pets.json"), None),
+            "/bad.json" => ("200 OK", file("invalid/cross_references.json"), None),
+            "/missing" => ("404 Not Found", "no such export\n".to_string(), None),
+            "/broken" => ("500 Internal Server Error", "oops\n".to_string(), None),
+            "/huge" => ("200 OK", String::new(), Some(17_000_000)),
+            _ => ("404 Not Found", String::new(), None),
+        };
+        common::http::Answer {
+            status,
+            content_type: "application/json",
+            body,
+            length,
         }
     });
     format!("http://{addr}")

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::reliability::{Row, record};
-use common::{Home, run};
+use common::{Home, base64, run};
 
 /// Has `/`, `+`, `=`, `&` and `%` in it, so its URL-encoded form differs from it, and its
 /// base64 has a `+` or `/` a naive search could miss.
@@ -90,25 +90,6 @@ fn forms(secret: &str) -> Vec<(String, String)> {
         // A fragment shorter than the whole, in case the split write slipped through.
         ("its first 12 bytes".into(), secret[..12].to_string()),
     ]
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &c)| n | (u32::from(c) << (16 - 8 * i)));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                T[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 /// pilote as `who`, at trace level, with the secrets where the plan says they are.

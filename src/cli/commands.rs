@@ -389,7 +389,15 @@ fn demo_cmd(
 }
 
 fn config_check(located: &Located, overrides: &Overrides, json: bool) -> Result<()> {
-    let ws = load(located, overrides)?;
+    let mut ws = load(located, overrides)?;
+    // Not part of every load: it reads files, and only a check need look at secrets now.
+    let secrets = crate::settings::check_secret_files(&ws);
+    if secrets.has_errors() {
+        let mut all = secrets;
+        all.0.extend(ws.warnings.0);
+        return Err(Error::Invalid(all));
+    }
+    ws.warnings.0.extend(secrets.0);
     if json {
         let body = json!({
             "ok": true,

@@ -144,6 +144,8 @@ impl StepKind {
                 ("expect_body", false),
                 ("max_latency", false),
                 ("probes", false),
+                ("headers", false),
+                ("basic_auth", false),
             ],
             Self::Wait => &[("duration", true)],
             Self::Gate => &[("prompt", true)],
@@ -174,12 +176,18 @@ pub enum StepAction {
     },
     Http {
         method: String,
+        /// Shown with its credentials masked (see [`super::url::mask_credentials`]).
+        #[serde(serialize_with = "ser_url")]
         url: String,
         expect_status: u16,
         expect_body: Option<String>,
         #[serde(serialize_with = "ser_opt_duration")]
         max_latency: Option<Duration>,
         probes: u32,
+        /// Sent with every probe. In these and in `basic_auth`, as in `url`, a secret
+        /// parameter's `${...}` gives its value (which only the request sees).
+        headers: IndexMap<String, String>,
+        basic_auth: Option<BasicAuth>,
     },
     Wait {
         #[serde(serialize_with = "duration::serialize")]
@@ -200,6 +208,17 @@ pub enum StepAction {
         /// Given to `--tags`: only the tasks so tagged run.
         tags: Option<String>,
     },
+}
+
+/// An `http` step's `basic_auth = { user = "...", password = "${secret}" }`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: String,
+}
+
+fn ser_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::url::mask_credentials(url))
 }
 
 fn ser_mode<S: serde::Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
@@ -310,6 +329,8 @@ struct StepDef {
     expect_body: Option<Spanned<String>>,
     max_latency: Option<Spanned<String>>,
     probes: Option<Spanned<u32>>,
+    headers: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
+    basic_auth: Option<Spanned<BasicAuthDef>>,
     duration: Option<Spanned<String>>,
     prompt: Option<Spanned<String>>,
     comment: Option<Spanned<String>>,
@@ -327,6 +348,13 @@ struct StepDef {
     max_failures: u32,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicAuthDef {
+    user: Spanned<String>,
+    password: Spanned<String>,
+}
+
 impl StepDef {
     /// The span of a kind-specific field if it was written.
     fn field_span(&self, field: &str) -> Option<std::ops::Range<usize>> {
@@ -342,6 +370,8 @@ impl StepDef {
             "expect_body" => s(&self.expect_body),
             "max_latency" => s(&self.max_latency),
             "probes" => self.probes.as_ref().map(Spanned::span),
+            "headers" => self.headers.as_ref().map(Spanned::span),
+            "basic_auth" => self.basic_auth.as_ref().map(Spanned::span),
             "duration" => s(&self.duration),
             "prompt" => s(&self.prompt),
             "comment" => s(&self.comment),
@@ -363,6 +393,8 @@ const KIND_FIELDS: &[&str] = &[
     "expect_body",
     "max_latency",
     "probes",
+    "headers",
+    "basic_auth",
     "duration",
     "prompt",
     "comment",
@@ -556,6 +588,9 @@ fn check_step(
             check_placeholders(file, t, params, kind, diags);
         }
     }
+    if kind == StepKind::Http {
+        check_http_credentials(file, s, params, diags);
+    }
     // Scripts are never interpolated by pilote: `${x}` in a script is the shell's own
     // expansion, and parameters arrive as environment variables.
     let dur = |v: &Option<Spanned<String>>, default: Duration, diags: &mut Diagnostics| match v {
@@ -627,6 +662,16 @@ fn check_step(
                 .as_ref()
                 .map(|_| dur(&s.max_latency, Duration::ZERO, diags)),
             probes: s.probes.as_ref().map_or(1, |p| (*p.get_ref()).max(1)),
+            headers: s.headers.as_ref().map_or_else(IndexMap::new, |h| {
+                h.get_ref()
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+                    .collect()
+            }),
+            basic_auth: s.basic_auth.as_ref().map(|b| BasicAuth {
+                user: b.get_ref().user.get_ref().clone(),
+                password: b.get_ref().password.get_ref().clone(),
+            }),
         },
         StepKind::Wait => StepAction::Wait {
             duration: dur(&s.duration, Duration::ZERO, diags),
@@ -674,6 +719,79 @@ fn check_step(
         parallelism: s.parallelism,
         max_failures: s.max_failures,
     })
+}
+
+/// An `http` step's headers and basic auth: names HTTP takes, placeholders that resolve, and
+/// credentials from secret parameters, not written in clear in the catalog (a password must
+/// be; a header named like a credential is warned about).
+fn check_http_credentials(
+    file: &SourceFile,
+    s: &StepDef,
+    params: &[Param],
+    diags: &mut Diagnostics,
+) {
+    let takes_secret = |text: &str| {
+        value::placeholders(text).is_ok_and(|found| {
+            found.iter().any(|(name, _)| {
+                params
+                    .iter()
+                    .any(|p| &p.name == name && p.ty == ParamType::Secret)
+            })
+        })
+    };
+    for (name, v) in s.headers.iter().flat_map(|h| h.get_ref()) {
+        let n = name.get_ref();
+        if !is_header_name(n) {
+            diags.push(
+                file.at(name, format!("`{n}` is not an HTTP header name"))
+                    .expected("letters, digits and `-`, such as `Authorization` or `X-Api-Key`"),
+            );
+        }
+        if v.get_ref().chars().any(|c| c.is_control() && c != '\t') {
+            diags.push(file.at(
+                v,
+                format!("the value of header `{n}` holds a line break or a control character"),
+            ));
+        }
+        check_placeholders(file, v, params, StepKind::Http, diags);
+        // Said without the line: the value may be the credential itself.
+        if super::url::looks_secret(n) && !takes_secret(v.get_ref()) {
+            diags.push(
+                file.at(
+                    v,
+                    format!(
+                        "header `{n}` looks like a credential but takes no secret parameter: \
+                         its value is in clear in the catalog"
+                    ),
+                )
+                .expected("its value from a secret parameter, e.g. `\"Bearer ${token}\"` with `token` of type `secret`")
+                .without_snippet()
+                .warning(),
+            );
+        }
+    }
+    if let Some(b) = &s.basic_auth {
+        let b = b.get_ref();
+        check_placeholders(file, &b.user, params, StepKind::Http, diags);
+        check_placeholders(file, &b.password, params, StepKind::Http, diags);
+        if !takes_secret(b.password.get_ref()) {
+            diags.push(
+                file.at(
+                    &b.password,
+                    "`basic_auth.password` takes no secret parameter: a password in the catalog is in clear",
+                )
+                .expected("`password = \"${password}\"` with `password` of type `secret`")
+                .without_snippet(),
+            );
+        }
+    }
+}
+
+/// An HTTP field name (RFC 9110's `token`).
+fn is_header_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
 fn check_placeholders(

@@ -358,7 +358,8 @@ fn detail(
             probes,
             ..
         } => {
-            let mut d = format!("{method} {} expects {expect_status}", fill(url));
+            let url = crate::core::url::mask_credentials(&fill(url));
+            let mut d = format!("{method} {url} expects {expect_status}");
             if let Some(l) = max_latency {
                 d.push_str(&format!(" within {}", duration::format(*l)));
             }

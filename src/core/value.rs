@@ -53,6 +53,27 @@ pub enum SecretRef {
     File(String),
 }
 
+/// The fewest characters a secret's value may have: a shorter one could not be masked in
+/// output without masking ordinary words, so a run with one does not start.
+pub const MIN_SECRET_CHARS: usize = 6;
+
+/// Why `value`, read for secret parameter `name` (from `origin`: "environment variable X",
+/// "/path"), cannot be used: empty or too short to be masked. Never shows the value.
+pub fn unusable_secret(name: &str, origin: &str, value: &str) -> Option<String> {
+    let n = value.chars().count();
+    let what = if n == 0 {
+        "is empty".to_string()
+    } else if n < MIN_SECRET_CHARS {
+        format!("has {n} character{}", if n == 1 { "" } else { "s" })
+    } else {
+        return None;
+    };
+    Some(format!(
+        "secret `{name}` ({origin}) {what}: a secret needs at least {MIN_SECRET_CHARS}, or \
+         masking it in the output would mask ordinary words too"
+    ))
+}
+
 /// A parameter value after type checking. Secrets stay references until a runner reads them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]

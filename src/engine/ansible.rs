@@ -255,6 +255,7 @@ fn spec(i: Invocation<'_>) -> Spec {
         timeout: i.timeout,
         grace: Duration::from_secs(5),
         leak_timeout: Duration::from_secs(2),
+        mask: super::redact::Redactor::default(),
     }
 }
 
@@ -735,6 +736,7 @@ pub async fn close_masters(dir: &Path) {
         timeout: Duration::from_secs(10),
         grace: Duration::from_secs(1),
         leak_timeout: Duration::from_secs(1),
+        mask: super::redact::Redactor::default(),
     })
     .await;
 }

@@ -10,6 +10,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
 use tokio::sync::watch;
 
@@ -21,7 +22,14 @@ const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct Check<'a> {
     pub method: &'a str,
+    /// Whole, credentials and all: only the request sees it.
     pub url: &'a str,
+    /// How messages name it: its credentials masked (see `core::url::mask_credentials`).
+    pub shown_url: &'a str,
+    /// Sent with every probe, marked sensitive (kept out of any debug output).
+    pub headers: &'a [(String, String)],
+    /// `(user, password)`.
+    pub basic_auth: Option<(&'a str, &'a str)>,
     pub expect_status: u16,
     /// Written `/.../` it is a regex; anything else is a substring of the body.
     pub expect_body: Option<&'a str>,
@@ -84,7 +92,8 @@ pub async fn run(
     mut cancel: watch::Receiver<bool>,
 ) -> Result<Report, String> {
     let method = parse_method(check.method)?;
-    let url = parse_url(check.url)?;
+    let url = parse_url(check.url, check.shown_url)?;
+    let headers = parse_headers(check.headers)?;
     let body = check.expect_body.map(BodyMatch::parse).transpose()?;
     if check.probes == 0 {
         return Err("an http check needs at least one probe".into());
@@ -113,7 +122,7 @@ pub async fn run(
         let probe = tokio::select! {
             biased;
             () = cancelled(&mut cancel) => return Err("cancelled".into()),
-            p = probe(&client, check, &method, &url, body.as_ref()) => p,
+            p = probe(&client, check, (&method, &url, &headers), body.as_ref()) => p,
         };
         on_probe(index, &probe);
         probes.push(probe);
@@ -144,18 +153,33 @@ fn parse_method(text: &str) -> Result<Method, String> {
     }
 }
 
-fn parse_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("invalid url `{text}`: {e}"))?;
+fn parse_url(text: &str, shown: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("invalid url `{shown}`: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "invalid url `{text}`: scheme `{}` is not http or https",
+            "invalid url `{shown}`: scheme `{}` is not http or https",
             url.scheme()
         ));
     }
     if url.host().is_none() {
-        return Err(format!("invalid url `{text}`: no host"));
+        return Err(format!("invalid url `{shown}`: no host"));
     }
     Ok(url)
+}
+
+/// The headers to send; a value is never quoted back (it may hold a secret).
+fn parse_headers(headers: &[(String, String)]) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let key = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not an HTTP header name"))?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            format!("the value of header `{name}` cannot be sent: it holds a line break or a control character")
+        })?;
+        value.set_sensitive(true);
+        map.append(key, value);
+    }
+    Ok(map)
 }
 
 /// How `expect_body` is matched against a body.
@@ -196,12 +220,17 @@ impl BodyMatch {
 async fn probe(
     client: &Client,
     check: &Check<'_>,
-    method: &Method,
-    url: &Url,
+    (method, url, headers): (&Method, &Url, &HeaderMap),
     expect_body: Option<&BodyMatch>,
 ) -> Probe {
     let start = Instant::now();
-    let response = match client.request(method.clone(), url.clone()).send().await {
+    let mut request = client
+        .request(method.clone(), url.clone())
+        .headers(headers.clone());
+    if let Some((user, password)) = check.basic_auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = match request.send().await {
         Ok(r) => r,
         Err(e) => return failed(start.elapsed(), None, describe(&e, check)),
     };
@@ -405,6 +434,9 @@ mod tests {
         Check {
             method: "GET",
             url,
+            shown_url: url,
+            headers: &[],
+            basic_auth: None,
             expect_status: 200,
             expect_body: None,
             max_latency: None,
@@ -641,12 +673,14 @@ mod tests {
         let ok = check("http://127.0.0.1:1/ok");
         let e = bad(Check {
             url: "not a url",
+            shown_url: "not a url",
             ..ok
         })
         .await;
         assert!(e.starts_with("invalid url `not a url`: "), "{e}");
         let e = bad(Check {
             url: "ftp://127.0.0.1/x",
+            shown_url: "ftp://127.0.0.1/x",
             ..ok
         })
         .await;

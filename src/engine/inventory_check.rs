@@ -373,6 +373,7 @@ async fn probe(
                 timeout,
                 grace: Duration::from_secs(2),
                 leak_timeout: Duration::from_secs(1),
+                mask: super::redact::Redactor::default(),
             };
             let (tx, last) = last_line();
             let outcome = process::run(&spec, tx, cancel.clone()).await;

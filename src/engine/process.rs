@@ -13,6 +13,8 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
+use super::redact::Redactor;
+
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +84,9 @@ pub struct Spec {
     pub grace: Duration,
     /// How long to keep reading output after the process exits before calling it a leak.
     pub leak_timeout: Duration,
+    /// The run's secrets: a line too long to store whole is cut where no form of one
+    /// straddles the cut. (Whole lines are masked where they are stored.)
+    pub mask: Redactor,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -92,7 +97,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Lines longer than this are split: one runaway line must not hold the runner's memory.
+/// Lines longer than this are split (on a character, never through a secret): one runaway
+/// line must not hold the runner's memory.
 const MAX_LINE: usize = 64 * 1024;
 
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
@@ -218,8 +224,8 @@ async fn run_on(
             out,
             Stream::Stdout,
             lines.clone(),
-            done_tx.clone(),
-            progress.clone(),
+            (done_tx.clone(), progress.clone()),
+            spec.mask.clone(),
         )));
     }
     if let Some(err) = stderr {
@@ -227,8 +233,8 @@ async fn run_on(
             err,
             Stream::Stderr,
             lines,
-            done_tx.clone(),
-            progress.clone(),
+            (done_tx.clone(), progress.clone()),
+            spec.mask.clone(),
         )));
     }
     let readers = pumps.len();
@@ -326,40 +332,52 @@ pub async fn quietly(spec: &Spec) -> Outcome {
     outcome
 }
 
-/// Reads `r` line by line (lossy UTF-8, long lines split) into `lines`, then says it is done.
+/// Reads `r` line by line (lossy UTF-8) into `lines`, then says it is done. A line longer
+/// than [`MAX_LINE`] goes in pieces, cut by `mask` (see [`Redactor::cut`]): what follows a
+/// cut is kept and read on with.
 async fn pump(
     r: impl AsyncRead + Unpin,
     stream: Stream,
     lines: mpsc::Sender<(Stream, String)>,
-    done: mpsc::UnboundedSender<()>,
-    progress: Arc<AtomicU64>,
+    (done, progress): (mpsc::UnboundedSender<()>, Arc<AtomicU64>),
+    mask: Redactor,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut buf = Vec::new();
     loop {
-        buf.clear();
+        let room = MAX_LINE - buf.len();
         let n = match (&mut reader)
-            .take(MAX_LINE as u64)
+            .take(room as u64)
             .read_until(b'\n', &mut buf)
             .await
         {
             Ok(n) => n,
             Err(_) => break,
         };
-        if n == 0 {
-            break;
-        }
-        if buf.last() == Some(&b'\n') {
+        let line = if buf.last() == Some(&b'\n') {
             buf.pop();
             if buf.last() == Some(&b'\r') {
                 buf.pop();
             }
-        }
-        if lines
-            .send((stream, String::from_utf8_lossy(&buf).into_owned()))
-            .await
-            .is_err()
-        {
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            buf.clear();
+            line
+        } else if buf.len() == MAX_LINE {
+            let (piece, used) = mask.cut(&buf);
+            buf.drain(..used);
+            piece
+        } else if n == 0 && !buf.is_empty() {
+            // The end, after a last line with no newline.
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            buf.clear();
+            line
+        } else if n == 0 {
+            break;
+        } else {
+            // The end is next: this read stopped short of a newline and of the limit.
+            continue;
+        };
+        if lines.send((stream, line)).await.is_err() {
             break;
         }
         progress.fetch_add(1, Ordering::Relaxed);
@@ -381,6 +399,7 @@ mod tests {
             timeout,
             grace: Duration::from_millis(300),
             leak_timeout: Duration::from_millis(300),
+            mask: Redactor::default(),
         }
     }
 

@@ -132,6 +132,8 @@ struct Ctx {
     /// (position, host) of the steps that already succeeded, when resuming.
     done: std::collections::HashSet<(i64, String)>,
     secrets: Vec<(String, String)>,
+    /// Masks every form of the secrets' values in what is stored.
+    redactor: Redactor,
     /// The run's ssh connections; why there are none if their socket dir is unusable.
     ssh: Result<ssh::Connections, String>,
     lines: mpsc::UnboundedSender<PendingLine>,
@@ -203,7 +205,11 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         }
     };
     let artifacts = store.run_artifacts(run)?;
-    let secrets = match read_secrets(&ws, &config, &plan, &row.env) {
+    let secrets = read_secrets(&ws, &config, &plan, &row.env).and_then(|s| {
+        let masks = Redactor::new(s.iter().map(|(_, v)| v.as_str()))?;
+        Ok((s, masks))
+    });
+    let (secrets, redactor) = match secrets {
         Ok(s) => s,
         Err(message) => {
             store.append_lines(run, &[system_line(&message)])?;
@@ -260,7 +266,6 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         let (line_tx, line_rx) = mpsc::unbounded_channel();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let (gate_tx, gate_rx) = watch::channel(None);
-        let redactor = Redactor::new(secrets.iter().map(|(_, v)| v.as_str()));
         let backlog = Arc::new(Semaphore::new(BACKLOG));
         let writer = tokio::spawn(write_lines(
             store.clone(),
@@ -303,6 +308,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             done,
             gates_waiting: std::sync::atomic::AtomicUsize::new(0),
             secrets,
+            redactor,
             lines: line_tx,
             backlog,
             disk: disk.clone(),
@@ -373,11 +379,10 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     Ok(state)
 }
 
-/// `text` with the run's secrets masked, for what is stored outside the log (the audit trail).
+/// `text` with the run's secrets masked, for what is stored outside the log (the audit trail,
+/// a step's detail).
 fn redacted(ctx: &Ctx, text: &str) -> String {
-    let mut text = text.to_string();
-    Redactor::new(ctx.secrets.iter().map(|(_, v)| v.as_str())).redact_in_place(&mut text);
-    text
+    ctx.redactor.redact(text)
 }
 
 pub(super) fn system_line(message: &str) -> PendingLine {
@@ -438,7 +443,8 @@ fn prepare(
 }
 
 /// Reads every secret parameter's value now, from the environment or a file; the values are
-/// only ever held in memory and masked in every stored line.
+/// only ever held in memory and masked in every stored line. One too short to be masked
+/// (see [`crate::core::value::MIN_SECRET_CHARS`]) fails the run before its first step.
 fn read_secrets(
     ws: &Workspace,
     config: &crate::settings::Recorded,
@@ -456,23 +462,29 @@ fn read_secrets(
     for a in expanded.batches.iter().flat_map(|b| &b.actions) {
         for p in &a.params {
             let Value::Secret(r) = &p.value else { continue };
-            let value = match r {
-                SecretRef::Env(name) => std::env::var(name).map_err(|_| {
-                    format!(
-                        "secret `{}`: environment variable {name} is not set",
-                        p.name
-                    )
-                })?,
+            let (value, origin) = match r {
+                SecretRef::Env(name) => (
+                    std::env::var(name).map_err(|_| {
+                        format!(
+                            "secret `{}`: environment variable {name} is not set",
+                            p.name
+                        )
+                    })?,
+                    format!("environment variable {name}"),
+                ),
                 SecretRef::File(path) => {
                     if ws.settings.team.is_some() {
                         team_secret(ws, env, path)
                             .map_err(|why| format!("secret `{}`: {why}", p.name))?;
                     }
-                    std::fs::read_to_string(path)
-                        .map(|s| s.trim_end_matches('\n').to_string())
-                        .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?
+                    let value = crate::settings::read_secret_file(std::path::Path::new(path))
+                        .map_err(|e| format!("secret `{}`: cannot read {path}: {e}", p.name))?;
+                    (value, path.clone())
                 }
             };
+            if let Some(why) = crate::core::value::unusable_secret(&p.name, &origin, &value) {
+                return Err(why);
+            }
             out.push((format!("{}:{}", a.id, p.name), value));
         }
     }
@@ -749,7 +761,11 @@ async fn run_on(
             Err(e) => return Err(e.to_string()),
         };
         crash::STEP_STARTED.pass();
-        let result = attempt_on(ctx, action, step, position, env, host, step_run).await;
+        // A step's detail is stored and becomes the run's outcome (in the audit trail, so in
+        // webhooks): masked like the log.
+        let result = attempt_on(ctx, action, step, position, env, host, step_run)
+            .await
+            .map_err(|(state, code, detail)| (state, code, redacted(ctx, &detail)));
         crash::STEP_RAN.pass();
         let (state, code, detail) = match &result {
             Ok(()) => ("succeeded", Some(0), String::new()),
@@ -824,6 +840,7 @@ async fn attempt_on(
                     timeout: step.step.timeout,
                     grace: Duration::from_secs(5),
                     leak_timeout: Duration::from_secs(2),
+                    mask: ctx.redactor.clone(),
                 };
                 let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
                 let _ = forward.await;
@@ -848,7 +865,9 @@ async fn attempt_on(
                     ),
                 );
             }
-            let (spec, marker) = ssh.command(&target, &step.name, script, &vars, step.step.timeout);
+            let (mut spec, marker) =
+                ssh.command(&target, &step.name, script, &vars, step.step.timeout);
+            spec.mask = ctx.redactor.clone();
             let remote = ssh::run(&spec, &marker, tx, ctx.cancel.clone(), spec.leak_timeout).await;
             let _ = forward.await;
             let outcome = match remote {
@@ -1105,12 +1124,7 @@ fn script_env(
     }
     for p in &action.params {
         let value = match &p.value {
-            Value::Secret(_) => ctx
-                .secrets
-                .iter()
-                .find(|(k, _)| k == &format!("{}:{}", action.id, p.name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default(),
+            Value::Secret(_) => secret_value(ctx, action, &p.name).unwrap_or_default(),
             v => v.to_string(),
         };
         out.push((p.env_var.clone(), value));
@@ -1131,13 +1145,39 @@ pub(crate) fn host_vars(h: &crate::settings::Host) -> Vec<(String, String)> {
     out
 }
 
+/// The value of `action`'s secret parameter `name`, as read when the run started.
+fn secret_value(ctx: &Ctx, action: &ExpandedAction, name: &str) -> Option<String> {
+    let key = format!("{}:{name}", action.id);
+    ctx.secrets
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.clone())
+}
+
 /// `text` with its `${...}` placeholders resolved: the run's context, then the parameters.
+/// A secret parameter gives where it comes from (`<secret from env X>`), never its value.
 fn resolve(
     ctx: &Ctx,
     action: &ExpandedAction,
     env: &str,
     host: Option<&str>,
     text: &str,
+) -> Result<String, String> {
+    fill(ctx, action, (env, host), text, false)
+}
+
+/// [`resolve`], but a secret parameter gives its value: for what only a request sees (an
+/// `http` step's URL, headers and basic auth), never for what is shown or stored.
+fn reveal(ctx: &Ctx, action: &ExpandedAction, env: &str, text: &str) -> Result<String, String> {
+    fill(ctx, action, (env, None), text, true)
+}
+
+fn fill(
+    ctx: &Ctx,
+    action: &ExpandedAction,
+    (env, host): (&str, Option<&str>),
+    text: &str,
+    secrets: bool,
 ) -> Result<String, String> {
     let h = host.and_then(|h| ctx.config.inventory.host(h));
     crate::core::value::interpolate(text, |name| match name {
@@ -1153,7 +1193,10 @@ fn resolve(
             .params
             .iter()
             .find(|p| p.name == name)
-            .map(|p| p.value.to_string()),
+            .and_then(|p| match &p.value {
+                Value::Secret(_) if secrets => secret_value(ctx, action, name),
+                v => Some(v.to_string()),
+            }),
     })
     .map_err(|n| format!("cannot resolve `${{{n}}}` in `{text}`"))
 }

@@ -316,6 +316,7 @@ impl Connections {
                 timeout: self.settings.connect_timeout * 3,
                 grace: Duration::from_secs(2),
                 leak_timeout: Duration::from_secs(1),
+                mask: super::redact::Redactor::default(),
             };
             let (tx, mut rx) = mpsc::channel(64);
             let relay = {
@@ -407,6 +408,7 @@ impl Connections {
             timeout,
             grace: Duration::from_secs(5),
             leak_timeout: Duration::from_secs(2),
+            mask: super::redact::Redactor::default(),
         };
         (spec, marker)
     }
@@ -455,6 +457,7 @@ impl Connections {
             timeout,
             grace: Duration::from_secs(5),
             leak_timeout: Duration::from_secs(2),
+            mask: super::redact::Redactor::default(),
         }
     }
 
@@ -492,6 +495,7 @@ impl Connections {
                     timeout: Duration::from_secs(5),
                     grace: Duration::from_secs(1),
                     leak_timeout: Duration::from_secs(1),
+                    mask: super::redact::Redactor::default(),
                 })
                 .await;
             }

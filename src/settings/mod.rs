@@ -8,6 +8,7 @@ mod files;
 pub mod handover;
 mod inventory;
 mod locate;
+mod secrets;
 mod snapshot;
 mod team;
 mod webhooks;
@@ -28,6 +29,7 @@ pub use inventory::{
 };
 pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
+pub use secrets::{check_files as check_secret_files, read_secret_file};
 pub use snapshot::{ConfigSnapshot, Recorded};
 pub use team::{
     DEFAULT_STEP_UMASK, Registration, Steps, TEAMS_DIR, Team, admin_owned, is_account_name, peek,

@@ -69,8 +69,55 @@ impl ConfigSnapshot {
         hex::encode(Sha256::digest(self.to_json().as_bytes()))
     }
 
+    /// What is stored: the texts with the credentials of their URLs masked (a config may
+    /// write one in a URL; the store is not where it is kept). [`Self::resolve`] takes a
+    /// file's credentials back from disk while the file is unchanged.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        serde_json::to_string(&self.masked()).unwrap_or_default()
+    }
+
+    fn masked(&self) -> Self {
+        use crate::core::url::mask_urls_in;
+        Self {
+            inventory: mask_urls_in(&self.inventory),
+            lifecycles: mask_urls_in(&self.lifecycles),
+            automations: self
+                .automations
+                .iter()
+                .map(|(n, t)| (n.clone(), mask_urls_in(t)))
+                .collect(),
+            vars: self.vars.clone(),
+        }
+    }
+
+    /// `self` as read back from the store, each file whose text on disk is the same once
+    /// masked taken from disk: with the credentials its URLs hold.
+    fn unmasked(&self, config_dir: &Path) -> Self {
+        use crate::core::url::mask_urls_in;
+        let disk = Self::on_disk(config_dir);
+        let pick = |recorded: &String, now: &String| {
+            if *recorded != *now && mask_urls_in(now) == *recorded {
+                now.clone()
+            } else {
+                recorded.clone()
+            }
+        };
+        Self {
+            inventory: pick(&self.inventory, &disk.inventory),
+            lifecycles: pick(&self.lifecycles, &disk.lifecycles),
+            automations: self
+                .automations
+                .iter()
+                .map(|(n, t)| {
+                    let now = disk.automations.iter().find(|(d, _)| d == n);
+                    (
+                        n.clone(),
+                        now.map_or_else(|| t.clone(), |(_, now)| pick(t, now)),
+                    )
+                })
+                .collect(),
+            vars: self.vars.clone(),
+        }
     }
 
     /// The texts on disk now, whatever state they are in (unreadable files are empty): only
@@ -98,17 +145,20 @@ impl ConfigSnapshot {
     /// The files of the config that differ between `self` (recorded) and `now`, by the name a
     /// person knows them by (`inventory.toml`, `automations/jboss.toml`).
     pub fn changed_files(&self, now: &Self) -> Vec<String> {
+        // Compared as stored: a file whose only difference is its masked credentials is
+        // the same file.
+        let (this, now) = (&self.masked(), &now.masked());
         let mut out = Vec::new();
-        if self.inventory != now.inventory {
+        if this.inventory != now.inventory {
             out.push(INVENTORY_FILE.to_string());
         }
-        if self.lifecycles != now.lifecycles {
+        if this.lifecycles != now.lifecycles {
             out.push(LIFECYCLES_FILE.to_string());
         }
         let text_of = |list: &[(String, String)], name: &str| {
             list.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone())
         };
-        let mut names: Vec<&String> = self
+        let mut names: Vec<&String> = this
             .automations
             .iter()
             .chain(&now.automations)
@@ -117,7 +167,7 @@ impl ConfigSnapshot {
         names.sort();
         names.dedup();
         for name in names {
-            if text_of(&self.automations, name) != text_of(&now.automations, name) {
+            if text_of(&this.automations, name) != text_of(&now.automations, name) {
                 out.push(format!("{AUTOMATIONS_DIR}/{name}"));
             }
         }
@@ -127,30 +177,32 @@ impl ConfigSnapshot {
     /// Parses the recorded texts back. Diagnostics name the files as `run's inventory.toml`
     /// would be misleading: they name the workspace's files, with ` (as recorded)` appended.
     pub fn resolve(&self, config_dir: &Path) -> Result<Recorded, Diagnostics> {
+        let full = self.unmasked(config_dir);
+        let this = &full;
         let mut diags = Diagnostics::default();
         let label = |name: &str| {
             PathBuf::from(format!("{} (as recorded)", config_dir.join(name).display()))
         };
         let (inv_path, lcs_path) = (label(INVENTORY_FILE), label(LIFECYCLES_FILE));
-        let inv: Option<InventoryFile> = parse(&inv_path, Some(&self.inventory), &mut diags);
-        let lcs: Option<LifecyclesFile> = parse(&lcs_path, Some(&self.lifecycles), &mut diags);
+        let inv: Option<InventoryFile> = parse(&inv_path, Some(&this.inventory), &mut diags);
+        let lcs: Option<LifecyclesFile> = parse(&lcs_path, Some(&this.lifecycles), &mut diags);
         let inventory = match (&inv, &lcs) {
             (Some(inv), Some(lcs)) => inventory::resolve(
                 inv,
                 &inventory::Source {
                     path: &inv_path,
-                    text: &self.inventory,
+                    text: &this.inventory,
                 },
                 lcs,
                 &inventory::Source {
                     path: &lcs_path,
-                    text: &self.lifecycles,
+                    text: &this.lifecycles,
                 },
                 &mut diags,
             ),
             _ => None,
         };
-        let files: Vec<SourceFile> = self
+        let files: Vec<SourceFile> = this
             .automations
             .iter()
             .map(|(name, text)| {
@@ -162,7 +214,7 @@ impl ConfigSnapshot {
             Some(inventory) if !diags.has_errors() => Ok(Recorded {
                 inventory,
                 catalog,
-                vars: self.vars.clone(),
+                vars: this.vars.clone(),
             }),
             _ => Err(diags),
         }
@@ -173,4 +225,29 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_credential_is_not_stored_but_comes_back_from_the_unchanged_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let text = "[c]\nurl = \"https://u:pw-1234@h/x\"\n";
+        std::fs::create_dir_all(dir.path().join(AUTOMATIONS_DIR)).expect("dir");
+        std::fs::write(dir.path().join("automations/c.toml"), text).expect("write");
+        let snap = ConfigSnapshot {
+            automations: vec![("c.toml".into(), text.into())],
+            ..ConfigSnapshot::default()
+        };
+        let stored = snap.to_json();
+        assert!(!stored.contains("pw-1234"), "{stored}");
+        let back: ConfigSnapshot = serde_json::from_str(&stored).expect("json");
+        assert_eq!(back.unmasked(dir.path()).automations[0].1, text);
+        assert!(back.changed_files(&ConfigSnapshot::on_disk(dir.path())).is_empty());
+        // Edited since: the recorded (masked) text is what there is.
+        std::fs::write(dir.path().join("automations/c.toml"), "# new\n").expect("write");
+        assert!(!back.unmasked(dir.path()).automations[0].1.contains("pw-1234"));
+    }
 }

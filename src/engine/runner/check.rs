@@ -17,14 +17,38 @@ pub(super) async fn http_check(
         expect_body,
         max_latency,
         probes,
+        headers,
+        basic_auth,
     } = &step.step.action
     else {
         return Err(("failed", None, "not an http step".into()));
     };
-    let url = resolve(ctx, action, env, None, url).map_err(|e| ("failed", None, e))?;
+    let fail = |e| ("failed", None, e);
+    // The request gets the secrets' values; whatever is shown or stored gets `shown`.
+    let url = reveal(ctx, action, env, url).map_err(fail)?;
+    // Secrets first: one given in the URL unescaped may hold a `&` that splits a parameter.
+    let shown = crate::core::url::mask_credentials(&redacted(ctx, &url));
+    let headers = headers
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), reveal(ctx, action, env, value)?)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(fail)?;
+    let basic_auth = basic_auth
+        .as_ref()
+        .map(|b| {
+            Ok::<_, String>((
+                reveal(ctx, action, env, &b.user)?,
+                reveal(ctx, action, env, &b.password)?,
+            ))
+        })
+        .transpose()
+        .map_err(fail)?;
     let check = crate::engine::http::Check {
         method,
         url: &url,
+        shown_url: &shown,
+        headers: &headers,
+        basic_auth: basic_auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
         expect_status: *expect_status,
         expect_body: expect_body.as_deref(),
         max_latency: *max_latency,
@@ -66,7 +90,7 @@ pub(super) async fn http_check(
             ));
         }
         Ok(Err(e)) if e == "cancelled" => return Err(("cancelled", None, e)),
-        Ok(Err(e)) => return Err(("failed", None, e)),
+        Ok(Err(e)) => return Err(fail(e)),
         Ok(Ok(r)) => r,
     };
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -74,7 +98,7 @@ pub(super) async fn http_check(
     let recorded = lock(&ctx.store).record_http_check(
         step_run,
         &crate::store::HttpCheck {
-            url: url.clone(),
+            url: shown.clone(),
             probes: *probes,
             ok: u32::try_from(ok).unwrap_or(u32::MAX),
             p50_ms: ms(report.p50),
@@ -84,7 +108,7 @@ pub(super) async fn http_check(
     );
     // The measures are not the step's outcome: without room for them the step still ends.
     let _ = ctx.disk.note(recorded);
-    let summary = format!("{method} {url}: {}", report.summary());
+    let summary = format!("{method} {shown}: {}", report.summary());
     ctx.say(Some(step_run), "", summary.clone());
     if report.passed() {
         Ok(())

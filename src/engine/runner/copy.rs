@@ -73,13 +73,16 @@ pub(super) async fn copy(
         let target_host = ssh::Target::from(h);
         let (tx, forward) = output_to_log(ctx, step_run, host_name);
         let (tx, forward) = connect(ctx, ssh, &target_host, tx, forward).await?;
-        let spec = ssh.upload(
-            &target_host,
-            &source,
-            (&target, mode),
-            &expected,
-            step.step.timeout,
-        );
+        let spec = Spec {
+            mask: ctx.redactor.clone(),
+            ..ssh.upload(
+                &target_host,
+                &source,
+                (&target, mode),
+                &expected,
+                step.step.timeout,
+            )
+        };
         let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;
         let _ = forward.await;
         if outcome
@@ -120,6 +123,7 @@ pub(super) async fn copy(
             timeout: step.step.timeout,
             grace: Duration::from_secs(5),
             leak_timeout: Duration::from_secs(2),
+            mask: ctx.redactor.clone(),
         };
         let (tx, forward) = output_to_log(ctx, step_run, host_name);
         let outcome = process::run(&spec, tx, ctx.cancel.clone()).await;

@@ -60,7 +60,7 @@ pub(super) async fn ansible_step(
     };
     let ansible::Prepared {
         dir,
-        spec,
+        mut spec,
         control_dir,
     } = ansible::prepare(ansible::Step {
         run: ctx.run,
@@ -78,6 +78,7 @@ pub(super) async fn ansible_step(
     })
     .await
     .map_err(fail)?;
+    spec.mask = ctx.redactor.clone();
 
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let durable = ctx

@@ -13,16 +13,24 @@ pub const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Whether `from` names a URL rather than a file.
+/// Whether `from` names a URL pilote fetches rather than a file.
 pub fn is_url(from: &str) -> bool {
-    from.starts_with("http://") || from.starts_with("https://")
+    crate::core::url::split_scheme(from).is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    })
+}
+
+/// Whether `from` is written as a URL (`scheme://...`), fetchable or not: a mistyped
+/// scheme (`htps://user:token@...`) still carries its credential.
+fn looks_like_url(from: &str) -> bool {
+    from.contains("://")
 }
 
 /// `from` as it may be shown, logged or stored: a URL keeps only its scheme, host and port,
 /// since a CMDB URL often carries its credential (`user:token@`, `?api_key=`); a file path
 /// is kept whole.
 pub fn shown(from: &str) -> String {
-    if is_url(from) {
+    if looks_like_url(from) {
         crate::core::url::mask(from)
     } else {
         from.to_string()
@@ -35,6 +43,11 @@ pub fn shown(from: &str) -> String {
 pub fn fetch(from: &str) -> Result<String, Error> {
     if is_url(from) {
         fetch_url(from)
+    } else if looks_like_url(from) {
+        Err(Error::BadInput(format!(
+            "{} is not a URL pilote can fetch: give an http:// or https:// URL, or a file",
+            shown(from)
+        )))
     } else {
         read_file(Path::new(from))
     }
