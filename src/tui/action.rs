@@ -287,6 +287,8 @@ pub struct Problem {
 #[derive(Debug)]
 pub enum Msg {
     Data(Box<super::data::Data>),
+    /// The config's first error now (`None`: it is sound again), when its files changed.
+    Config(Option<String>),
     Log {
         run: i64,
         part: LogPart,

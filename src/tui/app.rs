@@ -87,6 +87,9 @@ pub struct App {
     pub status: Option<(String, Instant)>,
     /// Why the last read failed, until the next one works.
     pub problem: Option<String>,
+    /// The config's first error (`file:line:col: message`) while it has errors: deploys,
+    /// approvals and edits wait for it to be fixed.
+    pub config_problem: Option<String>,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -103,6 +106,7 @@ pub struct App {
 
 impl App {
     pub fn new(ws: Workspace, actor: Actor, options: Options) -> Self {
+        let config_problem = ws.broken.as_ref().map(crate::settings::Broken::headline);
         Self {
             ws,
             actor,
@@ -119,6 +123,7 @@ impl App {
             dashboard: DashboardPane::with(&options.widgets),
             status: None,
             problem: None,
+            config_problem,
             quit: false,
             dirty: true,
             refreshing: false,
@@ -326,8 +331,8 @@ impl App {
             Action::PrevPane => {
                 self.show(Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()])
             }
-            a if a.needs_config() && self.ws.broken.is_some() => {
-                let headline = self.ws.broken.as_ref().map(|b| b.headline());
+            a if a.needs_config() && self.config_problem.is_some() => {
+                let headline = self.config_problem.clone();
                 self.popups.push(Popup::message(
                     "The config has errors",
                     &format!(
@@ -631,6 +636,10 @@ impl App {
         self.dirty = true;
         let now = Instant::now();
         match msg {
+            Msg::Config(problem) => {
+                self.config_problem = problem;
+                Vec::new()
+            }
             Msg::Data(d) => {
                 self.refreshing = false;
                 self.problem = None;

@@ -7,6 +7,7 @@
 
 mod action;
 mod app;
+mod config_watch;
 mod data;
 mod keymap;
 mod palette;
@@ -59,15 +60,21 @@ pub fn run(ws: Workspace, options: Options) -> Result<()> {
     let (reads, reads_rx) = mpsc::channel::<Effect>();
     let (acts, acts_rx) = mpsc::channel::<Effect>();
     let mut workers = Vec::new();
-    for (store, effects, reload) in [
-        (open()?, reads_rx, None),
+    for (store, effects, reload, watch) in [
+        // The reads follow whether the config has errors, for the header.
+        (
+            open()?,
+            reads_rx,
+            None,
+            options.source.clone().map(config_watch::ConfigWatch::new),
+        ),
         // Decisions are taken on the config as it is now, not as it was when the console
         // opened: a freeze or an approver group added since counts.
-        (open()?, acts_rx, options.source.clone()),
+        (open()?, acts_rx, options.source.clone(), None),
     ] {
         let (ws, tx) = (ws.clone(), tx.clone());
         workers.push(std::thread::spawn(move || {
-            worker::serve(ws, reload, store, effects, tx);
+            worker::serve(ws, (reload, watch), store, effects, tx);
         }));
     }
     let mut app = App::new(ws, crate::identity::Actor::current(), options);

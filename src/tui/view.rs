@@ -52,10 +52,10 @@ fn draw_panes(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
         return;
     }
     // A config with errors: one red line above everything, until it is fixed.
-    let broken = app.ws.broken.as_ref().map(|b| {
+    let broken = app.config_problem.as_ref().map(|p| {
         // Named as in the config dir: the whole path would push the error off an 80-column line.
         let dir = format!("{}/", app.ws.config_dir.display());
-        b.headline().replace(&dir, "")
+        p.replace(&dir, "")
     });
     let [alert, header, tabs, body, footer] = Layout::vertical([
         Constraint::Length(u16::from(broken.is_some())),

@@ -9,6 +9,7 @@
 use std::sync::mpsc::{Receiver, Sender};
 
 use super::action::{Effect, Msg, Problem, SavePlan};
+use super::config_watch::ConfigWatch;
 use super::data;
 use crate::core::diagnostic::Severity;
 use crate::error::Error;
@@ -27,12 +28,18 @@ pub enum Event {
 /// again before each effect, so it acts on the config as it is now.
 pub fn serve(
     ws: Workspace,
-    reload: Option<(Located, Overrides)>,
+    (reload, mut watch): (Option<(Located, Overrides)>, Option<ConfigWatch>),
     mut store: Store,
     effects: Receiver<Effect>,
     out: Sender<Event>,
 ) {
     while let Ok(effect) = effects.recv() {
+        if matches!(effect, Effect::Refresh { .. })
+            && let Some(problem) = watch.as_mut().and_then(ConfigWatch::changed)
+            && out.send(Event::Msg(Msg::Config(problem))).is_err()
+        {
+            return;
+        }
         let msg = match &reload {
             None => handle(&ws, &mut store, effect),
             // A config broken now still serves: cancel and rollback work from the store;
