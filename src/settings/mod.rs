@@ -195,7 +195,7 @@ impl Workspace {
     pub fn with_recorded(mut self, snapshot: ConfigSnapshot, recorded: Recorded) -> Self {
         self.inventory = recorded.inventory;
         self.catalog = recorded.catalog;
-        self.settings.vars = recorded.vars;
+        self.settings.vars = snapshot.vars_with(&self.settings.vars);
         self.snapshot = snapshot;
         self
     }
@@ -209,9 +209,10 @@ impl Workspace {
     ) -> Result<(ConfigSnapshot, Recorded), String> {
         match recorded {
             Some(snapshot) => {
-                let r = snapshot.resolve(&self.config_dir).map_err(|d| {
+                let mut r = snapshot.resolve(&self.config_dir).map_err(|d| {
                     format!("the config recorded with run #{run} no longer reads back:\n{d}")
                 })?;
+                r.vars = snapshot.vars_with(&self.settings.vars);
                 Ok((snapshot, r))
             }
             None => {
@@ -519,7 +520,11 @@ fn load_inner(
             // `pilote.toml` is the broken part: enough of it to find the store, nothing that
             // would run a step or post a webhook.
             let (name, data_dir) = peek_location(settings_src);
-            if !automation::is_name(&name) {
+            // A team's service account serves only a config it can check is the admins':
+            // a pilote.toml it cannot read as one gives no store to fall back on.
+            let registered = crate::identity::user_name(crate::identity::euid())
+                .is_some_and(|me| registration(&me).ok().flatten().is_some());
+            if registered || !automation::is_name(&name) {
                 return Err(LoadError::Invalid(diags));
             }
             let mut minimal = format!("name = {}\n", toml::Value::String(name));

@@ -86,8 +86,44 @@ impl ConfigSnapshot {
                 .iter()
                 .map(|(n, t)| (n.clone(), mask_urls_in(t)))
                 .collect(),
-            vars: self.vars.clone(),
+            vars: self
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), mask_value(v)))
+                .collect(),
         }
+    }
+
+    /// The files of the record whose URL credentials were masked and could not be taken back
+    /// from disk (the file changed since): steps using those URLs will not authenticate.
+    pub fn lost_credentials(&self, config_dir: &Path) -> Vec<String> {
+        let full = self.unmasked(config_dir);
+        let lost = |recorded: &str, now: &str| recorded == now && recorded.contains("****");
+        let mut out = Vec::new();
+        if lost(&self.inventory, &full.inventory) {
+            out.push(INVENTORY_FILE.to_string());
+        }
+        for ((name, recorded), (_, now)) in self.automations.iter().zip(&full.automations) {
+            if lost(recorded, now) {
+                out.push(format!("{AUTOMATIONS_DIR}/{name}"));
+            }
+        }
+        out
+    }
+
+    /// `[vars]` as recorded, each value whose masked form is the live one's taken live.
+    pub fn vars_with(&self, live: &IndexMap<String, toml::Value>) -> IndexMap<String, toml::Value> {
+        self.vars
+            .iter()
+            .map(|(k, v)| {
+                let value = live
+                    .get(k)
+                    .filter(|l| mask_value(l) == *v)
+                    .unwrap_or(v)
+                    .clone();
+                (k.clone(), value)
+            })
+            .collect()
     }
 
     /// `self` as read back from the store, each file whose text on disk is the same once
@@ -221,6 +257,18 @@ impl ConfigSnapshot {
     }
 }
 
+/// A `[vars]` value with the credentials of the URLs it holds masked.
+fn mask_value(v: &toml::Value) -> toml::Value {
+    match v {
+        toml::Value::String(s) => toml::Value::String(crate::core::url::mask_urls_in(s)),
+        toml::Value::Array(a) => toml::Value::Array(a.iter().map(mask_value).collect()),
+        toml::Value::Table(t) => {
+            toml::Value::Table(t.iter().map(|(k, v)| (k.clone(), mask_value(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -256,5 +304,21 @@ mod tests {
                 .1
                 .contains("pw-1234")
         );
+        assert_eq!(back.lost_credentials(dir.path()), ["automations/c.toml"]);
+    }
+
+    #[test]
+    fn a_url_credential_in_vars_is_not_stored_and_the_live_value_is_used() {
+        let url = toml::Value::String("https://u:pw-1234@h/x".into());
+        let vars: IndexMap<String, toml::Value> = [("api".to_string(), url.clone())].into();
+        let snap = ConfigSnapshot {
+            vars: vars.clone(),
+            ..ConfigSnapshot::default()
+        };
+        let stored = snap.to_json();
+        assert!(!stored.contains("pw-1234"), "{stored}");
+        let back: ConfigSnapshot = serde_json::from_str(&stored).expect("json");
+        assert_eq!(back.vars_with(&vars)["api"], url);
+        assert_ne!(back.vars_with(&IndexMap::new())["api"], url);
     }
 }

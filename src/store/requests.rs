@@ -80,7 +80,8 @@ pub struct StageRuns {
     pub same: Option<(i64, Option<i64>)>,
     /// Its last run there.
     pub last: Option<LastRun>,
-    /// When its last failed deploy there ended or its last rollback there started.
+    /// When its last failed deploy there (one that started a step) ended or its last
+    /// rollback there started.
     pub spent_at: Option<i64>,
 }
 
@@ -391,13 +392,13 @@ impl Store {
         decisions::standing(&self.conn, id, current_digest).map_err(|e| self.sql_error(e))
     }
 
-    /// Whether a deploy of this package succeeded on `env` and was not rolled back since (for
-    /// the lifecycle's next stage: a rolled-back release is not promoted).
     /// What request `r`'s runs did on `env`: whether its plan and package succeeded there
     /// (or, failing that, an identical plan with the same package, from another request),
     /// its last run there, and when a failed deploy or a rollback there last happened.
     pub fn stage_runs(&self, r: &RequestRow, env: &str) -> Result<StageRuns, StoreError> {
-        // A succeeded deploy of this plan and package on `env`, not undone since.
+        // A succeeded deploy of this plan and package on `env`, not undone since. `+state`:
+        // the state index would make this a scan of every succeeded run (SQLite has no
+        // statistics to know better); (app, env) and rollback_of are the narrow ones.
         let passed = |own: bool| -> Result<Option<(i64, Option<i64>)>, StoreError> {
             self.conn
                 .query_row(
@@ -428,7 +429,10 @@ impl Store {
                 "SELECT (SELECT id || ' ' || kind || ' ' || state FROM runs
                          WHERE request_id = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1),
                         (SELECT MAX(CASE WHEN kind = 'rollback' THEN created_at
-                                         WHEN kind = 'deploy' AND state = 'failed' THEN finished_at
+                                         WHEN kind = 'deploy' AND state = 'failed'
+                                              AND EXISTS (SELECT 1 FROM step_runs AS s
+                                                          WHERE s.run_id = runs.id)
+                                         THEN finished_at
                                     END)
                          FROM runs WHERE request_id = ?1 AND env = ?2)",
                 params![r.id, env],
@@ -449,27 +453,6 @@ impl Store {
             last,
             spent_at,
         })
-    }
-
-    pub fn deployed_ok(
-        &self,
-        app: &str,
-        env: &str,
-        package_digest: &str,
-    ) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                // `+state`: the state index would make this a scan of every succeeded run
-                // (SQLite has no statistics to know better); (app, env) and rollback_of are
-                // the narrow ones.
-                "SELECT EXISTS (SELECT 1 FROM runs AS d WHERE d.kind = 'deploy' AND d.app = ?1
-                 AND d.env = ?2 AND d.package_digest = ?3 AND +d.state = 'succeeded'
-                 AND NOT EXISTS (SELECT 1 FROM runs AS r
-                                 WHERE r.rollback_of = d.id AND +r.state = 'succeeded'))",
-                params![app, env, package_digest],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.sql_error(e))
     }
 }
 

@@ -71,7 +71,8 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.sql_error(e))?;
-        // A body this binary cannot read back is as good as none: the caller says so.
+        // A body this binary cannot read back is taken as none: the run falls back on the
+        // workspace's config as it is now, which only a sound one gives.
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
 

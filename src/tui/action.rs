@@ -117,7 +117,6 @@ impl Action {
         }
     }
 
-    /// Whether the action changes anything (hidden in `--read-only`).
     /// Acts on the config (a deploy, a decision, a plan): refused while it has errors.
     pub fn needs_config(self) -> bool {
         matches!(
@@ -132,6 +131,7 @@ impl Action {
         )
     }
 
+    /// Whether the action changes anything (hidden in `--read-only`).
     pub fn mutates(self) -> bool {
         matches!(
             self,

@@ -105,6 +105,20 @@ pub struct App {
 }
 
 impl App {
+    /// Says why an action that acts on the config waits: the config has errors.
+    fn refuse_broken_config(&mut self) {
+        self.popups.push(Popup::message(
+            "The config has errors",
+            &format!(
+                "{}\n\nDeploys, approvals and plan edits need a sound config: fix it \
+                 (`pilote config check` lists every error). Runs, logs, cancel and \
+                 rollback work from the store meanwhile.",
+                self.config_problem.clone().unwrap_or_default()
+            ),
+            false,
+        ));
+    }
+
     pub fn new(ws: Workspace, actor: Actor, options: Options) -> Self {
         let config_problem = ws.broken.as_ref().map(crate::settings::Broken::headline);
         Self {
@@ -270,6 +284,10 @@ impl App {
                 )
             });
             return match own {
+                Some(a) if a.needs_config() && self.config_problem.is_some() => {
+                    self.refuse_broken_config();
+                    Vec::new()
+                }
                 Some(a) => {
                     let env = Env {
                         ws: &self.ws,
@@ -332,17 +350,7 @@ impl App {
                 self.show(Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()])
             }
             a if a.needs_config() && self.config_problem.is_some() => {
-                let headline = self.config_problem.clone();
-                self.popups.push(Popup::message(
-                    "The config has errors",
-                    &format!(
-                        "{}\n\nDeploys, approvals and plan edits need a sound config: fix it \
-                         (`pilote config check` lists every error). Runs, logs, cancel and \
-                         rollback work from the store meanwhile.",
-                        headline.unwrap_or_default()
-                    ),
-                    false,
-                ));
+                self.refuse_broken_config();
                 Vec::new()
             }
             a => {

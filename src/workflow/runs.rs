@@ -111,6 +111,14 @@ pub fn prepare_rollback(
             changed.join(", ")
         ));
     }
+    let lost = snapshot.lost_credentials(&ws.config_dir);
+    if !lost.is_empty() {
+        text.push_str(&format!(
+            "warning: {} changed since, and the credentials of its URLs are not kept with \
+             runs: steps using them will not authenticate (give them as secret parameters).\n",
+            lost.join(", ")
+        ));
+    }
     render(&mut text, "Rollback plan", &expanded);
     Ok(RollbackPreview {
         of: last,
@@ -134,7 +142,12 @@ pub fn start_rollback(
 ) -> Result<i64> {
     ws.require_settings("a rollback").map_err(Error::BadInput)?;
     let now = prepare_rollback(ws, store, &shown.app, &shown.env)?;
-    if now.of.id != shown.of.id || now.text != shown.text {
+    // The same run undone with the same recorded config and the same started actions gives
+    // the same rollback; the preview's prose (which files changed since) may differ.
+    if now.of.id != shown.of.id
+        || now.config.digest() != shown.config.digest()
+        || now.actions != shown.actions
+    {
         let why = format!(
             "{} on {} changed since the rollback was shown (it now undoes run #{}); look again",
             shown.app, shown.env, now.of.id
@@ -208,6 +221,12 @@ pub fn enough_space(ws: &Workspace) -> Result<()> {
 pub fn resume(ws: &Workspace, store: &mut Store, id: i64) -> Result<()> {
     interrupted(ws, store, id)?;
     enough_space(ws)?;
+    // What the runner will need, checked before the run is reopened: refused now, it stays
+    // interrupted and resumable once the config is fixed, instead of failing in its runner.
+    ws.require_settings(&format!("resuming run #{id}"))
+        .map_err(Error::BadInput)?;
+    ws.config_of_run(id, store.run_config(id)?)
+        .map_err(Error::BadInput)?;
     if !store.reopen_interrupted(id, &Actor::current())? {
         return Err(Error::BadInput(format!("run #{id} is not interrupted")));
     }
@@ -223,7 +242,12 @@ pub fn send_command(ws: &Workspace, store: &mut Store, id: i64, command: &str) -
     if is_finished(&row.state) {
         return Err(Error::BadInput(format!("run #{id} already {}", row.state)));
     }
-    if command != "cancel" && ws.inventory.env(&row.env).is_some_and(|e| e.protected) {
+    // With a broken config and no sound one recorded, the env is unknown: as protected.
+    let protected = ws
+        .inventory
+        .env(&row.env)
+        .map_or(ws.broken.is_some(), |e| e.protected);
+    if command != "cancel" && protected {
         // Stopping is always allowed; letting a protected deploy go on is a decision.
         super::require_person(ws, store, &Actor::current(), &format!("run:{id}"), "gate")?;
     }

@@ -104,7 +104,7 @@ pub fn progress_line(stages: &[StageProgress<'_>]) -> String {
 pub fn waiting_for<'a>(stages: &'a [StageProgress<'_>], env: &str) -> Option<&'a str> {
     let pos = stages.iter().position(|s| s.env == env)?;
     let stage = &stages[pos];
-    (pos > 0 && stage.stage.require_previous_success && !stages[pos - 1].done())
+    (pos > 0 && !stage.done() && stage.stage.require_previous_success && !stages[pos - 1].done())
         .then(|| stages[pos - 1].env.as_str())
 }
 
