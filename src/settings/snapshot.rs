@@ -245,9 +245,16 @@ mod tests {
         assert!(!stored.contains("pw-1234"), "{stored}");
         let back: ConfigSnapshot = serde_json::from_str(&stored).expect("json");
         assert_eq!(back.unmasked(dir.path()).automations[0].1, text);
-        assert!(back.changed_files(&ConfigSnapshot::on_disk(dir.path())).is_empty());
+        assert!(
+            back.changed_files(&ConfigSnapshot::on_disk(dir.path()))
+                .is_empty()
+        );
         // Edited since: the recorded (masked) text is what there is.
         std::fs::write(dir.path().join("automations/c.toml"), "# new\n").expect("write");
-        assert!(!back.unmasked(dir.path()).automations[0].1.contains("pw-1234"));
+        assert!(
+            !back.unmasked(dir.path()).automations[0]
+                .1
+                .contains("pw-1234")
+        );
     }
 }
