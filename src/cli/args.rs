@@ -153,9 +153,13 @@ pub enum Command {
         /// Deploy inside a freeze window of the environment, for this reason (recorded).
         #[arg(long, value_name = "REASON")]
         override_freeze: Option<String>,
-        /// Do not ask for confirmation.
+        /// Do not ask for confirmation (a protected env also needs --confirm-env).
         #[arg(long)]
         yes: bool,
+        /// With --yes, the env's name again: what a person types to deploy to a protected
+        /// env, so a script reused for the wrong env is refused, not run.
+        #[arg(long, value_name = "ENV", requires = "yes")]
+        confirm_env: Option<String>,
         #[arg(long, short = 'f')]
         follow: bool,
     },

@@ -116,16 +116,20 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             env,
             override_freeze,
             yes,
+            confirm_env,
             follow,
         }) => {
             let (ws, store) = open(&located, &overrides)?;
             super::requests::deploy(
                 ws,
                 store,
-                request,
-                &env,
-                override_freeze.as_deref(),
-                yes,
+                &super::requests::Deploy {
+                    id: request,
+                    env: &env,
+                    override_freeze: override_freeze.as_deref(),
+                    yes,
+                    confirm_env: confirm_env.as_deref(),
+                },
                 follow,
             )
         }

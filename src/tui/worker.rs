@@ -166,8 +166,8 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
                 Err(e) => failed(e),
             }
         }
-        Effect::StartRollback(preview) => {
-            match crate::workflow::start_rollback(ws, store, &preview, None) {
+        Effect::StartRollback { preview, reason } => {
+            match crate::workflow::start_rollback(ws, store, &preview, reason.as_deref()) {
                 Ok(run) => Msg::Started {
                     run,
                     what: format!("rollback of {} on {}", preview.app, preview.env),
