@@ -56,9 +56,13 @@ pub enum Command {
     /// The demo lives where the workspace resolves (--workspace, PILOTE_WORKSPACE or the
     /// default); it never replaces a workspace that is not a demo.
     Demo {
-        /// Delete the demo's config and data and create them afresh.
+        /// Delete the demo's config and data and create them afresh. Refused while a run
+        /// is going, or when the demo holds requests or runs made in it, unless --force.
         #[arg(long)]
         reset: bool,
+        /// With --reset: delete whatever the demo holds, cancelling its runs first.
+        #[arg(long, requires = "reset")]
+        force: bool,
         /// Prepare the demo but do not open the console.
         #[arg(long)]
         no_open: bool,

@@ -339,6 +339,8 @@ pub enum Msg {
     },
     /// The lists could not be read (shown in the footer until a read works).
     ReadFailed(String),
+    /// The store file was deleted or replaced under the console: nothing it holds is true.
+    StoreGone(String),
     /// An action was refused or failed; the text says why.
     Failed(String),
     PlanOpened {

@@ -87,6 +87,8 @@ pub struct App {
     pub status: Option<(String, Instant)>,
     /// Why the last read failed, until the next one works.
     pub problem: Option<String>,
+    /// The store was deleted or replaced: said instead of the panes, until the console ends.
+    pub store_gone: Option<String>,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -119,6 +121,7 @@ impl App {
             dashboard: DashboardPane::with(&options.widgets),
             status: None,
             problem: None,
+            store_gone: None,
             quit: false,
             dirty: true,
             refreshing: false,
@@ -813,6 +816,13 @@ impl App {
             Msg::ReadFailed(text) => {
                 self.refreshing = false;
                 self.problem = Some(text);
+                Vec::new()
+            }
+            Msg::StoreGone(text) => {
+                self.refreshing = false;
+                // A confirmation of a deploy read from the old store must not be answered.
+                self.popups.clear();
+                self.store_gone = Some(text);
                 Vec::new()
             }
             Msg::Failed(text) => {
