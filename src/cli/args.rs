@@ -96,7 +96,8 @@ pub enum Command {
     ///
     /// Prints the run id and returns at once; the run goes on in a detached runner process
     /// that survives the terminal. With --follow, streams its log and exits with its outcome:
-    /// 0 succeeded, 1 failed, 3 cancelled, 4 interrupted.
+    /// 0 succeeded, 1 failed, 3 cancelled, 4 interrupted (130: Ctrl-C stopped following; the
+    /// run goes on).
     Run {
         /// The plan file (a relative path is also looked up in the workspace's config dir).
         file: PathBuf,
@@ -148,7 +149,8 @@ pub enum Command {
     /// environment succeeded with the same package, and the approvals are there.
     ///
     /// Prints the run id and returns, or with --follow streams the log and exits with the
-    /// run's outcome (0 succeeded, 1 failed, 3 cancelled, 4 interrupted).
+    /// run's outcome (0 succeeded, 1 failed, 3 cancelled, 4 interrupted; 130: Ctrl-C stopped
+    /// following, the run goes on). A protected env asks for its name typed.
     Deploy {
         /// The request id.
         request: i64,
@@ -220,6 +222,8 @@ pub enum Command {
         json: bool,
     },
     /// Show a run's log, from the start; with --follow, until the run ends.
+    ///
+    /// Ctrl-C stops following (exit 130); the run goes on.
     Logs {
         /// The run id.
         run: i64,
