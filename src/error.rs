@@ -1,7 +1,8 @@
 //! What a command can fail with, and the exit code each failure maps to.
 //!
 //! Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad input (a file, a flag, a
-//! directory the person must fix). Bad input never prints a backtrace.
+//! directory the person must fix); a followed run: 3 cancelled, 4 interrupted, 130 no longer
+//! followed (Ctrl-C; the run goes on). Bad input never prints a backtrace.
 
 use crate::settings::{Diagnostics, LoadError};
 use crate::store::StoreError;
@@ -22,6 +23,9 @@ pub enum Error {
     /// 3 cancelled, 4 interrupted); the log already said why.
     #[error("run #{run} {state}")]
     RunEnded { run: i64, state: String },
+    /// The person stopped following a run (Ctrl-C): the run goes on in its runner.
+    #[error("detached: run #{run} is still running; pilote cancel {run} stops it")]
+    Detached { run: i64 },
     /// The input is wrong in a way a person must fix; the message says how.
     #[error("{0}")]
     BadInput(String),
@@ -46,6 +50,8 @@ impl Error {
                 "interrupted" => 4,
                 _ => 1,
             },
+            // As a shell reports a command Ctrl-C ended: the follow ended, not the run.
+            Self::Detached { .. } => 130,
             Self::Store(e) if e.is_bad_input() => 2,
             Self::Store(_) | Self::Io { .. } => 1,
         }

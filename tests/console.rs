@@ -46,21 +46,7 @@ fn file_request(home: &Home, plan: &str) {
 /// The demo with a `soak` automation running `script` on the jump host, and a plan of it.
 fn soak_demo(home: &Home, script: &str) {
     ok(home, &["demo", "--no-open"]);
-    let config = home.path().join("config/pilote");
-    std::fs::write(
-        config.join("automations/soak.toml"),
-        format!(
-            "[soak]\ndescription = \"Wait, saying so\"\nchanges_state = false\n\n\
-             [[soak.steps]]\nname = \"soak\"\nkind = \"shell\"\ntimeout = \"2m\"\n\
-             script = '''{script}'''\n"
-        ),
-    )
-    .expect("automation");
-    std::fs::write(
-        config.join("plans/soak.toml"),
-        "app = \"pets\"\n\n[[actions]]\nid = \"soak\"\ntitle = \"Soak\"\nuses = \"soak\"\n",
-    )
-    .expect("plan");
+    common::soak_plan(&home.path().join("config/pilote"), script);
 }
 
 /// The state of run `id`, from the CLI.

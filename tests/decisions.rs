@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Home;
-use common::people::{as_user, filed_by_dev, ok, refused, released, sqlite3};
+use common::people::{as_user, deploy_args, filed_by_dev, ok, refused, released, sqlite3};
 use sha2::Digest as _;
 
 /// `pilote audit verify` as ops: (exit code, what it printed), for the snapshots.
@@ -32,16 +32,12 @@ fn query(home: &Home, sql: &str) -> String {
 
 /// ops deploys request #1 to `env`, following it to success.
 fn deploy(home: &Home, env: &str) {
-    ok(
-        home,
-        "ops",
-        &["deploy", "1", "--env", env, "--yes", "--follow"],
-    );
+    ok(home, "ops", &deploy_args("1", env, true));
 }
 
 /// Why ops may not deploy request #1 to `env`.
 fn deploy_refused(home: &Home, env: &str) -> String {
-    refused(home, "ops", &["deploy", "1", "--env", env, "--yes"])
+    refused(home, "ops", &deploy_args("1", env, false))
 }
 
 /// `who` approves request #1 for `env`.

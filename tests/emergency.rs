@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::people::{approved_for_prod, as_user, deployed_to, ok, refused, released};
+use common::people::{approved_for_prod, as_user, deploy_args, deployed_to, ok, refused, released};
 use common::pty::Pty;
 
 /// The demo's plan with a last action that holds prod for a while (uat and preprod go on at
@@ -70,7 +70,7 @@ fn wait_for_log(home: &common::Home, run: &str, needle: &str) {
 #[test]
 fn on_call_lists_follows_cancels_and_rolls_back_prod_with_a_broken_config() {
     let home = soak_approved_for_prod();
-    let run = ok(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"])
+    let run = ok(&home, "ops", &deploy_args("1", "prod", false))
         .trim()
         .to_string();
     wait_for_log(&home, &run, "soaking");
@@ -105,7 +105,7 @@ fn on_call_lists_follows_cancels_and_rolls_back_prod_with_a_broken_config() {
 
     // Acting on the config waits for it to be fixed: the error is what is shown.
     for args in [
-        vec!["deploy", "1", "--env", "prod", "--yes"],
+        deploy_args("1", "prod", false),
         vec!["request", "approve", "1", "--env", "prod"],
     ] {
         let err = refused(&home, "carol", &args);

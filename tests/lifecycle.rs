@@ -5,7 +5,7 @@
 mod common;
 
 use common::people::{
-    approved_for_prod, as_user, deployed_to, filed_by_dev, ok, refused, released,
+    approved_for_prod, as_user, deploy_args, deployed_to, filed_by_dev, ok, refused, released,
 };
 
 fn request_json(home: &common::Home, id: &str) -> serde_json::Value {
@@ -47,7 +47,7 @@ fn another_plan_for_the_same_package_passes_every_stage_itself() {
     assert_eq!(v["progress"][0]["passed"], false, "{v}");
     assert_eq!(v["next"], "deploy to uat", "{v}");
     // Straight to prod with prod's approvals only: no, its plan never ran on preprod.
-    let err = refused(&home, "ops", &["deploy", "2", "--env", "prod", "--yes"]);
+    let err = refused(&home, "ops", &deploy_args("2", "prod", false));
     assert!(
         err.contains("request #2 has not succeeded on preprod yet"),
         "{err}"
@@ -77,7 +77,7 @@ fn after_a_rollback_in_prod_a_new_deploy_needs_fresh_approvals() {
         shown.contains("(spent: a deploy failed or was rolled back there since)"),
         "{shown}"
     );
-    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    let err = refused(&home, "ops", &deploy_args("1", "prod", false));
     assert!(
         err.contains("prod needs 2 approval(s) of request #1, it has 0 (2 given before the last failed deploy or rollback on prod are spent: approve again)"),
         "{err}"
@@ -87,11 +87,7 @@ fn after_a_rollback_in_prod_a_new_deploy_needs_fresh_approvals() {
         "prod needs 2 approval(s), 0 given"
     );
     approved_for_prod(&home, "1");
-    ok(
-        &home,
-        "ops",
-        &["deploy", "1", "--env", "prod", "--yes", "--follow"],
-    );
+    ok(&home, "ops", &deploy_args("1", "prod", true));
     let shown = ok(&home, "ops", &["request", "show", "1"]);
     assert!(shown.contains("uat ✓  preprod ✓  prod ✓"), "{shown}");
 }
@@ -112,9 +108,5 @@ fn a_stage_can_keep_its_approvals_after_a_rollback() {
         "ops",
         &["rollback", "pets", "--env", "prod", "--yes", "--follow"],
     );
-    ok(
-        &home,
-        "ops",
-        &["deploy", "1", "--env", "prod", "--yes", "--follow"],
-    );
+    ok(&home, "ops", &deploy_args("1", "prod", true));
 }

@@ -40,21 +40,7 @@ fn ok(home: &Home, who: &str, args: &[&str]) -> String {
 fn demo_with_soak_request(script: &str) -> Home {
     let home = Home::new();
     ok(&home, "dev", &["demo", "--no-open"]);
-    let config = home.path().join("config/pilote");
-    std::fs::write(
-        config.join("automations/soak.toml"),
-        format!(
-            "[soak]\ndescription = \"Work a while\"\nchanges_state = false\n\n\
-             [[soak.steps]]\nname = \"soak\"\nkind = \"shell\"\ntimeout = \"2m\"\n\
-             script = '''{script}'''\n"
-        ),
-    )
-    .expect("automation");
-    std::fs::write(
-        config.join("plans/soak.toml"),
-        "app = \"pets\"\n\n[[actions]]\nid = \"soak\"\ntitle = \"Soak\"\nuses = \"soak\"\n",
-    )
-    .expect("plan");
+    common::soak_plan(&home.path().join("config/pilote"), script);
     ok(&home, "dev", &["vault", "sweep", "--settle", "0"]);
     ok(&home, "dev", &common::filing("plans/soak.toml"));
     ok(&home, "dev", &["request", "submit", "1"]);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::filing;
-use common::people::{DEMO_PLAN, as_user, filed_by_dev, ok, refused, released};
+use common::people::{DEMO_PLAN, as_user, deploy_args, filed_by_dev, ok, refused, released};
 
 /// The open requests `pilote status` counts.
 fn open_requests(home: &common::Home) -> i64 {
@@ -46,7 +46,7 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     ok(&home, "dev", &["request", "submit", "1"]);
 
     // Straight to prod: no.
-    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    let err = refused(&home, "ops", &deploy_args("1", "prod", false));
     insta::assert_snapshot!("prod_before_preprod", err);
     // uat needs no approval.
     ok(
@@ -111,25 +111,21 @@ fn a_release_goes_from_request_to_production_with_four_eyes() {
     assert!(out.contains("2 approval(s) voided"), "{out}");
     // The new plan passes uat and preprod itself before prod: preprod's approval was for
     // the old one.
-    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    let err = refused(&home, "ops", &deploy_args("1", "prod", false));
     assert!(
         err.contains("request #1 has not succeeded on preprod yet"),
         "{err}"
     );
     common::people::deployed_to(&home, "preprod");
     ok(&home, "bob", &["request", "approve", "1", "--env", "prod"]);
-    let err = refused(&home, "ops", &["deploy", "1", "--env", "prod", "--yes"]);
+    let err = refused(&home, "ops", &deploy_args("1", "prod", false));
     insta::assert_snapshot!("stale_approval", err);
     ok(
         &home,
         "alice",
         &["request", "approve", "1", "--env", "prod"],
     );
-    ok(
-        &home,
-        "ops",
-        &["deploy", "1", "--env", "prod", "--yes", "--follow"],
-    );
+    ok(&home, "ops", &deploy_args("1", "prod", true));
 
     let (_, out, _) = as_user(&home, "ops", &["request", "show", "1", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");

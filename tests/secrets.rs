@@ -10,6 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::people::deploy_args;
 use common::reliability::{Row, record};
 use common::{Home, base64, run};
 
@@ -219,14 +220,7 @@ fn a_full_demo_deployment_leaves_no_secret_on_disk_and_every_file_private() {
     ok(&home, pf, "dev", &common::filing("plans/leaky.toml"));
     ok(&home, pf, "dev", &["request", "submit", "1"]);
     let mut followed = String::new();
-    let deploy = |env: &str| {
-        ok(
-            &home,
-            pf,
-            "ops",
-            &["deploy", "1", "--env", env, "--yes", "--follow"],
-        )
-    };
+    let deploy = |env: &str| ok(&home, pf, "ops", &deploy_args("1", env, true));
     followed += &deploy("uat");
     ok(
         &home,

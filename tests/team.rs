@@ -9,6 +9,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
+use common::people::deploy_args;
 use common::reliability::{Row, record};
 use common::team::{Team, available, sh};
 
@@ -74,14 +75,11 @@ fn four_people_carry_a_request_to_protected_prod() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("only members of group `board`"), "{err}");
     team.ok(&bob, &["request", "approve", &id, "--env", "prod"]);
-    let (code, _, err) = team.as_person(&dave, &["deploy", &id, "--env", "prod", "--yes"]);
+    let (code, _, err) = team.as_person(&dave, &deploy_args(&id, "prod", false));
     assert_eq!(code, 2, "one approval is not two: {err}");
     assert!(err.contains("prod needs 2 approval(s)"), "{err}");
     team.ok(&carol, &["request", "approve", &id, "--env", "prod"]);
-    team.ok(
-        &dave,
-        &["deploy", &id, "--env", "prod", "--yes", "--follow"],
-    );
+    team.ok(&dave, &deploy_args(&id, "prod", true));
 
     // The trail names each person, from sudo's word, and holds.
     team.ok(&carol, &["audit", "verify"]);

@@ -56,9 +56,13 @@ pub enum Command {
     /// The demo lives where the workspace resolves (--workspace, PILOTE_WORKSPACE or the
     /// default); it never replaces a workspace that is not a demo.
     Demo {
-        /// Delete the demo's config and data and create them afresh.
+        /// Delete the demo's config and data and create them afresh. Refused while a run
+        /// is going, or when the demo holds requests or runs made in it, unless --force.
         #[arg(long)]
         reset: bool,
+        /// With --reset: delete whatever the demo holds, cancelling its runs first.
+        #[arg(long, requires = "reset")]
+        force: bool,
         /// Prepare the demo but do not open the console.
         #[arg(long)]
         no_open: bool,
@@ -92,7 +96,8 @@ pub enum Command {
     ///
     /// Prints the run id and returns at once; the run goes on in a detached runner process
     /// that survives the terminal. With --follow, streams its log and exits with its outcome:
-    /// 0 succeeded, 1 failed, 3 cancelled, 4 interrupted.
+    /// 0 succeeded, 1 failed, 3 cancelled, 4 interrupted (130: Ctrl-C stopped following; the
+    /// run goes on).
     Run {
         /// The plan file (a relative path is also looked up in the workspace's config dir).
         file: PathBuf,
@@ -144,7 +149,8 @@ pub enum Command {
     /// environment succeeded with the same package, and the approvals are there.
     ///
     /// Prints the run id and returns, or with --follow streams the log and exits with the
-    /// run's outcome (0 succeeded, 1 failed, 3 cancelled, 4 interrupted).
+    /// run's outcome (0 succeeded, 1 failed, 3 cancelled, 4 interrupted; 130: Ctrl-C stopped
+    /// following, the run goes on). A protected env asks for its name typed.
     Deploy {
         /// The request id.
         request: i64,
@@ -153,9 +159,13 @@ pub enum Command {
         /// Deploy inside a freeze window of the environment, for this reason (recorded).
         #[arg(long, value_name = "REASON")]
         override_freeze: Option<String>,
-        /// Do not ask for confirmation.
+        /// Do not ask for confirmation (a protected env also needs --confirm-env).
         #[arg(long)]
         yes: bool,
+        /// With --yes, the env's name again: what a person types to deploy to a protected
+        /// env, so a script reused for the wrong env is refused, not run.
+        #[arg(long, value_name = "ENV", requires = "yes")]
+        confirm_env: Option<String>,
         #[arg(long, short = 'f')]
         follow: bool,
     },
@@ -212,6 +222,8 @@ pub enum Command {
         json: bool,
     },
     /// Show a run's log, from the start; with --follow, until the run ends.
+    ///
+    /// Ctrl-C stops following (exit 130); the run goes on.
     Logs {
         /// The run id.
         run: i64,

@@ -21,9 +21,20 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
         Some(Command::Init { dir, name }) => init(&dir, name.as_deref()),
         Some(Command::Demo {
             reset,
+            force,
             no_open,
             history,
-        }) => demo_cmd(&located, &overrides, reset, no_open, history, cli.read_only),
+        }) => demo_cmd(
+            &located,
+            &overrides,
+            &DemoOptions {
+                reset,
+                force,
+                no_open,
+                history,
+            },
+            cli.read_only,
+        ),
         Some(Command::Status { json }) => {
             let (ws, store) = open_tolerant(&located, &overrides)?;
             print_summary(&ws, &summary(&ws, &store)?, json);
@@ -116,16 +127,20 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             env,
             override_freeze,
             yes,
+            confirm_env,
             follow,
         }) => {
             let (ws, store) = open(&located, &overrides)?;
             super::requests::deploy(
                 ws,
                 store,
-                request,
-                &env,
-                override_freeze.as_deref(),
-                yes,
+                &super::requests::Deploy {
+                    id: request,
+                    env: &env,
+                    override_freeze: override_freeze.as_deref(),
+                    yes,
+                    confirm_env: confirm_env.as_deref(),
+                },
                 follow,
             )
         }
@@ -325,14 +340,95 @@ fn init(dir: &std::path::Path, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// How `pilote demo` was asked to start.
+struct DemoOptions {
+    reset: bool,
+    force: bool,
+    no_open: bool,
+    history: Option<u32>,
+}
+
+/// What a reset would lose, said before anything is deleted: a run still going (its store
+/// and sandbox would vanish under it), and the requests and runs people made in the demo
+/// (its made-up history is the demo's own, made again by `--history`). `--force` goes on,
+/// stopping the runs first.
+fn before_reset(ws: &Workspace, force: bool) -> Result<()> {
+    if !ws.data_dir.join(crate::store::DB_FILE).exists() {
+        return Ok(());
+    }
+    let mut store = Store::open(
+        &ws.data_dir,
+        &ws.config_dir,
+        std::time::Duration::from_millis(ws.settings.busy_timeout_ms),
+    )?;
+    let live: Vec<_> = store
+        .unfinished_runs()?
+        .into_iter()
+        .filter(|r| !crate::workflow::runner_gone(ws, r))
+        .collect();
+    let (requests, runs) = store.made_here()?;
+    if !force {
+        if let Some(r) = live.first() {
+            return Err(Error::BadInput(format!(
+                "run #{} ({} of {} on {}) is still running: a reset would delete the store and \
+                 the sandbox under it. Wait for it, stop it (`pilote cancel {}`), or reset anyway \
+                 with `pilote demo --reset --force`, which cancels it first",
+                r.id, r.kind, r.app, r.env, r.id
+            )));
+        }
+        let made: Vec<String> = [(requests, "request"), (runs, "run")]
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, noun)| table::count(usize::try_from(n).unwrap_or(0), noun))
+            .collect();
+        if !made.is_empty() {
+            return Err(Error::BadInput(format!(
+                "the demo holds {} made in it (beyond its made-up history): a reset deletes \
+                 all of it, logs and audit trail included. To reset anyway: \
+                 `pilote demo --reset --force`",
+                made.join(" and ")
+            )));
+        }
+        return Ok(());
+    }
+    // Forced: the runs stop before their sandbox goes (TERM, then KILL after 5 s).
+    for r in &live {
+        crate::workflow::send_command(ws, &mut store, r.id, "cancel")?;
+        errln!("cancelling run #{} before the reset", r.id);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for r in &live {
+        loop {
+            let now = store.run(r.id)?;
+            if now.as_ref().is_none_or(|n| {
+                crate::store::is_finished(&n.state) || crate::workflow::runner_gone(ws, n)
+            }) {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::BadInput(format!(
+                    "run #{} did not stop within 30 s; nothing was deleted",
+                    r.id
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
+
 fn demo_cmd(
     located: &Located,
     overrides: &Overrides,
-    reset: bool,
-    no_open: bool,
-    history: Option<u32>,
+    options: &DemoOptions,
     read_only: bool,
 ) -> Result<()> {
+    let DemoOptions {
+        reset,
+        force,
+        no_open,
+        history,
+    } = *options;
     let dir = &located.dir;
     if !setup::is_demo(dir) && !setup::is_free(dir)? {
         return Err(Error::BadInput(format!(
@@ -345,6 +441,7 @@ fn demo_cmd(
         // Find the data dir through the config before deleting either; a broken demo config
         // just means there is no data dir to find.
         if let Ok(ws) = settings::load(located, overrides) {
+            before_reset(&ws, force)?;
             setup::clear_demo_data(&ws)?;
         }
         std::fs::remove_dir_all(dir)

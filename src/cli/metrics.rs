@@ -171,11 +171,12 @@ fn table(m: &Indicators, s: &Scope) -> String {
                     format!("{} on {}", i.app, i.env),
                     crate::clock::format_ms(i.at),
                     i.restore_ms().map_or_else(|| "not yet".into(), human_ms),
+                    i.reason.clone().unwrap_or_default(),
                 ]
             })
             .collect();
         out.push_str(&crate::table::render(
-            &["INCIDENT", "WHERE", "AT", "RESTORED IN"],
+            &["INCIDENT", "WHERE", "AT", "RESTORED IN", "WHY"],
             &rows,
         ));
     }

@@ -102,6 +102,8 @@ fn report(e: &Error, json: bool) {
         Error::Load(crate::settings::LoadError::Invalid(diags))
         | Error::Invalid(diags)
         | Error::Warnings(diags) => diags.to_string(),
+        // Not an error: the person asked to stop watching.
+        Error::Detached { .. } => e.to_string(),
         other => format!("error: {other}"),
     };
     errln!("{text}");

@@ -285,32 +285,65 @@ pub fn replan(ws: &Workspace, store: &mut Store, id: i64, plan_file: &Path) -> R
     Ok(())
 }
 
+/// What `pilote deploy` was given.
+pub struct Deploy<'a> {
+    pub id: i64,
+    pub env: &'a str,
+    pub override_freeze: Option<&'a str>,
+    pub yes: bool,
+    /// The env's name typed again (`--confirm-env`), which a protected env needs with `--yes`.
+    pub confirm_env: Option<&'a str>,
+}
+
 /// `pilote deploy`: the request's plan, on its verified package, once the lifecycle allows.
-pub fn deploy(
-    ws: Workspace,
-    mut store: Store,
-    id: i64,
-    env: &str,
-    override_freeze: Option<&str>,
-    yes: bool,
-    follow: bool,
-) -> Result<()> {
+/// A protected env takes more than a yes: its name, typed (or `--confirm-env` for scripts).
+pub fn deploy(ws: Workspace, mut store: Store, d: &Deploy<'_>, follow: bool) -> Result<()> {
+    let Deploy {
+        id,
+        env,
+        override_freeze,
+        yes,
+        confirm_env,
+    } = *d;
+    let protected = ws.inventory.env(env).is_some_and(|e| e.protected);
+    match confirm_env {
+        Some(c) if c != env => {
+            return Err(Error::BadInput(format!(
+                "--confirm-env {c} does not name the env deployed to (--env {env}); nothing started"
+            )));
+        }
+        None if yes && protected => {
+            return Err(Error::BadInput(format!(
+                "{env} is protected: --yes deploys there only with --confirm-env {env}"
+            )));
+        }
+        _ => {}
+    }
     let preview = workflow::prepare_deploy(&ws, &mut store, id, env, override_freeze)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Error::BadInput(
-                "deploy needs a confirmation: run it in a terminal, or pass --yes".into(),
-            ));
+            return Err(Error::BadInput(if protected {
+                format!(
+                    "deploy needs a confirmation: run it in a terminal, or pass --yes --confirm-env {env}"
+                )
+            } else {
+                "deploy needs a confirmation: run it in a terminal, or pass --yes".into()
+            }));
         }
         errln!("{}", preview.text.trim_end());
         let r = &preview.request;
+        // Production is told apart by its name, typed: a `yes` comes out of habit.
+        let expected = if protected { env } else { "yes" };
         super::write_stderr(&format!(
-            "Deploy request #{id} ({} {}, package sha256 {}) to {env}? Type `yes`: ",
-            r.app, r.version, r.package_digest
+            "Deploy request #{id} ({} {}, package sha256 {}) to {env}? Type `{expected}`{}: ",
+            r.app,
+            r.version,
+            r.package_digest,
+            if protected { " (the env's name)" } else { "" }
         ));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
-        if answer.trim() != "yes" {
+        if answer.trim() != expected {
             return Err(Error::BadInput("deploy not started".into()));
         }
     }

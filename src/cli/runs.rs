@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -364,6 +365,9 @@ pub fn logs(
     if store.run(id)?.is_none() {
         return Err(Error::BadInput(format!("no run #{id}")));
     }
+    if follow {
+        catch_interrupt();
+    }
     let mut last = 0;
     let launched = Instant::now();
     // A step may print a million lines: one write per page, the time formatted once a second.
@@ -420,6 +424,9 @@ pub fn logs(
         if !follow {
             return Ok(());
         }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Error::Detached { run: id });
+        }
         if runner_gone(ws, &row)
             || (runner_liveness(ws, &row) == Liveness::Gone && launched.elapsed() > STARTUP)
         {
@@ -428,6 +435,28 @@ pub fn logs(
             continue;
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Set by Ctrl-C while a run is followed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C ends the follow, not the process at once: the follow loop says the run goes on
+/// (it is its runner's, in its own session, which the terminal's SIGINT does not reach)
+/// and how to stop it, within the 100 ms it sleeps between reads.
+fn catch_interrupt() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
+    // sigaction struct is zeroed (empty mask) before the fields set here.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_interrupt as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&raw mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &raw const action, std::ptr::null_mut());
     }
 }
 

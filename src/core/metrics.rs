@@ -33,6 +33,9 @@ pub struct Incident {
     /// When the bad change ended (the deploy finished).
     pub at: i64,
     pub restored_at: Option<i64>,
+    /// Why it was rolled back, as the person who started the rollback said (`--reason`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Incident {

@@ -122,6 +122,8 @@ pub fn is_no_space(e: &io::Error) -> bool {
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// The file's (device, inode) when it was opened; see [`Store::still_at_path`].
+    file: Option<(u64, u64)>,
     /// Disk-full injection for tests (debug builds); inert unless a runner arms it.
     faults: Faults,
 }
@@ -193,9 +195,11 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
+        let file = file_id(&path);
         let mut store = Self {
             conn,
             path,
+            file,
             faults: Faults::default(),
         };
         store.claim(data_dir, config_dir)?;
@@ -204,6 +208,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file at the store's path is still the one this connection reads. A
+    /// connection keeps reading (and writing) a file deleted or replaced under it
+    /// (`pilote demo --reset`, a restore from a backup), which no one else sees any more.
+    pub fn still_at_path(&self) -> bool {
+        file_id(&self.path) == self.file
     }
 
     /// Test hook, debug builds only: with `PILOTE_DISK_FULL_AT=<n>` (or
@@ -382,6 +393,12 @@ impl Store {
             audit_events: count("SELECT count(*) FROM audit_events")?,
         })
     }
+}
+
+/// (device, inode) of the file at `path`, if there is one.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn dir_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {

@@ -52,6 +52,21 @@ impl Store {
             .unwrap_or(false))
     }
 
+    /// What was made in this store beyond a made-up past, by people: (requests, runs).
+    /// The past is told apart by its plan, which only `seed_history` writes.
+    pub fn made_here(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .rows(
+                "SELECT (SELECT count(*) FROM requests WHERE coalesce(plan_id, -1) NOT IN (SELECT id FROM plans WHERE digest = 'seeded')),
+                        (SELECT count(*) FROM runs WHERE coalesce(plan_id, -1) NOT IN (SELECT id FROM plans WHERE digest = 'seeded'))",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .into_iter()
+            .next()
+            .unwrap_or((0, 0)))
+    }
+
     /// Writes `requests` and `runs` of `app`, whose plan is `plan_body`. The approvals are
     /// bound to their requests as they are (plan, package, automations of `catalog_digest`),
     /// so the console shows them as given, not as stale.

@@ -55,7 +55,8 @@ impl Store {
 
     /// Production deploys that ended in the window failed or were rolled back (judged changes
     /// only: as the change failure rate counts them), each with when service came back: the
-    /// next successful deploy or rollback of that app on that env.
+    /// next successful deploy or rollback of that app on that env; and the reason its last
+    /// rollback was given.
     pub fn incidents(&self, s: &Scope<'_>) -> Result<Vec<Incident>, StoreError> {
         self.rows(
             // The next successful deploy is found walking the (kind, finished_at) index from
@@ -68,7 +69,10 @@ impl Store {
                     (SELECT x.finished_at FROM runs x INDEXED BY runs_by_end
                       WHERE x.kind = 'rollback' AND x.finished_at > d.finished_at
                         AND x.app = d.app AND x.env = d.env AND +x.state = 'succeeded'
-                      ORDER BY x.finished_at LIMIT 1)
+                      ORDER BY x.finished_at LIMIT 1),
+                    (SELECT r.reason FROM runs r
+                      WHERE r.rollback_of = d.id AND r.reason IS NOT NULL
+                      ORDER BY r.id DESC LIMIT 1)
              FROM runs d
              WHERE d.kind = 'deploy' AND d.finished_at >= ?1 AND d.finished_at < ?2
                AND d.env = ?3 AND (?4 IS NULL OR d.app = ?4)
@@ -89,6 +93,7 @@ impl Store {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     },
+                    reason: r.get(6)?,
                 })
             },
         )

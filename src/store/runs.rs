@@ -509,6 +509,18 @@ impl Store {
         )
     }
 
+    /// Runs not finished yet (pending, running, waiting at a gate), oldest first.
+    pub fn unfinished_runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE state IN ('pending', 'running', 'waiting') ORDER BY id"
+            ),
+            [],
+            run_row,
+        )
+    }
+
     /// A pending run becomes running under runner `pid`; false if it was not pending (a
     /// console already declared it interrupted, for instance).
     /// Audited as `run.started` (again when a resumed run starts: `resumed` says so).

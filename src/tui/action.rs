@@ -216,7 +216,11 @@ pub enum Effect {
         app: String,
         env: String,
     },
-    StartRollback(Box<RollbackPreview>),
+    /// `reason`: why, as typed in the confirmation (recorded with the run).
+    StartRollback {
+        preview: Box<RollbackPreview>,
+        reason: Option<String>,
+    },
     /// `cancel`, or `confirm` / `abort` of a gate.
     Command {
         run: i64,
@@ -246,6 +250,18 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// The effect with the reason typed in its confirmation, when it takes one and one
+    /// was typed.
+    pub fn with_reason(self, text: String) -> Self {
+        match self {
+            Self::StartRollback { preview, .. } if !text.is_empty() => Self::StartRollback {
+                preview,
+                reason: Some(text),
+            },
+            other => other,
+        }
+    }
+
     /// Whether the reading worker serves it (lists, pages, checks): actions, which may take
     /// seconds, go to the other one so the log keeps moving meanwhile.
     pub fn is_read(&self) -> bool {
@@ -325,6 +341,8 @@ pub enum Msg {
     },
     /// The lists could not be read (shown in the footer until a read works).
     ReadFailed(String),
+    /// The store file was deleted or replaced under the console: nothing it holds is true.
+    StoreGone(String),
     /// An action was refused or failed; the text says why.
     Failed(String),
     PlanOpened {

@@ -16,7 +16,7 @@ use super::panes::plan::PlanPane;
 use super::panes::requests::RequestsPane;
 use super::panes::runs::RunsPane;
 use super::panes::{Env, Out, Pane};
-use super::popup::{Popup, Purpose};
+use super::popup::{Asks, Popup, Purpose};
 use super::theme::Theme;
 use crate::identity::Actor;
 use crate::settings::Workspace;
@@ -90,6 +90,8 @@ pub struct App {
     /// The config's first error (`file:line:col: message`) while it has errors: deploys,
     /// approvals and edits wait for it to be fixed.
     pub config_problem: Option<String>,
+    /// The store was deleted or replaced: said instead of the panes, until the console ends.
+    pub store_gone: Option<String>,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -138,6 +140,7 @@ impl App {
             status: None,
             problem: None,
             config_problem,
+            store_gone: None,
             quit: false,
             dirty: true,
             refreshing: false,
@@ -467,7 +470,9 @@ impl App {
     }
 
     /// Enter (once the confirmation has been on screen a moment) runs its effect; Esc, q
-    /// and n close it; the other keys scroll it.
+    /// and n close it; the other keys scroll it. A confirmation that asks for a line takes
+    /// letters into it (only Esc closes, only the arrows scroll), and Enter then needs the
+    /// name asked for, or gives the reason typed to the effect.
     fn on_confirm_key(&mut self, mut popup: Popup, key: KeyEvent) -> Vec<Effect> {
         if let Popup::Confirm {
             scroll,
@@ -475,20 +480,45 @@ impl App {
             height,
             rows,
             armed_at,
+            typed,
             ..
         } = &mut popup
         {
             let last = rows.get().saturating_sub(height.get().max(1));
+            // Letters are typed into the line when there is one.
+            let keys = typed.is_none();
             *scroll = match key.code {
-                KeyCode::Enter if Instant::now() >= *armed_at => return vec![yes.clone()],
-                KeyCode::Esc | KeyCode::Char('q' | 'n') => return Vec::new(),
-                KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
-                KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
-                KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
+                KeyCode::Enter if Instant::now() >= *armed_at => match typed {
+                    None => return vec![yes.clone()],
+                    Some(t) => match &t.asks {
+                        Asks::Name(name) if t.text() != *name => {
+                            t.wrong = true;
+                            *scroll
+                        }
+                        Asks::Name(_) => return vec![yes.clone()],
+                        Asks::Reason => return vec![yes.clone().with_reason(t.text())],
+                    },
+                },
+                KeyCode::Esc => return Vec::new(),
+                KeyCode::Char('q' | 'n') if keys => return Vec::new(),
+                KeyCode::Down => scroll.saturating_add(1),
+                KeyCode::Char('j') if keys => scroll.saturating_add(1),
+                KeyCode::Up => scroll.saturating_sub(1),
+                KeyCode::Char('k') if keys => scroll.saturating_sub(1),
+                KeyCode::PageDown => scroll.saturating_add(10),
+                KeyCode::Char(' ') if keys => scroll.saturating_add(10),
                 KeyCode::PageUp => scroll.saturating_sub(10),
-                KeyCode::End | KeyCode::Char('G') => u16::MAX,
-                KeyCode::Home | KeyCode::Char('g') => 0,
-                _ => *scroll,
+                KeyCode::End => u16::MAX,
+                KeyCode::Char('G') if keys => u16::MAX,
+                KeyCode::Home => 0,
+                KeyCode::Char('g') if keys => 0,
+                _ => {
+                    if let Some(t) = typed {
+                        t.area.input(key);
+                        t.wrong = false;
+                    }
+                    *scroll
+                }
             }
             .min(last);
         }
@@ -725,7 +755,8 @@ impl App {
                     .inventory
                     .env(&preview.env)
                     .is_some_and(|e| e.protected);
-                self.popups.push(Popup::confirm(
+                let env = preview.env.clone();
+                let confirm = Popup::confirm(
                     &title,
                     text,
                     Effect::StartDeploy {
@@ -733,7 +764,14 @@ impl App {
                         override_freeze,
                     },
                     danger,
-                ));
+                );
+                // Production is told apart by its name typed, as on the command line: an
+                // Enter comes out of habit after a day of deploys to uat.
+                self.popups.push(if danger {
+                    confirm.asking(Asks::Name(env))
+                } else {
+                    confirm
+                });
                 Vec::new()
             }
             Msg::RollbackPreview(p) => {
@@ -760,8 +798,20 @@ impl App {
                     ),
                     _ => p.text.clone(),
                 };
-                self.popups
-                    .push(Popup::confirm(&title, text, Effect::StartRollback(p), true));
+                // R then Enter stays the whole of it: the reason is there for whoever has
+                // the incident's ticket at hand, and skipped by Enter alone.
+                self.popups.push(
+                    Popup::confirm(
+                        &title,
+                        text,
+                        Effect::StartRollback {
+                            preview: p,
+                            reason: None,
+                        },
+                        true,
+                    )
+                    .asking(Asks::Reason),
+                );
                 Vec::new()
             }
             Msg::Started { run, what } => {
@@ -783,6 +833,13 @@ impl App {
             Msg::ReadFailed(text) => {
                 self.refreshing = false;
                 self.problem = Some(text);
+                Vec::new()
+            }
+            Msg::StoreGone(text) => {
+                self.refreshing = false;
+                // A confirmation of a deploy read from the old store must not be answered.
+                self.popups.clear();
+                self.store_gone = Some(text);
                 Vec::new()
             }
             Msg::Failed(text) => {

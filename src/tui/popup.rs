@@ -43,6 +43,30 @@ pub enum Purpose {
     },
 }
 
+/// What a confirmation asks to be typed before Enter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asks {
+    /// This name, exactly: a protected env's. Enter does nothing until it is typed.
+    Name(String),
+    /// An optional reason (a rollback's): Enter with nothing typed goes on without one.
+    Reason,
+}
+
+/// The line typed in a confirmation.
+#[derive(Debug)]
+pub struct Typed {
+    pub asks: Asks,
+    pub area: Box<TextArea<'static>>,
+    /// Enter was pressed with the wrong name typed: the label says what is expected.
+    pub wrong: bool,
+}
+
+impl Typed {
+    pub fn text(&self) -> String {
+        self.area.lines().join(" ").trim().to_string()
+    }
+}
+
 #[derive(Debug)]
 pub enum Popup {
     Help {
@@ -69,6 +93,8 @@ pub enum Popup {
         armed_at: std::time::Instant,
         /// What Enter does, in the prompt line: "start", "cancel the run", "save".
         yes_label: &'static str,
+        /// A line to type first: the env's name, a reason. Letters go there, not to scrolling.
+        typed: Option<Typed>,
     },
     Input {
         title: String,
@@ -123,7 +149,20 @@ impl Popup {
             rows: std::cell::Cell::new(0),
             armed_at: std::time::Instant::now() + ARMING,
             yes_label: "start",
+            typed: None,
         }
+    }
+
+    /// Asks for a line to be typed in the confirmation before (or with) Enter.
+    pub fn asking(mut self, asks: Asks) -> Self {
+        if let Self::Confirm { typed, .. } = &mut self {
+            *typed = Some(Typed {
+                asks,
+                area: Box::new(TextArea::default()),
+                wrong: false,
+            });
+        }
+        self
     }
 
     /// Names what Enter does in a confirmation.
@@ -155,6 +194,7 @@ impl Popup {
                 height,
                 rows,
                 yes_label,
+                typed,
                 ..
             } => {
                 // As tall as the text (wrapped), up to the whole pane: a plan can be long.
@@ -164,19 +204,33 @@ impl Popup {
                 let wrapped = body_text.line_count(width.min(area.width).saturating_sub(2));
                 let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
                 rows.set(wrapped);
-                let r = centered(area, width, wrapped.saturating_add(3));
+                let field_rows = u16::from(typed.is_some());
+                let r = centered(area, width, wrapped.saturating_add(3 + field_rows));
                 let style = if *danger { theme.danger } else { theme.title };
                 framed(r, buf, &format!(" {title} "), style);
-                let [body, prompt] =
-                    Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner(r));
+                let [body, field, prompt] = Layout::vertical([
+                    Constraint::Min(1),
+                    Constraint::Length(field_rows),
+                    Constraint::Length(1),
+                ])
+                .areas(inner(r));
                 height.set(body.height);
                 body_text.scroll((*scroll, 0)).render(body, buf);
+                if let Some(t) = typed {
+                    typed_line(t, field, buf, theme);
+                }
+                // Letters typed go to the line: only the arrows scroll then.
+                let scroll_keys = if typed.is_some() {
+                    " ↑↓ "
+                } else {
+                    " j/k/G "
+                };
                 Line::from(vec![
                     Span::styled(" Enter ", theme.key),
                     Span::raw(format!("{yes_label}   ")),
                     Span::styled(" Esc ", theme.key),
                     Span::raw("back   "),
-                    Span::styled(" j/k/G ", theme.key),
+                    Span::styled(scroll_keys, theme.key),
                     Span::raw("scroll"),
                 ])
                 .render(prompt, buf);
@@ -235,6 +289,23 @@ impl Popup {
             }
         }
     }
+}
+
+/// `Type prod to deploy: ▏` or `Reason (optional, Enter skips): ▏`, the text after it.
+fn typed_line(t: &Typed, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    let (label, style) = match &t.asks {
+        Asks::Name(name) if t.wrong => (
+            format!(" Not `{name}`: type {name} to confirm: "),
+            theme.bad,
+        ),
+        Asks::Name(name) => (format!(" Type {name} to confirm: "), theme.danger),
+        Asks::Reason => (" Reason (optional, Enter skips): ".to_string(), theme.title),
+    };
+    let width = u16::try_from(Span::raw(label.as_str()).width()).unwrap_or(u16::MAX);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(width), Constraint::Min(1)]).areas(area);
+    Span::styled(label, style).render(left, buf);
+    t.area.as_ref().render(right, buf);
 }
 
 /// Every key of `context`, then the global ones, in as many columns as the height needs.

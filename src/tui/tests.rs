@@ -306,6 +306,7 @@ fn indicators() -> crate::core::metrics::Indicators {
                 env: "prod".into(),
                 at: since + 20 * day,
                 restored_at: Some(since + 21 * day),
+                reason: None,
             },
             Incident {
                 run: 12,
@@ -313,6 +314,7 @@ fn indicators() -> crate::core::metrics::Indicators {
                 env: "prod".into(),
                 at: since + 3 * day,
                 restored_at: Some(since + 3 * day + 3_600_000),
+                reason: Some("INC-7 checkout answers 500".into()),
             },
         ],
         lead_times: vec![(since + 5 * day, 2 * day), (since + 22 * day, 3 * day)],
@@ -446,8 +448,8 @@ fn rollback_is_r_then_enter_and_the_rollback_run_opens_followed() {
     arm(&mut app);
     let effects = key(&mut app, KeyCode::Enter);
     assert!(
-        matches!(&effects[..], [Effect::StartRollback(p)] if p.of.id == 2),
-        "{effects:?}"
+        matches!(&effects[..], [Effect::StartRollback { preview, reason: None }] if preview.of.id == 2),
+        "R then Enter starts it, with no reason: {effects:?}"
     );
     let effects = app.on_msg(Msg::Started {
         run: 9,
@@ -466,6 +468,118 @@ fn rollback_is_r_then_enter_and_the_rollback_run_opens_followed() {
                 ..
             }]
         ),
+        "{effects:?}"
+    );
+}
+
+/// A rollback preview of run #2 on uat, as the worker answers `R`.
+fn rollback_preview() -> Box<crate::workflow::RollbackPreview> {
+    Box::new(crate::workflow::RollbackPreview {
+        of: run(2, "deploy", "failed").row,
+        app: "pets".into(),
+        env: "uat".into(),
+        text: "Rollback plan: 1 action, 1 step\n".into(),
+        actions: 1,
+        config: crate::settings::ConfigSnapshot::default(),
+    })
+}
+
+#[test]
+fn a_reason_typed_in_the_rollback_confirmation_goes_with_it() {
+    let mut app = loaded();
+    key(&mut app, KeyCode::Char('3'));
+    app.on_msg(Msg::RollbackPreview(rollback_preview()));
+    arm(&mut app);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Reason (optional, Enter skips):"), "{s}");
+    // Letters are the reason's, not the scroll's or the close's: `q` and `n` are typed.
+    assert!(chars(&mut app, "INC-42 q n Gg").is_empty());
+    assert_eq!(app.popups.len(), 1, "typing closes nothing");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("INC-42 q n Gg"), "{s}");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::StartRollback { reason: Some(r), .. }] if r == "INC-42 q n Gg"),
+        "{effects:?}"
+    );
+    // Esc still closes, whatever was typed.
+    app.on_msg(Msg::RollbackPreview(rollback_preview()));
+    chars(&mut app, "oops");
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(app.popups.is_empty());
+}
+
+#[test]
+fn a_deploy_to_a_protected_env_starts_only_once_its_name_is_typed() {
+    let mut app = loaded();
+    let preview = |env: &str| crate::workflow::DeployPreview {
+        request: crate::store::RequestRow {
+            id: 3,
+            app: "pets".into(),
+            version: "1.3.0".into(),
+            package_digest: "abc".into(),
+            lifecycle: "standard".into(),
+            title: "pets 1.3.0".into(),
+            state: "approved".into(),
+            created_by: "dev".into(),
+            created_at: NOW,
+            updated_at: NOW,
+            plan_digest: "def".into(),
+            plan_path: None,
+            blocked: None,
+            plan_by: "dev".into(),
+            plan_body: String::new(),
+        },
+        env: env.into(),
+        package: crate::store::PackageRow {
+            digest: "abc".into(),
+            app: "pets".into(),
+            version: "1.3.0".into(),
+            artifacts: Vec::new(),
+            size_bytes: 0,
+            imported_at: NOW,
+            imported_by: "dev".into(),
+        },
+        text: "Deploy plan: 1 action\n".into(),
+        freeze: None,
+    };
+    app.on_msg(Msg::DeployPreview {
+        preview: Box::new(preview("prod")),
+        override_freeze: None,
+    });
+    arm(&mut app);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Type prod to confirm:"), "{s}");
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "Enter alone does not deploy to prod"
+    );
+    chars(&mut app, "preprod");
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "another env's name is not prod's"
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Not `prod`: type prod to confirm:"), "{s}");
+    for _ in 0..7 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    chars(&mut app, "prod");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::StartDeploy { preview, .. }] if preview.env == "prod"),
+        "{effects:?}"
+    );
+    // uat is not protected: Enter is the whole of it, and j/k scroll as before.
+    app.on_msg(Msg::DeployPreview {
+        preview: Box::new(preview("uat")),
+        override_freeze: None,
+    });
+    arm(&mut app);
+    assert!(!screen(&app, 80, 24).contains("to confirm:"));
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::StartDeploy { preview, .. }] if preview.env == "uat"),
         "{effects:?}"
     );
 }

@@ -55,8 +55,16 @@ fn draw_panes(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
     let broken = app.config_problem.as_ref().map(|p| {
         // Named as in the config dir: the whole path would push the error off an 80-column line.
         let dir = format!("{}/", app.ws.config_dir.display());
-        p.replace(&dir, "")
+        format!(
+            " CONFIG ERROR {} · runs, logs, cancel, rollback work",
+            p.replace(&dir, "")
+        )
     });
+    // A store gone from under the console outranks everything: nothing shown is true.
+    let broken = match &app.store_gone {
+        Some(_) => Some(" STORE GONE · restart the console".to_string()),
+        None => broken,
+    };
     let [alert, header, tabs, body, footer] = Layout::vertical([
         Constraint::Length(u16::from(broken.is_some())),
         Constraint::Length(1),
@@ -66,13 +74,7 @@ fn draw_panes(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
     ])
     .areas(f.area());
     if let Some(headline) = broken {
-        f.render_widget(
-            Paragraph::new(Line::styled(
-                format!(" CONFIG ERROR {headline} · runs, logs, cancel, rollback work"),
-                t.danger,
-            )),
-            alert,
-        );
+        f.render_widget(Paragraph::new(Line::styled(headline, t.danger)), alert);
     }
     f.render_widget(header_line(app), header);
     f.render_widget(
@@ -86,6 +88,20 @@ fn draw_panes(app: &App, f: &mut Frame<'_>, now: Instant, now_ms: i64) {
         .highlight_style(t.badge),
         tabs,
     );
+    if let Some(why) = &app.store_gone {
+        f.render_widget(
+            Paragraph::new(format!("\n{why}."))
+                .style(t.bad)
+                .block(
+                    ratatui::widgets::Block::new()
+                        .padding(ratatui::widgets::Padding::horizontal(1)),
+                )
+                .wrap(ratatui::widgets::Wrap { trim: false }),
+            body,
+        );
+        f.render_widget(Paragraph::new(hints(app, footer.width)), footer);
+        return;
+    }
     let env = app.env();
     let buf = f.buffer_mut();
     match app.pane {
@@ -119,6 +135,10 @@ fn header_line(app: &App) -> Paragraph<'static> {
     if app.read_only {
         spans.push(Span::styled(" READ-ONLY ", t.danger));
         spans.push(Span::raw(" "));
+    }
+    // The counts were the old store's.
+    if app.store_gone.is_some() {
+        return Paragraph::new(Line::from(spans));
     }
     spans.push(Span::raw(format!(
         "│ {} active run{} · {} lock{} │ ",

@@ -40,24 +40,34 @@ pub fn serve(
         {
             return;
         }
-        let msg = match &reload {
-            None => handle(&ws, &mut store, effect),
-            // A config broken now still serves: cancel and rollback work from the store;
-            // deploys, approvals and edits refuse it, saying why (`require_sound`).
-            Some((located, overrides)) => {
-                match crate::workflow::reload(located, overrides, &mut store) {
-                    Ok(now) => {
-                        // Webhooks added (or removed) while the console is open count from now.
-                        if now.broken.is_none()
-                            && let Err(e) = crate::integrations::webhooks::arm(&now, &mut store)
-                        {
-                            tracing::warn!(error = %e, "cannot turn notifications on or off");
+        // A store deleted or replaced under the console (`pilote demo --reset` in another
+        // terminal) would still answer, from a file no one else sees: neither shown nor acted on.
+        let msg = if !store.still_at_path() {
+            Msg::StoreGone(format!(
+                "the store was replaced or deleted since this console opened it ({}): \
+                 what it showed is gone; quit and open the console again",
+                store.path().display()
+            ))
+        } else {
+            match &reload {
+                None => handle(&ws, &mut store, effect),
+                // A config broken now still serves: cancel and rollback work from the store;
+                // deploys, approvals and edits refuse it, saying why (`require_sound`).
+                Some((located, overrides)) => {
+                    match crate::workflow::reload(located, overrides, &mut store) {
+                        Ok(now) => {
+                            // Webhooks added (or removed) while the console is open count from now.
+                            if now.broken.is_none()
+                                && let Err(e) = crate::integrations::webhooks::arm(&now, &mut store)
+                            {
+                                tracing::warn!(error = %e, "cannot turn notifications on or off");
+                            }
+                            handle(&now, &mut store, effect)
                         }
-                        handle(&now, &mut store, effect)
+                        Err(e) => Msg::Failed(format!(
+                            "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
+                        )),
                     }
-                    Err(e) => Msg::Failed(format!(
-                        "the workspace config has a problem now; fix it first (`pilote config check`):\n{e}"
-                    )),
                 }
             }
         };
@@ -173,8 +183,8 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
                 Err(e) => failed(e),
             }
         }
-        Effect::StartRollback(preview) => {
-            match crate::workflow::start_rollback(ws, store, &preview, None) {
+        Effect::StartRollback { preview, reason } => {
+            match crate::workflow::start_rollback(ws, store, &preview, reason.as_deref()) {
                 Ok(run) => Msg::Started {
                     run,
                     what: format!("rollback of {} on {}", preview.app, preview.env),

@@ -37,14 +37,20 @@ impl Home {
     /// `pilote` with this home's environment and nothing inherited that changes behaviour.
     pub fn pilote(&self) -> Command {
         let mut cmd = Command::cargo_bin("pilote").expect("pilote binary");
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("LANG", "C.UTF-8");
+        cmd.env_clear().envs(self.vars());
         cmd
+    }
+
+    /// The environment `pilote` gets in this home (after `env_clear`).
+    pub fn vars(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            ("HOME", self.path().into()),
+            ("XDG_CONFIG_HOME", self.path().join("config").into()),
+            ("XDG_DATA_HOME", self.path().join("data").into()),
+            ("XDG_STATE_HOME", self.path().join("state").into()),
+            ("LANG", "C.UTF-8".into()),
+        ]
     }
 
     /// A copy of the demo's config files in `<home>/ws`, for tests that break them on purpose.
@@ -119,6 +125,26 @@ pub fn hold_plan(dir: &Path) {
     fs::write(
         dir.join("plans/hold.toml"),
         "app = \"pets\"\n\n[[actions]]\nid = \"hold\"\ntitle = \"Hold\"\nuses = \"hold\"\n",
+    )
+    .expect("plan");
+}
+
+/// Adds to the workspace config `dir` a `soak` automation running `script` on the jump host
+/// (a shell step, 2 minutes at most) and `plans/soak.toml`, which uses it: a run that lasts
+/// as long as a test needs.
+pub fn soak_plan(dir: &Path, script: &str) {
+    fs::write(
+        dir.join("automations/soak.toml"),
+        format!(
+            "[soak]\ndescription = \"Wait, saying so\"\nchanges_state = false\n\n\
+             [[soak.steps]]\nname = \"soak\"\nkind = \"shell\"\ntimeout = \"2m\"\n\
+             script = '''{script}'''\n"
+        ),
+    )
+    .expect("automation");
+    fs::write(
+        dir.join("plans/soak.toml"),
+        "app = \"pets\"\n\n[[actions]]\nid = \"soak\"\ntitle = \"Soak\"\nuses = \"soak\"\n",
     )
     .expect("plan");
 }

@@ -65,6 +65,16 @@ pub fn filed_by_dev(home: &Home) {
     ok(home, "dev", &["request", "submit", "1"]);
 }
 
+/// `deploy ID --env ENV --yes --confirm-env ENV [--follow]`: a deploy as a script starts it
+/// (a protected env takes its name again with `--yes`).
+pub fn deploy_args<'a>(id: &'a str, env: &'a str, follow: bool) -> Vec<&'a str> {
+    let mut args = vec!["deploy", id, "--env", env, "--yes", "--confirm-env", env];
+    if follow {
+        args.push("--follow");
+    }
+    args
+}
+
 /// Request #1 deployed by ops on each stage up to `env` (`uat`, `preprod` or `prod`), alice
 /// approving preprod, alice and bob prod: where most lifecycle and rollback scenarios start.
 #[allow(dead_code)]
@@ -89,11 +99,7 @@ pub fn deployed_to(home: &Home, env: &str) {
     );
     if env == "prod" {
         approved_for_prod(home, "1");
-        ok(
-            home,
-            "ops",
-            &["deploy", "1", "--env", "prod", "--yes", "--follow"],
-        );
+        ok(home, "ops", &deploy_args("1", "prod", true));
     }
 }
 

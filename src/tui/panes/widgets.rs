@@ -266,7 +266,8 @@ impl Widget for PerEnv {
     }
 }
 
-/// The last incidents with their time to restore; Enter opens the picked one's run.
+/// The last incidents with their time to restore and the reason given for their rollback;
+/// Enter opens the picked one's run.
 #[derive(Debug)]
 struct Incidents;
 
@@ -309,6 +310,9 @@ impl Widget for Incidents {
                     } else {
                         Style::new()
                     }),
+                    // What the on-call engineer said when rolling it back: the incident's
+                    // name, a ticket, a symptom.
+                    Cell::from(inc.reason.clone().unwrap_or_default()),
                 ])
                 .style(if i == view.incident {
                     t.selected
@@ -323,10 +327,11 @@ impl Widget for Incidents {
                 Constraint::Length(7),
                 Constraint::Length(16),
                 Constraint::Length(20),
+                Constraint::Length(11),
                 Constraint::Fill(1),
             ],
         )
-        .header(Row::new(["RUN", "WHERE", "AT", "RESTORED IN"]).style(t.title))
+        .header(Row::new(["RUN", "WHERE", "AT", "RESTORED IN", "WHY"]).style(t.title))
         .render(area, buf);
     }
 }
