@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::create_dir(&into).expect("mkdir");
     let limits = Limits {
         max_bytes: 1 << 20,
-        max_files: 100,
+        max_entries: 100,
         max_ratio: 200,
     };
     let _ = extract(&archive, &into, limits);
