@@ -228,3 +228,49 @@ fn the_console_opens_degraded_and_rolls_back_with_r() {
     let runs = ok(&home, "ops", &["runs", "--json"]);
     assert_eq!(common::run_in(&runs, "2")["state"], "succeeded", "{runs}");
 }
+
+#[test]
+fn a_resume_refused_for_a_broken_pilote_toml_leaves_the_run_interrupted() {
+    let home = released();
+    // The runner dies as its first step starts: the run is interrupted, that step unknown.
+    let (code, out, err) = common::run(
+        home.pilote()
+            .env("PILOTE_CRASH_AT", "step_started#1")
+            .args([
+                "run",
+                "plans/pets-1.4.0.toml",
+                "--env",
+                "uat",
+                "--release",
+                "1.4.0",
+            ]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let run = out.trim().to_string();
+    let (code, _, err) = as_user(&home, "ops", &["logs", &run, "--follow"]);
+    assert_eq!(code, 4, "interrupted: {err}");
+    let config = home.path().join("config/pilote");
+    let sound = std::fs::read_to_string(config.join("pilote.toml")).expect("read");
+    common::edit(
+        &config,
+        "pilote.toml",
+        "name = \"demo\"",
+        "name = \"demo\"\n[ssh\n",
+    );
+    let err = refused(&home, "ops", &["resume", &run]);
+    assert!(
+        err.contains(&format!(
+            "resuming run #{run} needs pilote.toml's [steps] and [ssh]"
+        )),
+        "{err}"
+    );
+    let runs = ok(&home, "ops", &["runs", "--json"]);
+    assert_eq!(
+        common::run_in(&runs, &run)["state"],
+        "interrupted",
+        "{runs}"
+    );
+    // Fixed, it resumes and finishes.
+    std::fs::write(config.join("pilote.toml"), sound).expect("write");
+    ok(&home, "ops", &["resume", &run, "--follow"]);
+}
