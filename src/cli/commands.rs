@@ -212,9 +212,7 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
             // The runner works from the config recorded with its run: a config broken since
             // it was started (or since the run it rolls back) does not stop it.
             let ws = settings::load_tolerant(&located, &overrides)?;
-            if let Err(e) = logging::init(ws.settings.log_level) {
-                errln!("warning: {e}; going on without a log file");
-            }
+            start_log(&ws);
             runs::runner(ws, run)
         }
         Some(Command::Notifications {
@@ -279,12 +277,17 @@ fn man(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Loads and checks the workspace's config, and starts the log file at its level.
-pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
-    let ws = settings::load(located, overrides)?;
+/// Starts the log file at the workspace's level; without one, pilote goes on.
+fn start_log(ws: &Workspace) {
     if let Err(e) = logging::init(ws.settings.log_level) {
         errln!("warning: {e}; going on without a log file");
     }
+}
+
+/// Loads and checks the workspace's config, and starts the log file at its level.
+pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
+    let ws = settings::load(located, overrides)?;
+    start_log(&ws);
     tracing::info!(workspace = %ws.settings.name, config = %ws.config_dir.display(), "workspace loaded");
     Ok(ws)
 }
@@ -304,9 +307,7 @@ pub(super) fn open_tolerant(
     overrides: &Overrides,
 ) -> Result<(Workspace, Store)> {
     let (ws, mut store) = crate::workflow::open_tolerant(located, overrides)?;
-    if let Err(e) = logging::init(ws.settings.log_level) {
-        errln!("warning: {e}; going on without a log file");
-    }
+    start_log(&ws);
     match &ws.broken {
         None => crate::integrations::webhooks::arm(&ws, &mut store)?,
         Some(b) => errln!(

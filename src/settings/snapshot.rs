@@ -96,8 +96,8 @@ impl ConfigSnapshot {
 
     /// The files of the record whose URL credentials were masked and could not be taken back
     /// from disk (the file changed since): steps using those URLs will not authenticate.
-    pub fn lost_credentials(&self, config_dir: &Path) -> Vec<String> {
-        let full = self.unmasked(config_dir);
+    pub fn lost_credentials(&self, disk: &Self) -> Vec<String> {
+        let full = self.unmasked(disk);
         let lost = |recorded: &str, now: &str| recorded == now && recorded.contains("****");
         let mut out = Vec::new();
         if lost(&self.inventory, &full.inventory) {
@@ -126,11 +126,11 @@ impl ConfigSnapshot {
             .collect()
     }
 
-    /// `self` as read back from the store, each file whose text on disk is the same once
-    /// masked taken from disk: with the credentials its URLs hold.
-    fn unmasked(&self, config_dir: &Path) -> Self {
+    /// `self` as read back from the store, each file whose text on `disk` (see
+    /// [`Self::on_disk`]) is the same once masked taken from there: with the credentials its
+    /// URLs hold.
+    fn unmasked(&self, disk: &Self) -> Self {
         use crate::core::url::mask_urls_in;
-        let disk = Self::on_disk(config_dir);
         let pick = |recorded: &String, now: &String| {
             if *recorded != *now && mask_urls_in(now) == *recorded {
                 now.clone()
@@ -213,7 +213,7 @@ impl ConfigSnapshot {
     /// Parses the recorded texts back. Diagnostics name the files as `run's inventory.toml`
     /// would be misleading: they name the workspace's files, with ` (as recorded)` appended.
     pub fn resolve(&self, config_dir: &Path) -> Result<Recorded, Diagnostics> {
-        let full = self.unmasked(config_dir);
+        let full = self.unmasked(&Self::on_disk(config_dir));
         let this = &full;
         let mut diags = Diagnostics::default();
         let label = |name: &str| {
@@ -292,7 +292,12 @@ mod tests {
         let stored = snap.to_json();
         assert!(!stored.contains("pw-1234"), "{stored}");
         let back: ConfigSnapshot = serde_json::from_str(&stored).expect("json");
-        assert_eq!(back.unmasked(dir.path()).automations[0].1, text);
+        assert_eq!(
+            back.unmasked(&ConfigSnapshot::on_disk(dir.path()))
+                .automations[0]
+                .1,
+            text
+        );
         assert!(
             back.changed_files(&ConfigSnapshot::on_disk(dir.path()))
                 .is_empty()
@@ -300,11 +305,16 @@ mod tests {
         // Edited since: the recorded (masked) text is what there is.
         std::fs::write(dir.path().join("automations/c.toml"), "# new\n").expect("write");
         assert!(
-            !back.unmasked(dir.path()).automations[0]
+            !back
+                .unmasked(&ConfigSnapshot::on_disk(dir.path()))
+                .automations[0]
                 .1
                 .contains("pw-1234")
         );
-        assert_eq!(back.lost_credentials(dir.path()), ["automations/c.toml"]);
+        assert_eq!(
+            back.lost_credentials(&ConfigSnapshot::on_disk(dir.path())),
+            ["automations/c.toml"]
+        );
     }
 
     #[test]

@@ -423,30 +423,35 @@ impl Store {
             Some(_) => None,
             None => passed(false)?,
         };
+        // Its last run there (if any), and when it last failed there or was rolled back.
         let (last, spent_at) = self
             .conn
             .query_row(
-                "SELECT (SELECT id || ' ' || kind || ' ' || state FROM runs
-                         WHERE request_id = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1),
+                "SELECT l.id, l.kind, l.state,
                         (SELECT MAX(CASE WHEN kind = 'rollback' THEN created_at
                                          WHEN kind = 'deploy' AND state = 'failed'
                                               AND EXISTS (SELECT 1 FROM step_runs AS s
                                                           WHERE s.run_id = runs.id)
                                          THEN finished_at
                                     END)
-                         FROM runs WHERE request_id = ?1 AND env = ?2)",
+                         FROM runs WHERE request_id = ?1 AND env = ?2)
+                 FROM (SELECT 1)
+                 LEFT JOIN (SELECT id, kind, state FROM runs
+                            WHERE request_id = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1) AS l",
                 params![r.id, env],
-                |row| Ok((row.get::<_, Option<String>>(0)?, row.get(1)?)),
+                |row| {
+                    let last = match row.get::<_, Option<i64>>(0)? {
+                        Some(id) => Some(LastRun {
+                            id,
+                            kind: row.get(1)?,
+                            state: row.get(2)?,
+                        }),
+                        None => None,
+                    };
+                    Ok((last, row.get(3)?))
+                },
             )
             .map_err(|e| self.sql_error(e))?;
-        let last = last.and_then(|l| {
-            let mut it = l.splitn(3, ' ');
-            Some(LastRun {
-                id: it.next()?.parse().ok()?,
-                kind: it.next()?.to_string(),
-                state: it.next()?.to_string(),
-            })
-        });
         Ok(StageRuns {
             own,
             same,

@@ -102,7 +102,9 @@ pub fn prepare_rollback(
         "Rollback of run #{} ({}, {}) of {app} on {env}\n",
         last.id, last.kind, last.state
     );
-    let changed = snapshot.changed_files(&ConfigSnapshot::on_disk(&ws.config_dir));
+    // The files as they are now, read once for both notes below.
+    let disk = ConfigSnapshot::on_disk(&ws.config_dir);
+    let changed = snapshot.changed_files(&disk);
     if !changed.is_empty() {
         text.push_str(&format!(
             "The config changed since run #{} started ({}): this rollback runs with the \
@@ -111,7 +113,7 @@ pub fn prepare_rollback(
             changed.join(", ")
         ));
     }
-    let lost = snapshot.lost_credentials(&ws.config_dir);
+    let lost = snapshot.lost_credentials(&disk);
     if !lost.is_empty() {
         text.push_str(&format!(
             "warning: {} changed since, and the credentials of its URLs are not kept with \
