@@ -706,3 +706,46 @@ with = {{ password = {{ file = "{}" }} }}
     assert!(out.contains("is not one of uat's secrets"), "{out}");
     assert!(!out.contains("logged in"), "{out}");
 }
+
+#[test]
+fn a_member_lists_and_rolls_back_through_sudo_with_a_broken_inventory() {
+    needs_team!();
+    let team = Team::new(&["alice"]);
+    team.pets(&["alice"], false);
+    let alice = team.name("alice");
+    team.drop_release(&alice, 1024);
+    let id = file_request(&team, &alice);
+    team.ok(
+        &alice,
+        &["deploy", &id, "--env", "uat", "--yes", "--follow"],
+    );
+    // The admins' typo in the inventory, root's file as before.
+    let inventory = std::fs::read_to_string(team.config.join("inventory.toml")).expect("read");
+    team.admin_writes("inventory.toml", &format!("{inventory}\nbogus = 1\n"));
+
+    // As alice, through sudo to the service account: the runs, with the warning.
+    let (code, out, err) = team.as_person(&alice, &["runs", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("warning: the config has errors ("), "{err}");
+    assert_eq!(common::run_in(&out, "1")["state"], "succeeded", "{out}");
+    // A deploy waits for the fix; the rollback runs, as the executor account, from the
+    // config recorded with the run.
+    let (code, _, err) = team.as_person(&alice, &["deploy", &id, "--env", "uat", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bogus"), "the refusal names the error: {err}");
+    team.ok(
+        &alice,
+        &["rollback", "pets", "--env", "uat", "--yes", "--follow"],
+    );
+    let effects =
+        std::fs::read_to_string(team.host("uat", "uat-1").join("effects")).expect("effects");
+    assert_eq!(effects, "deployed\nrestored\n");
+
+    // A pilote.toml of the team that does not parse gives the service account no store to
+    // fall back on: refused, nothing read.
+    let settings = std::fs::read_to_string(team.config.join("pilote.toml")).expect("read");
+    team.admin_writes("pilote.toml", &format!("{settings}\n[ssh\n"));
+    let (code, out, err) = team.as_person(&alice, &["runs", "--json"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(!out.contains("\"runs\""), "{out}");
+}
