@@ -93,7 +93,7 @@ fn main() {
     .expect("workspace");
     let store = pilote::store::Store::open(&ws.data_dir, &ws.config_dir, Duration::from_secs(5))
         .expect("store");
-    let query = pilote::metrics::Query {
+    let query = pilote::workflow::metrics::Query {
         since: now - 90 * DAY,
         until: now,
         app: None,
@@ -150,7 +150,7 @@ fn main() {
     let mut m = None;
     for _ in 0..9 {
         let start = Instant::now();
-        m = Some(pilote::metrics::compute(&ws, &store, &query).expect("metrics"));
+        m = Some(pilote::workflow::metrics::compute(&ws, &store, &query).expect("metrics"));
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);

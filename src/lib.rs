@@ -14,7 +14,6 @@ pub mod fsutil;
 pub mod identity;
 pub mod integrations;
 pub mod logging;
-pub mod metrics;
 pub mod settings;
 pub mod setup;
 pub mod store;

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Home, run};
 use pilote::core::metrics::Band;
-use pilote::metrics::{Query, compute};
+use pilote::workflow::metrics::{Query, compute};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;

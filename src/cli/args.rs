@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
 
+pub use crate::setup::team::SetupTeam;
+
 /// pilote: a terminal console for driving deployments.
 ///
 /// Without a command, opens the console on the workspace (on a terminal), or prints the
@@ -323,39 +325,6 @@ pub enum Command {
         /// The SHA-256 the copy must have.
         sha256: String,
     },
-}
-
-/// `pilote setup-team`'s options: the defaults are the Debian package's layout.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SetupTeam {
-    /// The team's config dir (root's; readable by all).
-    #[arg(long, value_name = "DIR", default_value = "/etc/pilote")]
-    pub config: PathBuf,
-    /// The data dir: the store, spool and vault, the service account's alone (0700).
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/pilote")]
-    pub data: PathBuf,
-    /// Where team members drop release packages for the vault.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/pilote-drop")]
-    pub drop: PathBuf,
-    /// The service account: owns the data dir, runs runners; never a person.
-    #[arg(long, value_name = "NAME", default_value = "pilote")]
-    pub service_account: String,
-    /// The executor account: runs every step, holds the ssh keys to the targets.
-    #[arg(long, value_name = "NAME", default_value = "pilote-run")]
-    pub executor: String,
-    /// The executor account's home (its ssh keys and known_hosts).
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/pilote-run")]
-    pub executor_home: PathBuf,
-    /// The group whose members run pilote as the service account.
-    #[arg(long, value_name = "NAME", default_value = "deployers")]
-    pub group: String,
-    /// The pilote binary sudo runs: must be root's alone (default: this one, or a copy in
-    /// /usr/local/bin when this one is not).
-    #[arg(long, value_name = "PATH")]
-    pub binary: Option<PathBuf>,
-    /// The workspace's name (it is shown in the console's header).
-    #[arg(long, default_value = "team")]
-    pub name: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,13 +6,14 @@ use clap::CommandFactory;
 use serde_json::json;
 
 use super::args::{Cli, Command, ConfigCommand};
+use super::open::{load, open, open_tolerant, start_log};
 use super::plan;
 use super::runs;
 use crate::error::{Error, Result};
 use crate::settings::{self, Connection, Located, Overrides, Workspace};
 use crate::store::{Store, Summary};
 use crate::table;
-use crate::{demo, logging, setup};
+use crate::{demo, setup};
 
 pub fn run(cli: Cli, located: Located) -> Result<()> {
     let overrides = Overrides::from_env();
@@ -259,7 +260,7 @@ pub fn run(cli: Cli, located: Located) -> Result<()> {
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pilote", &mut script);
-            super::write_stdout(&String::from_utf8_lossy(&script));
+            super::output::write_stdout(&String::from_utf8_lossy(&script));
             Ok(())
         }
     }
@@ -275,47 +276,6 @@ fn man(dir: &std::path::Path) -> Result<()> {
     )))?;
     outln!("wrote the manual pages in {}", dir.display());
     Ok(())
-}
-
-/// Starts the log file at the workspace's level; without one, pilote goes on.
-fn start_log(ws: &Workspace) {
-    if let Err(e) = logging::init(ws.settings.log_level) {
-        errln!("warning: {e}; going on without a log file");
-    }
-}
-
-/// Loads and checks the workspace's config, and starts the log file at its level.
-pub(super) fn load(located: &Located, overrides: &Overrides) -> Result<Workspace> {
-    let ws = settings::load(located, overrides)?;
-    start_log(&ws);
-    tracing::info!(workspace = %ws.settings.name, config = %ws.config_dir.display(), "workspace loaded");
-    Ok(ws)
-}
-
-/// Loads the workspace and opens its store, recording the inventory if it changed.
-pub(super) fn open(located: &Located, overrides: &Overrides) -> Result<(Workspace, Store)> {
-    let ws = load(located, overrides)?;
-    let mut store = crate::workflow::open_sound(&ws)?;
-    crate::integrations::webhooks::arm(&ws, &mut store)?;
-    Ok((ws, store))
-}
-
-/// Opens the workspace for the emergency path (looking at runs, stopping them, rolling
-/// back): a config with errors does not stop it; one line says what is wrong.
-pub(super) fn open_tolerant(
-    located: &Located,
-    overrides: &Overrides,
-) -> Result<(Workspace, Store)> {
-    let (ws, mut store) = crate::workflow::open_tolerant(located, overrides)?;
-    start_log(&ws);
-    match &ws.broken {
-        None => crate::integrations::webhooks::arm(&ws, &mut store)?,
-        Some(b) => errln!(
-            "warning: the config has errors ({}); going on from the store and the last sound config; `pilote config check` lists them",
-            b.headline()
-        ),
-    }
-    Ok((ws, store))
 }
 
 fn console(located: &Located, overrides: &Overrides, read_only: bool) -> Result<()> {

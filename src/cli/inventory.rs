@@ -161,7 +161,7 @@ pub fn import(
         Error::Load(e)
     })?;
     // Through the command's loader, so the log file starts when the workspace loads.
-    let old_inventory: Option<Inventory> = match super::commands::load(located, overrides) {
+    let old_inventory: Option<Inventory> = match super::open::load(located, overrides) {
         Ok(ws) => Some(ws.inventory),
         Err(_) if current.is_none() => None,
         Err(_) => {
@@ -268,7 +268,7 @@ fn print_preview(
     for n in notes {
         outln!("note: {n}");
     }
-    super::write_stdout(diff);
+    super::output::write_stdout(diff);
 }
 
 /// Asks on the terminal; without one, the answer is no.

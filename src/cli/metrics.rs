@@ -38,13 +38,13 @@ pub fn metrics(
         crate::workflow::known_env(ws, e)?;
     }
     let until = crate::clock::now_ms();
-    let query = crate::metrics::Query {
+    let query = crate::workflow::metrics::Query {
         since: until - i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2),
         until,
         app: app.clone(),
         env,
     };
-    let m = crate::metrics::compute(ws, store, &query)?;
+    let m = crate::workflow::metrics::compute(ws, store, &query)?;
     let scope = Scope {
         window: since.to_string(),
         app,

@@ -334,7 +334,7 @@ pub fn deploy(ws: Workspace, mut store: Store, d: &Deploy<'_>, follow: bool) -> 
         let r = &preview.request;
         // Production is told apart by its name, typed: a `yes` comes out of habit.
         let expected = if protected { env } else { "yes" };
-        super::write_stderr(&format!(
+        super::output::write_stderr(&format!(
             "Deploy request #{id} ({} {}, package sha256 {}) to {env}? Type `{expected}`{}: ",
             r.app,
             r.version,

@@ -164,7 +164,7 @@ pub fn rollback(
                 "not on a terminal: pass --yes to start the rollback".into(),
             ));
         }
-        super::write_stderr(&format!("Start this rollback on {env}? Type `yes`: "));
+        super::output::write_stderr(&format!("Start this rollback on {env}? Type `yes`: "));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {
@@ -406,7 +406,7 @@ pub fn logs(
             );
         }
         if !text.is_empty() {
-            crate::cli::write_stdout(&text);
+            super::output::write_stdout(&text);
         }
         if page.len() == 2000 {
             continue;

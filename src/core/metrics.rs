@@ -1,6 +1,6 @@
 //! Delivery metrics as pure functions over records read from the history: the four DORA
 //! keys and the whitepaper's indicators, their definitions, and the DORA performance band of
-//! each. No IO here: `crate::metrics` reads the records, this turns them into figures.
+//! each. No IO here: `workflow::metrics` reads the records, this turns them into figures.
 
 use serde::Serialize;
 

@@ -242,7 +242,7 @@ pub enum Effect {
     },
     /// Reads the delivery metrics of a window; `asked` numbers the question.
     Metrics {
-        query: crate::metrics::Query,
+        query: crate::workflow::metrics::Query,
         asked: u64,
     },
     /// Writes the plan, and replaces the plan of `request` (the one it was opened from).

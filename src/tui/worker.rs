@@ -235,13 +235,15 @@ fn handle(ws: &Workspace, store: &mut Store, effect: Effect) -> Msg {
             version,
         } => check_plan(ws, path, text, env, version),
         Effect::SavePlan(save) => save_plan(ws, store, save),
-        Effect::Metrics { query, asked } => match crate::metrics::compute(ws, store, &query) {
-            Ok(m) => Msg::Metrics {
-                asked,
-                indicators: Box::new(m),
-            },
-            Err(e) => Msg::ReadFailed(format!("cannot read the metrics: {e}")),
-        },
+        Effect::Metrics { query, asked } => {
+            match crate::workflow::metrics::compute(ws, store, &query) {
+                Ok(m) => Msg::Metrics {
+                    asked,
+                    indicators: Box::new(m),
+                },
+                Err(e) => Msg::ReadFailed(format!("cannot read the metrics: {e}")),
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! stands, approvals and deploys, runs and rollbacks. Nothing here prints or prompts: the
 //! CLI and the console each show the results their own way.
 
+pub mod metrics;
 mod open;
 mod people;
 mod plans;

@@ -131,7 +131,7 @@ impl DashboardPane {
             None => WINDOWS[self.window % WINDOWS.len()].1,
         };
         Some(Effect::Metrics {
-            query: crate::metrics::Query {
+            query: crate::workflow::metrics::Query {
                 since: now_ms - span,
                 until: now_ms,
                 app: self.app.clone(),
