@@ -26,7 +26,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::expand;
 use super::source::SourceFile;
 use super::value;
-use crate::settings::Inventory;
+use crate::core::inventory::Inventory;
 
 /// A plan file larger than this is refused unread: plans are written by people.
 pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
@@ -380,7 +380,7 @@ fn check_action(
     file: &SourceFile,
     a: &ActionDef,
     plan_vars: &IndexMap<String, toml::Value>,
-    app: Option<&crate::settings::App>,
+    app: Option<&crate::core::inventory::App>,
     phases: &[Phase],
     ctx: &Context<'_>,
     diags: &mut Diagnostics,
@@ -523,7 +523,7 @@ fn check_undo_target(
     at: &Spanned<toml::Value>,
     uses: &str,
     plan_vars: &IndexMap<String, toml::Value>,
-    app: Option<&crate::settings::App>,
+    app: Option<&crate::core::inventory::App>,
     ctx: &Context<'_>,
     with: &IndexMap<String, toml::Value>,
     diags: &mut Diagnostics,
@@ -563,7 +563,7 @@ fn check_use<'a, T>(
     with: impl Iterator<Item = (&'a Spanned<String>, &'a Spanned<toml::Value>)>,
     owner: &Spanned<T>,
     plan_vars: &IndexMap<String, toml::Value>,
-    app: Option<&crate::settings::App>,
+    app: Option<&crate::core::inventory::App>,
     ctx: &Context<'_>,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, toml::Value> {

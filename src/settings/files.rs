@@ -9,6 +9,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::core::inventory::Connection;
+
 /// `pilote.toml`: the workspace's settings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -335,17 +337,6 @@ pub struct HostDef {
     /// Free attributes handed to steps as environment variables (`HOST_<NAME>`).
     #[serde(default)]
     pub vars: IndexMap<Spanned<String>, String>,
-}
-
-/// How steps reach a host.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Connection {
-    /// Through the system OpenSSH client.
-    #[default]
-    Ssh,
-    /// On the jump host itself, once per host (demos, benchmarks, local sandboxes).
-    Local,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,14 +20,14 @@ use serde::de::DeserializeOwned;
 
 use crate::core::SourceFile;
 use crate::core::automation::{self, Catalog, StepKind};
-use crate::integrations::alertmanager;
+use crate::core::silence;
 
 pub use crate::core::diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use files::{Connection, ConsoleTheme, HostKeyChecking, LogLevel};
-pub use inventory::{
-    App, Domain, DomainHosts, Env, EnvApp, Group, Host, Inventory, Lifecycle, Stage,
+pub use crate::core::inventory::{
+    App, Connection, Domain, DomainHosts, Env, EnvApp, Group, HOST_NAME_RULE, Host, Inventory,
+    Lifecycle, Stage, is_host_name,
 };
-pub(crate) use inventory::{HOST_NAME_RULE, is_host_name};
+pub use files::{ConsoleTheme, HostKeyChecking, LogLevel};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
 pub use secrets::{check_files as check_secret_files, read_secret_file};
 pub use snapshot::{ConfigSnapshot, Recorded};
@@ -87,13 +87,10 @@ pub struct Watch {
     pub url: String,
     /// Templates: placeholders are filled in by the run.
     #[serde(serialize_with = "matchers_as_text")]
-    pub matchers: Vec<alertmanager::Matcher>,
+    pub matchers: Vec<silence::Matcher>,
 }
 
-fn matchers_as_text<S: serde::Serializer>(
-    m: &[alertmanager::Matcher],
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn matchers_as_text<S: serde::Serializer>(m: &[silence::Matcher], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(m.iter().map(ToString::to_string))
 }
 
@@ -859,12 +856,12 @@ fn alertmanager_settings(
         }
         let mut out = Vec::new();
         for m in list.get_ref() {
-            let parsed = alertmanager::parse_matcher(m.get_ref()).and_then(|parsed| {
+            let parsed = silence::parse_matcher(m.get_ref()).and_then(|parsed| {
                 match crate::core::value::placeholders(&parsed.value) {
                     Err((_, why)) => Err(why),
                     Ok(found) => match found
                         .iter()
-                        .find(|(n, _)| !alertmanager::PLACEHOLDERS.contains(&n.as_str()))
+                        .find(|(n, _)| !silence::PLACEHOLDERS.contains(&n.as_str()))
                     {
                         Some((n, _)) => Err(format!("unknown placeholder `${{{n}}}`")),
                         None => Ok(parsed),
@@ -878,7 +875,7 @@ fn alertmanager_settings(
                     format!("bad matcher: {why}"),
                     &format!(
                         "label=value, label!=value, label=~regex or label!~regex, with {}",
-                        alertmanager::PLACEHOLDERS
+                        silence::PLACEHOLDERS
                             .iter()
                             .map(|p| format!("${{{p}}}"))
                             .collect::<Vec<_>>()
@@ -893,9 +890,9 @@ fn alertmanager_settings(
         url: url(&a.url, diags),
         matchers: match &a.matchers {
             Some(list) => matchers(list, diags),
-            None => alertmanager::DEFAULT_MATCHERS
+            None => silence::DEFAULT_MATCHERS
                 .iter()
-                .filter_map(|m| alertmanager::parse_matcher(m).ok())
+                .filter_map(|m| silence::parse_matcher(m).ok())
                 .collect(),
         },
     };

@@ -15,7 +15,21 @@ use serde::Serialize;
 
 use super::audit::{AuditEvent, CHAINED_SELECT, Chained, chained, chained_at};
 use super::db::{Store, StoreError};
-use super::requests::ApprovalRow;
+
+/// One decision on a request for an env that stands: a person's latest for the env and what
+/// it was bound to, recorded in the audit trail.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRow {
+    pub env: String,
+    pub approver: String,
+    pub decision: String,
+    pub comment: String,
+    pub decided_at: i64,
+    /// Whether it is bound to the request as it is now (not to an earlier plan).
+    pub current: bool,
+    /// The audit event that recorded it.
+    pub audit_seq: i64,
+}
 
 /// A row of `approvals`.
 struct ApprovalRecord {

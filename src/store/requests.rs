@@ -4,8 +4,9 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::audit;
 use super::db::{Store, StoreError};
-use super::{audit, decisions};
+use super::decisions::{self, ApprovalRow};
 use crate::identity::Actor;
 
 /// A request to file.
@@ -90,21 +91,6 @@ pub struct LastRun {
     pub id: i64,
     pub kind: String,
     pub state: String,
-}
-
-/// One decision on a request for an env that stands: a person's latest for the env and what
-/// it was bound to, recorded in the audit trail (see `store/decisions.rs`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ApprovalRow {
-    pub env: String,
-    pub approver: String,
-    pub decision: String,
-    pub comment: String,
-    pub decided_at: i64,
-    /// Whether it is bound to the request as it is now (not to an earlier plan).
-    pub current: bool,
-    /// The audit event that recorded it.
-    pub audit_seq: i64,
 }
 
 impl Store {

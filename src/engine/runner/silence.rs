@@ -16,8 +16,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Ctx, StepFailure, lock};
 use crate::core::expand::ExpandedAction;
+use crate::core::silence::{self, Matcher, Targets};
 use crate::engine::crash;
-use crate::integrations::alertmanager::{self, Client, Matcher, NewSilence, Targets};
+use crate::integrations::alertmanager::{Client, NewSilence};
 use crate::settings::{Watch, Workspace};
 use crate::store::{NewSilenceRow, SilenceRow};
 
@@ -110,7 +111,7 @@ pub(super) async fn silence(
     let matchers = watch
         .matchers
         .iter()
-        .map(|m| alertmanager::fill(m, &targets))
+        .map(|m| silence::fill(m, &targets))
         .collect::<Result<Vec<Matcher>, String>>()
         .map_err(fail)?;
     let comment = format!(
