@@ -563,13 +563,13 @@ fn read_file(module: &str, text: &str, modules: &BTreeMap<String, String>) -> Fi
                     let Some(abs) = absolute(&path, &base, &children, inline.is_empty()) else {
                         continue;
                     };
-                    let shown = path.join("::");
                     let mut abs = abs;
                     let mut path = path;
                     if path.last().is_some_and(|s| s == "self") {
                         path.pop();
                         abs.pop();
                     }
+                    let shown = path.join("::");
                     let name = alias.unwrap_or_else(|| path.last().cloned().unwrap_or_default());
                     if public && inline.is_empty() {
                         if name == "*" {

@@ -41,6 +41,8 @@ use crate::error::Error;
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> u8 {
+    // Before any workspace is loaded: the console's words in pilote.toml are its to check.
+    crate::settings::vocabulary::install(crate::tui::vocabulary());
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {

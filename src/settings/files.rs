@@ -172,18 +172,35 @@ pub struct SshSection {
 }
 
 /// `[console]`: the theme, and keys rebound per context (`[console.keys.runs]`,
-/// `rollback = "ctrl-r"`). Context and action names are checked by serde, so a typo gets a
-/// line and column.
+/// `rollback = "ctrl-r"`). Contexts, actions and keys are the console's words: read here with
+/// their spans, checked by the console (see `settings::vocabulary`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSection {
     #[serde(default)]
     pub theme: ConsoleTheme,
     #[serde(default)]
-    pub keys: std::collections::BTreeMap<
-        crate::tui::Context,
-        std::collections::BTreeMap<crate::tui::Action, Spanned<crate::tui::KeyList>>,
-    >,
+    pub keys: ConsoleKeys,
+}
+
+/// `[console.keys]` as written: context → action → key or keys, in file order.
+pub type ConsoleKeys = IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<KeyWords>>>;
+
+/// One key (`"R"`) or several (`["R", "ctrl-r"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KeyWords {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyWords {
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            Self::One(k) => vec![k.clone()],
+            Self::Many(ks) => ks.clone(),
+        }
+    }
 }
 
 /// `[alertmanager]`: where `silence` steps open their silences and what they match, with

@@ -11,6 +11,7 @@ mod locate;
 mod secrets;
 mod snapshot;
 mod team;
+pub mod vocabulary;
 mod webhooks;
 
 use std::fs;
@@ -27,7 +28,7 @@ pub use crate::core::inventory::{
     App, Connection, Domain, DomainHosts, Env, EnvApp, Group, HOST_NAME_RULE, Host, Inventory,
     Lifecycle, Stage, is_host_name,
 };
-pub use files::{ConsoleTheme, HostKeyChecking, LogLevel};
+pub use files::{ConsoleKeys, ConsoleTheme, HostKeyChecking, KeyWords, LogLevel};
 pub use locate::{Located, Origin, default_config_dir, default_data_root, state_dir};
 pub use secrets::{check_files as check_secret_files, read_secret_file};
 pub use snapshot::{ConfigSnapshot, Recorded};
@@ -59,7 +60,7 @@ pub struct Settings {
     pub log_level: LogLevel,
     pub ssh: Ssh,
     pub console: Console,
-    /// `[dashboard] widgets`, checked; empty: every widget in the default order.
+    /// `[dashboard] widgets`, as written; empty: every widget in the default order.
     pub dashboard: Vec<String>,
     /// `[webhooks.NAME]`, checked, in file order; empty: nothing is ever posted.
     pub webhooks: Vec<Webhook>,
@@ -100,12 +101,21 @@ impl Alertmanager {
     }
 }
 
-/// `[console]`, keys checked.
+/// `[console]`: the theme, and the keys rebound, as written (the console reads them; a
+/// workspace loads only when the console found them right, see [`vocabulary`]).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Console {
     pub theme: files::ConsoleTheme,
     #[serde(skip)]
-    pub keys: crate::tui::KeyOverrides,
+    pub keys: Vec<KeyBinding>,
+}
+
+/// One `[console.keys.CONTEXT] ACTION = KEYS` line.
+#[derive(Debug, Clone)]
+pub struct KeyBinding {
+    pub context: String,
+    pub action: String,
+    pub keys: Vec<String>,
 }
 
 /// `[ssh]` with its defaults applied.
@@ -791,35 +801,6 @@ pub fn quote_ssh_config(path: &Path) -> Result<String, String> {
     Ok(format!("\"{text}\""))
 }
 
-/// `[dashboard] widgets` checked: each one the console has.
-fn dashboard_settings(
-    s: &files::DashboardSection,
-    path: &Path,
-    src: &str,
-    diags: &mut Diagnostics,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for w in &s.widgets {
-        if crate::tui::DASHBOARD_WIDGETS.contains(&w.get_ref().as_str()) {
-            out.push(w.get_ref().clone());
-            continue;
-        }
-        diags.push(
-            at_line(Diagnostic::at(
-                path,
-                src,
-                w.span(),
-                format!("`{}` is not a dashboard widget", w.get_ref()),
-            ))
-            .expected(format!(
-                "one of {}",
-                crate::tui::DASHBOARD_WIDGETS.join(", ")
-            )),
-        );
-    }
-    out
-}
-
 /// `[alertmanager]` checked: URLs an HTTP client can reach, matchers Alertmanager accepts
 /// with placeholders the run can fill, envs the inventory has. Every problem at once.
 fn alertmanager_settings(
@@ -963,36 +944,40 @@ fn automation_warning(a: &automation::Automation, message: String) -> Diagnostic
     d
 }
 
-/// `[console]` checked: every key must be one the console can read.
+/// `[console]` as written, its words checked by the console.
 fn console_settings(
     s: &files::ConsoleSection,
     path: &Path,
     src: &str,
     diags: &mut Diagnostics,
 ) -> Console {
-    let mut keys = crate::tui::KeyOverrides::new();
-    for (context, actions) in &s.keys {
-        for (action, list) in actions {
-            let words: Vec<String> = match list.get_ref() {
-                crate::tui::KeyList::One(k) => vec![k.clone()],
-                crate::tui::KeyList::Many(ks) => ks.clone(),
-            };
-            if let Some(bad) = words.iter().find(|k| crate::tui::Key::parse(k).is_none()) {
-                diags.push(
-                    at_line(Diagnostic::at(path, src, list.span(), format!("`{bad}` is not a key")))
-                        .expected("a key like \"R\", \"ctrl-r\", \"alt-x\", \"enter\", \"esc\", \"pgdn\" or \"f5\""),
-                );
-                continue;
-            }
-            keys.entry(*context)
-                .or_default()
-                .insert(*action, crate::tui::KeyList::Many(words));
-        }
-    }
+    vocabulary::check_console_keys(&s.keys, path, src, diags);
+    let keys = s
+        .keys
+        .iter()
+        .flat_map(|(context, actions)| {
+            actions.iter().map(|(action, list)| KeyBinding {
+                context: context.get_ref().clone(),
+                action: action.get_ref().clone(),
+                keys: list.get_ref().words(),
+            })
+        })
+        .collect();
     Console {
         theme: s.theme,
         keys,
     }
+}
+
+/// `[dashboard] widgets` as written, checked by the console.
+fn dashboard_settings(
+    s: &files::DashboardSection,
+    path: &Path,
+    src: &str,
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    vocabulary::check_dashboard(&s.widgets, path, src, diags);
+    s.widgets.iter().map(|w| w.get_ref().clone()).collect()
 }
 
 fn catalog_digest(files: &[SourceFile]) -> String {

@@ -61,7 +61,11 @@ impl Options {
             theme: Some(Theme::pick(theme)),
             keys,
             source: Some(source),
-            widgets: ws.settings.dashboard.clone(),
+            // A widget the console does not have was reported at load; it is not drawn.
+            widgets: (ws.settings.dashboard.iter())
+                .filter(|w| crate::tui::DASHBOARD_WIDGETS.contains(&w.as_str()))
+                .cloned()
+                .collect(),
         }
     }
 }

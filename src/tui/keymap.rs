@@ -2,11 +2,13 @@
 //! `pilote.toml` rebinds any action (`rollback = "ctrl-r"`, or a list of keys). The footer
 //! and the help popup are generated from the same table, so they never disagree with it.
 
-use std::collections::BTreeMap;
+use std::path::Path;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::Action;
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
+use crate::settings::{ConsoleKeys, KeyBinding};
 
 /// Where a binding applies. The pane's context is tried first, then `Global`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
@@ -215,35 +217,25 @@ impl Default for Keymap {
     }
 }
 
-/// `[console.keys]` of `pilote.toml`: context → action → key or keys.
-pub type Overrides = BTreeMap<Context, BTreeMap<Action, KeyList>>;
-
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(untagged)]
-pub enum KeyList {
-    One(String),
-    Many(Vec<String>),
-}
-
 impl Keymap {
-    /// The defaults with `overrides` applied: an action given keys loses its default keys in
-    /// that context. Returns the keys that could not be read.
-    pub fn with(overrides: &Overrides) -> (Self, Vec<String>) {
+    /// The defaults with `[console.keys]` applied: an action given keys loses its default
+    /// keys in that context. Returns the keys that could not be read; a context or action
+    /// the console does not have is skipped (the load reported it, see [`check_keys`]).
+    pub fn with(bindings: &[KeyBinding]) -> (Self, Vec<String>) {
         let mut map = Self::default();
         let mut bad = Vec::new();
-        for (context, actions) in overrides {
-            for (action, keys) in actions {
-                let keys: Vec<&String> = match keys {
-                    KeyList::One(k) => vec![k],
-                    KeyList::Many(ks) => ks.iter().collect(),
-                };
-                map.bindings
-                    .retain(|(c, _, a)| !(c == context && a == action));
-                for k in keys {
-                    match Key::parse(k) {
-                        Some(key) => map.bindings.push((*context, key, *action)),
-                        None => bad.push(k.clone()),
-                    }
+        for b in bindings {
+            let (Ok(context), Ok(action)) =
+                (word::<Context>(&b.context), word::<Action>(&b.action))
+            else {
+                continue;
+            };
+            map.bindings
+                .retain(|(c, _, a)| !(*c == context && *a == action));
+            for k in &b.keys {
+                match Key::parse(k) {
+                    Some(key) => map.bindings.push((context, key, action)),
+                    None => bad.push(k.clone()),
                 }
             }
         }
@@ -322,5 +314,40 @@ mod tests {
             hints.contains(&("Q/^q".to_string(), Action::Quit)),
             "{hints:?}"
         );
+    }
+}
+
+/// A context or action by its `[console.keys]` name; the error is serde's own
+/// ("unknown variant `x`, expected one of ..."), as a typo has always been told.
+fn word<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, String> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name))
+        .map_err(|e| e.to_string())
+}
+
+/// `[console.keys]` checked: contexts and actions the console has, keys it can read.
+pub fn check_keys(keys: &ConsoleKeys, path: &Path, src: &str, diags: &mut Diagnostics) {
+    let at = |span, message: String| {
+        let mut d = Diagnostic::at(path, src, span, message);
+        d.line = d.line.max(1);
+        d
+    };
+    for (context, actions) in keys {
+        if let Err(e) = word::<Context>(context.get_ref()) {
+            diags.push(at(context.span(), e));
+            continue;
+        }
+        for (action, list) in actions {
+            if let Err(e) = word::<Action>(action.get_ref()) {
+                diags.push(at(action.span(), e));
+                continue;
+            }
+            let words = list.get_ref().words();
+            if let Some(bad) = words.iter().find(|k| Key::parse(k).is_none()) {
+                diags.push(at(list.span(), format!("`{bad}` is not a key")).expected(
+                    "a key like \"R\", \"ctrl-r\", \"alt-x\", \"enter\", \"esc\", \"pgdn\" or \"f5\"",
+                ));
+            }
+        }
     }
 }

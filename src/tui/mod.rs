@@ -29,7 +29,7 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 pub use action::{Action, Effect, LogPart, Msg};
 pub use app::{App, Options};
 pub use data::{Data, RequestLine, RunLine};
-pub use keymap::{Context, Key, KeyList, Keymap, Overrides as KeyOverrides};
+pub use keymap::{Context, Key, Keymap};
 pub use panes::Pane;
 pub use panes::widgets::DEFAULT as DASHBOARD_WIDGETS;
 pub use theme::Theme;
@@ -174,5 +174,13 @@ fn event_loop(
                 send(e);
             }
         }
+    }
+}
+
+/// The console's checks of its own sections, for `settings::vocabulary::install`.
+pub fn vocabulary() -> crate::settings::vocabulary::Checks {
+    crate::settings::vocabulary::Checks {
+        console_keys: keymap::check_keys,
+        dashboard: panes::widgets::check_widgets,
     }
 }

@@ -1,13 +1,17 @@
 //! The dashboard's widgets, each named as `[dashboard] widgets` lists them.
 
+use std::path::Path;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table, Widget as _, Wrap};
+use toml::Spanned;
 
 use super::Env;
 use super::dashboard::{View, Widget};
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::duration::human_ms;
 use crate::core::metrics::{Band, Spread};
 
@@ -511,5 +515,22 @@ impl Widget for Inventory {
         Table::new(rows, widths)
             .header(Row::new(header).style(env.theme.title))
             .render(area, buf);
+    }
+}
+
+/// `[dashboard] widgets` checked: each one the console has.
+pub fn check_widgets(widgets: &[Spanned<String>], path: &Path, src: &str, diags: &mut Diagnostics) {
+    for w in widgets {
+        if DEFAULT.contains(&w.get_ref().as_str()) {
+            continue;
+        }
+        let mut d = Diagnostic::at(
+            path,
+            src,
+            w.span(),
+            format!("`{}` is not a dashboard widget", w.get_ref()),
+        );
+        d.line = d.line.max(1);
+        diags.push(d.expected(format!("one of {}", DEFAULT.join(", "))));
     }
 }
