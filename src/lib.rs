@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod logging;
 pub mod settings;
 pub mod setup;
+pub mod spool;
 pub mod store;
 pub mod table;
 pub mod tui;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::core::printable::escape_controls;
-use crate::engine::runner::{Liveness, runner_liveness};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::settings::Workspace;
+use crate::spool::{Liveness, runner_liveness};
 use crate::store::{NewRun, RunKind, Store, is_finished};
 use crate::table;
 use crate::workflow::{

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::identity::Actor;
 use crate::settings::Workspace;
+use crate::spool;
 use crate::store::{PendingLine, RunRow, Store, StoreError};
 
 /// The size of the spare: a run's last records are a few pages of the WAL each.
@@ -28,17 +29,12 @@ pub const SPARE_BYTES: usize = 1 << 20;
 /// the run's final record: the lines a step printed as the disk filled often say why.
 pub const TAIL_LINES: usize = 200;
 
-/// Where run `run`'s spare file is.
-pub fn spare_path(ws: &Workspace, run: i64) -> PathBuf {
-    super::runner::spool_dir(ws).join(format!("spare-{run}"))
-}
-
 /// The disk of run `row`, its spare made. Without a spare the run's last records could find
 /// no room, so a run does not start (the outcome of its interruption is returned) — but for
 /// a rollback: it is how an incident ends, so it starts all the same, with a warning.
 pub(crate) fn spare_for(ws: &Workspace, store: &mut Store, row: &RunRow) -> Result<Disk, String> {
     sweep_spares(ws, store);
-    let spare = spare_path(ws, row.id);
+    let spare = spool::spare(ws, row.id);
     let Err(e) = ensure_spare(&spare) else {
         return Ok(Disk::new(spare));
     };
@@ -63,7 +59,7 @@ pub(crate) fn spare_for(ws: &Workspace, store: &mut Store, row: &RunRow) -> Resu
 /// one of older versions. A spare is left behind by a runner that died; an interrupted run
 /// keeps its own, for its resume.
 fn sweep_spares(ws: &Workspace, store: &Store) {
-    let dir = super::runner::spool_dir(ws);
+    let dir = spool::dir(ws);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return;
     };
@@ -79,7 +75,7 @@ fn sweep_spares(ws: &Workspace, store: &Store) {
             Some(run) => store.run(run).is_ok_and(|r| {
                 r.is_none_or(|r| {
                     matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled")
-                        && super::runner::runner_liveness(ws, &r) == super::runner::Liveness::Gone
+                        && spool::runner_liveness(ws, &r) == spool::Liveness::Gone
                 })
             }),
         };

@@ -6,10 +6,9 @@ pub mod disk;
 pub mod executor;
 pub mod http;
 pub mod inventory_check;
-pub mod lease;
+
 pub mod local_copy;
 pub mod process;
 mod redact;
 pub mod runner;
 pub mod ssh;
-pub(crate) mod unix;

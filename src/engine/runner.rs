@@ -25,7 +25,6 @@ mod silence;
 use super::ansible;
 use super::crash;
 use super::disk::{self, Disk};
-use super::lease;
 use super::process::{self, Outcome, Spec, Stream};
 use super::redact::Redactor;
 use super::ssh;
@@ -38,53 +37,8 @@ use crate::core::value::{SecretRef, Value};
 use crate::identity::Actor;
 use crate::integrations::webhooks;
 use crate::settings::{Connection, Workspace};
+use crate::spool;
 use crate::store::{PendingLine, RunRow, Store, StoreError};
-
-/// The run spool: runner stderr files and lease files, beside the store.
-pub fn spool_dir(ws: &Workspace) -> PathBuf {
-    ws.data_dir.join("spool")
-}
-
-pub fn lease_path(ws: &Workspace, run: i64) -> PathBuf {
-    spool_dir(ws).join(format!("run-{run}.lock"))
-}
-
-/// Whether a run's runner lives, as far as anyone can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Liveness {
-    Alive,
-    /// Provably gone: its lease is free and its pid (if it ever had one) is not its process.
-    Gone,
-    /// Cannot be told (an unreadable lease, a pid that lives): never treated as gone.
-    Unknown(String),
-}
-
-/// Whether the runner of `row` lives. The lease (a file lock the kernel releases when the
-/// runner dies, however it dies) is asked first; a lease found free is believed only if the
-/// runner's recorded process is gone too, since a lease file can be deleted under a live
-/// runner (which then holds a lock nobody can see).
-pub fn runner_liveness(ws: &Workspace, row: &RunRow) -> Liveness {
-    let lease = lease::probe(&lease_path(ws, row.id));
-    if lease == lease::Holder::Held {
-        return Liveness::Alive;
-    }
-    let runner_lives = match row.runner_pid {
-        None => Ok(false),
-        Some(pid) => match lease::process(pid) {
-            lease::Process::Gone => Ok(false),
-            lease::Process::Running { started } => match row.runner_start {
-                Some(s) => Ok(s == started),
-                None => Err(format!("its runner's pid {pid} still lives")),
-            },
-            lease::Process::Unknown(why) => Err(why),
-        },
-    };
-    match (runner_lives, lease) {
-        (Ok(true), _) => Liveness::Alive,
-        (Err(why), _) | (Ok(false), lease::Holder::Unknown(why)) => Liveness::Unknown(why),
-        (Ok(false), _) => Liveness::Gone,
-    }
-}
 
 /// Why a runner could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -168,8 +122,8 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     // checking liveness holds the lock for an instant: retry for a while before concluding
     // that another runner has it.
     crate::store::check_layout(&ws.data_dir)?;
-    std::fs::create_dir_all(spool_dir(&ws)).map_err(|e| RunnerError::Setup(e.to_string()))?;
-    let lease = lease::take(&lease_path(&ws, run), Duration::from_secs(3))
+    std::fs::create_dir_all(spool::dir(&ws)).map_err(|e| RunnerError::Setup(e.to_string()))?;
+    let lease = spool::take(&spool::run_lease(&ws, run), Duration::from_secs(3))
         .map_err(|e| RunnerError::Setup(format!("cannot take the run's lease: {e}")))?
         .ok_or_else(|| RunnerError::Setup(format!("run #{run} already has a runner")))?;
 
@@ -232,7 +186,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
             return Ok("interrupted".into());
         }
     };
-    match store.mark_running(run, std::process::id(), lease::own_start(), &actor) {
+    match store.mark_running(run, std::process::id(), spool::own_start(), &actor) {
         Ok(true) => {}
         Ok(false) => {
             disk.release_spare();

@@ -1,8 +1,6 @@
 //! Runs as both faces start and steer them: launching the detached runner, noticing a dead
 //! one, deriving and starting a rollback, resuming, and commands sent through the store.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,12 +8,11 @@ use serde_json::json;
 use super::plans::{known_env, render};
 use crate::core::expand::expand;
 use crate::core::rollback;
-use crate::engine::runner::{self, Liveness, spool_dir};
-use crate::engine::unix::spawn_detached;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::integrations::webhooks;
 use crate::settings::{ConfigSnapshot, Workspace};
+use crate::spool::{self, Liveness, spawn_detached};
 use crate::store::{NewRun, RunKind, RunRow, Store, is_finished};
 
 /// How long a new runner may take to take its lease.
@@ -316,19 +313,19 @@ pub fn runner_gone(ws: &Workspace, row: &crate::store::RunRow) -> bool {
     runner_status(ws, row) == Liveness::Gone
 }
 
-/// Whether the runner of an unfinished run lives: [`runner::runner_liveness`], and for a run
+/// Whether the runner of an unfinished run lives: [`spool::runner_liveness`], and for a run
 /// whose runner never started, the time since its last launch.
 pub fn runner_status(ws: &Workspace, row: &crate::store::RunRow) -> Liveness {
     if is_finished(&row.state) {
         return Liveness::Alive;
     }
-    let status = runner::runner_liveness(ws, row);
+    let status = spool::runner_liveness(ws, row);
     if status != Liveness::Gone || row.runner_pid.is_some() {
         return status;
     }
     // Never started: judged from the last launch (the lease file is touched then), so a
     // resumed run is not declared dead for its age.
-    let launched = std::fs::metadata(runner::lease_path(ws, row.id))
+    let launched = std::fs::metadata(spool::run_lease(ws, row.id))
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok());
@@ -362,23 +359,16 @@ pub fn recover_stale(ws: &Workspace, store: &mut Store, app: &str, env: &str) ->
 /// Starts the detached runner of run `id` (see `spawn_detached`), its lease touched first so
 /// it counts as starting until it takes it.
 fn start(ws: &Workspace, id: i64) -> Result<()> {
-    let spool = spool_dir(ws);
+    let spool = spool::dir(ws);
     std::fs::create_dir_all(&spool)
         .map_err(Error::io(format!("cannot create {}", spool.display())))?;
-    let lease = runner::lease_path(ws, id);
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lease)
-        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
-        .map_err(Error::io(format!("cannot touch {}", lease.display())))?;
+    let lease = spool::run_lease(ws, id);
+    spool::touch(&lease).map_err(Error::io(format!("cannot touch {}", lease.display())))?;
     spawn_detached(
         &ws.config_dir,
         "runner",
         ["__runner".to_string(), id.to_string()],
-        &spool.join(format!("run-{id}.stderr")),
+        &spool::runner_stderr(ws, id),
     )?;
     Ok(())
 }

@@ -21,51 +21,23 @@ mod deliver;
 mod trail;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::PathBuf;
 
 pub use deliver::{Sent, serve, test};
 
-use crate::engine::runner::spool_dir;
-use crate::engine::unix::spawn_detached;
 use crate::settings::Workspace;
+use crate::spool::{self, spawn_detached};
 use crate::store::{Store, StoreError};
-
-fn lease_path(ws: &Workspace) -> PathBuf {
-    spool_dir(ws).join("notify.lock")
-}
-
-/// Whether a deliverer holds the lease (see `runner_alive`: the kernel releases a file
-/// lock when its holder dies, however it dies).
-pub fn deliverer_alive(ws: &Workspace) -> bool {
-    let Ok(f) = File::open(lease_path(ws)) else {
-        return false;
-    };
-    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-}
 
 /// Takes the deliverer's lease; `None` if another deliverer has it. A kick checking
 /// liveness holds the lock for an instant: that is retried for a moment.
 fn take_lease(ws: &Workspace) -> std::io::Result<Option<File>> {
-    std::fs::create_dir_all(spool_dir(ws))?;
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(lease_path(ws))?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
-    loop {
-        match f.try_lock() {
-            Ok(()) => return Ok(Some(f)),
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        }
-    }
+    std::fs::create_dir_all(spool::dir(ws))?;
+    spool::take(
+        &spool::deliverer_lease(ws),
+        std::time::Duration::from_millis(500),
+    )
 }
 
 /// Notifications on or off in the store, as the config says: with webhooks, the trail is
@@ -122,7 +94,7 @@ impl Kick {
     /// it can read the URL of, and events or deliveries waiting. A webhook it cannot post
     /// to is logged: its deliveries wait for a process that can (see [`Reach`]).
     pub fn needed(ws: &Workspace, store: &Store) -> Option<Self> {
-        if ws.settings.webhooks.is_empty() || deliverer_alive(ws) {
+        if ws.settings.webhooks.is_empty() || spool::held(&spool::deliverer_lease(ws)) {
             return None;
         }
         let reach = Reach::here(ws);
@@ -135,7 +107,7 @@ impl Kick {
         match store.notify_backlog(&reach.names()) {
             Ok(true) => Some(Self {
                 config_dir: ws.config_dir.clone(),
-                stderr: spool_dir(ws).join("notify.stderr"),
+                stderr: spool::deliverer_stderr(ws),
             }),
             Ok(false) => None,
             Err(e) => {

@@ -14,12 +14,7 @@ use crate::error::{Error, Result};
 /// no SIGHUP when the SSH connection drops), stdin and stdout on /dev/null (a prompt must
 /// never reach the operator's tty), stderr appended to `stderr` (created 0600), which is
 /// where a child that cannot even open the store says why. `what` names it in errors.
-pub(crate) fn spawn_detached<I, S>(
-    config_dir: &Path,
-    what: &str,
-    args: I,
-    stderr: &Path,
-) -> Result<Child>
+pub fn spawn_detached<I, S>(config_dir: &Path, what: &str, args: I, stderr: &Path) -> Result<Child>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,

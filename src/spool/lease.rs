@@ -40,6 +40,12 @@ pub fn probe(path: &Path) -> Holder {
     }
 }
 
+/// Whether a live process holds the lease at `path` (what a kick asks before starting a
+/// deliverer: an unknown holder is not one).
+pub fn held(path: &Path) -> bool {
+    probe(path) == Holder::Held
+}
+
 /// Takes the lease at `path` (created 0600), waiting up to `patience` for a process that is
 /// only looking at it; `None` if another holder keeps it. The file locked must still be the
 /// one at `path` once locked: a lease whose file was deleted or replaced meanwhile would be
@@ -72,6 +78,18 @@ pub fn take(path: &Path, patience: Duration) -> io::Result<Option<File>> {
             Err(TryLockError::Error(e)) => return Err(e),
         }
     }
+}
+
+/// Creates the lease at `path` (0600) if need be and marks it touched now: a runner being
+/// launched counts as starting, from then, until it takes its lease.
+pub fn touch(path: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
 }
 
 /// What `/proc` says of a process.
