@@ -96,9 +96,9 @@ pub fn new(ws: &Workspace, store: &mut Store, f: &Filing<'_>) -> Result<()> {
 }
 
 fn progress(ws: &Workspace, store: &Store, r: &RequestRow) -> Result<String> {
-    Ok(crate::workflow::progress_line(&crate::workflow::stages(
-        ws, store, r,
-    )?))
+    Ok(crate::core::lifecycle::progress_line(
+        &store.stage_progress(&ws.inventory, r)?,
+    ))
 }
 
 pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {
@@ -141,7 +141,7 @@ pub fn list(ws: &Workspace, store: &Store, json: bool) -> Result<()> {
 pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
     let r = find_request(store, id)?;
     let approvals = store.approvals(id, &r.approval_digest(&ws.catalog_digest))?;
-    let stages = crate::workflow::stages(ws, store, &r)?;
+    let stages = store.stage_progress(&ws.inventory, &r)?;
     if json {
         // What the console shows: each stage's runs and approvals, and the next step.
         let progress: Vec<serde_json::Value> = stages
@@ -150,8 +150,9 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
                 let mut v = json!(s);
                 v["passed"] = json!(s.done());
                 v["approvals_needed"] = json!(s.stage.approvals);
-                v["approvals_given"] = json!(crate::workflow::approvers(ws, s, &approvals).len());
-                v["waiting_for"] = json!(crate::workflow::waiting_for(&stages, &s.env));
+                v["approvals_given"] =
+                    json!(crate::core::lifecycle::approvers(&ws.inventory, s, &approvals).len());
+                v["waiting_for"] = json!(crate::core::lifecycle::waiting_for(&stages, &s.env));
                 v
             })
             .collect();
@@ -160,7 +161,7 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
             .map(|a| {
                 let mut v = json!(a);
                 v["note"] = json!(
-                    crate::workflow::approval_note(&stages, a)
+                    crate::core::lifecycle::approval_note(&stages, a)
                         .trim()
                         .trim_matches(['(', ')'])
                 );
@@ -191,7 +192,7 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
         r.plan_digest,
         r.package_digest,
         r.lifecycle,
-        crate::workflow::progress_line(&stages)
+        crate::core::lifecycle::progress_line(&stages)
     );
     if let Some(why) = &r.blocked {
         outln!("BLOCKED: {why}");
@@ -211,7 +212,7 @@ pub fn show(ws: &Workspace, store: &Store, id: i64, json: bool) -> Result<()> {
             } else {
                 format!(": {}", a.comment)
             },
-            crate::workflow::approval_note(&stages, a)
+            crate::core::lifecycle::approval_note(&stages, a)
         );
     }
     for s in &stages {

@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod expand;
 pub mod inventory;
+pub mod lifecycle;
 pub mod line_diff;
 pub mod metrics;
 pub mod notify;

@@ -13,23 +13,10 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use crate::core::lifecycle::Approval;
+
 use super::audit::{AuditEvent, CHAINED_SELECT, Chained, chained, chained_at};
 use super::db::{Store, StoreError};
-
-/// One decision on a request for an env that stands: a person's latest for the env and what
-/// it was bound to, recorded in the audit trail.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApprovalRow {
-    pub env: String,
-    pub approver: String,
-    pub decision: String,
-    pub comment: String,
-    pub decided_at: i64,
-    /// Whether it is bound to the request as it is now (not to an earlier plan).
-    pub current: bool,
-    /// The audit event that recorded it.
-    pub audit_seq: i64,
-}
 
 /// A row of `approvals`.
 struct ApprovalRecord {
@@ -175,13 +162,13 @@ pub(super) fn standing(
     conn: &Connection,
     id: i64,
     current_digest: &str,
-) -> rusqlite::Result<Vec<ApprovalRow>> {
+) -> rusqlite::Result<Vec<Approval>> {
     let rows: HashMap<i64, ApprovalRecord> = approval_rows(conn, Some(id))?
         .into_iter()
         .filter_map(|a| Some((a.audit_seq?, a)))
         .collect();
     let void = void_point(conn, id)?;
-    let mut latest: HashMap<(String, String, String), ApprovalRow> = HashMap::new();
+    let mut latest: HashMap<(String, String, String), Approval> = HashMap::new();
     for c in events(conn, DECISIONS, Some(&format!("request:{id}")))? {
         let e = &c.event;
         let Some(s) = said(e).filter(|_| c.sound) else {
@@ -198,7 +185,7 @@ pub(super) fn standing(
         );
         latest.insert(
             key,
-            ApprovalRow {
+            Approval {
                 env: s.env.to_string(),
                 approver: e.actor.clone(),
                 decision: s.decision.to_string(),
@@ -209,7 +196,7 @@ pub(super) fn standing(
             },
         );
     }
-    let mut out: Vec<ApprovalRow> = latest.into_values().collect();
+    let mut out: Vec<Approval> = latest.into_values().collect();
     out.sort_by_key(|a| (a.decided_at, a.audit_seq));
     Ok(out)
 }

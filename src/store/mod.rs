@@ -22,7 +22,6 @@ mod snapshots;
 
 pub use audit::{AuditCheck, AuditEvent, AuditHead, StoredEvent};
 pub use db::{DB_FILE, Store, StoreError, Summary, check_layout, check_owned, is_no_space};
-pub use decisions::ApprovalRow;
 pub use decisions::DecisionCheck;
 pub use history::{PastRequest, PastRun};
 pub use log::{LogAnchor, LogFilter, RunProgress};
@@ -30,7 +29,7 @@ pub use metrics::Scope;
 pub use migrations::SCHEMA_VERSION;
 pub use notifications::{Attempt, Delivery, NewDelivery};
 pub use packages::{Imported, PackageRow};
-pub use requests::{LastRun, NewRequest, RequestRow, StageRuns};
+pub use requests::{NewRequest, RequestRow};
 pub use runs::{
     Artifact, HttpCheck, LogLine, NewRun, PendingLine, RunKind, RunRow, StepRunRow, TakenCommand,
     is_finished,

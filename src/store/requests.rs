@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 
 use super::audit;
 use super::db::{Store, StoreError};
-use super::decisions::{self, ApprovalRow};
+use super::decisions;
+use crate::core::inventory::Inventory;
+use crate::core::lifecycle::{Approval, LastRun, StageProgress, StageRuns};
 use crate::identity::Actor;
 
 /// A request to file.
@@ -69,28 +71,6 @@ pub(super) fn approval_digest(id: i64, plan: &str, package: &str, catalog: &str)
         "request {id}\nplan {plan}\npackage {package}\ncatalog {catalog}\n"
     ));
     hex::encode(h.finalize())
-}
-
-/// What a request's runs did on one stage (see [`Store::stage_runs`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StageRuns {
-    /// Its own deploy that succeeded there with its plan and package.
-    pub own: Option<i64>,
-    /// Else, a deploy of an identical plan (same digest) and the same package, and the
-    /// request it belonged to.
-    pub same: Option<(i64, Option<i64>)>,
-    /// Its last run there.
-    pub last: Option<LastRun>,
-    /// When its last failed deploy there (one that started a step) ended or its last
-    /// rollback there started.
-    pub spent_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LastRun {
-    pub id: i64,
-    pub kind: String,
-    pub state: String,
 }
 
 impl Store {
@@ -374,8 +354,30 @@ impl Store {
     /// The decisions that stand on request `id`, oldest first; `current` when bound to
     /// `current_digest` and not voided since. Only decisions recorded in the audit trail
     /// count: a row written behind pilote's back is not among them.
-    pub fn approvals(&self, id: i64, current_digest: &str) -> Result<Vec<ApprovalRow>, StoreError> {
+    pub fn approvals(&self, id: i64, current_digest: &str) -> Result<Vec<Approval>, StoreError> {
         decisions::standing(&self.conn, id, current_digest).map_err(|e| self.sql_error(e))
+    }
+
+    /// Each stage of the request's lifecycle, with what its runs did there. Empty when the
+    /// lifecycle is no longer in the inventory.
+    pub fn stage_progress<'a>(
+        &self,
+        inventory: &'a Inventory,
+        r: &RequestRow,
+    ) -> Result<Vec<StageProgress<'a>>, StoreError> {
+        let Some(l) = inventory.lifecycles.iter().find(|l| l.name == r.lifecycle) else {
+            return Ok(Vec::new());
+        };
+        l.stages
+            .iter()
+            .map(|s| {
+                Ok(StageProgress {
+                    stage: s,
+                    env: s.env.clone(),
+                    runs: self.stage_runs(r, &s.env)?,
+                })
+            })
+            .collect()
     }
 
     /// What request `r`'s runs did on `env`: whether its plan and package succeeded there

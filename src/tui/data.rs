@@ -95,7 +95,7 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
             .filter(|a| a.current)
             .collect();
         // One read of the stages for both the progress line and the next step.
-        let stages = crate::workflow::stages(ws, store, &r)?;
+        let stages = store.stage_progress(&ws.inventory, &r)?;
         let next = crate::workflow::next_step(ws, &r, &stages, &current);
         requests.push(RequestLine {
             stages: stages.iter().map(|s| (s.env.clone(), s.done())).collect(),
@@ -120,7 +120,7 @@ pub fn load(ws: &Workspace, store: &Store, picked: Option<i64>) -> Result<Data, 
                         } else {
                             format!(" ({})", a.comment)
                         }
-                    ) + &crate::workflow::approval_note(&stages, a)
+                    ) + &crate::core::lifecycle::approval_note(&stages, a)
                 })
                 .collect(),
             next,

@@ -21,7 +21,4 @@ pub use runs::{
     RollbackPreview, STARTUP, enough_space, interrupted, launch, prepare_rollback, recover_stale,
     resume, runner_gone, send_command, start_rollback, verified_package,
 };
-pub use stages::{
-    StageProgress, approval_note, approvers, is_member, members, next_step, open_requests,
-    progress_line, stages, waiting_for,
-};
+pub use stages::{next_step, open_requests};

@@ -278,13 +278,13 @@ pub fn decide(
         )));
     };
     if let Some(group) = &stage.approvers
-        && !crate::workflow::is_member(ws, group, &me.name)
+        && !crate::core::lifecycle::is_member(&ws.inventory, group, &me.name)
     {
         return refuse(
             store,
             format!(
                 "only members of group `{group}` ({}) approve {env} in lifecycle `{}`; you are {}",
-                crate::workflow::members(ws, group).join(", "),
+                crate::core::lifecycle::members(&ws.inventory, group).join(", "),
                 r.lifecycle,
                 me.name
             ),
@@ -357,11 +357,11 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             envs.join(" → ")
         )));
     };
-    let progress = crate::workflow::stages(ws, store, r)?;
+    let progress = store.stage_progress(&ws.inventory, r)?;
     let Some(stage) = progress.iter().find(|s| s.env == env) else {
         return Ok(None);
     };
-    if let Some(prev) = crate::workflow::waiting_for(&progress, env) {
+    if let Some(prev) = crate::core::lifecycle::waiting_for(&progress, env) {
         return Ok(Some(format!(
             "request #{} has not succeeded on {prev} yet: its plan (sha256 {}) and package must pass {prev} before {env} (lifecycle `{}`); \
              deploy it there first: `pilote deploy {} --env {prev}`",
@@ -387,15 +387,15 @@ fn refusal(ws: &Workspace, store: &Store, r: &RequestRow, env: &str) -> Result<O
             }
         )));
     }
-    let approvers = crate::workflow::approvers(ws, stage, &approvals);
+    let approvers = crate::core::lifecycle::approvers(&ws.inventory, stage, &approvals);
     let needed = stage.stage.approvals as usize;
     if approvers.len() < needed {
-        let mine = |a: &&crate::store::ApprovalRow| a.env == env && a.decision == "approved";
+        let mine = |a: &&crate::core::lifecycle::Approval| a.env == env && a.decision == "approved";
         let stale = approvals.iter().filter(mine).filter(|a| !a.current).count();
         let spent = approvals
             .iter()
             .filter(mine)
-            .filter(|a| a.current && crate::workflow::stages::spent(stage, a))
+            .filter(|a| a.current && crate::core::lifecycle::spent(stage, a))
             .count();
         let mut notes = Vec::new();
         if stale > 0 {

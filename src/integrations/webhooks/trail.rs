@@ -204,12 +204,12 @@ fn approval_needed(
     {
         return Ok(None);
     }
-    let stages = crate::workflow::stages(ws, store, &r)?;
+    let stages = store.stage_progress(&ws.inventory, &r)?;
     let Some(progress) = stages.iter().find(|s| !s.done()) else {
         return Ok(None);
     };
     let approvals = store.approvals(r.id, &r.approval_digest(&ws.catalog_digest))?;
-    let given = crate::workflow::approvers(ws, progress, &approvals).len() as u32;
+    let given = crate::core::lifecycle::approvers(&ws.inventory, progress, &approvals).len() as u32;
     let stage = progress.stage;
     if given >= stage.approvals {
         return Ok(None);
@@ -229,7 +229,7 @@ fn approval_needed(
             .approvers
             .as_deref()
             .map(|g| {
-                crate::workflow::members(ws, g)
+                crate::core::lifecycle::members(&ws.inventory, g)
                     .into_iter()
                     .map(str::to_string)
                     .collect()
