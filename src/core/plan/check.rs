@@ -1,156 +1,19 @@
-//! Plans as code: the ordered actions that deploy a release on one environment.
-//!
-//! ```toml
-//! app = "pets"
-//! lifecycle = "standard"
-//! [vars]
-//! version = "1.4.0"
-//! [[actions]]
-//! id = "stop-jboss"
-//! title = "Stop the JBoss instances"
-//! uses = "jboss-stop"
-//! undo = "jboss-start"
-//! ```
-//!
-//! `check` validates a plan against the catalog and the inventory and reports every problem at
-//! once with file:line:col; the checked [`Plan`] is what expansion, rollback and the engine use.
-
-use std::ops::Range;
+//! A plan file checked against the catalog and the inventory: every problem at once, with
+//! file:line:col, and its rollback validated with it.
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::automation::{Catalog, is_name};
-use super::diagnostic::{Diagnostic, Diagnostics};
-use super::expand;
-use super::source::SourceFile;
-use super::value;
+use super::file::{ActionDef, PhaseDef, PlanFile, UndoTable};
+use super::model::{Action, Context, MAX_PLAN_BYTES, Phase, Plan, Undo};
+use super::order::{find_cycle, order};
+use crate::core::automation::is_name;
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
+use crate::core::expand;
 use crate::core::inventory::Inventory;
-
-/// A plan file larger than this is refused unread: plans are written by people.
-pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
-
-/// What a plan is checked against.
-pub struct Context<'a> {
-    pub catalog: &'a Catalog,
-    pub inventory: &'a Inventory,
-    /// `[vars]` of pilote.toml: the last place a parameter value is looked up.
-    pub workspace_vars: &'a IndexMap<String, toml::Value>,
-}
-
-/// A checked plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub app: String,
-    pub lifecycle: Option<String>,
-    pub description: String,
-    pub vars: IndexMap<String, toml::Value>,
-    pub phases: Vec<Phase>,
-    pub actions: Vec<Action>,
-    /// Execution order: batches run one after another; a parallel batch runs its actions at
-    /// once, a sequential one in order.
-    pub batches: Vec<Batch>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Phase {
-    pub id: String,
-    pub title: String,
-    /// Indexes of the phases this one runs after.
-    pub after: Vec<usize>,
-    pub parallel: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Action {
-    pub id: String,
-    pub title: String,
-    pub uses: String,
-    pub with: IndexMap<String, toml::Value>,
-    pub undo: Undo,
-    /// Index into `phases`.
-    pub phase: Option<usize>,
-    /// Byte span of the action's `uses`, for diagnostics found after checking.
-    #[serde(skip)]
-    pub span: Range<usize>,
-}
-
-/// How an action is undone.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Undo {
-    /// Run this automation to undo the action.
-    Run {
-        uses: String,
-        title: String,
-        with: IndexMap<String, toml::Value>,
-    },
-    /// Nothing to undo (a backup, a check), said explicitly.
-    Nothing { reason: Option<String> },
-    /// The plan says nothing; a warning when the automation changes state.
-    Undeclared,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Batch {
-    pub phase: Option<String>,
-    pub parallel: bool,
-    /// Indexes into `actions`, in order.
-    pub actions: Vec<usize>,
-}
-
-// ---- file shapes ---------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlanFile {
-    app: Spanned<String>,
-    lifecycle: Option<Spanned<String>>,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    vars: IndexMap<Spanned<String>, Spanned<toml::Value>>,
-    #[serde(default)]
-    phases: Vec<PhaseDef>,
-    actions: Spanned<Vec<ActionDef>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PhaseDef {
-    id: Spanned<String>,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    after: Vec<Spanned<String>>,
-    #[serde(default)]
-    parallel: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActionDef {
-    id: Spanned<String>,
-    title: String,
-    uses: Spanned<String>,
-    #[serde(default)]
-    with: IndexMap<Spanned<String>, Spanned<toml::Value>>,
-    undo: Option<Spanned<toml::Value>>,
-    undo_reason: Option<Spanned<String>>,
-    phase: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UndoTable {
-    uses: String,
-    title: Option<String>,
-    #[serde(default)]
-    with: IndexMap<String, toml::Value>,
-}
-
-// ---- checking ------------------------------------------------------------------------------
+use crate::core::rollback;
+use crate::core::source::SourceFile;
+use crate::core::value;
 
 /// Parses and checks a plan. `envs` are the environments to check host lists and parameter
 /// resolution for; `None` means every environment of the plan's lifecycle.
@@ -191,7 +54,7 @@ pub fn check(
     };
     // The rollback plan is validated with the plan: an undo that cannot run is found now.
     // The same problem seen again (another env, or the undo of a failing action) is reported once.
-    let rollback = super::rollback::derive(&plan, None);
+    let rollback = rollback::derive(&plan, None);
     let mut seen: Vec<(usize, String)> = Vec::new();
     for env in &scope {
         for (p, prefix) in [(&plan, ""), (&rollback, "rollback: ")] {
@@ -692,77 +555,6 @@ fn check_literal_secret(
     }
 }
 
-/// Phases in dependency order; among phases ready at once, the one written first goes first.
-/// Without phases, each action is its own sequential batch, in file order.
-pub(crate) fn order(phases: &[Phase], actions: &[Action]) -> Vec<Batch> {
-    if phases.is_empty() {
-        return (0..actions.len())
-            .map(|i| Batch {
-                phase: None,
-                parallel: false,
-                actions: vec![i],
-            })
-            .collect();
-    }
-    let mut done = vec![false; phases.len()];
-    let mut batches = Vec::new();
-    while let Some(next) =
-        (0..phases.len()).find(|&i| !done[i] && phases[i].after.iter().all(|&d| done[d]))
-    {
-        done[next] = true;
-        let members: Vec<usize> = (0..actions.len())
-            .filter(|&a| actions[a].phase == Some(next))
-            .collect();
-        if !members.is_empty() {
-            batches.push(Batch {
-                phase: Some(phases[next].id.clone()),
-                parallel: phases[next].parallel,
-                actions: members,
-            });
-        }
-    }
-    batches
-}
-
-/// A cycle among phases' `after` links, as phase indexes, if there is one.
-fn find_cycle(phases: &[Phase]) -> Option<Vec<usize>> {
-    // 0 = unvisited, 1 = on the current path, 2 = finished.
-    fn visit(
-        i: usize,
-        phases: &[Phase],
-        state: &mut [u8],
-        path: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        state[i] = 1;
-        path.push(i);
-        for &d in &phases[i].after {
-            if state[d] == 1 {
-                let start = path.iter().position(|&p| p == d).unwrap_or(0);
-                return Some(path[start..].to_vec());
-            }
-            if state[d] == 0
-                && let Some(c) = visit(d, phases, state, path)
-            {
-                return Some(c);
-            }
-        }
-        path.pop();
-        state[i] = 2;
-        None
-    }
-    let mut state = vec![0u8; phases.len()];
-    for i in 0..phases.len() {
-        if state[i] == 0
-            && let Some(mut c) = visit(i, phases, &mut state, &mut Vec::new())
-        {
-            // `after` points backwards in time: show the cycle in running order.
-            c.reverse();
-            return Some(c);
-        }
-    }
-    None
-}
-
 /// Close enough to be a typo: same prefix of 3, or one contains the other.
 fn similar(a: &str, b: &str) -> bool {
     let prefix = |s: &str| s.chars().take(3).collect::<String>();
@@ -775,12 +567,4 @@ fn one_of(known: &[String]) -> String {
         1 => known[0].clone(),
         _ => format!("one of {}", known.join(", ")),
     }
-}
-
-/// Action ids in the order of `batches`.
-pub fn run_order(plan: &Plan) -> Vec<usize> {
-    plan.batches
-        .iter()
-        .flat_map(|b| b.actions.iter().copied())
-        .collect()
 }
