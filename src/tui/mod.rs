@@ -11,6 +11,7 @@ mod config_watch;
 mod data;
 mod keymap;
 mod palette;
+mod pane;
 mod panes;
 mod popup;
 pub mod terminal;

@@ -2,7 +2,7 @@
 //! narrowed by fuzzy matching as the person types (`:rollback pets prod`, `:run 42`).
 
 use super::data::{RequestLine, RunLine};
-use super::panes::Pane;
+use super::pane::Pane;
 use crate::settings::Workspace;
 
 /// What a palette entry does once picked.

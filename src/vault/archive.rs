@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::ImportError;
+use super::error::ImportError;
 
 /// What an archive may expand to.
 #[derive(Debug, Clone, Copy)]

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{Reach, take_lease, trail};
+use super::kick::{Reach, take_lease};
+use super::trail;
 use crate::settings::{Webhook, Workspace};
 use crate::store::{Attempt, Delivery, NewDelivery, Store, StoreError};
 
@@ -71,7 +72,7 @@ pub fn serve(ws: &Workspace, store: &mut Store) -> Result<(), StoreError> {
             }
         }
     }
-    super::arm(ws, store)?;
+    super::kick::arm(ws, store)?;
     let reach = Reach::here(ws);
     let configured: Vec<&str> = ws
         .settings

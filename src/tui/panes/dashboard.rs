@@ -10,29 +10,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Widget as _};
 
-use super::widgets;
+use super::widgets::{self, View, Widget};
 use super::{Env, Out};
 use crate::core::metrics::Indicators;
 use crate::store::Summary;
 use crate::tui::action::{Action, Effect};
 use crate::tui::data::RunLine;
-
-/// What every widget may draw from.
-pub struct View<'a> {
-    /// The runs listed in the Runs pane, and the header's counts.
-    pub runs: &'a [RunLine],
-    pub summary: &'a Summary,
-    pub metrics: Option<&'a Indicators>,
-    /// The incident picked in the incidents widget (Enter opens its run).
-    pub incident: usize,
-}
-
-/// One dashboard widget: a title, the rows it would like, and how it draws.
-pub trait Widget: std::fmt::Debug {
-    fn title(&self) -> &'static str;
-    fn rows(&self, env: &Env<'_>, view: &View<'_>) -> u16;
-    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, view: &View<'_>);
-}
 
 /// The windows `w` cycles through.
 pub const WINDOWS: [(&str, i64); 3] = [

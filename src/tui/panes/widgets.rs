@@ -10,10 +10,29 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table, Widget as _, Wrap
 use toml::Spanned;
 
 use super::Env;
-use super::dashboard::{View, Widget};
 use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::duration::human_ms;
+use crate::core::metrics::Indicators;
 use crate::core::metrics::{Band, Spread};
+use crate::store::Summary;
+use crate::tui::data::RunLine;
+
+/// What every widget may draw from.
+pub struct View<'a> {
+    /// The runs listed in the Runs pane, and the header's counts.
+    pub runs: &'a [RunLine],
+    pub summary: &'a Summary,
+    pub metrics: Option<&'a Indicators>,
+    /// The incident picked in the incidents widget (Enter opens its run).
+    pub incident: usize,
+}
+
+/// One dashboard widget: a title, the rows it would like, and how it draws.
+pub trait Widget: std::fmt::Debug {
+    fn title(&self) -> &'static str;
+    fn rows(&self, env: &Env<'_>, view: &View<'_>) -> u16;
+    fn render(&self, area: Rect, buf: &mut Buffer, env: &Env<'_>, view: &View<'_>);
+}
 
 /// Every widget name, in the default order.
 pub const DEFAULT: [&str; 9] = [
