@@ -4,7 +4,8 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use super::{Diagnostic, Diagnostics, Workspace};
+use super::workspace::Workspace;
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::value::{ParamType, SecretRef, Value, unusable_secret};
 
 /// A secret file's value: its text without the newlines it ends with (an editor's, `echo`'s).

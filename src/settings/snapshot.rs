@@ -11,10 +11,12 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use super::files::{InventoryFile, LifecyclesFile};
-use super::{AUTOMATIONS_DIR, INVENTORY_FILE, Inventory, LIFECYCLES_FILE, inventory, parse};
+use super::inventory;
+use super::read::{AUTOMATIONS_DIR, INVENTORY_FILE, LIFECYCLES_FILE, parse};
 use crate::core::SourceFile;
 use crate::core::automation::{self, Catalog};
 use crate::core::diagnostic::Diagnostics;
+use crate::core::inventory::Inventory;
 
 /// The texts a workspace's plans are checked and expanded against, as read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

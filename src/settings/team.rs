@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::files::{StepsSection, TeamSection};
-use super::{Diagnostic, Diagnostics, at_line};
+use super::read::at_line;
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
 
 /// The umask steps run with when `[steps] umask` is unset: files a deploy writes are readable
 /// by the application server's account.
