@@ -37,18 +37,93 @@ const SIDEWAYS: &[(&str, &str)] = &[
     ("demo", "setup"),
 ];
 
+/// The circles left to break, each the files of one (issue 18: the runner's split, and the
+/// executor's client and the process layer). A new circle, or one of these grown, fails;
+/// one broken must leave this list, so it can only shrink.
+const CIRCLES_LEFT: &[&[&str]] = &[
+    &[
+        "engine/executor/client.rs",
+        "engine/executor/launcher.rs",
+        "engine/process.rs",
+    ],
+    &[
+        "engine/runner.rs",
+        "engine/runner/append.rs",
+        "engine/runner/check.rs",
+        "engine/runner/copy.rs",
+        "engine/runner/playbook.rs",
+        "engine/runner/silence.rs",
+    ],
+];
+
+/// No file of `src/` is over this many lines: a longer one holds more than one job.
+const MAX_LINES: usize = 800;
+
+/// The files still over [`MAX_LINES`], to split (issue 18); the list can only shrink.
+const LONG_LEFT: &[&str] = &[
+    "core/automation.rs",
+    "engine/ansible.rs",
+    "engine/http.rs",
+    "engine/runner.rs",
+    "store/runs.rs",
+    "tui/app.rs",
+    "tui/tests.rs",
+];
+
 #[test]
-#[ignore = "until the circles issue 18 names are gone"]
 fn imports_run_one_way_and_no_file_circles() {
     let tree = read_tree(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path());
     assert!(tree.len() > 50, "src/ was not read: {} files", tree.len());
-    let report = check(&tree);
+    let (mut report, components) = check_all(&tree);
+    for (files, line) in components {
+        let known = CIRCLES_LEFT
+            .iter()
+            .any(|c| c.iter().map(|f| f.to_string()).collect::<BTreeSet<_>>() == files);
+        if !known {
+            report.push(line);
+        }
+    }
     assert!(
         report.is_empty(),
         "the layering is broken ({} problems):\n{}",
         report.len(),
         report.join("\n")
     );
+}
+
+/// The list of circles left is exact: a circle broken leaves it.
+#[test]
+fn the_circles_left_are_still_there() {
+    let tree = read_tree(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path());
+    let (_, components) = check_all(&tree);
+    for c in CIRCLES_LEFT {
+        let files: BTreeSet<String> = c.iter().map(|f| f.to_string()).collect();
+        assert!(
+            components.iter().any(|(found, _)| *found == files),
+            "the circle {c:?} is gone or changed: take it out of CIRCLES_LEFT"
+        );
+    }
+}
+
+#[test]
+fn no_file_is_over_800_lines() {
+    let tree = read_tree(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path());
+    let mut report = Vec::new();
+    for (file, text) in &tree {
+        let lines = text.lines().count();
+        let listed = LONG_LEFT.contains(&file.as_str());
+        if lines > MAX_LINES && !listed {
+            report.push(format!(
+                "src/{file}: {lines} lines, over {MAX_LINES}: split it where its jobs part"
+            ));
+        }
+        if lines <= MAX_LINES && listed {
+            report.push(format!(
+                "src/{file}: {lines} lines now: take it out of LONG_LEFT"
+            ));
+        }
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
 }
 
 /// The checker finds what it is for: an upward import, a circle through a re-export, an
@@ -125,6 +200,15 @@ struct FileFacts {
 }
 
 fn check(tree: &BTreeMap<String, String>) -> Vec<String> {
+    let (mut report, components) = check_all(tree);
+    report.extend(components.into_iter().map(|(_, line)| line));
+    report
+}
+
+/// The upward imports, and each circle: its files and a line that shows it.
+type Circle = (BTreeSet<String>, String);
+
+fn check_all(tree: &BTreeMap<String, String>) -> (Vec<String>, Vec<Circle>) {
     let modules: BTreeMap<String, String> =
         tree.keys().map(|f| (module_of(f), f.clone())).collect();
     let facts: BTreeMap<String, FileFacts> = tree
@@ -157,8 +241,7 @@ fn check(tree: &BTreeMap<String, String>) -> Vec<String> {
     }
     report.sort();
     report.dedup();
-    report.extend(circles(&edges));
-    report
+    (report, circles(&edges))
 }
 
 /// The module path of a file: `core/plan.rs` → `crate::core::plan`, `core/mod.rs` → `crate::core`.
@@ -248,7 +331,7 @@ fn resolve(
 }
 
 /// Every circle among files (one strongly connected component each), with a path through it.
-fn circles(edges: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
+fn circles(edges: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Circle> {
     let nodes: BTreeSet<&String> = edges
         .keys()
         .chain(edges.values().flat_map(|m| m.keys()))
@@ -285,7 +368,7 @@ fn circles(edges: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
                 others.join(", ")
             ));
         }
-        report.push(line);
+        report.push((component.iter().map(|f| f.to_string()).collect(), line));
     }
     report
 }

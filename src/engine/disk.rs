@@ -51,7 +51,7 @@ pub(crate) fn spare_for(ws: &Workspace, store: &mut Store, row: &RunRow) -> Resu
          may find no room: free space in {}",
         ws.data_dir.display()
     );
-    let _ = store.append_lines(row.id, &[super::runner::system_line(&warning)]);
+    let _ = store.append_lines(row.id, &[PendingLine::system(&warning)]);
     Ok(Disk::new(spare))
 }
 
@@ -304,7 +304,7 @@ pub(crate) fn end_on_full_disk(
         ws.data_dir.display(),
         log_lines(lost),
     );
-    let _ = store.append_lines(run, &[super::runner::system_line(&note)]);
+    let _ = store.append_lines(run, &[PendingLine::system(&note)]);
     let outcome = format!("disk full; {} not stored", log_lines(lost));
     write_or_make_room(disk, store, |s| s.interrupt_run(run, &outcome, actor))
 }
@@ -328,10 +328,10 @@ pub(crate) fn finish(
             ws.data_dir.display(),
             log_lines(disk.lines_lost()),
         );
-        let _ = store.append_lines(run, &[super::runner::system_line(&note)]);
+        let _ = store.append_lines(run, &[PendingLine::system(&note)]);
     } else if disk.lines_lost() > 0 {
         let note = format!("{} could not be stored", log_lines(disk.lines_lost()));
-        let _ = store.append_lines(run, &[super::runner::system_line(&note)]);
+        let _ = store.append_lines(run, &[PendingLine::system(&note)]);
     }
     write_or_make_room(disk, store, |s| {
         // Asked again once room is made: the outcome then says the disk was full.

@@ -151,7 +151,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     let (plan, package, config) = match prepared {
         Ok(p) => p,
         Err(message) => {
-            store.append_lines(run, &[system_line(&message)])?;
+            store.append_lines(run, &[PendingLine::system(&message)])?;
             store.finish_run(run, "failed", &message, &actor)?;
             crash::LOCK_RELEASED.pass();
             webhooks::kick(&ws, &store);
@@ -166,7 +166,7 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
     let (secrets, redactor) = match secrets {
         Ok(s) => s,
         Err(message) => {
-            store.append_lines(run, &[system_line(&message)])?;
+            store.append_lines(run, &[PendingLine::system(&message)])?;
             store.finish_run(run, "failed", &message, &actor)?;
             crash::LOCK_RELEASED.pass();
             webhooks::kick(&ws, &store);
@@ -179,7 +179,9 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
         Err(outcome) => {
             let _ = store.append_lines(
                 run,
-                &[system_line(&format!("{outcome}; nothing was started"))],
+                &[PendingLine::system(&format!(
+                    "{outcome}; nothing was started"
+                ))],
             );
             store.interrupt_run(run, &outcome, &actor)?;
             webhooks::kick(&ws, &store);
@@ -337,16 +339,6 @@ pub fn execute(ws: Workspace, run: i64) -> Result<String, RunnerError> {
 /// a step's detail).
 fn redacted(ctx: &Ctx, text: &str) -> String {
     ctx.redactor.redact(text)
-}
-
-pub(super) fn system_line(message: &str) -> PendingLine {
-    PendingLine {
-        at: crate::clock::now_ms(),
-        step_run_id: None,
-        stream: "system",
-        host: String::new(),
-        line: message.to_string(),
-    }
 }
 
 /// The plan this run executes (a rollback run derives it from the run it rolls back), checked
@@ -1232,7 +1224,7 @@ async fn poll_commands(
             // written behind pilote's back is said so in the log, and the gate keeps waiting.
             // The note is best effort: the commands taken with it must still be acted on.
             if taken.iter().any(|c| c.command == "confirm" && !c.in_chain) {
-                let line = system_line(
+                let line = PendingLine::system(
                     "a gate confirmation with no matching audit event was ignored (not given through pilote); `pilote audit verify` names it",
                 );
                 let _ = d.note(store.append_lines(run, &[line]));

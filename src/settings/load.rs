@@ -3,7 +3,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-
 use crate::core::SourceFile;
 use crate::core::automation::{self, Catalog, StepKind};
 use crate::core::silence;

@@ -120,6 +120,19 @@ pub struct PendingLine {
     pub line: String,
 }
 
+impl PendingLine {
+    /// A line pilote itself says about the run (not a step's output), now.
+    pub fn system(message: &str) -> Self {
+        Self {
+            at: crate::clock::now_ms(),
+            step_run_id: None,
+            stream: "system",
+            host: String::new(),
+            line: message.to_string(),
+        }
+    }
+}
+
 /// One step on one host, as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRunRow {
