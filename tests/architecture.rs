@@ -164,17 +164,20 @@ fn read_tree(src: &Path) -> BTreeMap<String, String> {
     let mut tree = BTreeMap::new();
     let mut dirs = vec![src.to_path_buf()];
     while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
+            let path = entry.expect("src/ is readable").path();
             if path.is_dir() {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let rel = path
                     .strip_prefix(src)
-                    .unwrap()
+                    .expect("under src/")
                     .to_string_lossy()
                     .into_owned();
-                tree.insert(rel, std::fs::read_to_string(&path).unwrap());
+                tree.insert(
+                    rel,
+                    std::fs::read_to_string(&path).expect("a source file is UTF-8"),
+                );
             }
         }
     }
@@ -264,7 +267,7 @@ fn floor_of(top: &str) -> Option<u8> {
 }
 
 fn top_of(file: &str) -> &str {
-    let first = file.split('/').next().unwrap();
+    let first = file.split('/').next().unwrap_or(file);
     first.trim_end_matches(".rs")
 }
 
@@ -320,10 +323,10 @@ fn resolve(
         if reexported == "*" {
             let mut next = target.clone();
             next.extend(rest.iter().cloned());
-            if let Some(found) = resolve(&next, modules, facts, depth + 1) {
-                if facts[&found].defines.contains(name) {
-                    return Some(found);
-                }
+            if let Some(found) = resolve(&next, modules, facts, depth + 1)
+                && facts[&found].defines.contains(name)
+            {
+                return Some(found);
             }
         }
     }

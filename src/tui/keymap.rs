@@ -271,52 +271,6 @@ impl Keymap {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn press(c: KeyCode, m: KeyModifiers) -> KeyEvent {
-        KeyEvent::new(c, m)
-    }
-
-    #[test]
-    fn pane_keys_win_over_global_ones() {
-        let map = Keymap::default();
-        let r = press(KeyCode::Char('R'), KeyModifiers::SHIFT);
-        assert_eq!(map.action(Context::Runs, &r), Some(Action::Rollback));
-        assert_eq!(map.action(Context::Requests, &r), None);
-        let q = press(KeyCode::Char('q'), KeyModifiers::NONE);
-        assert_eq!(map.action(Context::Log, &q), Some(Action::Quit));
-        let c = press(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(
-            map.action(Context::Runs, &c),
-            Some(Action::Quit),
-            "ctrl-c is not c"
-        );
-    }
-
-    #[test]
-    fn overrides_rebind_and_report_bad_keys() {
-        let o: Overrides = toml::from_str(
-            "[runs]\nrollback = \"ctrl-r\"\n[global]\nquit = [\"Q\", \"ctrl-q\"]\nhelp = \"hyper-x\"\n",
-        )
-        .expect("toml");
-        let (map, bad) = Keymap::with(&o);
-        assert_eq!(bad, vec!["hyper-x".to_string()]);
-        let shift_r = press(KeyCode::Char('R'), KeyModifiers::SHIFT);
-        assert_eq!(map.action(Context::Runs, &shift_r), None);
-        let ctrl_r = press(KeyCode::Char('r'), KeyModifiers::CONTROL);
-        assert_eq!(map.action(Context::Runs, &ctrl_r), Some(Action::Rollback));
-        let q = press(KeyCode::Char('q'), KeyModifiers::NONE);
-        assert_eq!(map.action(Context::Runs, &q), None);
-        let hints = map.hints(Context::Global);
-        assert!(
-            hints.contains(&("Q/^q".to_string(), Action::Quit)),
-            "{hints:?}"
-        );
-    }
-}
-
 /// A context or action by its `[console.keys]` name; the error is serde's own
 /// ("unknown variant `x`, expected one of ..."), as a typo has always been told.
 fn word<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, String> {
@@ -349,5 +303,61 @@ pub fn check_keys(keys: &ConsoleKeys, path: &Path, src: &str, diags: &mut Diagno
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(c: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(c, m)
+    }
+
+    #[test]
+    fn pane_keys_win_over_global_ones() {
+        let map = Keymap::default();
+        let r = press(KeyCode::Char('R'), KeyModifiers::SHIFT);
+        assert_eq!(map.action(Context::Runs, &r), Some(Action::Rollback));
+        assert_eq!(map.action(Context::Requests, &r), None);
+        let q = press(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(map.action(Context::Log, &q), Some(Action::Quit));
+        let c = press(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(
+            map.action(Context::Runs, &c),
+            Some(Action::Quit),
+            "ctrl-c is not c"
+        );
+    }
+
+    #[test]
+    fn overrides_rebind_and_report_bad_keys() {
+        let o: crate::settings::ConsoleKeys = toml::from_str(
+            "[runs]\nrollback = \"ctrl-r\"\n[global]\nquit = [\"Q\", \"ctrl-q\"]\nhelp = \"hyper-x\"\n",
+        )
+        .expect("toml");
+        let bindings: Vec<KeyBinding> = o
+            .iter()
+            .flat_map(|(c, actions)| {
+                actions.iter().map(|(a, keys)| KeyBinding {
+                    context: c.get_ref().clone(),
+                    action: a.get_ref().clone(),
+                    keys: keys.get_ref().words(),
+                })
+            })
+            .collect();
+        let (map, bad) = Keymap::with(&bindings);
+        assert_eq!(bad, vec!["hyper-x".to_string()]);
+        let shift_r = press(KeyCode::Char('R'), KeyModifiers::SHIFT);
+        assert_eq!(map.action(Context::Runs, &shift_r), None);
+        let ctrl_r = press(KeyCode::Char('r'), KeyModifiers::CONTROL);
+        assert_eq!(map.action(Context::Runs, &ctrl_r), Some(Action::Rollback));
+        let q = press(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(map.action(Context::Runs, &q), None);
+        let hints = map.hints(Context::Global);
+        assert!(
+            hints.contains(&("Q/^q".to_string(), Action::Quit)),
+            "{hints:?}"
+        );
     }
 }
