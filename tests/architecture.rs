@@ -37,24 +37,17 @@ const SIDEWAYS: &[(&str, &str)] = &[
     ("demo", "setup"),
 ];
 
-/// The circles left to break, each the files of one (issue 18: the runner's split, and the
-/// executor's client and the process layer). A new circle, or one of these grown, fails;
-/// one broken must leave this list, so it can only shrink.
-const CIRCLES_LEFT: &[&[&str]] = &[
-    &[
-        "engine/executor/client.rs",
-        "engine/executor/launcher.rs",
-        "engine/process.rs",
-    ],
-    &[
-        "engine/runner.rs",
-        "engine/runner/append.rs",
-        "engine/runner/check.rs",
-        "engine/runner/copy.rs",
-        "engine/runner/playbook.rs",
-        "engine/runner/silence.rs",
-    ],
-];
+/// The circles left to break, each the files of one (issue 18: the runner and the files
+/// that reach into it with `use super::*`, until it is split). A new circle, or one of these
+/// grown, fails; one broken must leave this list, so it can only shrink.
+const CIRCLES_LEFT: &[&[&str]] = &[&[
+    "engine/runner.rs",
+    "engine/runner/append.rs",
+    "engine/runner/check.rs",
+    "engine/runner/copy.rs",
+    "engine/runner/playbook.rs",
+    "engine/runner/silence.rs",
+]];
 
 /// No file of `src/` is over this many lines: a longer one holds more than one job.
 const MAX_LINES: usize = 800;

@@ -11,4 +11,5 @@ pub mod local_copy;
 pub mod process;
 mod redact;
 pub mod runner;
+pub mod spec;
 pub mod ssh;

@@ -225,7 +225,7 @@ impl Executor {
     /// Starts a step's process with `stdio` (stdin, stdout, stderr).
     pub async fn spawn(
         self: &Arc<Self>,
-        spec: &crate::engine::process::Spec,
+        spec: &crate::engine::spec::Spec,
         stdio: [&OwnedFd; 3],
     ) -> Result<Remote, String> {
         let (spawned_tx, spawned_rx) = oneshot::channel();
