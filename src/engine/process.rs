@@ -311,6 +311,8 @@ async fn pump(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn sh(script: &str, timeout: Duration) -> Spec {
