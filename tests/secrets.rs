@@ -297,7 +297,7 @@ fn a_full_demo_deployment_leaves_no_secret_on_disk_and_every_file_private() {
     ok(&home, pf, "ops", &["gate", &id, "--abort"]);
     let _ = pilote(&home, pf, "ops", &["logs", &id, "--follow"]);
 
-    // Modes: everything pilote created, against what the README documents.
+    // Modes: everything pilote created, against what docs/recovery-guarantees.md documents.
     let uid = rustix::process::getuid().as_raw();
     let mut wrong = Vec::new();
     let mut checked = 0;

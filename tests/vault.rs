@@ -140,7 +140,7 @@ fn an_altered_blob_is_named_by_verify_and_never_deployed() {
 
     let (code, out, err) = pilote(&home, &["vault", "verify"]);
     assert_eq!(code, 1, "{out}{err}");
-    // As the README says, for scripts too: the same finding and exit code, as data.
+    // As docs/cli.md says, for scripts too: the same finding and exit code, as data.
     let (code, json, err) = pilote(&home, &["vault", "verify", "--json"]);
     assert_eq!(code, 1, "{json}{err}");
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");

@@ -327,7 +327,7 @@ pub fn compute(
     }
 }
 
-/// The definitions, as `pilote metrics --explain` prints them and the README gives them.
+/// The definitions, as `pilote metrics --explain` prints them and docs/integrations.md gives them.
 pub const EXPLAIN: &str = "\
 Every indicator is computed over a window (--since, default 30d, up to now) and a scope
 (--app, --env). Production is the last environment of the inventory. Deploy runs count

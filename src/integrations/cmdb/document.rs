@@ -1,9 +1,9 @@
 //! The CMDB inventory document: its typed shape, and the checks that make it a valid
 //! inventory before anything is written.
 //!
-//! The schema is documented in the README ("CMDB inventory document"). Syntax and type errors
-//! come from serde_json with their line and column; cross-reference errors are found on the
-//! typed document and pointed back at the text through a [`Locator`].
+//! The schema is documented in docs/configuration.md ("The CMDB inventory document"). Syntax
+//! and type errors come from serde_json with their line and column; cross-reference errors are
+//! found on the typed document and pointed back at the text through a [`Locator`].
 
 use std::collections::HashMap;
 use std::path::Path as FsPath;

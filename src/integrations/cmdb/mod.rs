@@ -1,5 +1,6 @@
-//! The CMDB: its inventory document (JSON, schema in the README) becomes the workspace's
-//! `inventory.toml`, checked first with positions in the document for every problem.
+//! The CMDB: its inventory document (JSON, schema in docs/configuration.md) becomes the
+//! workspace's `inventory.toml`, checked first with positions in the document for every
+//! problem.
 
 pub mod document;
 pub mod fetch;
