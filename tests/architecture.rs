@@ -56,7 +56,6 @@ const MAX_LINES: usize = 800;
 const LONG_LEFT: &[&str] = &[
     "core/automation.rs",
     "engine/runner.rs",
-    "store/runs.rs",
     "tui/app.rs",
     "tui/tests.rs",
 ];
