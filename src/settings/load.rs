@@ -3,23 +3,18 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::files::{self, InventoryFile, LifecyclesFile, LogLevel, SettingsFile};
+use super::locate::{Located, default_data_root};
+use super::read::*;
+use super::snapshot::ConfigSnapshot;
+use super::team::{self, Steps, Team, admin_owned, registration};
+use super::workspace::*;
+use super::{inventory, vocabulary, webhooks};
 use crate::core::SourceFile;
 use crate::core::automation::{self, Catalog, StepKind};
-use crate::core::silence;
-
-use super::files::LogLevel;
-use super::locate::{Located, default_data_root};
-use super::snapshot::ConfigSnapshot;
-use super::team::{Steps, Team, admin_owned, registration};
 use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::inventory::Inventory;
-
-use super::files::{InventoryFile, LifecyclesFile, SettingsFile};
-
-use super::read::*;
-use super::vocabulary;
-use super::workspace::*;
-use super::{files, inventory, team, webhooks};
+use crate::core::silence;
 
 /// Loads and checks every file of the workspace at `located`, reporting all problems at once.
 pub fn load(located: &Located, overrides: &Overrides) -> Result<Workspace, LoadError> {

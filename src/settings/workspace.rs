@@ -2,18 +2,15 @@
 
 use std::path::PathBuf;
 
-use crate::core::automation::Catalog;
-use crate::core::silence;
-
-use super::files::{HostKeyChecking, LogLevel};
+use super::files::{self, HostKeyChecking, LogLevel};
 use super::locate::Origin;
 use super::snapshot::{ConfigSnapshot, Recorded};
 use super::team::{Steps, Team};
 use super::webhooks::Webhook;
+use crate::core::automation::Catalog;
 use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::inventory::Inventory;
-
-use super::files;
+use crate::core::silence;
 
 /// Settings from `pilote.toml` after `PILOTE_*` overrides.
 #[derive(Debug, Clone, serde::Serialize)]
